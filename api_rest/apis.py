@@ -1,0 +1,263 @@
+"""REST adapters: parse the request, call one service or selector, render. Nothing else."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
+from rest_framework.views import APIView
+from rest_framework_simplejwt import views as jwt_views
+from rest_framework_simplejwt.serializers import TokenBlacklistSerializer
+
+from api_rest.auth import TokenObtainSerializer, TokenRefreshSerializer
+from api_rest.serializers import (
+    CacheStatsSerializer,
+    TaskInputSerializer,
+    TaskOutputSerializer,
+    TaskPageSerializer,
+    task_to_json,
+)
+from core.cache import cache_stats
+from core.errors import InvalidInput
+from tasks.filters import FILTER_NAMES
+from tasks.pagination import ORDERINGS, Page
+from tasks.selectors import task_get, task_list
+from tasks.services import task_create, task_delete, task_replace, task_update
+
+_PROBLEM = OpenApiResponse(description="Problem details (RFC 9457), application/problem+json.")
+
+
+class BaseApi(APIView):
+    """Rate limits count before permissions, so unauthenticated floods are limited too."""
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        self.format_kwarg = self.get_format_suffix(**kwargs)
+        neg = self.perform_content_negotiation(request)
+        request.accepted_renderer, request.accepted_media_type = neg
+        version, scheme = self.determine_version(request, *args, **kwargs)
+        request.version, request.versioning_scheme = version, scheme
+        try:
+            self.perform_authentication(request)
+        except exceptions.AuthenticationFailed:
+            self.check_throttles(request)  # a bad credential still counts against the client's IP
+            raise
+        self.check_throttles(request)
+        self.check_permissions(request)
+
+
+# -- auth ---------------------------------------------------------------------------------------------
+
+
+class TokenObtainApi(jwt_views.TokenObtainPairView):
+    """Username and password → an access token (short-lived) and a refresh token."""
+
+    rate_limit_scope = "token"
+    serializer_class = TokenObtainSerializer
+
+
+class TokenRefreshApi(jwt_views.TokenRefreshView):
+    """A refresh token → a new access token and a new refresh token; the old one stops working."""
+
+    rate_limit_scope = "token"
+    serializer_class = TokenRefreshSerializer
+
+
+class TokenRevokeApi(jwt_views.TokenBlacklistView):
+    """Revoke a refresh token (log out)."""
+
+    rate_limit_scope = "token"
+    serializer_class = TokenBlacklistSerializer
+
+    @extend_schema(responses={204: None, 401: _PROBLEM})
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        super().post(request, *args, **kwargs)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# -- tasks ---------------------------------------------------------------------------------------------
+
+_LIST_PARAMETERS = [
+    OpenApiParameter("status", str, enum=["todo", "in_progress", "completed"]),
+    OpenApiParameter("priority", str, enum=["low", "medium", "high"]),
+    OpenApiParameter("completed", bool),
+    OpenApiParameter("tag", str),
+    OpenApiParameter("due_before", OpenApiTypes.DATETIME),
+    OpenApiParameter("due_after", OpenApiTypes.DATETIME),
+    OpenApiParameter("search", str, description="Case-insensitive text in title or description."),
+    OpenApiParameter("ordering", str, enum=list(ORDERINGS), description="Default -created_at."),
+    OpenApiParameter("limit", int, description="1 to 100, default 20."),
+    OpenApiParameter("cursor", str, description="The `next` or `previous` link's cursor."),
+]
+
+
+def _list_arguments(request: Request) -> dict[str, Any]:
+    params = request.query_params
+    limit = params.get("limit")
+    if limit is not None and not limit.isdigit():
+        raise InvalidInput.for_fields({"limit": ["Must be a whole number from 1 to 100."]})
+    return {
+        "filters": {name: params[name] for name in FILTER_NAMES if name in params},
+        "ordering": params.get("ordering"),
+        "limit": int(limit) if limit is not None else None,
+        "cursor": params.get("cursor"),
+    }
+
+
+def _page_response(request: Request, page: Page) -> Response:
+    url = request.build_absolute_uri()
+    return Response(
+        {
+            "results": [task_to_json(task) for task in page.items],
+            "next": replace_query_param(url, "cursor", page.next_cursor) if page.next_cursor else None,
+            "previous": replace_query_param(url, "cursor", page.previous_cursor) if page.previous_cursor else None,
+        }
+    )
+
+
+def _task_response(request: Request, task: Any, status_code: int = status.HTTP_200_OK) -> Response:
+    return Response(task_to_json(task), status=status_code, headers={"ETag": task.etag})
+
+
+def _expected_version(request: Request) -> int | None:
+    """If-Match → the version the client last saw. `*` or no header: any version. A weak or
+    malformed tag can never match (RFC 9110 uses strong comparison for If-Match)."""
+    header = request.headers.get("If-Match")
+    if header is None or header.strip() == "*":
+        return None
+    tag = header.strip()
+    if len(tag) >= 3 and tag[0] == tag[-1] == '"' and tag[1:-1].isdigit():
+        return int(tag[1:-1])
+    return 0  # versions start at 1: a guaranteed mismatch
+
+
+def _not_modified(request: Request, etag: str) -> bool:
+    header = request.headers.get("If-None-Match")
+    if not header:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return "*" in tags or etag in tags
+
+
+class TaskCollectionApi(BaseApi):
+    @extend_schema(
+        operation_id="tasks_list",
+        parameters=_LIST_PARAMETERS,
+        responses={200: TaskPageSerializer, 400: _PROBLEM, 401: _PROBLEM},
+    )
+    def get(self, request: Request) -> Response:
+        """The tasks you may see (managers: everybody's), one page at a time."""
+        return _page_response(request, task_list(actor=request.user, **_list_arguments(request)))
+
+    @extend_schema(
+        operation_id="tasks_create",
+        request=TaskInputSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key", str, OpenApiParameter.HEADER, description="Replays return the first result."
+            )
+        ],
+        responses={
+            201: TaskOutputSerializer,
+            400: _PROBLEM,
+            401: _PROBLEM,
+            403: _PROBLEM,
+            409: _PROBLEM,
+            422: _PROBLEM,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        """Create a task you own."""
+        payload = TaskInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        task = task_create(
+            actor=request.user, data=payload.validated_data, idempotency_key=request.headers.get("Idempotency-Key")
+        )
+        response = _task_response(request, task, status.HTTP_201_CREATED)
+        response["Location"] = request.build_absolute_uri(reverse("api_rest:task-detail", kwargs={"task_id": task.pk}))
+        if task.replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+
+class TaskMineApi(BaseApi):
+    @extend_schema(
+        operation_id="tasks_mine",
+        parameters=_LIST_PARAMETERS,
+        responses={200: TaskPageSerializer, 400: _PROBLEM, 401: _PROBLEM},
+    )
+    def get(self, request: Request) -> Response:
+        """Only the tasks you own, whatever your role."""
+        return _page_response(request, task_list(actor=request.user, mine=True, **_list_arguments(request)))
+
+
+_IF_MATCH = OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, description='The ETag you read, e.g. "3".')
+
+
+class TaskDetailApi(BaseApi):
+    @extend_schema(
+        operation_id="tasks_retrieve",
+        parameters=[OpenApiParameter("If-None-Match", str, OpenApiParameter.HEADER)],
+        responses={200: TaskOutputSerializer, 304: None, 401: _PROBLEM, 404: _PROBLEM},
+    )
+    def get(self, request: Request, task_id: UUID) -> Response:
+        """One task, with its version as ETag."""
+        task = task_get(actor=request.user, task_id=task_id)
+        if _not_modified(request, task.etag):
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": task.etag})
+        return _task_response(request, task)
+
+    @extend_schema(
+        operation_id="tasks_partial_update",
+        request=TaskInputSerializer,
+        parameters=[_IF_MATCH],
+        responses={200: TaskOutputSerializer, 400: _PROBLEM, 403: _PROBLEM, 404: _PROBLEM, 412: _PROBLEM},
+    )
+    def patch(self, request: Request, task_id: UUID) -> Response:
+        """Change some fields."""
+        payload = TaskInputSerializer(data=request.data, partial=True)
+        payload.is_valid(raise_exception=True)
+        task = task_update(
+            actor=request.user,
+            task_id=task_id,
+            changes=payload.validated_data,
+            expected_version=_expected_version(request),
+        )
+        return _task_response(request, task)
+
+    @extend_schema(
+        operation_id="tasks_update",
+        request=TaskInputSerializer,
+        parameters=[_IF_MATCH],
+        responses={200: TaskOutputSerializer, 400: _PROBLEM, 403: _PROBLEM, 404: _PROBLEM, 412: _PROBLEM},
+    )
+    def put(self, request: Request, task_id: UUID) -> Response:
+        """Replace every editable field; those left out go back to their defaults."""
+        payload = TaskInputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        task = task_replace(
+            actor=request.user,
+            task_id=task_id,
+            data=payload.validated_data,
+            expected_version=_expected_version(request),
+        )
+        return _task_response(request, task)
+
+    @extend_schema(operation_id="tasks_destroy", responses={204: None, 403: _PROBLEM, 404: _PROBLEM})
+    def delete(self, request: Request, task_id: UUID) -> Response:
+        """Delete a task."""
+        task_delete(actor=request.user, task_id=task_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CacheStatsApi(BaseApi):
+    @extend_schema(operation_id="cache_stats", responses={200: CacheStatsSerializer, 401: _PROBLEM, 403: _PROBLEM})
+    def get(self, request: Request) -> Response:
+        """Cache hits, misses and errors over all processes (managers)."""
+        return Response(cache_stats(actor=request.user))

@@ -1,0 +1,90 @@
+"""DRF hooks for `core.auth`: the Authorization / X-API-Key headers and the token endpoints' serializers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from rest_framework import authentication, exceptions, serializers
+from rest_framework.request import Request
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from core.auth import actor_from_user, authenticate_api_key, authenticate_bearer, token_claims
+from core.errors import NotAuthenticated
+from core.types import Actor
+
+
+class BearerAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer <access token>`."""
+
+    def authenticate(self, request: Request) -> tuple[Actor, str] | None:
+        scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        try:
+            return authenticate_bearer(token.strip()), token
+        except NotAuthenticated as exc:
+            raise exceptions.AuthenticationFailed(exc.message) from None
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="api"'
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """`X-API-Key: th_<prefix>_<secret>`."""
+
+    def authenticate(self, request: Request) -> tuple[Actor, None] | None:
+        raw = request.META.get("HTTP_X_API_KEY")
+        if raw is None:
+            return None
+        try:
+            return authenticate_api_key(raw.strip()), None
+        except NotAuthenticated as exc:
+            raise exceptions.AuthenticationFailed(exc.message) from None
+
+
+class SessionAuthentication(authentication.SessionAuthentication):
+    """DRF's session authentication (CSRF-checked), giving an Actor like the other two."""
+
+    def authenticate(self, request: Request) -> tuple[Actor, None] | None:
+        result = super().authenticate(request)
+        if result is None:
+            return None
+        return actor_from_user(result[0]), None
+
+
+class TokenObtainSerializer(TokenObtainPairSerializer):
+    """Username + password → access and refresh tokens carrying the user's roles."""
+
+    @classmethod
+    def get_token(cls, user: Any) -> RefreshToken:
+        token = super().get_token(user)
+        for claim, value in token_claims(user).items():
+            token[claim] = value
+        return token  # type: ignore[return-value]
+
+
+class TokenRefreshSerializer(serializers.Serializer[dict[str, str]]):
+    """Refresh → a new access token with the user's current roles, and a new refresh token
+    (rotation); the old refresh token is blacklisted."""
+
+    refresh = serializers.CharField()
+    access = serializers.CharField(read_only=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+        refresh = RefreshToken(attrs["refresh"])  # TokenError (→ 401) if invalid, expired or blacklisted
+        user = get_user_model().objects.filter(pk=refresh.payload.get(jwt_settings.USER_ID_CLAIM)).first()
+        if user is None or not user.is_active:
+            raise exceptions.AuthenticationFailed("No active account found for the given token.")
+        for claim, value in token_claims(user).items():
+            refresh[claim] = value
+        data = {"access": str(refresh.access_token)}
+        refresh.blacklist()
+        refresh.set_jti()
+        refresh.set_exp()
+        refresh.set_iat()
+        refresh.outstand()
+        data["refresh"] = str(refresh)
+        return data

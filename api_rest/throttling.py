@@ -1,0 +1,47 @@
+"""DRF hook for `core.ratelimit`: one throttle class, scopes and rates from RATE_LIMITS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
+
+from core import ratelimit
+
+
+def rate_limit_ident(request: Request, scope: str) -> str:
+    if scope == "user":
+        return f"user:{request.user.pk}"
+    return "ip:" + ratelimit.client_ip(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"))
+
+
+class RateLimitThrottle(BaseThrottle):
+    """Per user when authenticated, per client IP otherwise; a view may name a stricter scope
+    (`rate_limit_scope = "token"`). The decision is kept on the request for the RateLimit headers."""
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        scope = getattr(view, "rate_limit_scope", None) or ("user" if request.user.is_authenticated else "anon")
+        self.decision = ratelimit.hit(scope, rate_limit_ident(request, scope))
+        request._request.rate_limit = self.decision  # type: ignore[attr-defined]
+        return self.decision.allowed
+
+    def wait(self) -> float:
+        return float(self.decision.retry_after)
+
+
+class RateLimitHeadersMiddleware:
+    """Adds `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (IETF draft) to responses
+    of throttled views, showing the most restrictive window."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        response = self.get_response(request)
+        decision = getattr(request, "rate_limit", None)
+        if decision is not None and decision.limit:
+            response["RateLimit-Limit"] = str(decision.limit)
+            response["RateLimit-Remaining"] = str(decision.remaining)
+            response["RateLimit-Reset"] = str(decision.reset)
+        return response

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from api_rest import apis
+
+app_name = "api_rest"
+
+urlpatterns = [
+    path("auth/token", apis.TokenObtainApi.as_view(), name="token-obtain"),
+    path("auth/token/refresh", apis.TokenRefreshApi.as_view(), name="token-refresh"),
+    path("auth/token/revoke", apis.TokenRevokeApi.as_view(), name="token-revoke"),
+    path("tasks", apis.TaskCollectionApi.as_view(), name="task-collection"),
+    path("tasks/me", apis.TaskMineApi.as_view(), name="task-mine"),
+    path("tasks/<uuid:task_id>", apis.TaskDetailApi.as_view(), name="task-detail"),
+    path("cache/stats", apis.CacheStatsApi.as_view(), name="cache-stats"),
+]

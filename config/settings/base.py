@@ -1,0 +1,98 @@
+"""Settings for every environment.
+
+Everything lives here and is switched by environment variables (config/env.py); `local`, `test`
+and `production` only override. Each concern has its own module in `components/`, imported at the end.
+"""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import BASE_DIR, env
+from config.env import DEBUG as ENV_DEBUG
+
+DEBUG = ENV_DEBUG
+
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off.")
+    # Development only: a fixed, publicly known key is fine because nothing it signs leaves the laptop.
+    SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"
+
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_filters",
+    "core",
+    "tasks",
+    "api_rest",
+]
+
+MIDDLEWARE = [
+    "observability.middleware.RequestIdMiddleware",
+    "api_rest.throttling.RateLimitHeadersMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "var" / "static")
+# WhiteNoise is not used: `manage.py runserver` serves static files in DEBUG, and production puts them
+# behind the web server or CDN of the platform (`collectstatic` into STATIC_ROOT).
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Request body limit (DESIGN §6 "Limits"): larger bodies get 413.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+
+from config.settings.components.cache import *  # noqa: E402,F403
+from config.settings.components.database import *  # noqa: E402,F403
+from config.settings.components.jwt import *  # noqa: E402,F403
+from config.settings.components.logging import *  # noqa: E402,F403
+from config.settings.components.rest import *  # noqa: E402,F403
+from config.settings.components.security import *  # noqa: E402,F403

@@ -1,0 +1,34 @@
+"""Cache: Redis when REDIS_URL is set, Django's local memory otherwise (DESIGN §6 "Cache")."""
+
+from config.env import env
+
+REDIS_URL = env.str("REDIS_URL", default="")
+
+CACHE_ENABLED = env.bool("CACHE_ENABLED", default=True)
+# Seconds a cached task or list page lives; writes replace or drop entries on commit long before that.
+CACHE_TTL = env.int("CACHE_TTL", default=300)
+# After a cache fault, requests skip the cache for this many seconds instead of waiting on a dead server.
+CACHE_RETRY_AFTER = env.float("CACHE_RETRY_AFTER", default=1.0)
+
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="taskhub"),
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                # A slow or dead Redis must not eat the request's time budget.
+                "SOCKET_CONNECT_TIMEOUT": env.float("REDIS_CONNECT_TIMEOUT", default=0.25),
+                "SOCKET_TIMEOUT": env.float("REDIS_SOCKET_TIMEOUT", default=0.25),
+            },
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "taskhub",
+            "OPTIONS": {"MAX_ENTRIES": 10_000},
+        }
+    }

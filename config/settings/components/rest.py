@@ -1,0 +1,49 @@
+"""Django REST framework, the OpenAPI schema, and the rate limits every protocol shares."""
+
+from config.env import env
+
+REST_FRAMEWORK = {
+    # Bearer first: its WWW-Authenticate header turns "not authenticated" into 401 instead of 403.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api_rest.auth.BearerAuthentication",
+        "api_rest.auth.ApiKeyAuthentication",
+        # Same-origin only: the admin and the browsable API. CSRF is enforced on unsafe methods.
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["api_rest.throttling.RateLimitThrottle"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "api_rest.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "taskhub API",
+    "DESCRIPTION": "Tasks over REST. Errors are RFC 9457 problem details (application/problem+json).",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI and ReDoc come from drf-spectacular-sidecar's static files: no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# Rate limits (DESIGN §6): each scope has a per-minute and a per-hour window, counted in the cache
+# (Redis when configured, so every process shares the counters). "N/m,M/h" in the environment.
+RATE_LIMITS_ENABLED = env.bool("RATE_LIMITS_ENABLED", default=True)
+RATE_LIMITS = {
+    "anon": env.list("RATE_LIMIT_ANON", default=["60/m", "1000/h"]),
+    "user": env.list("RATE_LIMIT_USER", default=["600/m", "10000/h"]),
+    "token": env.list("RATE_LIMIT_TOKEN", default=["10/m", "100/h"]),
+}
+
+# Idempotency-Key records are kept this long (DESIGN §6 "Idempotency").
+IDEMPOTENCY_TTL = env.int("IDEMPOTENCY_TTL", default=86_400)
+# A key whose first request has not finished after this long is taken as abandoned.
+IDEMPOTENCY_IN_FLIGHT_TIMEOUT = env.int("IDEMPOTENCY_IN_FLIGHT_TIMEOUT", default=60)

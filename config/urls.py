@@ -1,0 +1,27 @@
+"""The composition root: wires the adapters' URLs; nothing else imports an adapter."""
+
+from django.contrib import admin
+from django.http import HttpRequest, JsonResponse
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers. Touches no dependency."""
+    return JsonResponse({"status": "ok"})
+
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include("api_rest.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("api-auth/", include("rest_framework.urls")),  # log in/out links of the browsable API
+]
+
+handler400 = "api_rest.errors.bad_request"
+handler403 = "api_rest.errors.permission_denied"
+handler404 = "api_rest.errors.not_found"
+handler500 = "api_rest.errors.server_error"

@@ -1,0 +1,146 @@
+"""Authentication shared by every protocol: JWT bearer tokens and API keys, both giving an `Actor`.
+
+Adapters only pull the credential out of their transport (HTTP header, gRPC metadata) and call
+`authenticate_bearer` or `authenticate_api_key`. Neither costs a database query on the hot path:
+the JWT carries the user's roles, and API keys are cached for `API_KEY_CACHE_TTL` seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import transaction
+from django.utils import timezone
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import AccessToken
+
+from core.cache import safe_cache
+from core.errors import InvalidInput, NotAuthenticated, NotFound
+from core.models import ApiKey
+from core.types import Actor, Role
+
+API_KEY_PREFIX = "th"
+API_KEY_CACHE_TTL = 60
+_ROLE_NAMES = frozenset(role.value for role in Role)
+
+
+def actor_from_user(user: AbstractBaseUser | AnonymousUser | Actor) -> Actor:
+    """Build the Actor of a Django user (one query for the groups); the session path uses it."""
+    if isinstance(user, Actor):
+        return user
+    if not user.is_authenticated or not user.is_active:
+        raise NotAuthenticated()
+    roles = frozenset(user.groups.filter(name__in=_ROLE_NAMES).values_list("name", flat=True))  # type: ignore[union-attr]
+    return Actor(id=user.pk, username=user.get_username(), roles=roles, is_staff=bool(user.is_staff))  # type: ignore[union-attr]
+
+
+def token_claims(user: AbstractBaseUser) -> dict[str, Any]:
+    """Claims added to every access token so requests need no user query."""
+    actor = actor_from_user(user)
+    return {"username": actor.username, "roles": sorted(actor.roles), "staff": actor.is_staff}
+
+
+def authenticate_bearer(raw_token: str) -> Actor:
+    """Verify a JWT access token (signature, expiry, type) and return who it speaks for.
+
+    Raises NotAuthenticated for anything that is not a valid, unexpired access token.
+    """
+    try:
+        token = AccessToken(raw_token)  # type: ignore[arg-type]
+        return Actor(
+            id=int(token["user_id"]),  # simplejwt writes the id as a string
+            username=str(token.get("username", "")),
+            roles=frozenset(token.get("roles", ())) & _ROLE_NAMES,
+            is_staff=bool(token.get("staff", False)),
+        )
+    except (TokenError, KeyError, TypeError, ValueError) as exc:
+        raise NotAuthenticated("The access token is invalid or has expired.") from exc
+
+
+# -- API keys -------------------------------------------------------------------------------------
+
+
+def _hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _cache_key(prefix: str) -> str:
+    return f"apikey:{prefix}"
+
+
+def api_key_create(
+    *, user: AbstractBaseUser, name: str, read_only: bool = False, expires_at: datetime | None = None
+) -> tuple[ApiKey, str]:
+    """Create a key for `user` and return it with the raw key, which is never stored nor shown again."""
+    name = name.strip()
+    if not name:
+        raise InvalidInput.for_fields({"name": ["This field may not be blank."]})
+    if expires_at is not None and expires_at <= timezone.now():
+        raise InvalidInput.for_fields({"expires_at": ["The expiry must be in the future."]})
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    key = ApiKey.objects.create(
+        user=user,
+        name=name,
+        prefix=prefix,
+        secret_hash=_hash_secret(secret),
+        read_only=read_only,
+        expires_at=expires_at,
+    )
+    return key, f"{API_KEY_PREFIX}_{prefix}_{secret}"
+
+
+@transaction.atomic
+def api_key_revoke(*, prefix: str) -> ApiKey:
+    """Revoke the key with this prefix; requests using it fail from the moment the change commits."""
+    key = ApiKey.objects.select_for_update().filter(prefix=prefix).first()
+    if key is None:
+        raise NotFound("No API key has this prefix.")
+    if key.revoked_at is None:
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+    transaction.on_commit(lambda: safe_cache.delete(_cache_key(prefix)))
+    return key
+
+
+def _load_api_key(prefix: str) -> dict[str, Any] | None:
+    key = ApiKey.objects.select_related("user").filter(prefix=prefix).first()
+    if key is None:
+        return None
+    user = key.user
+    actor = actor_from_user(user) if user.is_active else None
+    return {
+        "secret_hash": key.secret_hash,
+        "usable": key.revoked_at is None and actor is not None,
+        "expires_at": key.expires_at,
+        "actor": actor
+        and Actor(
+            id=actor.id, username=actor.username, roles=actor.roles, is_staff=actor.is_staff, read_only=key.read_only
+        ),
+    }
+
+
+def authenticate_api_key(raw_key: str) -> Actor:
+    """Check a raw API key and return its user's Actor (read-only if the key is).
+
+    Raises NotAuthenticated for a malformed, unknown, revoked or expired key.
+    """
+    parts = raw_key.split("_", 2)
+    if len(parts) != 3 or parts[0] != API_KEY_PREFIX or not parts[1] or not parts[2]:
+        raise NotAuthenticated("The API key is not valid.")
+    _, prefix, secret = parts
+    entry = safe_cache.get(_cache_key(prefix))
+    if entry is None:
+        entry = _load_api_key(prefix) or {"secret_hash": "", "usable": False, "expires_at": None, "actor": None}
+        safe_cache.set(_cache_key(prefix), entry, timeout=API_KEY_CACHE_TTL)
+    if not hmac.compare_digest(entry["secret_hash"], _hash_secret(secret)) or not entry["usable"]:
+        raise NotAuthenticated("The API key is not valid.")
+    if entry["expires_at"] is not None and entry["expires_at"] <= timezone.now():
+        raise NotAuthenticated("The API key has expired.")
+    actor: Actor = entry["actor"]
+    return actor

@@ -1,0 +1,63 @@
+"""Bounded retry of transient database errors (DESIGN §6 "Timeouts and retries")."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection
+
+logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# PostgreSQL: serialization_failure, deadlock_detected. Both roll the transaction back; rerunning it is safe.
+_RETRY_SQLSTATES = {"40001", "40P01"}
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for errors that a rerun of the whole transaction can fix."""
+    sqlstate = getattr(exc.__cause__, "sqlstate", None)
+    if sqlstate in _RETRY_SQLSTATES:
+        return True
+    if isinstance(exc, InterfaceError):
+        return True  # the connection was closed under us
+    if isinstance(exc, OperationalError):
+        if sqlstate is None:
+            # No SQLSTATE: the server went away (psycopg) or SQLite's "database is locked".
+            return True
+        return sqlstate.startswith("08")  # connection exceptions
+    return False
+
+
+def retry_transient(func: Callable[P, R]) -> Callable[P, R]:
+    """Rerun `func` (which must open and commit its own transaction) on a transient error.
+
+    Up to DATABASE_RETRY_ATTEMPTS tries with jittered exponential backoff. Inside an outer
+    transaction nothing is retried: only the outermost caller can rerun a transaction.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        attempts = max(1, settings.DATABASE_RETRY_ATTEMPTS)
+        for attempt in range(1, attempts + 1):
+            try:
+                return func(*args, **kwargs)
+            except (OperationalError, InterfaceError) as exc:
+                if connection.in_atomic_block or attempt == attempts or not is_transient(exc):
+                    raise
+                logger.warning(
+                    "transient database error in %s (try %d of %d): %s", func.__name__, attempt, attempts, exc
+                )
+                if connection.connection is not None and not connection.is_usable():
+                    connection.close()  # the next query opens a fresh connection
+                time.sleep(random.uniform(0, 0.01 * 2**attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    return wrapper

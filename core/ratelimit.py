@@ -1,0 +1,142 @@
+"""Fixed-window rate limits shared by every protocol (DESIGN §6 "Rate limits").
+
+`hit(scope, ident)` counts one request against every window of a scope ("anon", "user", "token")
+and says whether it may go on. Counters live in the cache: with Redis, one pipelined round trip
+(INCR + EXPIRE NX per window) that every process shares atomically; with the local-memory cache,
+add + incr under its lock. If the cache fails the request is let through (fail open), logged and
+counted: an outage of Redis must not take the API down with it.
+
+django-ratelimit is not used: it works on Django HttpRequests only (gRPC has none) and spends two
+cache round trips per window.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from core.cache import safe_cache
+
+logger = logging.getLogger(__name__)
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    limit: int
+    seconds: int
+
+    @classmethod
+    def parse(cls, rate: str) -> Window:
+        """Parse "60/m" (also s, h, d, or a number of seconds: "100/30")."""
+        count, _, period = rate.strip().partition("/")
+        seconds = _UNITS.get(period[:1]) if period and not period.isdigit() else int(period or 0)
+        if not count.isdigit() or not seconds:
+            raise ValueError(f"Bad rate {rate!r}; expected e.g. '60/m'.")
+        return cls(limit=int(count), seconds=seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of one hit, for the most restrictive window (what RateLimit headers show)."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset: int  # seconds until that window resets
+    retry_after: int  # seconds until a rejected client may try again (0 when allowed)
+
+
+ALLOW_ALL = Decision(allowed=True, limit=0, remaining=0, reset=0, retry_after=0)
+
+rejections = 0  # process-local count of rejected hits; exported as a metric by observability
+errors = 0  # process-local count of cache faults while counting (requests let through)
+
+
+def windows(scope: str) -> list[Window]:
+    return [Window.parse(rate) for rate in settings.RATE_LIMITS[scope]]
+
+
+def hit(scope: str, ident: str) -> Decision:
+    """Count one request of `ident` (a user id or client IP) in `scope` and decide."""
+    global rejections, errors
+    if not settings.RATE_LIMITS_ENABLED:
+        return ALLOW_ALL
+    now = time.time()
+    scope_windows = windows(scope)
+    keys = [(f"rl:{scope}:{ident}:{w.seconds}:{int(now // w.seconds)}", w) for w in scope_windows]
+    try:
+        counts = _increment(keys)
+    except Exception:
+        errors += 1
+        logger.warning("rate limit counters unavailable; letting the request through", exc_info=True)
+        return ALLOW_ALL
+
+    decision = ALLOW_ALL
+    for (_, window), count in zip(keys, counts, strict=True):
+        reset = math.ceil((int(now // window.seconds) + 1) * window.seconds - now)
+        candidate = Decision(
+            allowed=count <= window.limit,
+            limit=window.limit,
+            remaining=max(window.limit - count, 0),
+            reset=reset,
+            retry_after=0 if count <= window.limit else reset,
+        )
+        if decision is ALLOW_ALL or _stricter(candidate, decision):
+            decision = candidate
+    if not decision.allowed:
+        rejections += 1
+    return decision
+
+
+def _stricter(a: Decision, b: Decision) -> bool:
+    if a.allowed != b.allowed:
+        return not a.allowed
+    if not a.allowed:
+        return a.retry_after > b.retry_after
+    return a.remaining < b.remaining
+
+
+def _increment(keys: list[tuple[str, Window]]) -> list[int]:
+    backend = safe_cache.backend
+    client = _redis_client(backend)
+    if client is not None:
+        pipe = client.pipeline(transaction=False)
+        for key, window in keys:
+            full_key = backend.make_key(key)
+            pipe.incr(full_key)
+            pipe.expire(full_key, window.seconds, nx=True)
+        results = pipe.execute()
+        return [int(n) for n in results[::2]]
+    counts = []
+    for key, window in keys:
+        backend.add(key, 0, timeout=window.seconds)
+        counts.append(int(backend.incr(key)))
+    return counts
+
+
+def _redis_client(backend: object) -> object | None:
+    try:
+        from django_redis.cache import RedisCache
+    except ImportError:  # pragma: no cover - django-redis is a base requirement
+        return None
+    if isinstance(backend, RedisCache):
+        return backend.client.get_client(write=True)
+    return None
+
+
+def client_ip(remote_addr: str | None, forwarded_for: str | None) -> str:
+    """The client address: the socket peer, or with TRUSTED_PROXY_COUNT = n, the address the
+    outermost trusted proxy saw (n-th entry from the right of X-Forwarded-For). Entries left of it
+    are the client's own claims and are never used, so forging the header changes nothing."""
+    hops = settings.TRUSTED_PROXY_COUNT
+    if hops and forwarded_for:
+        entries = [part.strip() for part in forwarded_for.split(",") if part.strip()]
+        if len(entries) >= hops:
+            return entries[-hops]
+    return remote_addr or "unknown"

@@ -1,0 +1,159 @@
+"""Caching of task reads (DESIGN §6 "Cache").
+
+- One key per task (`task:<id>`) holding the task's column values; writes replace it with the new
+  row (or a tombstone on delete) when their transaction commits, and readers only ever `add`, so a
+  reader that loaded an older row cannot overwrite what a writer stored.
+- One key per list page, named after the owner scope's generation: a write bumps the generation of
+  its owner and of the "all" scope (managers), which orphans every cached page of that scope in O(1).
+- On a miss, one caller per key rebuilds (a short lock in the cache); others wait briefly for its
+  result and fall back to the database if it does not come.
+- Every call goes through `core.cache.safe_cache`, so a cache fault is a miss, never an error.
+
+Visibility is not decided here: the task's owner travels with the cached row and the selectors
+check it, so cached data never crosses users.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from uuid import UUID
+
+from django.core.serializers.json import DjangoJSONEncoder
+
+from core.cache import safe_cache
+from tasks.models import Task
+
+T = TypeVar("T")
+
+ABSENT = "absent"  # stored for a task that does not exist or was deleted
+ABSENT_TTL = 30
+LOCK_TTL = 5  # seconds a rebuild lock lives if its holder dies
+WAIT_FOR_REBUILD = 0.2  # seconds a reader waits for another's rebuild before going to the database
+
+_FIELDS = tuple(field.attname for field in Task._meta.concrete_fields)
+_FIELD_OBJECTS = tuple(Task._meta.concrete_fields)
+
+
+# -- row <-> cached value ---------------------------------------------------------------------------
+
+
+def task_to_row(task: Task) -> tuple[Any, ...]:
+    return tuple(getattr(task, name) for name in _FIELDS)
+
+
+def task_from_row(row: Sequence[Any]) -> Task:
+    return Task.from_db("default", _FIELDS, row)
+
+
+def task_to_snapshot(task: Task) -> dict[str, Any]:
+    """A JSON-safe copy of the task's columns (for storage in a JSONField)."""
+    return json.loads(json.dumps(dict(zip(_FIELDS, task_to_row(task), strict=True)), cls=DjangoJSONEncoder))
+
+
+def task_from_snapshot(snapshot: dict[str, Any]) -> Task:
+    return task_from_row([field.to_python(snapshot[field.attname]) for field in _FIELD_OBJECTS])
+
+
+# -- the generic read-through with stampede protection -----------------------------------------------
+
+
+def get_or_build(key: str, build: Callable[[], T], *, timeout: float | None = None) -> T:
+    """Return the cached value of `key`, or build it, letting only one caller build at a time."""
+    value = safe_cache.get(key)
+    if value is not None:
+        return value  # type: ignore[no-any-return]
+    if not safe_cache.enabled:
+        return build()
+    lock = f"{key}:rebuild"
+    if safe_cache.add(lock, 1, timeout=LOCK_TTL):
+        try:
+            value = build()
+            safe_cache.add(key, value, timeout=ABSENT_TTL if value == ABSENT else timeout)
+            return value
+        finally:
+            safe_cache.delete(lock)
+    deadline = time.monotonic() + WAIT_FOR_REBUILD
+    while time.monotonic() < deadline:
+        time.sleep(0.005)
+        value = safe_cache.get(key)
+        if value is not None:
+            return value  # type: ignore[no-any-return]
+    return build()
+
+
+# -- single tasks ---------------------------------------------------------------------------------------
+
+
+def task_key(task_id: UUID) -> str:
+    return f"task:{task_id}"
+
+
+def task_cached(task_id: UUID, load: Callable[[], Task | None]) -> Task | None:
+    """The task with this id from the cache, or from `load` (which reads the database)."""
+
+    def build() -> Any:
+        task = load()
+        return ABSENT if task is None else task_to_row(task)
+
+    row = get_or_build(task_key(task_id), build)
+    return None if row == ABSENT else task_from_row(row)
+
+
+def task_written(task: Task) -> None:
+    """Call on commit of a create or update: store the new row and orphan the owner's list pages."""
+    safe_cache.set(task_key(task.pk), task_to_row(task))
+    _bump_generations(task.owner_id)
+
+
+def task_deleted(task_id: UUID, owner_id: int) -> None:
+    """Call on commit of a delete."""
+    safe_cache.set(task_key(task_id), ABSENT, timeout=ABSENT_TTL)
+    _bump_generations(owner_id)
+
+
+# -- list pages -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CachedPage:
+    rows: list[tuple[Any, ...]]
+    next_cursor: str | None
+    previous_cursor: str | None
+
+
+def _generation_key(scope: str) -> str:
+    return f"tasks:generation:{scope}"
+
+
+def owner_scope(owner_id: int) -> str:
+    return f"owner:{owner_id}"
+
+
+ALL_SCOPE = "all"
+
+
+def _bump_generations(owner_id: int) -> None:
+    for scope in (owner_scope(owner_id), ALL_SCOPE):
+        key = _generation_key(scope)
+        # A generation that was evicted restarts from the clock, never from a value used before.
+        safe_cache.add(key, time.time_ns(), timeout=None)
+        safe_cache.incr(key)
+
+
+def list_page_key(scope: str, params: Iterable[tuple[str, Any]]) -> str | None:
+    """The key of one list page of a scope, or None when the cache cannot say the generation."""
+    key = _generation_key(scope)
+    generation = safe_cache.get(key)
+    if generation is None:
+        if not safe_cache.add(key, time.time_ns(), timeout=None):
+            return None
+        generation = safe_cache.get(key)
+        if generation is None:
+            return None
+    digest = hashlib.sha256(json.dumps(sorted(params), cls=DjangoJSONEncoder).encode()).hexdigest()[:32]
+    return f"tasks:list:{scope}:{generation}:{digest}"

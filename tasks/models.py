@@ -1,0 +1,177 @@
+"""The Task model (DESIGN §3) and the idempotency records of task creation."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Lookup, Q
+from django.db.models.sql.compiler import SQLCompiler
+from django.utils import timezone
+
+MAX_TAGS = 20
+MAX_TAG_LENGTH = 50
+
+
+class Priority(models.IntegerChoices):
+    """Stored as a rank so that ordering by priority is ordering by the column: high > medium > low.
+    Every protocol shows the label ("low", "medium", "high")."""
+
+    LOW = 1, "low"
+    MEDIUM = 2, "medium"
+    HIGH = 3, "high"
+
+    @classmethod
+    def from_name(cls, name: str) -> Priority:
+        for member in cls:
+            if member.label == name:
+                return member
+        raise ValueError(name)
+
+
+class Status(models.TextChoices):
+    TODO = "todo", "To do"
+    IN_PROGRESS = "in_progress", "In progress"
+    COMPLETED = "completed", "Completed"
+
+
+def normalize_tags(value: Any) -> list[str]:
+    """Trim and lowercase each tag, drop duplicates (first one wins), and check the limits.
+
+    Raises ValidationError naming the first rule broken.
+    """
+    if not isinstance(value, list | tuple):
+        raise ValidationError("Tags must be a list of strings.", code="invalid")
+    tags: list[str] = []
+    for raw in value:
+        if not isinstance(raw, str):
+            raise ValidationError("Each tag must be a string.", code="invalid")
+        tag = raw.strip().lower()
+        if not 1 <= len(tag) <= MAX_TAG_LENGTH:
+            raise ValidationError(f"Each tag must be 1 to {MAX_TAG_LENGTH} characters long.", code="invalid")
+        if tag not in tags:
+            tags.append(tag)
+    if len(tags) > MAX_TAGS:
+        raise ValidationError(f"A task has at most {MAX_TAGS} tags.", code="max_length")
+    return tags
+
+
+class TagsField(models.JSONField):
+    """A JSON list of tag strings, filterable with `tags__has_tag="x"` on SQLite and PostgreSQL."""
+
+
+@TagsField.register_lookup
+class HasTag(Lookup):
+    """`tags__has_tag="x"`: the list contains the tag.
+
+    PostgreSQL uses `@>`, which the GIN (jsonb_path_ops) index of migration 0002 serves; SQLite
+    looks through the list with json_each.
+    """
+
+    lookup_name = "has_tag"
+    prepare_rhs = False
+
+    def get_db_prep_lookup(self, value: Any, connection: Any) -> tuple[str, list[Any]]:
+        return "%s", [value]
+
+    def as_sql(self, compiler: SQLCompiler, connection: Any) -> tuple[str, list[Any]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"EXISTS (SELECT 1 FROM json_each({lhs}) WHERE json_each.value = {rhs})", [*lhs_params, *rhs_params]
+
+    def as_postgresql(self, compiler: SQLCompiler, connection: Any) -> tuple[str, list[Any]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} @> jsonb_build_array({rhs}::text)", [*lhs_params, *rhs_params]
+
+
+class Task(models.Model):
+    """A user's task.
+
+    Invariants (kept by `tasks.services`, checked by the database): `completed` is true exactly when
+    `status` is completed, and `completed_at` is set exactly then; `version` starts at 1 and grows
+    by one with every change, serving as the ETag and the optimistic-concurrency token.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tasks")
+    title = models.CharField(max_length=200)
+    description = models.TextField(max_length=10_000, blank=True, default="")
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.MEDIUM)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.TODO)
+    completed = models.BooleanField(default=False)
+    due_date = models.DateTimeField(null=True, blank=True)
+    tags = TagsField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    version = models.PositiveIntegerField(default=1, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # One per ordering of "my tasks"; the id column breaks ties for cursor pagination.
+            models.Index(fields=["owner", "created_at", "id"], name="task_owner_created_idx"),
+            models.Index(fields=["owner", "due_date", "id"], name="task_owner_due_idx"),
+            models.Index(fields=["owner", "priority", "id"], name="task_owner_priority_idx"),
+            models.Index(fields=["created_at", "id"], name="task_created_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(status=Status.COMPLETED, completed=True) | (~Q(status=Status.COMPLETED) & Q(completed=False))
+                ),
+                name="task_completed_matches_status",
+            ),
+            models.CheckConstraint(
+                condition=Q(completed=True, completed_at__isnull=False) | Q(completed=False, completed_at__isnull=True),
+                name="task_completed_at_matches_completed",
+            ),
+            models.CheckConstraint(condition=Q(version__gte=1), name="task_version_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def clean(self) -> None:
+        self.title = (self.title or "").strip()
+        errors: dict[str, list[str]] = {}
+        if not self.title:
+            errors["title"] = ["This field may not be blank."]
+        try:
+            self.tags = normalize_tags(self.tags)
+        except ValidationError as exc:
+            errors["tags"] = list(exc.messages)
+        if self.due_date is not None and timezone.is_naive(self.due_date):
+            errors["due_date"] = ["The date and time must include a time zone offset."]
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def etag(self) -> str:
+        """The strong entity tag of this version of the task."""
+        return f'"{self.version}"'
+
+
+class IdempotencyRecord(models.Model):
+    """The first outcome of a create sent with an Idempotency-Key, kept `IDEMPOTENCY_TTL` seconds.
+
+    `response` is empty while the first request is in flight; then it holds the created task
+    (`tasks.cache.task_to_snapshot`) that every replay returns.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    response = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_user_key_unique")]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}:{self.key}"

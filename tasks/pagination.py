@@ -1,0 +1,138 @@
+"""Cursor (keyset) pagination over a task ordering, the same for every protocol.
+
+A cursor is an opaque base64url token naming the ordering, a direction and the position (the
+ordering column's value and the id of the edge row). Pages are stable under inserts and deletes
+and cost one indexed query whatever the depth, unlike OFFSET.
+
+Rows with no due date come last in both directions of the `due_date` ordering.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import F, Q, QuerySet
+
+from core.errors import InvalidInput
+from tasks.models import Task
+
+ORDERINGS = ("created_at", "-created_at", "due_date", "-due_date", "priority", "-priority")
+DEFAULT_ORDERING = "-created_at"
+MAX_LIMIT = 100
+DEFAULT_LIMIT = 20
+_NULLABLE = {"due_date"}
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[Task]
+    next_cursor: str | None
+    previous_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Position:
+    forward: bool
+    value: Any
+    id: str
+
+
+def check_ordering(ordering: str | None) -> str:
+    ordering = ordering or DEFAULT_ORDERING
+    if ordering not in ORDERINGS:
+        raise InvalidInput.for_fields({"ordering": [f"Must be one of: {', '.join(ORDERINGS)}."]})
+    return ordering
+
+
+def check_limit(limit: int | None) -> int:
+    if limit is None:
+        return DEFAULT_LIMIT
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInput.for_fields({"limit": [f"Must be a whole number from 1 to {MAX_LIMIT}."]})
+    return limit
+
+
+def paginate(queryset: QuerySet[Task], *, ordering: str, limit: int, cursor: str | None) -> Page:
+    """One page of `queryset` in `ordering` after (or before) `cursor`: one query of limit + 1 rows."""
+    field = ordering.lstrip("-")
+    descending = ordering.startswith("-")
+    position = _decode(cursor, ordering) if cursor else None
+    forward = position is None or position.forward
+
+    # Walking backwards reverses the order (NULLs then come first) and the page is flipped after.
+    walk_descending = descending if forward else not descending
+    nulls = {"nulls_last": True} if forward else {"nulls_first": True}
+    order_by = [
+        (F(field).desc(**nulls) if walk_descending else F(field).asc(**nulls))
+        if field in _NULLABLE
+        else (F(field).desc() if walk_descending else F(field).asc()),
+        F("id").desc() if walk_descending else F("id").asc(),
+    ]
+    if position is not None:
+        queryset = queryset.filter(_beyond(field, walk_descending, forward, position))
+    rows = list(queryset.order_by(*order_by)[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if not forward:
+        rows.reverse()
+
+    if forward:
+        next_cursor = _encode(ordering, True, rows[-1], field) if more else None
+        previous_cursor = _encode(ordering, False, rows[0], field) if position is not None and rows else None
+    else:
+        previous_cursor = _encode(ordering, False, rows[0], field) if more else None
+        next_cursor = _encode(ordering, True, rows[-1], field) if rows else None
+    return Page(items=rows, next_cursor=next_cursor, previous_cursor=previous_cursor)
+
+
+def _beyond(field: str, descending: bool, forward: bool, position: _Position) -> Q:
+    """Rows strictly after `position` in the walking order."""
+    id_after = Q(id__lt=position.id) if descending else Q(id__gt=position.id)
+    nullable = field in _NULLABLE
+    if position.value is None:
+        # In the NULL group: last when walking forward, first when walking backward.
+        in_group = Q(**{f"{field}__isnull": True}) & id_after
+        return in_group if forward else in_group | Q(**{f"{field}__isnull": False})
+    op = "lt" if descending else "gt"
+    after = Q(**{f"{field}__{op}": position.value}) | (Q(**{field: position.value}) & id_after)
+    if nullable and forward:
+        after |= Q(**{f"{field}__isnull": True})
+    return after
+
+
+def _encode(ordering: str, forward: bool, task: Task, field: str) -> str:
+    value = getattr(task, field)
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    payload = {"o": ordering, "f": forward, "v": value, "i": str(task.pk)}
+    return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str, ordering: str) -> _Position:
+    invalid = InvalidInput.for_fields({"cursor": ["The cursor is not valid for this list."]})
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(payload, dict) or payload.get("o") != ordering or not isinstance(payload.get("f"), bool):
+            raise invalid
+        value = payload["v"]
+        field = ordering.lstrip("-")
+        if value is not None:
+            if field == "priority":
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise invalid
+            else:
+                value = datetime.fromisoformat(value)
+                if value.tzinfo is None:
+                    raise invalid
+        task_id = Task._meta.pk.to_python(payload["i"])  # type: ignore[union-attr]
+    except InvalidInput:
+        raise
+    except (ValueError, TypeError, KeyError, binascii.Error, ValidationError) as exc:
+        raise invalid from exc
+    return _Position(forward=payload["f"], value=value, id=str(task_id))

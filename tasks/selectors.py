@@ -1,0 +1,111 @@
+"""Reads of tasks. Every read is scoped to what the actor may see, here and nowhere else.
+
+A task the actor may not see is `TaskNotFound`, exactly as a task that does not exist, so ids do not
+leak (DESIGN §3).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from django.db.models import QuerySet
+
+from core.errors import InvalidInput, NotFound
+from core.types import Actor
+from tasks import cache
+from tasks.filters import TaskFilter, normalize_filters
+from tasks.models import Task
+from tasks.pagination import Page, check_limit, check_ordering, paginate
+
+
+class TaskNotFound(NotFound):
+    default_message = "No task with this id is visible to you."
+
+
+def parse_task_id(task_id: UUID | str) -> UUID:
+    """An id that is not a UUID names no task: TaskNotFound, like any other unknown id."""
+    if isinstance(task_id, UUID):
+        return task_id
+    try:
+        return UUID(str(task_id))
+    except ValueError as exc:
+        raise TaskNotFound() from exc
+
+
+def task_visible(*, actor: Actor) -> QuerySet[Task]:
+    """The tasks the actor may read: every task for managers and staff, their own for everybody else."""
+    queryset = Task.objects.all()
+    return queryset if actor.sees_all else queryset.filter(owner_id=actor.id)
+
+
+def task_get(*, actor: Actor, task_id: UUID | str) -> Task:
+    """One visible task, from the cache when it is there (no query on a hit).
+
+    Raises TaskNotFound.
+    """
+    pk = parse_task_id(task_id)
+    task = cache.task_cached(pk, lambda: Task.objects.filter(pk=pk).first())
+    if task is None or not (actor.sees_all or task.owner_id == actor.id):
+        raise TaskNotFound()
+    return task
+
+
+def task_get_for_update(*, actor: Actor, task_id: UUID | str) -> Task:
+    """One visible task, read from the database and locked until the transaction ends.
+
+    Must be called inside `transaction.atomic`. Raises TaskNotFound.
+    """
+    pk = parse_task_id(task_id)
+    task = task_visible(actor=actor).select_for_update().filter(pk=pk).first()
+    if task is None:
+        raise TaskNotFound()
+    return task
+
+
+def task_list(
+    *,
+    actor: Actor,
+    filters: dict[str, Any] | None = None,
+    ordering: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+    mine: bool = False,
+) -> Page:
+    """One page of the visible tasks (or only the actor's own with `mine`), filtered and ordered.
+
+    Filters: status, priority, completed, tag, due_before, due_after, search (tasks.filters).
+    Orderings: tasks.pagination.ORDERINGS. Pages come from the cache while no task of the scope
+    changes. Raises InvalidInput for a bad filter, ordering, limit or cursor.
+    """
+    filter_values = normalize_filters(filters)
+    ordering = check_ordering(ordering)
+    limit = check_limit(limit)
+    scope = cache.ALL_SCOPE if actor.sees_all and not mine else cache.owner_scope(actor.id)
+
+    def build() -> cache.CachedPage:
+        queryset = task_visible(actor=actor) if scope == cache.ALL_SCOPE else Task.objects.filter(owner_id=actor.id)
+        filterset = TaskFilter(filter_values, queryset=queryset)
+        if not filterset.is_valid():
+            raise InvalidInput.for_fields({name: list(msgs) for name, msgs in filterset.errors.items()})
+        page = paginate(filterset.qs, ordering=ordering, limit=limit, cursor=cursor)
+        return cache.CachedPage([cache.task_to_row(t) for t in page.items], page.next_cursor, page.previous_cursor)
+
+    params = [*filter_values.items(), ("ordering", ordering), ("limit", limit), ("cursor", cursor or "")]
+    key = cache.list_page_key(scope, params)
+    cached = cache.get_or_build(key, build) if key else build()
+    return Page(
+        items=[cache.task_from_row(row) for row in cached.rows],
+        next_cursor=cached.next_cursor,
+        previous_cursor=cached.previous_cursor,
+    )
+
+
+def task_search(*, actor: Actor, query: str, limit: int | None = None, cursor: str | None = None) -> Page:
+    """Visible tasks whose title or description contains `query`, case-insensitively.
+
+    Raises InvalidInput for an empty query.
+    """
+    if not query or not query.strip():
+        raise InvalidInput.for_fields({"query": ["Give some text to search for."]})
+    return task_list(actor=actor, filters={"search": query}, limit=limit, cursor=cursor)

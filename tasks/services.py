@@ -1,0 +1,244 @@
+"""Writes of tasks: create, update, delete. Every rule of a write lives here (STYLE §1).
+
+Each service checks the actor's role, validates, writes in one transaction (rerun on a transient
+database error) and, once the transaction commits, refreshes the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from core.db import retry_transient
+from core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, InvalidInput, PermissionDenied, StaleVersion
+from core.types import Actor
+from tasks import cache
+from tasks.models import IdempotencyRecord, Priority, Status, Task
+from tasks.selectors import task_get_for_update
+
+EDITABLE_FIELDS = frozenset({"title", "description", "priority", "status", "completed", "due_date", "tags"})
+# Fields a write may change, directly or through the completed/status rule.
+_TRACKED_FIELDS = (*sorted(EDITABLE_FIELDS), "completed_at")
+_DEFAULTS: dict[str, Any] = {
+    "description": "",
+    "priority": Priority.MEDIUM,
+    "status": Status.TODO,
+    "completed": False,
+    "due_date": None,
+    "tags": [],
+}
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+
+def _require_write(actor: Actor) -> None:
+    if not actor.can_write:
+        raise PermissionDenied("Your role or API key does not allow changing tasks.")
+
+
+def _check_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Reject fields that cannot be edited and turn priority names into Priority."""
+    if extra := sorted(set(data) - EDITABLE_FIELDS):
+        raise InvalidInput.for_fields({name: ["This field cannot be set."] for name in extra})
+    values = dict(data)
+    priority = values.get("priority")
+    if isinstance(priority, str) and not isinstance(priority, Priority):
+        try:
+            values["priority"] = Priority.from_name(priority)
+        except ValueError:
+            raise InvalidInput.for_fields({"priority": ["Must be one of: low, medium, high."]}) from None
+    for name in ("title", "description", "status"):
+        if name in values and not isinstance(values[name], str):
+            raise InvalidInput.for_fields({name: ["Must be a string."]})
+    if "completed" in values and not isinstance(values["completed"], bool):
+        raise InvalidInput.for_fields({"completed": ["Must be true or false."]})
+    return values
+
+
+def _apply_completion(task: Task, changed: set[str]) -> None:
+    """Keep `completed` equal to `status == completed`: setting either one sets the other."""
+    if {"status", "completed"} <= changed:
+        if (task.status == Status.COMPLETED) != task.completed:
+            raise InvalidInput.for_fields({"completed": ["Contradicts the status."]})
+    elif "completed" in changed:
+        if task.completed:
+            task.status = Status.COMPLETED
+        elif task.status == Status.COMPLETED:
+            task.status = Status.TODO
+    elif "status" in changed:
+        task.completed = task.status == Status.COMPLETED
+    if task.completed and task.completed_at is None:
+        task.completed_at = timezone.now()
+    elif not task.completed:
+        task.completed_at = None
+
+
+def _validate(task: Task) -> None:
+    # Uniqueness and CHECK constraints are left to the database: Django checks them with one query each.
+    task.full_clean(validate_unique=False, validate_constraints=False)
+
+
+def task_create(
+    *,
+    actor: Actor,
+    data: Mapping[str, Any],
+    owner_id: int | None = None,
+    idempotency_key: str | None = None,
+) -> Task:
+    """Create a task owned by the actor (or, for managers and staff, by `owner_id`).
+
+    With an idempotency key, the first call creates and every replay within IDEMPOTENCY_TTL returns
+    the task as first created (`task.replayed` is True) and creates nothing. Raises PermissionDenied,
+    InvalidInput, IdempotencyKeyReused (same key, other input) and IdempotencyKeyInFlight.
+    After commit: caches the task and orphans the owner's cached list pages.
+    """
+    _require_write(actor)
+    values = _check_fields(data)
+    if "title" not in values:
+        raise InvalidInput.for_fields({"title": ["This field is required."]})
+    if owner_id is not None and owner_id != actor.id and not actor.sees_all:
+        raise PermissionDenied("Only managers create tasks for other users.")
+    owner = owner_id if owner_id is not None else actor.id
+    if idempotency_key is None:
+        return _insert(owner, values, record=None)
+
+    if not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH or not idempotency_key.isprintable():
+        raise InvalidInput.for_fields({"idempotency_key": ["Must be 1 to 255 printable characters."]})
+    fingerprint = hashlib.sha256(
+        json.dumps({"owner": owner, "data": values}, cls=DjangoJSONEncoder, sort_keys=True).encode()
+    ).hexdigest()
+    record, claimed = _claim_idempotency_key(actor.id, idempotency_key, fingerprint)
+    if not claimed:
+        if record.fingerprint != fingerprint:
+            raise IdempotencyKeyReused()
+        if record.response is None:
+            raise IdempotencyKeyInFlight()
+        task = cache.task_from_snapshot(record.response)
+        task.replayed = True  # type: ignore[attr-defined]
+        return task
+    try:
+        return _insert(owner, values, record=record)
+    except BaseException:
+        # The key was not used up: the client may retry it, fixed or not.
+        IdempotencyRecord.objects.filter(pk=record.pk, response__isnull=True).delete()
+        raise
+
+
+@retry_transient
+def _insert(owner_id: int, values: dict[str, Any], *, record: IdempotencyRecord | None) -> Task:
+    task = Task(owner_id=owner_id, **{**_DEFAULTS, **values})
+    _apply_completion(task, set(values))
+    _validate(task)
+    with transaction.atomic():
+        task.save(force_insert=True)
+        if record is not None:
+            record.response = cache.task_to_snapshot(task)
+            record.save(update_fields=["response"])
+        transaction.on_commit(lambda: cache.task_written(task))
+    task.replayed = False  # type: ignore[attr-defined]
+    return task
+
+
+@retry_transient
+def _claim_idempotency_key(user_id: int, key: str, fingerprint: str) -> tuple[IdempotencyRecord, bool]:
+    """Insert the record of a key, or return the existing one. True when this call owns the key.
+
+    A record older than IDEMPOTENCY_TTL, or still in flight after IDEMPOTENCY_IN_FLIGHT_TIMEOUT
+    (its request died), is taken over.
+    """
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            return IdempotencyRecord.objects.create(user_id=user_id, key=key, fingerprint=fingerprint), True
+    except IntegrityError:
+        pass
+    record = IdempotencyRecord.objects.get(user_id=user_id, key=key)
+    expired = record.created_at < now - timedelta(seconds=settings.IDEMPOTENCY_TTL)
+    abandoned = record.response is None and record.created_at < now - timedelta(
+        seconds=settings.IDEMPOTENCY_IN_FLIGHT_TIMEOUT
+    )
+    if expired or abandoned:
+        # Conditional on the old row, so of two concurrent takers only one wins.
+        taken = IdempotencyRecord.objects.filter(pk=record.pk, created_at=record.created_at).update(
+            fingerprint=fingerprint, response=None, created_at=now
+        )
+        if taken:
+            record.refresh_from_db()
+            return record, True
+        record.refresh_from_db()
+    return record, False
+
+
+@retry_transient
+def task_update(
+    *, actor: Actor, task_id: UUID | str, changes: Mapping[str, Any], expected_version: int | None = None
+) -> Task:
+    """Change some editable fields of a visible task.
+
+    With `expected_version`, the update applies only if the task is still at that version. A change
+    that changes nothing keeps the version. Raises PermissionDenied, TaskNotFound, StaleVersion and
+    InvalidInput. After commit: caches the new row and orphans the owner's cached list pages.
+    """
+    _require_write(actor)
+    values = _check_fields(changes)
+    with transaction.atomic():
+        task = task_get_for_update(actor=actor, task_id=task_id)
+        if expected_version is not None and task.version != expected_version:
+            raise StaleVersion(current=task.version)
+        before = {name: getattr(task, name) for name in _TRACKED_FIELDS}
+        for name, value in values.items():
+            setattr(task, name, value)
+        _apply_completion(task, set(values))
+        _validate(task)
+        dirty = [name for name in _TRACKED_FIELDS if getattr(task, name) != before[name]]
+        if not dirty:
+            return task
+        task.version += 1
+        task.save(update_fields=[*dirty, "version", "updated_at"])
+        transaction.on_commit(lambda: cache.task_written(task))
+    return task
+
+
+def task_replace(
+    *, actor: Actor, task_id: UUID | str, data: Mapping[str, Any], expected_version: int | None = None
+) -> Task:
+    """Replace every editable field (HTTP PUT): fields left out go back to their defaults.
+
+    Raises as task_update; `title` is required.
+    """
+    if "title" not in data:
+        raise InvalidInput.for_fields({"title": ["This field is required."]})
+    changes = {**_DEFAULTS, **data}
+    if "completed" not in data and "status" in data:
+        changes.pop("completed")
+    elif "status" not in data and "completed" in data:
+        changes.pop("status")
+    return task_update(actor=actor, task_id=task_id, changes=changes, expected_version=expected_version)
+
+
+@retry_transient
+def task_delete(*, actor: Actor, task_id: UUID | str) -> None:
+    """Delete a visible task. Raises PermissionDenied and TaskNotFound.
+
+    After commit: the cache answers "not found" for it and the owner's list pages are orphaned.
+    """
+    _require_write(actor)
+    with transaction.atomic():
+        task = task_get_for_update(actor=actor, task_id=task_id)
+        pk, owner_id = task.pk, task.owner_id
+        task.delete()
+        transaction.on_commit(lambda: cache.task_deleted(pk, owner_id))
+
+
+def task_complete_many(*, actor: Actor, task_ids: list[UUID]) -> None:
+    """Mark several visible tasks completed (the admin's bulk action), each through task_update."""
+    for task_id in task_ids:
+        task_update(actor=actor, task_id=task_id, changes={"completed": True})
