@@ -6,7 +6,9 @@ os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-" + "x" * 50)
 os.environ.setdefault("JWT_SIGNING_KEY", "test-jwt-signing-key-" + "y" * 40)
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("CACHE_KEY_PREFIX", "taskhub-test")
+# Rate-limit tests switch limits on themselves; elsewhere they would only add noise.
+os.environ.setdefault("RATE_LIMITS_ENABLED", "false")
 
-from config.settings.base import *  # noqa: F403
+from config.settings.base import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

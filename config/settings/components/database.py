@@ -26,7 +26,12 @@ else:
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+    # A file, not memory, so that tests with threads share one database.
     _db["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}
+
+# Lets parallel test runs on one machine keep apart (the default is Django's "test_<NAME>").
+if _test_name := env.str("DATABASE_TEST_NAME", default=""):
+    _db.setdefault("TEST", {})["NAME"] = _test_name
 
 # Write services retry transient database errors (deadlock, serialization failure, dropped connection).
 DATABASE_RETRY_ATTEMPTS = env.int("DATABASE_RETRY_ATTEMPTS", default=3)

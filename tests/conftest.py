@@ -1,0 +1,94 @@
+"""Shared fixtures. Tests run against whatever DATABASE_URL / REDIS_URL say: SQLite and local memory
+by default, the real PostgreSQL and Redis in the second `.ci/run` pass."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from rest_framework.test import APIClient
+
+from api_rest.auth import TokenObtainSerializer
+from core.cache import safe_cache
+from core.types import Actor, Role
+from tests.factories import TaskFactory, UserFactory, actor_of
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    on_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+    on_redis = bool(settings.REDIS_URL)
+    for item in items:
+        if "postgres" in item.keywords and not on_postgres:
+            item.add_marker(pytest.mark.skip(reason="needs DATABASE_URL=postgres://…"))
+        if "redis" in item.keywords and not on_redis:
+            item.add_marker(pytest.mark.skip(reason="needs REDIS_URL=redis://…"))
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache() -> Iterator[None]:
+    """Every test starts with an empty cache and fresh counters."""
+    cache.clear()
+    safe_cache.reset()
+    yield
+    safe_cache.reset()
+
+
+@pytest.fixture
+def user(db: None) -> Any:
+    return UserFactory()
+
+
+@pytest.fixture
+def other_user(db: None) -> Any:
+    return UserFactory()
+
+
+@pytest.fixture
+def viewer(db: None) -> Any:
+    return UserFactory(role=Role.VIEWER)
+
+
+@pytest.fixture
+def manager(db: None) -> Any:
+    return UserFactory(role=Role.MANAGER)
+
+
+@pytest.fixture
+def actor(user: Any) -> Actor:
+    return actor_of(user)
+
+
+@pytest.fixture
+def make_task(db: None) -> Callable[..., Any]:
+    return TaskFactory
+
+
+def access_token(user: Any) -> str:
+    return str(TokenObtainSerializer.get_token(user).access_token)
+
+
+@pytest.fixture
+def client_for() -> Callable[[Any], APIClient]:
+    """An API client sending a real JWT of `user` (None: anonymous)."""
+
+    def build(user: Any | None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token(user)}")
+        return client
+
+    return build
+
+
+@pytest.fixture
+def api(client_for: Callable[[Any], APIClient], user: Any) -> APIClient:
+    return client_for(user)
+
+
+@pytest.fixture
+def on_postgres() -> bool:
+    return connection.vendor == "postgresql"
