@@ -41,6 +41,7 @@ MIDDLEWARE = [
     "observability.middleware.RequestIdMiddleware",
     "api_rest.throttling.RateLimitHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -56,7 +57,7 @@ ASGI_APPLICATION = "config.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -82,8 +83,18 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "var" / "static")
-# WhiteNoise is not used: `manage.py runserver` serves static files in DEBUG, and production puts them
-# behind the web server or CDN of the platform (`collectstatic` into STATIC_ROOT).
+# WhiteNoise serves the admin's, the browsable API's and Swagger UI / ReDoc's files from this server,
+# compressed and with far-future caching of hashed names: no CDN, no separate web server needed.
+# Production runs `manage.py collectstatic` once (docker/entrypoint-web.sh); in DEBUG they are found in place.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not ENV_DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = ENV_DEBUG
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

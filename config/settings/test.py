@@ -9,6 +9,11 @@ os.environ.setdefault("CACHE_KEY_PREFIX", "taskhub-test")
 # Rate-limit tests switch limits on themselves; elsewhere they would only add noise.
 os.environ.setdefault("RATE_LIMITS_ENABLED", "false")
 
-from config.settings.base import *  # noqa: E402,F403
+from config.settings.base import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Static files straight from the apps, as in development: tests do not run collectstatic.
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

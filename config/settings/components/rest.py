@@ -8,7 +8,7 @@ REST_FRAMEWORK = {
         "api_rest.auth.BearerAuthentication",
         "api_rest.auth.ApiKeyAuthentication",
         # Same-origin only: the admin and the browsable API. CSRF is enforced on unsafe methods.
-        "rest_framework.authentication.SessionAuthentication",
+        "api_rest.auth.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_THROTTLE_CLASSES": ["api_rest.throttling.RateLimitThrottle"],

@@ -1,0 +1,58 @@
+"""Headless Chromium (Debian's package) driven by Playwright, with every other host blocked."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Browser, Page, Route, sync_playwright
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if CHROMIUM is None:
+        pytest.fail("Chromium is not installed (apt-get install chromium); `.ci/run` installs it.")
+    # Playwright's sync API keeps an event loop running in this thread, which Django takes for an
+    # async context; the test's database calls are still plain synchronous calls.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            yield browser
+            browser.close()
+    finally:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A page that may only talk to the test server; `page.blocked` lists what it tried elsewhere."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.blocked = []  # type: ignore[attr-defined]
+
+    def only_local(route: Route) -> None:
+        host = urlsplit(route.request.url).hostname
+        if host in ("127.0.0.1", "localhost"):
+            route.continue_()
+        else:
+            page.blocked.append(route.request.url)  # type: ignore[attr-defined]
+            route.abort()
+
+    page.route("**/*", only_local)
+    yield page
+    context.close()

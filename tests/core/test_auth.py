@@ -1,0 +1,109 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+from core.auth import api_key_create, api_key_revoke, authenticate_api_key, authenticate_bearer
+from core.errors import InvalidInput, NotAuthenticated, NotFound
+from core.models import ApiKey
+from core.types import Role
+from tests.conftest import access_token
+from tests.factories import UserFactory
+
+
+def test_bearer_token_gives_the_users_actor_without_a_query(user, django_assert_num_queries) -> None:
+    token = access_token(user)
+    with django_assert_num_queries(0):
+        actor = authenticate_bearer(token)
+    assert (actor.id, actor.username, actor.roles) == (user.pk, user.username, frozenset({Role.EDITOR}))
+    assert actor.can_write and not actor.sees_all
+
+
+def test_manager_role_travels_in_the_token(manager) -> None:
+    actor = authenticate_bearer(access_token(manager))
+    assert actor.sees_all and actor.roles == frozenset({Role.MANAGER})
+
+
+@pytest.mark.parametrize(
+    "make_token",
+    [
+        pytest.param(lambda user: "not-a-jwt", id="garbage"),
+        pytest.param(lambda user: str(RefreshToken.for_user(user)), id="refresh-token-as-access"),
+        pytest.param(lambda user: access_token(user)[:-3] + "abc", id="bad-signature"),
+        pytest.param(lambda user: "", id="empty"),
+    ],
+)
+def test_invalid_bearer_tokens_are_not_authenticated(user, make_token) -> None:
+    with pytest.raises(NotAuthenticated):
+        authenticate_bearer(make_token(user))
+
+
+def test_expired_bearer_token_is_not_authenticated(user) -> None:
+    token = AccessToken.for_user(user)
+    token.set_exp(from_time=timezone.now() - timedelta(hours=1), lifetime=timedelta(minutes=5))
+    with pytest.raises(NotAuthenticated):
+        authenticate_bearer(str(token))
+
+
+def test_api_key_is_stored_hashed_and_authenticates(user, django_assert_max_num_queries) -> None:
+    key, raw = api_key_create(user=user, name="ci")
+    assert raw.startswith(f"th_{key.prefix}_")
+    secret = raw.split("_", 2)[2]
+    stored = ApiKey.objects.get(pk=key.pk)
+    assert secret not in (stored.secret_hash, stored.prefix) and len(stored.secret_hash) == 64
+    assert authenticate_api_key(raw).id == user.pk
+    with django_assert_max_num_queries(0):  # served from the key cache now
+        assert authenticate_api_key(raw).id == user.pk
+
+
+def test_read_only_api_key_cannot_write(user) -> None:
+    _, raw = api_key_create(user=user, name="reports", read_only=True)
+    actor = authenticate_api_key(raw)
+    assert actor.read_only and not actor.can_write
+
+
+@pytest.mark.parametrize("mangle", [lambda raw: raw + "x", lambda raw: raw.replace("th_", "xx_"), lambda raw: "th__"])
+def test_wrong_or_malformed_api_key_is_refused(user, mangle) -> None:
+    _, raw = api_key_create(user=user, name="ci")
+    with pytest.raises(NotAuthenticated):
+        authenticate_api_key(mangle(raw))
+
+
+def test_revoked_api_key_is_refused_even_when_cached(user, django_capture_on_commit_callbacks) -> None:
+    key, raw = api_key_create(user=user, name="ci")
+    authenticate_api_key(raw)  # now cached
+    with django_capture_on_commit_callbacks(execute=True):
+        api_key_revoke(prefix=key.prefix)
+    with pytest.raises(NotAuthenticated):
+        authenticate_api_key(raw)
+
+
+def test_expired_api_key_is_refused(user) -> None:
+    key, raw = api_key_create(user=user, name="ci", expires_at=timezone.now() + timedelta(hours=1))
+    ApiKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    with pytest.raises(NotAuthenticated):
+        authenticate_api_key(raw)
+
+
+def test_api_key_of_inactive_user_is_refused(db) -> None:
+    owner = UserFactory(is_active=False)
+    _, raw = api_key_create(user=owner, name="ci")
+    with pytest.raises(NotAuthenticated):
+        authenticate_api_key(raw)
+
+
+def test_api_key_create_validates(user) -> None:
+    with pytest.raises(InvalidInput):
+        api_key_create(user=user, name="  ")
+    with pytest.raises(InvalidInput):
+        api_key_create(user=user, name="old", expires_at=timezone.now() - timedelta(days=1))
+
+
+def test_revoking_an_unknown_prefix_is_not_found(db) -> None:
+    with pytest.raises(NotFound):
+        api_key_revoke(prefix="nope")
+
+
+def test_new_users_are_editors(db) -> None:
+    assert list(UserFactory().groups.values_list("name", flat=True)) == [Role.EDITOR]

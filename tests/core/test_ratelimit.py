@@ -1,0 +1,60 @@
+import pytest
+from django.test import override_settings
+
+from core import ratelimit
+from core.ratelimit import Window, client_ip
+from tests.core.test_cache import DEAD_REDIS
+
+
+@pytest.mark.parametrize(
+    ("rate", "expected"),
+    [("60/m", Window(60, 60)), ("1000/h", Window(1000, 3600)), ("5/s", Window(5, 1)), ("7/30", Window(7, 30))],
+)
+def test_rates_parse(rate: str, expected: Window) -> None:
+    assert Window.parse(rate) == expected
+
+
+@pytest.mark.parametrize("rate", ["", "x/m", "5/fortnight", "5/"])
+def test_bad_rates_are_refused(rate: str) -> None:
+    with pytest.raises(ValueError):
+        Window.parse(rate)
+
+
+@override_settings(RATE_LIMITS_ENABLED=True, RATE_LIMITS={"anon": ["3/m", "5/h"]})
+def test_the_strictest_window_decides() -> None:
+    decisions = [ratelimit.hit("anon", "ip:1.2.3.4") for _ in range(4)]
+    assert [d.allowed for d in decisions] == [True, True, True, False]
+    assert [d.remaining for d in decisions[:3]] == [2, 1, 0]
+    assert decisions[0].limit == 3
+    assert 0 < decisions[3].retry_after <= 60
+    assert ratelimit.hit("anon", "ip:5.6.7.8").allowed  # another client has its own counters
+
+
+@override_settings(RATE_LIMITS_ENABLED=True, RATE_LIMITS={"anon": ["100/m", "2/h"]})
+def test_the_hour_window_limits_too() -> None:
+    decisions = [ratelimit.hit("anon", "ip:9.9.9.9") for _ in range(3)]
+    assert [d.allowed for d in decisions] == [True, True, False]
+    assert decisions[2].limit == 2 and decisions[2].retry_after > 60
+
+
+@pytest.mark.redis
+@override_settings(RATE_LIMITS_ENABLED=True, RATE_LIMITS={"anon": ["1/m"]})
+def test_rate_limits_fail_open_when_redis_is_down() -> None:
+    before = ratelimit.errors
+    with override_settings(CACHES=DEAD_REDIS):
+        assert all(ratelimit.hit("anon", "ip:1.1.1.1").allowed for _ in range(3))
+    assert ratelimit.errors == before + 3
+
+
+@pytest.mark.parametrize(
+    ("hops", "forwarded", "expected"),
+    [
+        (0, "6.6.6.6", "10.0.0.1"),  # no trusted proxy: the header is the client's own claim
+        (1, "6.6.6.6, 203.0.113.9", "203.0.113.9"),  # one proxy: the address it saw
+        (2, "6.6.6.6, 203.0.113.9, 10.0.0.2", "203.0.113.9"),
+        (2, "203.0.113.9", "10.0.0.1"),  # fewer entries than proxies: trust nothing
+    ],
+)
+def test_client_ip(settings, hops: int, forwarded: str, expected: str) -> None:
+    settings.TRUSTED_PROXY_COUNT = hops
+    assert client_ip("10.0.0.1", forwarded) == expected
