@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from uuid import UUID
 
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,6 +23,7 @@ from api_rest.serializers import (
     TaskInputSerializer,
     TaskOutputSerializer,
     TaskPageSerializer,
+    TokenPairSerializer,
     task_to_json,
 )
 from core.cache import cache_stats
@@ -55,6 +57,9 @@ class BaseApi(APIView):
 # -- auth ---------------------------------------------------------------------------------------------
 
 
+@extend_schema_view(
+    post=extend_schema(responses={200: TokenPairSerializer, 400: _PROBLEM, 401: _PROBLEM, 429: _PROBLEM})
+)
 class TokenObtainApi(jwt_views.TokenObtainPairView):
     """Username and password → an access token (short-lived) and a refresh token."""
 
@@ -62,6 +67,9 @@ class TokenObtainApi(jwt_views.TokenObtainPairView):
     serializer_class = TokenObtainSerializer
 
 
+@extend_schema_view(
+    post=extend_schema(responses={200: TokenPairSerializer, 400: _PROBLEM, 401: _PROBLEM, 429: _PROBLEM})
+)
 class TokenRefreshApi(jwt_views.TokenRefreshView):
     """A refresh token → a new access token and a new refresh token; the old one stops working."""
 
@@ -100,7 +108,7 @@ _LIST_PARAMETERS = [
 def _list_arguments(request: Request) -> dict[str, Any]:
     params = request.query_params
     limit = params.get("limit")
-    if limit is not None and not limit.isdigit():
+    if limit is not None and not (limit.isascii() and limit.isdigit()):
         raise InvalidInput.for_fields({"limit": ["Must be a whole number from 1 to 100."]})
     return {
         "filters": {name: params[name] for name in FILTER_NAMES if name in params},
@@ -125,15 +133,17 @@ def _task_response(request: Request, task: Any, status_code: int = status.HTTP_2
     return Response(task_to_json(task), status=status_code, headers={"ETag": task.etag})
 
 
+_STRONG_ETAG = re.compile(r'"([1-9][0-9]{0,9})"')
+
+
 def _expected_version(request: Request) -> int | None:
     """If-Match → the version the client last saw. `*` or no header: any version. A weak or
     malformed tag can never match (RFC 9110 uses strong comparison for If-Match)."""
     header = request.headers.get("If-Match")
     if header is None or header.strip() == "*":
         return None
-    tag = header.strip()
-    if len(tag) >= 3 and tag[0] == tag[-1] == '"' and tag[1:-1].isdigit():
-        return int(tag[1:-1])
+    if match := _STRONG_ETAG.fullmatch(header.strip()):
+        return int(match.group(1))
     return 0  # versions start at 1: a guaranteed mismatch
 
 

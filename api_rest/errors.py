@@ -94,6 +94,13 @@ def _field_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     return {prefix or "__all__": [str(detail)]}
 
 
+def _detail_text(detail: Any) -> str:
+    """DRF details are strings, or (simplejwt's InvalidToken) a dict with a "detail" sentence."""
+    if isinstance(detail, dict):
+        detail = detail.get("detail", "")
+    return str(detail)
+
+
 def to_problem(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]] | None:
     """(status, body, headers) for an exception a client may see, or None for an unexpected one."""
     headers: dict[str, str] = {}
@@ -101,8 +108,10 @@ def to_problem(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]
         fields = _field_errors(exc.detail)
         exc = errors.InvalidInput.for_fields(fields)
     elif isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
-        exc = errors.NotAuthenticated(str(exc.detail))
-    elif isinstance(exc, exceptions.PermissionDenied | DjangoPermissionDenied):
+        exc = errors.NotAuthenticated(_detail_text(exc.detail))
+    elif isinstance(exc, exceptions.PermissionDenied):
+        exc = errors.PermissionDenied(_detail_text(exc.detail))  # e.g. why CSRF failed
+    elif isinstance(exc, DjangoPermissionDenied):
         exc = errors.PermissionDenied()
     elif isinstance(exc, exceptions.NotFound | Http404):
         exc = errors.NotFound()
@@ -112,7 +121,7 @@ def to_problem(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]
         return 413, problem(413, "request_too_large", "The request body is larger than 1 MiB."), headers
     elif isinstance(exc, exceptions.APIException):
         code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
-        return exc.status_code, problem(exc.status_code, code, str(exc.detail)), headers
+        return exc.status_code, problem(exc.status_code, code, _detail_text(exc.detail)), headers
 
     app_error = errors.translate(exc)
     if app_error is None:

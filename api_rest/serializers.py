@@ -113,3 +113,10 @@ class CacheStatsSerializer(serializers.Serializer[Any]):
     misses = serializers.IntegerField()
     errors = serializers.IntegerField()
     hit_ratio = serializers.FloatField(allow_null=True)
+
+
+class TokenPairSerializer(serializers.Serializer[Any]):
+    """What the token and refresh endpoints answer."""
+
+    access = serializers.CharField(help_text="JWT access token; send as `Authorization: Bearer …`.")
+    refresh = serializers.CharField(help_text="JWT refresh token; one use (rotated).")

@@ -104,8 +104,13 @@ def api_key_revoke(*, prefix: str) -> ApiKey:
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
-    transaction.on_commit(lambda: safe_cache.delete(_cache_key(prefix)))
+    # `set`, not delete: a reader that loaded the key just before the revocation only ever `add`s,
+    # so it cannot put a usable copy back.
+    transaction.on_commit(lambda: safe_cache.set(_cache_key(prefix), _UNUSABLE, timeout=API_KEY_CACHE_TTL))
     return key
+
+
+_UNUSABLE: dict[str, Any] = {"secret_hash": "", "usable": False, "expires_at": None, "actor": None}
 
 
 def _load_api_key(prefix: str) -> dict[str, Any] | None:
@@ -136,8 +141,8 @@ def authenticate_api_key(raw_key: str) -> Actor:
     _, prefix, secret = parts
     entry = safe_cache.get(_cache_key(prefix))
     if entry is None:
-        entry = _load_api_key(prefix) or {"secret_hash": "", "usable": False, "expires_at": None, "actor": None}
-        safe_cache.set(_cache_key(prefix), entry, timeout=API_KEY_CACHE_TTL)
+        entry = _load_api_key(prefix) or _UNUSABLE
+        safe_cache.add(_cache_key(prefix), entry, timeout=API_KEY_CACHE_TTL)
     if not hmac.compare_digest(entry["secret_hash"], _hash_secret(secret)) or not entry["usable"]:
         raise NotAuthenticated("The API key is not valid.")
     if entry["expires_at"] is not None and entry["expires_at"] <= timezone.now():

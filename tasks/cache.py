@@ -20,10 +20,9 @@ import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
-
-from django.core.serializers.json import DjangoJSONEncoder
 
 from core.cache import safe_cache
 from tasks.models import Task
@@ -50,9 +49,24 @@ def task_from_row(row: Sequence[Any]) -> Task:
     return Task.from_db("default", _FIELDS, row)
 
 
+def _json_default(value: Any) -> str:
+    # Full precision: DjangoJSONEncoder would cut datetimes to milliseconds, and a replay must
+    # return exactly what the first response did.
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def dumps(value: Any) -> str:
+    """Canonical JSON (sorted keys, full-precision times) for snapshots, fingerprints and keys."""
+    return json.dumps(value, default=_json_default, sort_keys=True, separators=(",", ":"))
+
+
 def task_to_snapshot(task: Task) -> dict[str, Any]:
     """A JSON-safe copy of the task's columns (for storage in a JSONField)."""
-    return json.loads(json.dumps(dict(zip(_FIELDS, task_to_row(task), strict=True)), cls=DjangoJSONEncoder))
+    return json.loads(dumps(dict(zip(_FIELDS, task_to_row(task), strict=True))))
 
 
 def task_from_snapshot(snapshot: dict[str, Any]) -> Task:
@@ -155,5 +169,5 @@ def list_page_key(scope: str, params: Iterable[tuple[str, Any]]) -> str | None:
         generation = safe_cache.get(key)
         if generation is None:
             return None
-    digest = hashlib.sha256(json.dumps(sorted(params), cls=DjangoJSONEncoder).encode()).hexdigest()[:32]
+    digest = hashlib.sha256(dumps(sorted(params)).encode()).hexdigest()[:32]
     return f"tasks:list:{scope}:{generation}:{digest}"

@@ -6,15 +6,30 @@ become InvalidInput with one message per field.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import django_filters
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
+from django_filters.fields import IsoDateTimeField
 
 from core.errors import InvalidInput
-from tasks.models import Priority, Status, Task
+from tasks.models import Priority, Status, Task, in_utc_range
 
 _BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
+
+
+class _UtcDateTimeField(IsoDateTimeField):
+    def to_python(self, value: Any) -> datetime | None:
+        parsed = super().to_python(value)
+        if parsed is not None and not in_utc_range(parsed):
+            raise ValidationError("The date and time is out of range.", code="invalid")
+        return parsed  # type: ignore[no-any-return]
+
+
+class _UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = _UtcDateTimeField
 
 
 class TaskFilter(django_filters.FilterSet):
@@ -26,8 +41,8 @@ class TaskFilter(django_filters.FilterSet):
         choices=[(name, name) for name in _BOOLEANS], coerce=lambda name: _BOOLEANS[name]
     )
     tag = django_filters.CharFilter(method="filter_tag", max_length=50)
-    due_before = django_filters.IsoDateTimeFilter(field_name="due_date", lookup_expr="lt")
-    due_after = django_filters.IsoDateTimeFilter(field_name="due_date", lookup_expr="gt")
+    due_before = _UtcDateTimeFilter(field_name="due_date", lookup_expr="lt")
+    due_after = _UtcDateTimeFilter(field_name="due_date", lookup_expr="gt")
     search = django_filters.CharFilter(method="filter_search", max_length=200)
 
     class Meta:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -57,6 +58,15 @@ def normalize_tags(value: Any) -> list[str]:
     if len(tags) > MAX_TAGS:
         raise ValidationError(f"A task has at most {MAX_TAGS} tags.", code="max_length")
     return tags
+
+
+def in_utc_range(value: datetime) -> bool:
+    """False for aware times at the calendar's edge that have no UTC equivalent (year 0 or 10000)."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        return False
+    return True
 
 
 class TagsField(models.JSONField):
@@ -145,8 +155,11 @@ class Task(models.Model):
             self.tags = normalize_tags(self.tags)
         except ValidationError as exc:
             errors["tags"] = list(exc.messages)
-        if self.due_date is not None and timezone.is_naive(self.due_date):
-            errors["due_date"] = ["The date and time must include a time zone offset."]
+        if self.due_date is not None:
+            if timezone.is_naive(self.due_date):
+                errors["due_date"] = ["The date and time must include a time zone offset."]
+            elif not in_utc_range(self.due_date):
+                errors["due_date"] = ["The date and time is out of range."]
         if errors:
             raise ValidationError(errors)
 

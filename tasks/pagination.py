@@ -20,7 +20,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import F, Q, QuerySet
 
 from core.errors import InvalidInput
-from tasks.models import Task
+from tasks.models import Task, in_utc_range
 
 ORDERINGS = ("created_at", "-created_at", "due_date", "-due_date", "priority", "-priority")
 DEFAULT_ORDERING = "-created_at"
@@ -128,7 +128,7 @@ def _decode(cursor: str, ordering: str) -> _Position:
                     raise invalid
             else:
                 value = datetime.fromisoformat(value)
-                if value.tzinfo is None:
+                if value.tzinfo is None or not in_utc_range(value):
                     raise invalid
         task_id = Task._meta.pk.to_python(payload["i"])  # type: ignore[union-attr]
     except InvalidInput:

@@ -7,14 +7,12 @@ database error) and, once the transaction commits, refreshes the cache.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -112,9 +110,7 @@ def task_create(
 
     if not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH or not idempotency_key.isprintable():
         raise InvalidInput.for_fields({"idempotency_key": ["Must be 1 to 255 printable characters."]})
-    fingerprint = hashlib.sha256(
-        json.dumps({"owner": owner, "data": values}, cls=DjangoJSONEncoder, sort_keys=True).encode()
-    ).hexdigest()
+    fingerprint = hashlib.sha256(cache.dumps({"owner": owner, "data": values}).encode()).hexdigest()
     record, claimed = _claim_idempotency_key(actor.id, idempotency_key, fingerprint)
     if not claimed:
         if record.fingerprint != fingerprint:
