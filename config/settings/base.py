@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_filters",
+    "corsheaders",
     "core",
     "tasks",
     "api_rest",
@@ -39,9 +40,13 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "observability.middleware.RequestIdMiddleware",
+    # Compresses what everything below produces; switched by COMPRESSION_ENABLED.
+    "config.middleware.CompressionMiddleware",
     "api_rest.throttling.RateLimitHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # CORS before CommonMiddleware, so preflights are answered before redirects (switched by CORS_ENABLED).
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -102,8 +107,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 from config.settings.components.cache import *  # noqa: E402,F403
+from config.settings.components.http import *  # noqa: E402,F403
 from config.settings.components.database import *  # noqa: E402,F403
 from config.settings.components.jwt import *  # noqa: E402,F403
 from config.settings.components.logging import *  # noqa: E402,F403
 from config.settings.components.rest import *  # noqa: E402,F403
 from config.settings.components.security import *  # noqa: E402,F403
+
+if not CORS_ENABLED:  # noqa: F405
+    MIDDLEWARE.remove("corsheaders.middleware.CorsMiddleware")

@@ -1,0 +1,61 @@
+"""CORS and compression on real requests."""
+
+import gzip
+
+import pytest
+from django.test import Client, override_settings
+
+ORIGIN = "https://app.example.com"
+
+
+@pytest.fixture
+def tasks_url(make_task, user) -> str:
+    for _ in range(8):
+        make_task(owner=user, description="x" * 300)
+    return "/api/v1/tasks"
+
+
+@override_settings(CORS_ALLOWED_ORIGINS=[ORIGIN])
+def test_preflight_from_an_allowed_origin(db) -> None:
+    response = Client().options(
+        "/api/v1/tasks",
+        HTTP_ORIGIN=ORIGIN,
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="PATCH",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization, if-match, idempotency-key",
+    )
+    assert response.status_code == 200
+    assert response["Access-Control-Allow-Origin"] == ORIGIN
+    assert {"if-match", "idempotency-key", "authorization"} <= set(response["Access-Control-Allow-Headers"].split(", "))
+    assert "Access-Control-Allow-Credentials" not in response
+
+
+def test_no_cors_for_origins_not_listed(db) -> None:
+    response = Client().get("/api/v1/tasks", HTTP_ORIGIN="https://evil.example")
+    assert "Access-Control-Allow-Origin" not in response
+
+
+@override_settings(CORS_ALLOWED_ORIGINS=[ORIGIN])
+def test_cors_exposes_the_headers_clients_need(api, tasks_url) -> None:
+    response = api.get(tasks_url, HTTP_ORIGIN=ORIGIN)
+    exposed = set(response["Access-Control-Expose-Headers"].split(", "))
+    assert {"ETag", "Location", "Retry-After", "X-Request-ID"} <= exposed
+
+
+def test_large_responses_are_gzipped(api, tasks_url) -> None:
+    plain = api.get(tasks_url)
+    zipped = api.get(tasks_url, HTTP_ACCEPT_ENCODING="gzip")
+    assert zipped["Content-Encoding"] == "gzip"
+    assert len(zipped.content) < len(plain.content) / 2
+    assert gzip.decompress(zipped.content) == plain.content
+
+
+def test_small_responses_are_not_gzipped(api, user, make_task) -> None:
+    task = make_task(owner=user, description="")
+    response = api.get(f"/api/v1/tasks/{task.pk}", HTTP_ACCEPT_ENCODING="gzip")
+    assert response.status_code == 200 and "Content-Encoding" not in response
+
+
+@override_settings(COMPRESSION_ENABLED=False)
+def test_compression_can_be_switched_off(client_for, user, tasks_url) -> None:
+    response = client_for(user).get(tasks_url, HTTP_ACCEPT_ENCODING="gzip")
+    assert "Content-Encoding" not in response
