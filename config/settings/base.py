@@ -107,8 +107,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 from config.settings.components.cache import *  # noqa: E402,F403
-from config.settings.components.http import *  # noqa: E402,F403
 from config.settings.components.database import *  # noqa: E402,F403
+from config.settings.components.http import *  # noqa: E402,F403
 from config.settings.components.jwt import *  # noqa: E402,F403
 from config.settings.components.logging import *  # noqa: E402,F403
 from config.settings.components.rest import *  # noqa: E402,F403

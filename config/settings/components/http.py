@@ -12,7 +12,7 @@ CORS_ALLOW_ALL_ORIGINS = env.bool("CORS_ALLOW_ALL_ORIGINS", default=False)
 # Cookies cross origins only to origins named one by one, never with "allow all".
 CORS_ALLOW_CREDENTIALS = env.bool("CORS_ALLOW_CREDENTIALS", default=False)
 if CORS_ALLOW_CREDENTIALS and CORS_ALLOW_ALL_ORIGINS:
-    raise ImproperlyConfigured("CORS_ALLOW_CREDENTIALS needs explicit CORS_ALLOWED_ORIGINS, not CORS_ALLOW_ALL_ORIGINS.")
+    raise ImproperlyConfigured("CORS_ALLOW_CREDENTIALS needs explicit CORS_ALLOWED_ORIGINS, not allow-all.")
 CORS_URLS_REGEX = r"^/(api|graphql)/.*$"
 CORS_ALLOW_HEADERS = (*default_headers, "idempotency-key", "if-match", "if-none-match", "x-api-key", "x-request-id")
 CORS_EXPOSE_HEADERS = [
