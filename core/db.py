@@ -19,6 +19,8 @@ R = TypeVar("R")
 
 # PostgreSQL: serialization_failure, deadlock_detected. Both roll the transaction back; rerunning it is safe.
 _RETRY_SQLSTATES = {"40001", "40P01"}
+# admin_shutdown, crash_shutdown, cannot_connect_now.
+_SESSION_ENDED_SQLSTATES = {"57P01", "57P02", "57P03"}
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -28,12 +30,14 @@ def is_transient(exc: BaseException) -> bool:
         return True
     if isinstance(exc, InterfaceError):
         return True  # the connection was closed under us
-    if isinstance(exc, OperationalError):
-        if sqlstate is None:
-            # No SQLSTATE: the server went away (psycopg) or SQLite's "database is locked".
-            return True
-        return sqlstate.startswith("08")  # connection exceptions
-    return False
+    if not isinstance(exc, OperationalError):
+        return False
+    if connection.vendor == "sqlite":
+        return "locked" in str(exc) or "busy" in str(exc)  # another writer holds the file
+    if sqlstate is None:
+        return True  # psycopg: the connection failed or the server went away mid-query
+    # Connection exceptions, and the server ending the session (shutdown, failover, terminated backend).
+    return sqlstate.startswith("08") or sqlstate in _SESSION_ENDED_SQLSTATES
 
 
 def retry_transient(func: Callable[P, R]) -> Callable[P, R]:

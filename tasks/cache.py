@@ -86,6 +86,10 @@ def get_or_build(key: str, build: Callable[[], T], *, timeout: float | None = No
     lock = f"{key}:rebuild"
     if safe_cache.add(lock, 1, timeout=LOCK_TTL):
         try:
+            # Another caller may have finished a whole rebuild between our miss and our lock.
+            value = safe_cache.get(key)
+            if value is not None:
+                return value  # type: ignore[no-any-return]
             value = build()
             safe_cache.add(key, value, timeout=ABSENT_TTL if value == ABSENT else timeout)
             return value

@@ -13,6 +13,7 @@ from django.db.models import Lookup, Q
 from django.db.models.sql.compiler import SQLCompiler
 from django.utils import timezone
 
+MAX_DESCRIPTION_LENGTH = 10_000
 MAX_TAGS = 20
 MAX_TAG_LENGTH = 50
 
@@ -109,7 +110,7 @@ class Task(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tasks")
     title = models.CharField(max_length=200)
-    description = models.TextField(max_length=10_000, blank=True, default="")
+    description = models.TextField(max_length=MAX_DESCRIPTION_LENGTH, blank=True, default="")
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.MEDIUM)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.TODO)
     completed = models.BooleanField(default=False)
@@ -146,16 +147,25 @@ class Task(models.Model):
     def __str__(self) -> str:
         return self.title
 
+    def clean_fields(self, exclude: Any = None) -> None:
+        # The title is trimmed before its length is checked: "  x  " is the one-letter title "x".
+        if isinstance(self.title, str):
+            self.title = self.title.strip()
+        super().clean_fields(exclude=exclude)
+
     def clean(self) -> None:
-        self.title = (self.title or "").strip()
         errors: dict[str, list[str]] = {}
         if not self.title:
             errors["title"] = ["This field may not be blank."]
+        # A TextField's max_length binds forms only; the model must check it itself.
+        if len(self.description) > MAX_DESCRIPTION_LENGTH:
+            errors["description"] = [f"Ensure this field has at most {MAX_DESCRIPTION_LENGTH} characters."]
         try:
             self.tags = normalize_tags(self.tags)
         except ValidationError as exc:
             errors["tags"] = list(exc.messages)
-        if self.due_date is not None:
+        # clean() runs even when clean_fields failed, so the due date may still be the raw input.
+        if isinstance(self.due_date, datetime):
             if timezone.is_naive(self.due_date):
                 errors["due_date"] = ["The date and time must include a time zone offset."]
             elif not in_utc_range(self.due_date):

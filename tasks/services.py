@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -58,6 +58,8 @@ def _check_fields(data: Mapping[str, Any]) -> dict[str, Any]:
             raise InvalidInput.for_fields({name: ["Must be a string."]})
     if "completed" in values and not isinstance(values["completed"], bool):
         raise InvalidInput.for_fields({"completed": ["Must be true or false."]})
+    if values.get("due_date") is not None and not isinstance(values["due_date"], str | datetime):
+        raise InvalidInput.for_fields({"due_date": ["Must be a date and time with an offset."]})
     return values
 
 

@@ -52,8 +52,14 @@ def test_adding_a_task_in_the_admin_uses_the_service(staff_client: Client) -> No
     owner = UserFactory()
     response = staff_client.post(
         "/admin/tasks/task/add/",
-        {"owner": owner.pk, "title": "  From the admin  ", "description": "", "priority": 3, "status": "todo",
-         "tags": '["Ops", "ops"]'},
+        {
+            "owner": owner.pk,
+            "title": "  From the admin  ",
+            "description": "",
+            "priority": 3,
+            "status": "todo",
+            "tags": '["Ops", "ops"]',
+        },
     )
     assert response.status_code == 302, response.content
     task = Task.objects.get(owner=owner)

@@ -1,0 +1,257 @@
+"""task_create with an idempotency key (DESIGN §6 "Idempotency")."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, PermissionDenied
+from core.types import Actor
+from tasks.models import IdempotencyRecord, Priority, Task
+from tasks.services import task_create, task_update
+from tests.tasks.helpers import TASK_COLUMNS, columns, raises_invalid, run_concurrently, stored
+
+pytestmark = pytest.mark.django_db
+
+KEY = "3f1c7c8e-key"
+DATA = {"title": "Pay rent", "priority": "high", "tags": ["Home"]}
+
+
+def create(actor: Actor, data: dict[str, Any] = DATA, key: str = KEY, **kwargs: Any) -> Task:
+    return task_create(actor=actor, data=data, idempotency_key=key, **kwargs)
+
+
+def test_first_call_creates_and_records_the_result(actor: Actor, user: Any) -> None:
+    task = create(actor)
+    assert task.replayed is False  # type: ignore[attr-defined]
+    assert Task.objects.count() == 1
+    record = IdempotencyRecord.objects.get()
+    assert (record.user_id, record.key) == (user.pk, KEY)
+    assert record.response is not None
+    assert record.response["id"] == str(task.pk)
+
+
+def test_replay_returns_the_first_result_and_creates_nothing(
+    actor: Actor, django_capture_on_commit_callbacks: Any
+) -> None:
+    first = create(actor)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        again = create(actor)
+
+    assert again.replayed is True  # type: ignore[attr-defined]
+    assert again.pk == first.pk
+    assert (again.owner_id, again.title, again.priority, again.tags, again.version) == (
+        first.owner_id,
+        "Pay rent",
+        Priority.HIGH,
+        ["home"],
+        1,
+    )
+    assert (again.status, again.completed, again.due_date, again.completed_at) == ("todo", False, None, None)
+    assert Task.objects.count() == 1
+    assert IdempotencyRecord.objects.count() == 1
+    assert callbacks == []
+
+
+def test_replay_is_exactly_the_first_result(actor: Actor) -> None:
+    """'A replay returns the first result': every column, timestamps to the microsecond included."""
+    first = create(actor)
+    again = create(actor)
+    assert columns(again) == columns(first)
+    assert columns(again) == stored(first)
+
+
+def test_replay_returns_the_first_result_even_after_the_task_changed(actor: Actor) -> None:
+    first = create(actor)
+    task_update(actor=actor, task_id=first.pk, changes={"title": "Paid"})
+    again = create(actor)
+    assert (again.pk, again.title, again.version) == (first.pk, "Pay rent", 1)
+    assert Task.objects.get().title == "Paid"
+
+
+def test_many_replays_all_return_the_same_task(actor: Actor) -> None:
+    first = create(actor)
+    ids = {create(actor).pk for _ in range(5)}
+    assert ids == {first.pk}
+    assert Task.objects.count() == 1
+
+
+def test_equivalent_payload_is_a_replay(actor: Actor) -> None:
+    """Priority by name or by member is the same input."""
+    first = create(actor, {"title": "x", "priority": "high"})
+    again = create(actor, {"title": "x", "priority": Priority.HIGH})
+    assert again.replayed is True  # type: ignore[attr-defined]
+    assert again.pk == first.pk
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {**DATA, "title": "Pay the rent"},
+        {**DATA, "priority": "low"},
+        {**DATA, "tags": ["work"]},
+        {**DATA, "description": "now"},
+        {"title": "Pay rent"},
+    ],
+)
+def test_same_key_with_other_payload_is_rejected(actor: Actor, other: dict[str, Any]) -> None:
+    first = create(actor)
+    with pytest.raises(IdempotencyKeyReused):
+        create(actor, other)
+    assert list(Task.objects.values_list("pk", flat=True)) == [first.pk]
+    assert IdempotencyRecord.objects.get().response["id"] == str(first.pk)  # type: ignore[index]
+
+
+def test_same_key_for_another_owner_is_rejected(manager_actor: Actor, other_user: Any) -> None:
+    create(manager_actor, {"title": "x"})
+    with pytest.raises(IdempotencyKeyReused):
+        create(manager_actor, {"title": "x"}, owner_id=other_user.pk)
+    assert Task.objects.count() == 1
+
+
+def _simulate_in_flight(created_at_shift: timedelta = timedelta(0)) -> None:
+    """Turn the finished record into one whose request has not committed its task (yet)."""
+    Task.objects.all().delete()
+    IdempotencyRecord.objects.update(response=None, created_at=timezone.now() - created_at_shift)
+
+
+def test_in_flight_key_is_rejected(actor: Actor) -> None:
+    create(actor)
+    _simulate_in_flight()
+    with pytest.raises(IdempotencyKeyInFlight):
+        create(actor)
+    assert not Task.objects.exists()
+    assert IdempotencyRecord.objects.get().response is None
+
+
+def test_in_flight_key_with_other_payload_is_reused(actor: Actor) -> None:
+    create(actor)
+    _simulate_in_flight()
+    with pytest.raises(IdempotencyKeyReused):
+        create(actor, {"title": "other"})
+
+
+def test_abandoned_in_flight_key_is_taken_over(actor: Actor) -> None:
+    create(actor)
+    _simulate_in_flight(timedelta(seconds=settings.IDEMPOTENCY_IN_FLIGHT_TIMEOUT + 5))
+    task = create(actor)
+    assert task.replayed is False  # type: ignore[attr-defined]
+    assert list(Task.objects.values_list("pk", flat=True)) == [task.pk]
+    assert IdempotencyRecord.objects.get().response["id"] == str(task.pk)  # type: ignore[index]
+
+
+def test_expired_record_is_taken_over(actor: Actor) -> None:
+    first = create(actor)
+    IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_TTL + 60))
+
+    second = create(actor)
+    assert second.replayed is False  # type: ignore[attr-defined]
+    assert second.pk != first.pk
+    assert Task.objects.count() == 2
+    record = IdempotencyRecord.objects.get()
+    assert record.response["id"] == str(second.pk)  # type: ignore[index]
+    assert record.created_at > timezone.now() - timedelta(seconds=60)
+
+    third = create(actor)
+    assert (third.pk, third.replayed) == (second.pk, True)  # type: ignore[attr-defined]
+
+
+def test_expired_record_may_be_taken_over_with_other_payload(actor: Actor) -> None:
+    create(actor)
+    IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_TTL + 60))
+    task = create(actor, {"title": "Something else"})
+    assert task.title == "Something else"
+    assert Task.objects.count() == 2
+
+
+def test_record_just_inside_the_ttl_is_still_replayed(actor: Actor) -> None:
+    first = create(actor)
+    IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_TTL - 60))
+    again = create(actor)
+    assert (again.pk, again.replayed) == (first.pk, True)  # type: ignore[attr-defined]
+    assert Task.objects.count() == 1
+
+
+def test_keys_are_per_user(actor: Actor, other_actor: Actor, user: Any, other_user: Any) -> None:
+    mine = create(actor)
+    theirs = create(other_actor)
+    assert mine.pk != theirs.pk
+    assert (mine.owner_id, theirs.owner_id) == (user.pk, other_user.pk)
+    assert theirs.replayed is False  # type: ignore[attr-defined]
+    assert create(other_actor).pk == theirs.pk
+    assert create(actor).pk == mine.pk
+    assert IdempotencyRecord.objects.count() == 2
+
+
+def test_failed_validation_frees_the_key(actor: Actor) -> None:
+    with raises_invalid("title"):
+        create(actor, {"title": "   "})
+    assert not IdempotencyRecord.objects.exists()
+
+    task = create(actor, {"title": "Fixed"})
+    assert (task.title, task.replayed) == ("Fixed", False)  # type: ignore[attr-defined]
+    assert Task.objects.count() == 1
+
+
+def test_failed_validation_after_the_claim_frees_the_key(manager_actor: Actor) -> None:
+    """The owner is checked only when the row is validated, after the key was claimed."""
+    with raises_invalid("owner"):
+        create(manager_actor, {"title": "x"}, owner_id=987_654_321)
+    assert not IdempotencyRecord.objects.exists()
+    assert create(manager_actor, {"title": "x"}).replayed is False  # type: ignore[attr-defined]
+
+
+def test_rejected_fields_leave_no_record(actor: Actor) -> None:
+    with raises_invalid("colour"):
+        create(actor, {"title": "x", "colour": "red"})
+    assert not IdempotencyRecord.objects.exists()
+
+
+@pytest.mark.parametrize("key", ["", "k" * 256, "line\nbreak", "tab\tkey", "\x00"])
+def test_invalid_keys_are_rejected(actor: Actor, key: str) -> None:
+    with raises_invalid("idempotency_key"):
+        create(actor, key=key)
+    assert not Task.objects.exists()
+    assert not IdempotencyRecord.objects.exists()
+
+
+def test_longest_key_is_accepted(actor: Actor) -> None:
+    key = "k" * 255
+    first = create(actor, key=key)
+    assert create(actor, key=key).pk == first.pk
+
+
+def test_viewer_with_a_key_is_denied_before_anything_is_recorded(viewer_actor: Actor) -> None:
+    with pytest.raises(PermissionDenied):
+        create(viewer_actor)
+    assert not IdempotencyRecord.objects.exists()
+
+
+def test_replay_snapshot_holds_every_column(actor: Actor) -> None:
+    create(actor)
+    assert set(IdempotencyRecord.objects.get().response) == set(TASK_COLUMNS)  # type: ignore[arg-type]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_replays_create_exactly_one_task(actor: Actor) -> None:
+    def call(_: int) -> Any:
+        return task_create(actor=actor, data=DATA, idempotency_key="concurrent")
+
+    results = run_concurrently(6, call)
+
+    unexpected = [r for r in results if not isinstance(r, Task | IdempotencyKeyInFlight)]
+    assert not unexpected, unexpected
+    tasks = [r for r in results if isinstance(r, Task)]
+    assert Task.objects.count() == 1
+    created = Task.objects.get()
+    assert {t.pk for t in tasks} == {created.pk}
+    assert sum(not t.replayed for t in tasks) == 1  # type: ignore[attr-defined]
+    record = IdempotencyRecord.objects.get()
+    assert record.response["id"] == str(created.pk)  # type: ignore[index]
+    # Once everything has settled, the key replays.
+    again = task_create(actor=actor, data=DATA, idempotency_key="concurrent")
+    assert (again.pk, again.replayed) == (created.pk, True)  # type: ignore[attr-defined]

@@ -1,0 +1,210 @@
+"""tasks.cache: the read-through with stampede protection, against the real cache backend."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import uuid
+from types import FrameType
+from typing import Any
+
+import pytest
+from django.core.cache import caches
+
+from core.cache import SafeCache, safe_cache
+from tasks import cache as task_cache
+from tasks.selectors import task_get, task_list
+from tasks.services import task_create
+from tests.factories import actor_of
+from tests.tasks.helpers import run_concurrently
+
+
+class CountingBuild:
+    """A build function that counts its calls and takes a little time, like a database query."""
+
+    def __init__(self, value: Any, delay: float = 0.0) -> None:
+        self.value = value
+        self.delay = delay
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Any:
+        with self._lock:
+            self.calls += 1
+        if self.delay:
+            time.sleep(self.delay)
+        return self.value
+
+
+def key() -> str:
+    return f"test:get-or-build:{uuid.uuid4()}"
+
+
+def test_miss_builds_and_stores() -> None:
+    name, build = key(), CountingBuild({"answer": 42})
+    assert task_cache.get_or_build(name, build) == {"answer": 42}
+    assert safe_cache.get(name) == {"answer": 42}
+    assert task_cache.get_or_build(name, build) == {"answer": 42}
+    assert build.calls == 1
+
+
+def test_rebuild_lock_is_released_after_a_build() -> None:
+    name = key()
+    task_cache.get_or_build(name, CountingBuild(1))
+    assert safe_cache.get(f"{name}:rebuild") is None
+
+
+def test_failing_build_releases_the_lock_and_caches_nothing() -> None:
+    name = key()
+
+    def boom() -> Any:
+        raise RuntimeError("database down")
+
+    with pytest.raises(RuntimeError):
+        task_cache.get_or_build(name, boom)
+    assert safe_cache.get(f"{name}:rebuild") is None
+    assert safe_cache.get(name) is None
+    build = CountingBuild("fine")
+    assert task_cache.get_or_build(name, build) == "fine"
+    assert build.calls == 1
+
+
+def test_builder_does_not_overwrite_a_value_stored_meanwhile() -> None:
+    """Readers only `add`: a writer's fresher value stored during a rebuild wins."""
+    name = key()
+
+    def build() -> str:
+        safe_cache.set(name, "written by a writer")
+        return "stale read"
+
+    assert task_cache.get_or_build(name, build) == "stale read"
+    assert safe_cache.get(name) == "written by a writer"
+
+
+@pytest.mark.parametrize("threads", [4, 8])
+def test_concurrent_misses_of_one_key_build_once(threads: int) -> None:
+    name = key()
+    build = CountingBuild(["built", 1], delay=0.05)
+
+    results = run_concurrently(threads, lambda _: task_cache.get_or_build(name, build))
+
+    assert build.calls == 1
+    assert results == [["built", 1]] * threads
+
+
+def test_a_miss_that_overlaps_a_whole_rebuild_does_not_build_again() -> None:
+    """Two callers miss the same key at once; the second is descheduled between its miss and taking
+    the rebuild lock while the first rebuilds. Having got the lock, it must find the fresh value,
+    not build a second time. The interleaving is forced with a trace hook that pauses the second
+    thread at its `safe_cache.add(<key>:rebuild)` call; no code of ours is replaced."""
+    name = key()
+    build = CountingBuild("value")
+    at_lock, resume = threading.Event(), threading.Event()
+
+    def pause_before_taking_the_lock(frame: FrameType, event: str, arg: Any) -> None:
+        if (
+            event == "call"
+            and frame.f_code is SafeCache.add.__code__
+            and frame.f_locals.get("key") == f"{name}:rebuild"
+        ):
+            at_lock.set()
+            resume.wait(5)
+
+    def late_caller() -> Any:
+        sys.settrace(pause_before_taking_the_lock)
+        try:
+            return task_cache.get_or_build(name, build)
+        finally:
+            sys.settrace(None)
+
+    result: list[Any] = []
+    thread = threading.Thread(target=lambda: result.append(late_caller()))
+    thread.start()
+    assert at_lock.wait(5), "the late caller never reached the lock"
+    assert task_cache.get_or_build(name, build) == "value"  # the first caller rebuilds meanwhile
+    resume.set()
+    thread.join(5)
+
+    assert result == ["value"]
+    assert build.calls == 1
+
+
+def test_concurrent_misses_of_different_keys_build_each() -> None:
+    builds = [CountingBuild(n, delay=0.02) for n in range(4)]
+    names = [key() for _ in builds]
+    results = run_concurrently(4, lambda i: task_cache.get_or_build(names[i], builds[i]))
+    assert results == [0, 1, 2, 3]
+    assert [b.calls for b in builds] == [1, 1, 1, 1]
+
+
+def test_waiters_fall_back_to_building_when_the_builder_is_stuck() -> None:
+    """Nobody waits for a stuck rebuild longer than WAIT_FOR_REBUILD: the request is served anyway."""
+    name = key()
+    release = threading.Event()
+    calls: list[float] = []
+    lock = threading.Lock()
+
+    def build() -> str:
+        with lock:
+            calls.append(time.monotonic())
+            first = len(calls) == 1
+        if first:
+            release.wait(10)  # the lock holder hangs until the others have been served
+            return "late"
+        return "served"
+
+    outcome: list[list[Any]] = []
+    runner = threading.Thread(
+        target=lambda: outcome.append(run_concurrently(3, lambda _: task_cache.get_or_build(name, build)))
+    )
+    started = time.monotonic()
+    runner.start()
+    deadline = time.monotonic() + 10
+    while len(calls) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    waited = time.monotonic() - started
+    release.set()
+    runner.join(10)
+
+    assert len(calls) == 3
+    assert sorted(outcome[0]) == ["late", "served", "served"]
+    assert waited < task_cache.WAIT_FOR_REBUILD + 5
+
+
+def test_with_the_cache_disabled_every_call_builds(settings: Any) -> None:
+    settings.CACHE_ENABLED = False
+    name, build = key(), CountingBuild("v")
+    assert [task_cache.get_or_build(name, build) for _ in range(3)] == ["v", "v", "v"]
+    assert build.calls == 3
+    settings.CACHE_ENABLED = True
+    assert safe_cache.get(name) is None
+
+
+def test_with_the_cache_disabled_concurrent_calls_all_build(settings: Any) -> None:
+    settings.CACHE_ENABLED = False
+    name, build = key(), CountingBuild("v", delay=0.01)
+    assert run_concurrently(4, lambda _: task_cache.get_or_build(name, build)) == ["v"] * 4
+    assert build.calls == 4
+
+
+def test_absent_marker_is_cached_briefly() -> None:
+    name = key()
+    assert task_cache.get_or_build(name, CountingBuild(task_cache.ABSENT)) == task_cache.ABSENT
+    assert safe_cache.get(name) == task_cache.ABSENT
+
+
+@pytest.mark.redis
+@pytest.mark.django_db
+def test_cached_reads_live_in_redis_not_in_the_process(user: Any) -> None:
+    """With Redis, another process (here: a fresh backend object with no local state) sees the entries."""
+    actor = actor_of(user)
+    task = task_create(actor=actor, data={"title": "shared"})
+    task_get(actor=actor, task_id=task.pk)
+    task_list(actor=actor)
+    fresh = caches.create_connection("default")
+    assert type(fresh).__module__.startswith("django_redis")
+    row = fresh.get(task_cache.task_key(task.pk))
+    assert row is not None
+    assert task_cache.task_from_row(row).title == "shared"
+    assert fresh.get(f"tasks:generation:{task_cache.owner_scope(user.pk)}") is not None
