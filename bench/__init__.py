@@ -1,0 +1,1 @@
+"""HTTP benchmark of taskhub (not part of the service; see bench/README.md)."""

@@ -1,0 +1,581 @@
+"""HTTP benchmark of taskhub: the production server under wrk, next to a plain DRF baseline.
+
+    .venv/bin/python bench/run.py [--duration 10] [--connections 8] [--threads 1] [--markdown]
+
+Steps: create the PostgreSQL database if it is missing, migrate, create the bench user and 200 tasks
+through `tasks.services.task_create`, mint a long-lived access token; start gunicorn with one uvicorn
+worker (`bench.settings`: production settings plus the baseline route) pinned to one CPU; run wrk
+pinned to another CPU against each row; print the table; stop the server (also on Ctrl-C or error).
+Raw wrk outputs and the server log go to bench/results/<time>/. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+LUA_DIR = BENCH_DIR / "wrk"
+RESULTS_DIR = BENCH_DIR / "results"
+VENV_BIN = Path(sys.executable).parent
+
+# `python bench/run.py` puts bench/ first on sys.path; the project root is what Django needs.
+if sys.path and Path(sys.path[0]).resolve() == BENCH_DIR:
+    sys.path[0] = str(ROOT)
+elif str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+DEFAULT_DATABASE_URL = "postgres://root@127.0.0.1:5432/taskhub_bench"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/12"
+BENCH_USERNAME = "bench"
+TASK_COUNT = 200
+LIST_LIMIT = 50
+TOKEN_LIFETIME = 7 * 24 * 3600  # seconds; the run must never see an expired token
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    key: str
+    label: str
+    script: str
+    path: str  # may contain {task_id}
+
+
+ROWS = (
+    Row("a", "GET one task (JWT, cache hit)", "get.lua", "/api/v1/tasks/{task_id}"),
+    Row("b", f"GET list of {LIST_LIMIT} (JWT, cached page)", "get.lua", f"/api/v1/tasks?limit={LIST_LIMIT}"),
+    Row("c", "POST create (JWT)", "post.lua", "/api/v1/tasks"),
+    Row("d", "GET one task, plain DRF baseline", "get.lua", "/bench/baseline/tasks/{task_id}"),
+)
+# The GETs first and (a) next to (d), so the ratio compares neighbours in time; the POST last
+# because each create orphans the cached list pages (b) reads.
+RUN_ORDER = ("a", "d", "b", "c")
+
+
+@dataclass(slots=True)
+class Result:
+    row: Row
+    requests: int = 0
+    seconds: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    non2xx: int = 0
+    cpu_ms: float | None = None  # server worker CPU time (user + system) per request
+    pg_connections: float | None = None  # new PostgreSQL sessions per request
+    socket_errors: dict[str, int] = field(default_factory=dict)
+    failure: str = ""
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+class BenchError(Exception):
+    pass
+
+
+# -- options ------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds of measurement per row (default 10)")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load before each row (default 2)")
+    parser.add_argument("--connections", type=int, default=8, help="open connections of wrk (default 8)")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads, all on the load CPU (default 1)")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
+    parser.add_argument("--server-cpu", default="0", help="CPU list for the server (taskset -c; default 0)")
+    parser.add_argument("--load-cpu", default="1", help="CPU list for wrk (taskset -c; default 1)")
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
+    parser.add_argument("--rows", default="abcd", help="which rows to run (default abcd)")
+    args = parser.parse_args(argv)
+    if args.duration < 1 or args.connections < 1 or args.threads < 1 or args.warmup < 0:
+        parser.error("--duration, --connections and --threads must be positive, --warmup not negative")
+    if args.connections < args.threads:
+        parser.error("wrk needs at least one connection per thread")
+    if unknown := set(args.rows) - {row.key for row in ROWS}:
+        parser.error(f"unknown rows: {''.join(sorted(unknown))}")
+    return args
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+# -- environment ----------------------------------------------------------------------------------------
+
+
+def server_environment(args: argparse.Namespace) -> dict[str, str]:
+    """The server's environment: production settings, fresh secrets, real services, quiet logs."""
+    env = {name: value for name, value in os.environ.items() if name != "DJANGO_DEBUG"}
+    env.update(
+        DJANGO_SETTINGS_MODULE="bench.settings",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        JWT_SIGNING_KEY=secrets.token_urlsafe(50),
+        JWT_ACCESS_TOKEN_LIFETIME=str(TOKEN_LIFETIME),
+        DATABASE_URL=args.database_url,
+        REDIS_URL=args.redis_url,
+        CACHE_KEY_PREFIX="taskhub-bench",
+        SECURE_SSL_REDIRECT="false",
+        RATE_LIMITS_ENABLED="false",
+        LOG_LEVEL="WARNING",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def ensure_database(database_url: str) -> None:
+    """Create the PostgreSQL database named in the URL if it does not exist."""
+    import psycopg
+    from psycopg import sql
+
+    parts = urlsplit(database_url)
+    if parts.scheme not in {"postgres", "postgresql", "pgsql"}:
+        return  # SQLite or another engine: migrate creates what it needs
+    name = parts.path.lstrip("/")
+    maintenance = parts._replace(scheme="postgresql", path="/postgres").geturl()
+    try:
+        with psycopg.connect(maintenance, autocommit=True, connect_timeout=5) as conn:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
+                log(f"creating database {name}")
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.OperationalError as exc:
+        raise BenchError(f"PostgreSQL is not reachable at {maintenance}: {exc}") from exc
+
+
+class PostgresSessions:
+    """Counts the sessions (connections) PostgreSQL has opened to the bench database."""
+
+    def __init__(self, database_url: str) -> None:
+        parts = urlsplit(database_url)
+        self.name = parts.path.lstrip("/")
+        self.url = parts._replace(scheme="postgresql", path="/postgres").geturl()
+        self.enabled = parts.scheme in {"postgres", "postgresql", "pgsql"}
+
+    def count(self) -> int | None:
+        if not self.enabled:
+            return None
+        import psycopg
+
+        time.sleep(1.0)  # backends report their statistics about once a second
+        try:
+            with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
+                row = conn.execute("SELECT sessions FROM pg_stat_database WHERE datname = %s", [self.name]).fetchone()
+        except psycopg.Error:
+            return None
+        # The connection made here to the `postgres` database is not counted for the bench database.
+        return int(row[0]) if row else None
+
+
+def check_redis(redis_url: str) -> None:
+    import redis
+
+    try:
+        redis.Redis.from_url(redis_url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        raise BenchError(f"Redis is not reachable at {redis_url}: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Fixture:
+    token: str
+    task_id: str
+
+
+def prepare_data(env: dict[str, str]) -> Fixture:
+    """Migrate, (re)create the bench user's 200 tasks through the service, and mint an access token.
+
+    Runs Django in this process with the server's environment, so the token is signed with the
+    server's key.
+    """
+    os.environ.clear()
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connections
+
+    from api_rest.auth import TokenObtainSerializer
+    from core.auth import actor_from_user
+    from tasks.models import IdempotencyRecord, Priority, Status, Task
+    from tasks.services import task_create
+
+    log("migrating")
+    call_command("migrate", interactive=False, verbosity=0)
+
+    user_model = get_user_model()
+    user, created = user_model.objects.get_or_create(username=BENCH_USERNAME)
+    if created:  # the post_save signal has made it an editor, like every new user
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    # Start from the same 200 tasks every run (earlier runs' POST rows added thousands).
+    Task.objects.filter(owner=user).delete()
+    IdempotencyRecord.objects.filter(user=user).delete()
+
+    log(f"creating {TASK_COUNT} tasks through tasks.services.task_create")
+    actor = actor_from_user(user)
+    now = datetime.now(UTC)
+    priorities = [p.label for p in Priority]
+    statuses = list(Status.values)
+    first_id = ""
+    for n in range(TASK_COUNT):
+        data: dict[str, Any] = {
+            "title": f"Benchmark task {n:03d}",
+            "description": f"Task {n} of the HTTP benchmark. " * (1 + n % 4),
+            "priority": priorities[n % 3],
+            "status": statuses[n % 3],
+            "tags": [f"tag{n % 7}", "bench"] + (["weekly"] if n % 5 == 0 else []),
+        }
+        if n % 2 == 0:
+            data["due_date"] = now + timedelta(days=n % 30 + 1)
+        task = task_create(actor=actor, data=data)
+        first_id = first_id or str(task.pk)
+
+    token = str(TokenObtainSerializer.get_token(user).access_token)
+    connections.close_all()
+    return Fixture(token=token, task_id=first_id)
+
+
+def task_is_cached(task_id: str) -> bool:
+    """True when the task's row is in the cache (so row (a) measures cache hits)."""
+    from uuid import UUID
+
+    from core.cache import safe_cache
+    from tasks.cache import task_key
+
+    return safe_cache.get(task_key(UUID(task_id))) is not None
+
+
+# -- server -----------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """gunicorn + one uvicorn worker, pinned to `cpu`, in its own process group."""
+
+    def __init__(self, env: dict[str, str], port: int, cpu: str, log_path: Path) -> None:
+        gunicorn = VENV_BIN / "gunicorn"
+        self.command = [
+            "taskset", "-c", cpu,
+            str(gunicorn if gunicorn.exists() else shutil.which("gunicorn") or "gunicorn"),
+            "config.asgi:application",
+            "-k", "uvicorn_worker.UvicornWorker",
+            "-w", "1",
+            "--bind", f"127.0.0.1:{port}",
+            "--no-control-socket",  # gunicorn 27's default socket path is shared by every gunicorn of the user
+        ]  # fmt: skip
+        self.env = env
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> None:
+        log(f"starting: {' '.join(self.command)}")
+        with self.log_path.open("wb") as log_file:
+            self.process = subprocess.Popen(
+                self.command, cwd=ROOT, env=self.env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise BenchError(f"the server exited with status {self.process.returncode}; see {self.log_path}")
+            try:
+                with urllib.request.urlopen(self.base_url + "/healthz", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.2)
+        raise BenchError(f"the server did not answer /healthz within {timeout:.0f} s; see {self.log_path}")
+
+    def worker_pids(self) -> list[int]:
+        """The gunicorn worker processes (children of the master)."""
+        if self.process is None:
+            return []
+        pids: list[int] = []
+        for children in Path(f"/proc/{self.process.pid}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                pids += [int(pid) for pid in children.read_text().split()]
+        return pids
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the workers so far (every thread, including those that ended)."""
+        ticks = 0
+        for pid in self.worker_pids():
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+                ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        """SIGTERM to gunicorn (graceful), then SIGKILL to its process group if it lingers."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        log("stopping the server")
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            log("the server did not stop in 15 s; killing its process group")
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+        # A worker that outlived its master would still be in the group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def http(url: str, token: str, method: str = "GET", body: bytes | None = None) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url, data=body, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()[:500]
+
+
+def check_rows(server: Server, fixture: Fixture) -> None:
+    """One request per row by hand, so a row that answers wrongly fails before wrk hides it in a count."""
+    base, token, task_id = server.base_url, fixture.token, fixture.task_id
+    for path in (f"/api/v1/tasks/{task_id}", f"/bench/baseline/tasks/{task_id}"):
+        status, body = http(base + path, token)
+        if status != 200 or not isinstance(body, dict) or body.get("id") != task_id:
+            raise BenchError(f"GET {path} answered {status}: {body!r}")
+    status, body = http(f"{base}/api/v1/tasks?limit={LIST_LIMIT}", token)
+    if status != 200 or len(body.get("results", [])) != LIST_LIMIT:
+        raise BenchError(f"GET /api/v1/tasks?limit={LIST_LIMIT} answered {status}: {str(body)[:300]}")
+    status, body = http(f"{base}/api/v1/tasks", token, "POST", b'{"title": "Benchmark check", "tags": ["bench"]}')
+    if status != 201:
+        raise BenchError(f"POST /api/v1/tasks answered {status}: {body!r}")
+    # The POST above orphaned the cached list pages: read the page once more to cache it again.
+    http(f"{base}/api/v1/tasks?limit={LIST_LIMIT}", token)
+    if not task_is_cached(task_id):
+        raise BenchError("the task of row (a) is not in the cache after reading it")
+
+
+# -- wrk ---------------------------------------------------------------------------------------------
+
+
+def run_wrk(args: argparse.Namespace, row: Row, url: str, token: str, seconds: int, out_path: Path | None) -> Result:
+    command = [
+        "taskset", "-c", args.load_cpu,
+        shutil.which("wrk") or "wrk",
+        "-t", str(args.threads), "-c", str(args.connections), "-d", f"{seconds}s",
+        "--timeout", "5s", "--latency",
+        "-s", str(LUA_DIR / row.script),
+        url,
+    ]  # fmt: skip
+    env = {**os.environ, "BENCH_TOKEN": token, "BENCH_LUA_DIR": str(LUA_DIR)}
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    output = completed.stdout + (f"\n[stderr]\n{completed.stderr}" if completed.stderr.strip() else "")
+    if out_path is not None:
+        out_path.write_text(f"$ {' '.join(command)}\n\n{output}")
+    result = Result(row)
+    line = next((ln for ln in completed.stdout.splitlines() if ln.startswith("BENCH requests=")), None)
+    if line is None:
+        result.failure = f"wrk failed (status {completed.returncode}): {output.strip()[-300:]}"
+        return result
+    values = {key: int(value) for key, value in re.findall(r"(\w+)=(\d+)", line)}
+    result.requests = values["requests"]
+    result.seconds = values["duration_us"] / 1e6
+    result.p50_ms = values["p50_us"] / 1000
+    result.p99_ms = values["p99_us"] / 1000
+    result.non2xx = values["non2xx"]
+    result.socket_errors = {name: values[name] for name in ("connect", "read", "write", "timeout") if values[name]}
+    if result.non2xx or completed.returncode != 0:
+        sample = re.search(r"^BENCH first_non2xx=(.*)$", completed.stdout, re.MULTILINE)
+        result.failure = f"{result.non2xx} non-2xx responses" + (f", first: {sample.group(1)[:200]}" if sample else "")
+    return result
+
+
+# -- report ----------------------------------------------------------------------------------------
+
+
+def render_table(results: list[Result], markdown: bool) -> str:
+    by_key = {result.row.key: result for result in results}
+    baseline = by_key.get("d")
+    base_rps = baseline.rps if baseline and not baseline.failure else 0.0
+    header = ["row", "req/s", "p50 ms", "p99 ms", "CPU ms/req", "PG conn/req", "vs (d)"]
+    lines: list[list[str]] = []
+    for row in ROWS:
+        result = by_key.get(row.key)
+        if result is None:
+            continue
+        name = f"({row.key}) {row.label}"
+        if result.failure:
+            lines.append([name, "FAILED", "-", "-", "-", "-", "-"])
+            continue
+        if result.socket_errors:
+            name += " [socket errors: " + ", ".join(f"{k} {v}" for k, v in result.socket_errors.items()) + "]"
+        ratio = f"{result.rps / base_rps:.2f}x" if base_rps else "-"
+        cpu = f"{result.cpu_ms:.2f}" if result.cpu_ms is not None else "-"
+        conns = f"{result.pg_connections:.2f}" if result.pg_connections is not None else "-"
+        lines.append([name, f"{result.rps:,.0f}", f"{result.p50_ms:.2f}", f"{result.p99_ms:.2f}", cpu, conns, ratio])
+    if markdown:
+        out = ["| " + " | ".join(header) + " |", "|---|---:|---:|---:|---:|---:|---:|"]
+        out += ["| " + " | ".join(cells) + " |" for cells in lines]
+    else:
+        widths = [max(len(cells[i]) for cells in [header, *lines]) for i in range(len(header))]
+
+        def fmt(cells: list[str]) -> str:
+            padded = [cells[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]
+            return "  ".join(padded)
+
+        out = [fmt(header), "  ".join("-" * w for w in widths)] + [fmt(cells) for cells in lines]
+    full = by_key.get("a")
+    if full and baseline and not full.failure and base_rps:
+        ratio = full.rps / base_rps
+        verdict = "meets" if ratio >= 3 else "misses"
+        by_cpu = (
+            f"; by server CPU per request {baseline.cpu_ms / full.cpu_ms:.2f}x"
+            if full.cpu_ms and baseline.cpu_ms
+            else ""
+        )
+        out += ["", f"(a) / (d) = {ratio:.2f}x by req/s ({verdict} the target of >= 3x){by_cpu}"]
+    for result in results:
+        if result.failure:
+            out.append(f"({result.row.key}) FAILED: {result.failure}")
+    return "\n".join(out)
+
+
+def describe_run(args: argparse.Namespace) -> str:
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"taskhub HTTP bench {datetime.now(UTC):%Y-%m-%d %H:%M UTC}"
+        f"{f' @ {commit}' if commit else ''}; {os.cpu_count()} CPUs, load {load}; "
+        f"server: gunicorn + 1 uvicorn worker on CPU {args.server_cpu}; "
+        f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s (+{args.warmup}s warm-up) on CPU {args.load_cpu}"
+    )
+
+
+# -- main --------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        raise BenchError("wrk is not installed (Debian: apt-get install wrk)")
+    if shutil.which("taskset") is None:
+        raise BenchError("taskset is not installed (Debian: util-linux)")
+    allowed = os.sched_getaffinity(0)
+    if len(allowed) < 2:
+        log(f"warning: only CPUs {sorted(allowed)} are available; server and wrk will share a core")
+
+    # SIGTERM behaves like Ctrl-C: unwind through the `finally` that stops the server.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    env = server_environment(args)
+    ensure_database(args.database_url)
+    check_redis(args.redis_url)
+    fixture = prepare_data(env)
+    out_dir = RESULTS_DIR / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    server = Server(env, args.port or free_port(), args.server_cpu, out_dir / "server.log")
+    pg_sessions = PostgresSessions(args.database_url)
+    results: list[Result] = []
+    description = describe_run(args)
+    try:
+        server.start()
+        check_rows(server, fixture)
+        rows = {row.key: row for row in ROWS}
+        for key in RUN_ORDER:
+            if key not in args.rows:
+                continue
+            row = rows[key]
+            url = server.base_url + row.path.format(task_id=fixture.task_id)
+            slug = re.sub(r"[^a-z0-9]+", "-", row.label.lower()).strip("-")[:40]
+            if args.warmup:
+                log(f"({key}) warm-up {args.warmup} s")
+                run_wrk(args, row, url, fixture.token, args.warmup, out_dir / f"{key}-{slug}.warmup.txt")
+            log(f"({key}) {row.label}: {args.duration} s")
+            sessions_before = pg_sessions.count()
+            cpu_before = server.cpu_seconds()
+            result = run_wrk(args, row, url, fixture.token, args.duration, out_dir / f"{key}-{slug}.txt")
+            cpu_after = server.cpu_seconds()
+            sessions_after = pg_sessions.count()
+            if result.requests:
+                result.cpu_ms = (cpu_after - cpu_before) * 1000 / result.requests
+                if sessions_before is not None and sessions_after is not None:
+                    result.pg_connections = (sessions_after - sessions_before) / result.requests
+            results.append(result)
+            if result.failure:
+                log(f"({key}) FAILED: {result.failure}")
+    finally:
+        server.stop()
+
+    table = render_table(results, args.markdown)
+    report = f"{description}\n\n{table}\n"
+    (out_dir / ("summary.md" if args.markdown else "summary.txt")).write_text(report)
+    (out_dir / "results.json").write_text(
+        json.dumps(
+            [
+                {
+                    "row": r.row.key,
+                    "label": r.row.label,
+                    "requests": r.requests,
+                    "seconds": r.seconds,
+                    "rps": round(r.rps, 1),
+                    "p50_ms": r.p50_ms,
+                    "p99_ms": r.p99_ms,
+                    "cpu_ms_per_request": r.cpu_ms,
+                    "pg_connections_per_request": r.pg_connections,
+                    "non2xx": r.non2xx,
+                    "socket_errors": r.socket_errors,
+                    "failure": r.failure,
+                }
+                for r in results
+            ],
+            indent=2,
+        )
+    )
+    print(report)
+    log(f"raw wrk outputs and the server log: {out_dir.relative_to(ROOT)}/")
+    return 1 if any(r.failure for r in results) else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except BenchError as exc:
+        log(f"error: {exc}")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        log("interrupted")
+        sys.exit(130)
