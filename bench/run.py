@@ -1,10 +1,11 @@
 """HTTP benchmark of taskhub: the production server under wrk, next to a plain DRF baseline.
 
-    .venv/bin/python bench/run.py [--duration 10] [--connections 8] [--threads 1] [--markdown]
+    .venv/bin/python bench/run.py [--server granian|uvicorn] [--duration 10] [--connections 8] [--markdown]
 
 Steps: create the PostgreSQL database if it is missing, migrate, create the bench user and 200 tasks
-through `tasks.services.task_create`, mint a long-lived access token; start gunicorn with one uvicorn
-worker (`bench.settings`: production settings plus the baseline route) pinned to one CPU; run wrk
+through `tasks.services.task_create`, mint a long-lived access token; start the production server
+(granian WSGI, or gunicorn + uvicorn worker for ASGI; `bench.settings`: production settings plus the
+baseline route) with one worker pinned to one CPU; run wrk
 pinned to another CPU against each row; print the table; stop the server (also on Ctrl-C or error).
 Raw wrk outputs and the server log go to bench/results/<time>/. See bench/README.md.
 """
@@ -101,6 +102,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load before each row (default 2)")
     parser.add_argument("--connections", type=int, default=8, help="open connections of wrk (default 8)")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads, all on the load CPU (default 1)")
+    parser.add_argument(
+        "--server", choices=SERVERS, default="granian", help="granian (WSGI, default) or uvicorn (ASGI)"
+    )
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--port", type=int, default=0, help="server port (default: a free one)")
     parser.add_argument("--server-cpu", default="0", help="CPU list for the server (taskset -c; default 0)")
@@ -271,26 +275,50 @@ def task_is_cached(task_id: str) -> bool:
 # -- server -----------------------------------------------------------------------------------------
 
 
+def _venv_program(name: str) -> str:
+    path = VENV_BIN / name
+    return str(path if path.exists() else shutil.which(name) or name)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-class Server:
-    """gunicorn + one uvicorn worker, pinned to `cpu`, in its own process group."""
+SERVERS = ("granian", "uvicorn")
+SERVER_NAMES = {"granian": "granian WSGI, 1 worker x 4 threads", "uvicorn": "gunicorn + 1 uvicorn worker (ASGI)"}
 
-    def __init__(self, env: dict[str, str], port: int, cpu: str, log_path: Path) -> None:
-        gunicorn = VENV_BIN / "gunicorn"
-        self.command = [
-            "taskset", "-c", cpu,
-            str(gunicorn if gunicorn.exists() else shutil.which("gunicorn") or "gunicorn"),
-            "config.asgi:application",
-            "-k", "uvicorn_worker.UvicornWorker",
-            "-w", "1",
-            "--bind", f"127.0.0.1:{port}",
-            "--no-control-socket",  # gunicorn 27's default socket path is shared by every gunicorn of the user
-        ]  # fmt: skip
+
+class Server:
+    """The HTTP server the production way, one worker pinned to `cpu`, in its own process group.
+
+    granian: WSGI on a fixed pool of blocking threads (the production default, see the README).
+    uvicorn: gunicorn + one uvicorn worker running the ASGI application (kept for comparison).
+    """
+
+    def __init__(self, kind: str, env: dict[str, str], port: int, cpu: str, log_path: Path) -> None:
+        if kind == "granian":
+            program = [
+                _venv_program("granian"),
+                "--interface", "wsgi",
+                "--workers", "1",
+                "--blocking-threads", env.get("GRANIAN_BLOCKING_THREADS", "4"),
+                "--host", "127.0.0.1",
+                "--port", str(port),
+                "config.wsgi:application",
+            ]  # fmt: skip
+        else:
+            program = [
+                _venv_program("gunicorn"),
+                "config.asgi:application",
+                "-k", "uvicorn_worker.UvicornWorker",
+                "-w", "1",
+                "--bind", f"127.0.0.1:{port}",
+                "--no-control-socket",  # gunicorn 27's default socket path is shared by every gunicorn of the user
+            ]  # fmt: skip
+        self.kind = kind
+        self.command = ["taskset", "-c", cpu, *program]
         self.env = env
         self.base_url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
@@ -316,7 +344,7 @@ class Server:
         raise BenchError(f"the server did not answer /healthz within {timeout:.0f} s; see {self.log_path}")
 
     def worker_pids(self) -> list[int]:
-        """The gunicorn worker processes (children of the master)."""
+        """The worker processes (children of the gunicorn or granian main process)."""
         if self.process is None:
             return []
         pids: list[int] = []
@@ -335,7 +363,7 @@ class Server:
         return ticks / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
-        """SIGTERM to gunicorn (graceful), then SIGKILL to its process group if it lingers."""
+        """SIGTERM to the main process (graceful), then SIGKILL to its process group if it lingers."""
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
             return
@@ -479,7 +507,7 @@ def describe_run(args: argparse.Namespace) -> str:
     return (
         f"taskhub HTTP bench {datetime.now(UTC):%Y-%m-%d %H:%M UTC}"
         f"{f' @ {commit}' if commit else ''}; {os.cpu_count()} CPUs, load {load}; "
-        f"server: gunicorn + 1 uvicorn worker on CPU {args.server_cpu}; "
+        f"server: {SERVER_NAMES[args.server]} on CPU {args.server_cpu}; "
         f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s (+{args.warmup}s warm-up) on CPU {args.load_cpu}"
     )
 
@@ -507,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = RESULTS_DIR / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    server = Server(env, args.port or free_port(), args.server_cpu, out_dir / "server.log")
+    server = Server(args.server, env, args.port or free_port(), args.server_cpu, out_dir / "server.log")
     pg_sessions = PostgresSessions(args.database_url)
     results: list[Result] = []
     description = describe_run(args)

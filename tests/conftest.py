@@ -13,6 +13,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from api_rest.auth import TokenObtainSerializer
+from core.auth import verified_tokens
 from core.cache import safe_cache
 from core.types import Actor, Role
 from tests.factories import TaskFactory, UserFactory, actor_of
@@ -33,6 +34,7 @@ def _clean_cache() -> Iterator[None]:
     """Every test starts with an empty cache and fresh counters."""
     cache.clear()
     safe_cache.reset()
+    verified_tokens.clear()
     yield
     safe_cache.reset()
 

@@ -1,3 +1,4 @@
+import time
 from datetime import timedelta
 
 import pytest
@@ -107,3 +108,27 @@ def test_revoking_an_unknown_prefix_is_not_found(db) -> None:
 
 def test_new_users_are_editors(db) -> None:
     assert list(UserFactory().groups.values_list("name", flat=True)) == [Role.EDITOR]
+
+
+def test_a_verified_token_is_remembered_until_it_expires(user) -> None:
+    from core.auth import verified_tokens
+
+    token = AccessToken.for_user(user)
+    token.set_exp(lifetime=timedelta(seconds=1))
+    raw = str(token)
+    assert authenticate_bearer(raw).id == user.pk
+    assert verified_tokens.get(raw) is not None
+    time.sleep(1.1)
+    assert verified_tokens.get(raw) is None
+    with pytest.raises(NotAuthenticated):
+        authenticate_bearer(raw)
+
+
+def test_the_verified_token_memory_is_bounded(user) -> None:
+    from core.auth import _VerifiedTokens
+
+    memory = _VerifiedTokens(size=2)
+    actor = authenticate_bearer(access_token(user))
+    for name in ("a", "b", "c"):
+        memory.put(name, actor, time.time() + 60)
+    assert memory.get("a") is None and memory.get("c") is actor
