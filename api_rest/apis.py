@@ -8,8 +8,14 @@ from uuid import UUID
 
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import exceptions, status
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
@@ -17,9 +23,8 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt import views as jwt_views
 from rest_framework_simplejwt.serializers import TokenBlacklistSerializer
 
-from api_rest.auth import TokenObtainSerializer, TokenRefreshSerializer
+from api_rest.auth import TokenObtainSerializer, TokenRefreshSerializer, actor_of
 from api_rest.serializers import (
-    CacheStatsSerializer,
     TaskInputSerializer,
     TaskOutputSerializer,
     TaskPageSerializer,
@@ -163,7 +168,7 @@ class TaskCollectionApi(BaseApi):
     )
     def get(self, request: Request) -> Response:
         """The tasks you may see (managers: everybody's), one page at a time."""
-        return _page_response(request, task_list(actor=request.user, **_list_arguments(request)))
+        return _page_response(request, task_list(actor=actor_of(request), **_list_arguments(request)))
 
     @extend_schema(
         operation_id="tasks_create",
@@ -187,7 +192,7 @@ class TaskCollectionApi(BaseApi):
         payload = TaskInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         task = task_create(
-            actor=request.user, data=payload.validated_data, idempotency_key=request.headers.get("Idempotency-Key")
+            actor=actor_of(request), data=payload.validated_data, idempotency_key=request.headers.get("Idempotency-Key")
         )
         response = _task_response(request, task, status.HTTP_201_CREATED)
         response["Location"] = request.build_absolute_uri(reverse("api_rest:task-detail", kwargs={"task_id": task.pk}))
@@ -204,7 +209,7 @@ class TaskMineApi(BaseApi):
     )
     def get(self, request: Request) -> Response:
         """Only the tasks you own, whatever your role."""
-        return _page_response(request, task_list(actor=request.user, mine=True, **_list_arguments(request)))
+        return _page_response(request, task_list(actor=actor_of(request), mine=True, **_list_arguments(request)))
 
 
 _IF_MATCH = OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, description='The ETag you read, e.g. "3".')
@@ -218,7 +223,7 @@ class TaskDetailApi(BaseApi):
     )
     def get(self, request: Request, task_id: UUID) -> Response:
         """One task, with its version as ETag."""
-        task = task_get(actor=request.user, task_id=task_id)
+        task = task_get(actor=actor_of(request), task_id=task_id)
         if _not_modified(request, task.etag):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": task.etag})
         return _task_response(request, task)
@@ -234,7 +239,7 @@ class TaskDetailApi(BaseApi):
         payload = TaskInputSerializer(data=request.data, partial=True)
         payload.is_valid(raise_exception=True)
         task = task_update(
-            actor=request.user,
+            actor=actor_of(request),
             task_id=task_id,
             changes=payload.validated_data,
             expected_version=_expected_version(request),
@@ -252,7 +257,7 @@ class TaskDetailApi(BaseApi):
         payload = TaskInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         task = task_replace(
-            actor=request.user,
+            actor=actor_of(request),
             task_id=task_id,
             data=payload.validated_data,
             expected_version=_expected_version(request),
@@ -262,12 +267,24 @@ class TaskDetailApi(BaseApi):
     @extend_schema(operation_id="tasks_destroy", responses={204: None, 403: _PROBLEM, 404: _PROBLEM})
     def delete(self, request: Request, task_id: UUID) -> Response:
         """Delete a task."""
-        task_delete(actor=request.user, task_id=task_id)
+        task_delete(actor=actor_of(request), task_id=task_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+_CACHE_STATS = inline_serializer(
+    "CacheStats",
+    {
+        "backend": serializers.CharField(),
+        "hits": serializers.IntegerField(),
+        "misses": serializers.IntegerField(),
+        "errors": serializers.IntegerField(),
+        "hit_ratio": serializers.FloatField(allow_null=True),
+    },
+)
+
+
 class CacheStatsApi(BaseApi):
-    @extend_schema(operation_id="cache_stats", responses={200: CacheStatsSerializer, 401: _PROBLEM, 403: _PROBLEM})
+    @extend_schema(operation_id="cache_stats", responses={200: _CACHE_STATS, 401: _PROBLEM, 403: _PROBLEM})
     def get(self, request: Request) -> Response:
         """Cache hits, misses and errors over all processes (managers)."""
-        return Response(cache_stats(actor=request.user))
+        return Response(cache_stats(actor=actor_of(request)))

@@ -16,6 +16,14 @@ from core.errors import NotAuthenticated
 from core.types import Actor
 
 
+def actor_of(request: Request) -> Actor:
+    """The authenticated Actor of a request (every authentication class here yields one)."""
+    user = request.user
+    if not isinstance(user, Actor):
+        raise exceptions.NotAuthenticated()
+    return user
+
+
 class BearerAuthentication(authentication.BaseAuthentication):
     """`Authorization: Bearer <access token>`."""
 
@@ -75,7 +83,8 @@ class TokenRefreshSerializer(serializers.Serializer[dict[str, str]]):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
         refresh = RefreshToken(attrs["refresh"])  # TokenError (→ 401) if invalid, expired or blacklisted
-        user = get_user_model().objects.filter(pk=refresh.payload.get(jwt_settings.USER_ID_CLAIM)).first()
+        user_id = refresh.payload.get(jwt_settings.USER_ID_CLAIM)
+        user = get_user_model().objects.filter(pk=user_id).first() if user_id is not None else None
         if user is None or not user.is_active:
             raise exceptions.AuthenticationFailed("No active account found for the given token.")
         for claim, value in token_claims(user).items():

@@ -116,7 +116,7 @@ def to_problem(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]
     elif isinstance(exc, exceptions.NotFound | Http404):
         exc = errors.NotFound()
     elif isinstance(exc, exceptions.Throttled):
-        exc = errors.RateLimited(retry_after=int(exc.wait or 1))
+        exc = errors.RateLimited(retry_after=int(getattr(exc, "wait", None) or 1))
     elif isinstance(exc, RequestDataTooBig):
         return 413, problem(413, "request_too_large", "The request body is larger than 1 MiB."), headers
     elif isinstance(exc, exceptions.APIException):

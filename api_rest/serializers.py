@@ -13,7 +13,7 @@ from typing import Any
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
-from tasks.models import MAX_TAG_LENGTH, MAX_TAGS, Priority, Status, Task
+from tasks.models import MAX_DESCRIPTION_LENGTH, MAX_TAG_LENGTH, MAX_TAGS, MAX_TITLE_LENGTH, Priority, Status, Task
 
 PRIORITY_NAMES = {int(p): p.label for p in Priority}
 
@@ -52,17 +52,15 @@ class AwareDateTimeField(serializers.DateTimeField):
         parsed = parse_datetime(value) if isinstance(value, str) else None
         if parsed is not None and parsed.tzinfo is None:
             self.fail("naive")
-        return super().to_internal_value(value)  # type: ignore[no-any-return]
+        return super().to_internal_value(value)
 
 
 class TaskInputSerializer(serializers.Serializer[dict[str, Any]]):
     """Create (POST), replace (PUT) and, with partial=True, update (PATCH)."""
 
-    title = serializers.CharField(
-        max_length=Task._meta.get_field("title").max_length, allow_blank=True, trim_whitespace=False
-    )
+    title = serializers.CharField(max_length=MAX_TITLE_LENGTH, allow_blank=True, trim_whitespace=False)
     description = serializers.CharField(
-        max_length=Task._meta.get_field("description").max_length,
+        max_length=MAX_DESCRIPTION_LENGTH,
         allow_blank=True,
         trim_whitespace=False,
         required=False,
@@ -80,7 +78,7 @@ class TaskInputSerializer(serializers.Serializer[dict[str, Any]]):
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if isinstance(data, dict) and (unknown := sorted(set(data) - set(self.fields))):
             raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
-        return super().to_internal_value(data)  # type: ignore[no-any-return]
+        return super().to_internal_value(data)
 
 
 class TaskOutputSerializer(serializers.Serializer[Task]):
@@ -105,14 +103,6 @@ class TaskPageSerializer(serializers.Serializer[Any]):
     results = TaskOutputSerializer(many=True)
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
-
-
-class CacheStatsSerializer(serializers.Serializer[Any]):
-    backend = serializers.CharField()
-    hits = serializers.IntegerField()
-    misses = serializers.IntegerField()
-    errors = serializers.IntegerField()
-    hit_ratio = serializers.FloatField(allow_null=True)
 
 
 class TokenPairSerializer(serializers.Serializer[Any]):

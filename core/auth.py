@@ -16,7 +16,7 @@ from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
@@ -32,17 +32,17 @@ API_KEY_CACHE_TTL = 60
 _ROLE_NAMES = frozenset(role.value for role in Role)
 
 
-def actor_from_user(user: AbstractBaseUser | AnonymousUser | Actor) -> Actor:
+def actor_from_user(user: User | AnonymousUser | Actor) -> Actor:
     """Build the Actor of a Django user (one query for the groups); the session path uses it."""
     if isinstance(user, Actor):
         return user
     if not user.is_authenticated or not user.is_active:
         raise NotAuthenticated()
-    roles = frozenset(user.groups.filter(name__in=_ROLE_NAMES).values_list("name", flat=True))  # type: ignore[union-attr]
-    return Actor(id=user.pk, username=user.get_username(), roles=roles, is_staff=bool(user.is_staff))  # type: ignore[union-attr]
+    roles = frozenset(user.groups.filter(name__in=_ROLE_NAMES).values_list("name", flat=True))
+    return Actor(id=user.pk, username=user.get_username(), roles=roles, is_staff=bool(user.is_staff))
 
 
-def token_claims(user: AbstractBaseUser) -> dict[str, Any]:
+def token_claims(user: User) -> dict[str, Any]:
     """Claims added to every access token so requests need no user query."""
     actor = actor_from_user(user)
     return {"username": actor.username, "roles": sorted(actor.roles), "staff": actor.is_staff}
@@ -120,7 +120,7 @@ def _cache_key(prefix: str) -> str:
 
 
 def api_key_create(
-    *, user: AbstractBaseUser, name: str, read_only: bool = False, expires_at: datetime | None = None
+    *, user: User, name: str, read_only: bool = False, expires_at: datetime | None = None
 ) -> tuple[ApiKey, str]:
     """Create a key for `user` and return it with the raw key, which is never stored nor shown again."""
     name = name.strip()

@@ -66,7 +66,7 @@ class SafeCache:
         if not self.enabled or not keys:
             return {}
         try:
-            found = self.backend.get_many(keys)
+            found: dict[str, Any] = self.backend.get_many(keys)
         except Exception:
             self._fault("get_many", keys[0])
             return {}

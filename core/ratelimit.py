@@ -16,6 +16,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 
@@ -120,7 +121,7 @@ def _increment(keys: list[tuple[str, Window]]) -> list[int]:
     return counts
 
 
-def _redis_client(backend: object) -> object | None:
+def _redis_client(backend: Any) -> Any:
     try:
         from django_redis.cache import RedisCache
     except ImportError:  # pragma: no cover - django-redis is a base requirement
@@ -134,7 +135,7 @@ def client_ip(remote_addr: str | None, forwarded_for: str | None) -> str:
     """The client address: the socket peer, or with TRUSTED_PROXY_COUNT = n, the address the
     outermost trusted proxy saw (n-th entry from the right of X-Forwarded-For). Entries left of it
     are the client's own claims and are never used, so forging the header changes nothing."""
-    hops = settings.TRUSTED_PROXY_COUNT
+    hops = int(settings.TRUSTED_PROXY_COUNT)
     if hops and forwarded_for:
         entries = [part.strip() for part in forwarded_for.split(",") if part.strip()]
         if len(entries) >= hops:

@@ -66,7 +66,8 @@ def dumps(value: Any) -> str:
 
 def task_to_snapshot(task: Task) -> dict[str, Any]:
     """A JSON-safe copy of the task's columns (for storage in a JSONField)."""
-    return json.loads(dumps(dict(zip(_FIELDS, task_to_row(task), strict=True))))
+    snapshot: dict[str, Any] = json.loads(dumps(dict(zip(_FIELDS, task_to_row(task), strict=True))))
+    return snapshot
 
 
 def task_from_snapshot(snapshot: dict[str, Any]) -> Task:

@@ -13,6 +13,7 @@ from django.db.models import Lookup, Q
 from django.db.models.sql.compiler import SQLCompiler
 from django.utils import timezone
 
+MAX_TITLE_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 10_000
 MAX_TAGS = 20
 MAX_TAG_LENGTH = 50
@@ -75,7 +76,7 @@ class TagsField(models.JSONField):
 
 
 @TagsField.register_lookup
-class HasTag(Lookup):
+class HasTag(Lookup):  # type: ignore[type-arg]  # generic only in django-stubs
     """`tags__has_tag="x"`: the list contains the tag.
 
     PostgreSQL uses `@>`, which the GIN (jsonb_path_ops) index of migration 0002 serves; SQLite
@@ -109,7 +110,7 @@ class Task(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tasks")
-    title = models.CharField(max_length=200)
+    title = models.CharField(max_length=MAX_TITLE_LENGTH)
     description = models.TextField(max_length=MAX_DESCRIPTION_LENGTH, blank=True, default="")
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.MEDIUM)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.TODO)
@@ -172,6 +173,9 @@ class Task(models.Model):
                 errors["due_date"] = ["The date and time is out of range."]
         if errors:
             raise ValidationError(errors)
+
+    # Set by task_create: True when the task is the stored first result of an idempotent replay.
+    replayed: bool = False
 
     @property
     def etag(self) -> str:

@@ -130,7 +130,7 @@ def _decode(cursor: str, ordering: str) -> _Position:
                 value = datetime.fromisoformat(value)
                 if value.tzinfo is None or not in_utc_range(value):
                     raise invalid
-        task_id = Task._meta.pk.to_python(payload["i"])  # type: ignore[union-attr]
+        task_id = Task._meta.pk.to_python(payload["i"])
     except InvalidInput:
         raise
     except (ValueError, TypeError, KeyError, binascii.Error, ValidationError) as exc:

@@ -120,7 +120,7 @@ def task_create(
         if record.response is None:
             raise IdempotencyKeyInFlight()
         task = cache.task_from_snapshot(record.response)
-        task.replayed = True  # type: ignore[attr-defined]
+        task.replayed = True
         return task
     try:
         return _insert(owner, values, record=record)
@@ -141,7 +141,7 @@ def _insert(owner_id: int, values: dict[str, Any], *, record: IdempotencyRecord 
             record.response = cache.task_to_snapshot(task)
             record.save(update_fields=["response"])
         transaction.on_commit(lambda: cache.task_written(task))
-    task.replayed = False  # type: ignore[attr-defined]
+    task.replayed = False
     return task
 
 
