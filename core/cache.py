@@ -45,8 +45,13 @@ class SafeCache:
         return caches[self.alias]
 
     @property
+    def resting(self) -> bool:
+        """True for CACHE_RETRY_AFTER seconds after a fault: callers skip the cache server meanwhile."""
+        return time.monotonic() < self._skip_until
+
+    @property
     def enabled(self) -> bool:
-        return settings.CACHE_ENABLED and time.monotonic() >= self._skip_until
+        return bool(settings.CACHE_ENABLED) and not self.resting
 
     # -- reads -------------------------------------------------------------------------------------
     def get(self, key: str) -> Any:
@@ -108,6 +113,10 @@ class SafeCache:
             return None
 
     # -- counts ------------------------------------------------------------------------------------
+    def record_fault(self, method: str, key: str) -> None:
+        """Log and count a fault of the cache server seen by a caller that talks to it directly."""
+        self._fault(method, key)
+
     def _fault(self, method: str, key: str) -> None:
         # The key names a data shape, never a credential; the exception says why Redis failed.
         logger.warning("cache %s failed for %s; serving without the cache", method, key, exc_info=True)

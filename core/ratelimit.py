@@ -71,11 +71,14 @@ def hit(scope: str, ident: str) -> Decision:
     now = time.time()
     scope_windows = windows(scope)
     keys = [(f"rl:{scope}:{ident}:{w.seconds}:{int(now // w.seconds)}", w) for w in scope_windows]
+    if safe_cache.resting:  # the cache server just failed: do not wait on it once per request
+        errors += 1
+        return ALLOW_ALL
     try:
         counts = _increment(keys)
     except Exception:
         errors += 1
-        logger.warning("rate limit counters unavailable; letting the request through", exc_info=True)
+        safe_cache.record_fault("rate limit", keys[0][0])
         return ALLOW_ALL
 
     decision = ALLOW_ALL
