@@ -28,20 +28,3 @@ class RateLimitThrottle(BaseThrottle):
 
     def wait(self) -> float:
         return float(self.decision.retry_after)
-
-
-class RateLimitHeadersMiddleware:
-    """Adds `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (IETF draft) to responses
-    of throttled views, showing the most restrictive window."""
-
-    def __init__(self, get_response: Any) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: Any) -> Any:
-        response = self.get_response(request)
-        decision = getattr(request, "rate_limit", None)
-        if decision is not None and decision.limit:
-            response["RateLimit-Limit"] = str(decision.limit)
-            response["RateLimit-Remaining"] = str(decision.remaining)
-            response["RateLimit-Reset"] = str(decision.reset)
-        return response

@@ -23,3 +23,20 @@ class CompressionMiddleware(GZipMiddleware):
         if not response.streaming and len(response.content) < settings.COMPRESSION_MIN_BYTES:  # type: ignore[attr-defined]
             return response
         return super().process_response(request, response)
+
+
+class RateLimitHeadersMiddleware:
+    """`RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (IETF draft) on every HTTP
+    response whose request was counted (REST throttle, GraphQL view), for its strictest window."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        decision = getattr(request, "rate_limit", None)
+        if decision is not None and decision.limit:
+            response["RateLimit-Limit"] = str(decision.limit)
+            response["RateLimit-Remaining"] = str(decision.remaining)
+            response["RateLimit-Reset"] = str(decision.reset)
+        return response

@@ -1,5 +1,6 @@
 """The composition root: wires the adapters' URLs; nothing else imports an adapter."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
@@ -20,6 +21,12 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("api-auth/", include("rest_framework.urls")),  # log in/out links of the browsable API
 ]
+
+if settings.GRAPHQL_ENABLED:
+    from api_graphql.schema import schema
+    from api_graphql.views import GraphQLView
+
+    urlpatterns.append(path("graphql/", GraphQLView.as_view(schema=schema), name="graphql"))
 
 handler400 = "api_rest.errors.bad_request"
 handler403 = "api_rest.errors.permission_denied"

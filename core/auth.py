@@ -195,3 +195,16 @@ def authenticate_api_key(raw_key: str) -> Actor:
         raise NotAuthenticated("The API key has expired.")
     actor: Actor = entry["actor"]
     return actor
+
+
+def authenticate_credentials(*, authorization: str | None, api_key: str | None) -> Actor | None:
+    """The Actor named by an `Authorization: Bearer <jwt>` value or an API key, whichever is given
+    (GraphQL headers, gRPC metadata); None when neither is. Raises NotAuthenticated for a bad one."""
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise NotAuthenticated("Send `Authorization: Bearer <access token>`.")
+        return authenticate_bearer(token.strip())
+    if api_key:
+        return authenticate_api_key(api_key.strip())
+    return None

@@ -155,9 +155,7 @@ class Task(models.Model):
         super().clean_fields(exclude=exclude)
 
     def clean(self) -> None:
-        errors: dict[str, list[str]] = {}
-        if not self.title:
-            errors["title"] = ["This field may not be blank."]
+        errors: dict[str, list[str]] = {}  # a blank title is refused by clean_fields (blank=False)
         # A TextField's max_length binds forms only; the model must check it itself.
         if len(self.description) > MAX_DESCRIPTION_LENGTH:
             errors["description"] = [f"Ensure this field has at most {MAX_DESCRIPTION_LENGTH} characters."]

@@ -91,6 +91,11 @@ def paginate(queryset: QuerySet[Task], *, ordering: str, limit: int, cursor: str
     return Page(items=rows, next_cursor=next_cursor, previous_cursor=previous_cursor)
 
 
+def cursor_after(task: Task, ordering: str) -> str:
+    """The cursor of the page that starts right after `task` in `ordering` (a Relay edge cursor)."""
+    return _encode(ordering, True, task, ordering.lstrip("-"))
+
+
 def _beyond(field: str, descending: bool, forward: bool, position: _Position) -> Q:
     """Rows strictly after `position` in the walking order."""
     id_after = Q(id__lt=position.id) if descending else Q(id__gt=position.id)

@@ -36,13 +36,15 @@ INSTALLED_APPS = [
     "core",
     "tasks",
     "api_rest",
+    "api_graphql",
+    "strawberry_django",
 ]
 
 MIDDLEWARE = [
     "observability.middleware.RequestIdMiddleware",
     # Compresses what everything below produces; switched by COMPRESSION_ENABLED.
     "config.middleware.CompressionMiddleware",
-    "api_rest.throttling.RateLimitHeadersMiddleware",
+    "config.middleware.RateLimitHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # CORS before CommonMiddleware, so preflights are answered before redirects (switched by CORS_ENABLED).
@@ -94,7 +96,7 @@ STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "var" / "static"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        "BACKEND": "config.storage.StaticFilesStorage"
         if not ENV_DEBUG
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
@@ -108,6 +110,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 
 from config.settings.components.cache import *  # noqa: E402,F403
 from config.settings.components.database import *  # noqa: E402,F403
+from config.settings.components.graphql import *  # noqa: E402,F403
 from config.settings.components.http import *  # noqa: E402,F403
 from config.settings.components.jwt import *  # noqa: E402,F403
 from config.settings.components.logging import *  # noqa: E402,F403

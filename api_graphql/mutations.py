@@ -1,0 +1,32 @@
+"""Mutation resolvers: each calls one service."""
+
+from __future__ import annotations
+
+import strawberry
+
+from api_graphql.context import actor_of
+from api_graphql.inputs import TaskCreateInput, TaskPatchInput, set_fields
+from api_graphql.types import TaskType
+from tasks.services import task_create, task_delete, task_update
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Create a task you own. A replay with the same idempotencyKey returns the first.")
+    def create_task(
+        self, info: strawberry.Info, input: TaskCreateInput, idempotency_key: str | None = None
+    ) -> TaskType:
+        return task_create(actor=actor_of(info), data=set_fields(input), idempotency_key=idempotency_key)  # type: ignore[return-value]
+
+    @strawberry.mutation(description="Change some fields; with expectedVersion, only if the task is still at it.")
+    def update_task(
+        self, info: strawberry.Info, id: strawberry.ID, input: TaskPatchInput, expected_version: int | None = None
+    ) -> TaskType:
+        return task_update(  # type: ignore[return-value]
+            actor=actor_of(info), task_id=id, changes=set_fields(input), expected_version=expected_version
+        )
+
+    @strawberry.mutation(description="Delete a task; true when it is gone.")
+    def delete_task(self, info: strawberry.Info, id: strawberry.ID) -> bool:
+        task_delete(actor=actor_of(info), task_id=id)
+        return True

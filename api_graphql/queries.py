@@ -1,0 +1,93 @@
+"""Query resolvers: each calls one selector."""
+
+from __future__ import annotations
+
+import strawberry
+
+from api_graphql.context import actor_of
+from api_graphql.inputs import TaskFilterInput, TaskOrdering
+from api_graphql.types import PageInfo, TaskConnection, TaskEdge, TaskType
+from tasks.pagination import Page, cursor_after
+from tasks.selectors import task_get, task_list, task_search
+
+
+def to_connection(page: Page, ordering: str) -> TaskConnection:
+    edges = [TaskEdge(node=task, cursor=cursor_after(task, ordering)) for task in page.items]  # type: ignore[arg-type]
+    return TaskConnection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=page.next_cursor is not None,
+            has_previous_page=page.previous_cursor is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+    )
+
+
+def _task_page(
+    info: strawberry.Info,
+    filters: TaskFilterInput | None,
+    ordering: TaskOrdering,
+    first: int | None,
+    after: str | None,
+    *,
+    mine: bool,
+) -> TaskConnection:
+    page = task_list(
+        actor=actor_of(info),
+        filters=filters.to_filters() if filters else None,
+        ordering=ordering.value,
+        limit=first,
+        cursor=after,
+        mine=mine,
+    )
+    return to_connection(page, ordering.value)
+
+
+@strawberry.type
+class Me:
+    id: int
+    username: str
+    roles: list[str]
+    is_staff: bool
+
+    @strawberry.field(description="Only your own tasks, whatever your role ('my tasks').")
+    def tasks(
+        self,
+        info: strawberry.Info,
+        filters: TaskFilterInput | None = None,
+        ordering: TaskOrdering = TaskOrdering.CREATED_AT_DESC,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> TaskConnection:
+        return _task_page(info, filters, ordering, first, after, mine=True)
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="One task; null with a NOT_FOUND error when it is not visible to you.")
+    def task(self, info: strawberry.Info, id: strawberry.ID) -> TaskType | None:
+        return task_get(actor=actor_of(info), task_id=id)  # type: ignore[return-value]
+
+    @strawberry.field(description="The tasks you may see (managers: everybody's), `first` 1-100 (default 20).")
+    def tasks(
+        self,
+        info: strawberry.Info,
+        filters: TaskFilterInput | None = None,
+        ordering: TaskOrdering = TaskOrdering.CREATED_AT_DESC,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> TaskConnection:
+        return _task_page(info, filters, ordering, first, after, mine=False)
+
+    @strawberry.field(description="Tasks whose title or description contains `query`, case-insensitively.")
+    def search_tasks(
+        self, info: strawberry.Info, query: str, first: int | None = None, after: str | None = None
+    ) -> TaskConnection:
+        page = task_search(actor=actor_of(info), query=query, limit=first, cursor=after)
+        return to_connection(page, TaskOrdering.CREATED_AT_DESC.value)
+
+    @strawberry.field(description="Who you are, and your own tasks.")
+    def me(self, info: strawberry.Info) -> Me:
+        actor = actor_of(info)
+        return Me(id=actor.id, username=actor.username, roles=sorted(actor.roles), is_staff=actor.is_staff)

@@ -1,0 +1,87 @@
+"""GraphQL output types. Values come straight from the Task model; enums are upper case."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+import strawberry_django
+from django.db.models import QuerySet
+
+from api_graphql.context import actor_of
+from tasks.models import Priority as PriorityRank
+from tasks.models import Status as TaskStatus
+from tasks.models import Task
+from tasks.selectors import task_visible
+
+
+@strawberry.enum(description="Orders high > medium > low.")
+class Priority(Enum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+@strawberry.enum
+class Status(Enum):
+    TODO = "todo"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+
+
+PRIORITY_BY_RANK = {int(rank): Priority(rank.label) for rank in PriorityRank}
+STATUS_BY_VALUE = {status.value: Status(status.value) for status in TaskStatus}
+
+
+@strawberry_django.type(Task, name="Task")
+class TaskType:
+    """A task. `version` grows by one with each change; pass it back as `expectedVersion`."""
+
+    id: strawberry.ID
+    owner_id: int = strawberry.field(description="The owner's user id.")
+    title: str
+    description: str
+    completed: bool
+    due_date: datetime | None
+    tags: list[str]
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    version: int
+
+    @strawberry.field
+    @staticmethod
+    def priority(root: Task) -> Priority:
+        return PRIORITY_BY_RANK[root.priority]
+
+    @strawberry.field
+    @staticmethod
+    def status(root: Task) -> Status:
+        return STATUS_BY_VALUE[root.status]
+
+    @classmethod
+    def get_queryset(cls, queryset: QuerySet[Task], info: strawberry.Info, **kwargs: Any) -> QuerySet[Task]:
+        """A safety net: any path that reaches tasks through a QuerySet sees only visible ones."""
+        return queryset & task_visible(actor=actor_of(info))
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class TaskEdge:
+    node: TaskType
+    cursor: str
+
+
+@strawberry.type
+class TaskConnection:
+    edges: list[TaskEdge]
+    page_info: PageInfo
