@@ -22,4 +22,4 @@ class StaticFilesStorage(CompressedManifestStaticFilesStorage):  # type: ignore[
     def url_converter(self, name: str, hashed_files: Any, template: str | None = None) -> Callable[[Any], str]:
         if name.startswith(_VERBATIM):
             return lambda match: str(match["matched"])
-        return super().url_converter(name, hashed_files, template)  # type: ignore[no-any-return]
+        return super().url_converter(name, hashed_files, template)
