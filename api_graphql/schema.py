@@ -15,12 +15,12 @@ from graphql.error import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     ValidationCache,
 )
+from strawberry.extensions.max_aliases import create_validator as alias_rule
+from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionContext
 from strawberry_django.optimizer import DjangoOptimizerExtension
@@ -36,20 +36,26 @@ class Schema(strawberry.Schema):
 
 
 def build_schema(*, introspection: bool = True, field_suggestions: bool = True) -> Schema:
-    # Factories: strawberry builds fresh extensions per request. The parser and validation caches
-    # live at module level in strawberry (validation keyed by schema), so they persist.
+    # The limit rules are built once: QueryDepthLimiter and MaxAliasesLimiter make a new rule class
+    # per instance, and a new class per request would miss the validation cache, which is keyed by
+    # (schema, document, rules). Validation is the most expensive step of a small query.
+    rules: list[Any] = [
+        depth_rule(settings.GRAPHQL_MAX_DEPTH, None, None),
+        alias_rule(settings.GRAPHQL_MAX_ALIASES),
+    ]
+    if not introspection:
+        rules.append(NoSchemaIntrospectionCustomRule)
     cache_size = settings.GRAPHQL_DOCUMENT_CACHE_SIZE
+    # Factories: strawberry builds fresh extensions per request. The parser and validation caches
+    # live at module level in strawberry, so they persist across requests.
     extensions: list[Any] = [
         DjangoOptimizerExtension,
-        lambda: QueryDepthLimiter(max_depth=settings.GRAPHQL_MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.GRAPHQL_MAX_ALIASES),
+        lambda: AddValidationRules(rules),
         lambda: MaxTokensLimiter(max_token_count=settings.GRAPHQL_MAX_TOKENS),
         lambda: ParserCache(maxsize=cache_size),
         lambda: ValidationCache(maxsize=cache_size),
         ErrorCodes,
     ]
-    if not introspection:
-        extensions.insert(1, lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     return Schema(
         query=Query,
         mutation=Mutation,
