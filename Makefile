@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+GRPC_PORT ?= 50051
 
 .PHONY: run test lint install install-dev chromium clean
 
@@ -26,10 +27,13 @@ install-dev: $(VENV)/.installed-dev chromium
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
-## Install, migrate, create the demo user and tasks, and serve on http://127.0.0.1:8000 (embedded: SQLite + local memory).
+## Install, migrate, create the demo user and tasks, and serve HTTP on 127.0.0.1:8000 and gRPC on
+## 127.0.0.1:50051 (embedded: SQLite + local memory). Ctrl-C stops both.
 run: install
 	DJANGO_DEBUG=1 $(BIN)/python manage.py migrate --no-input
 	DJANGO_DEBUG=1 $(BIN)/python manage.py seed_demo
+	trap 'kill 0' INT TERM EXIT; \
+	DJANGO_DEBUG=1 $(BIN)/python manage.py grpcserver --host $(HOST) --port $(GRPC_PORT) & \
 	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 ## Lint, architecture contracts, deploy check, migration drift, and the whole test suite.
@@ -40,7 +44,7 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	$(BIN)/mypy tasks core observability api_rest api_graphql config
+	$(BIN)/mypy tasks core observability api_rest api_graphql api_grpc config
 	DJANGO_SECRET_KEY=check-$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
 	JWT_SIGNING_KEY=check-$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
 	DJANGO_SETTINGS_MODULE=config.settings.production \

@@ -6,11 +6,12 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
 logger = logging.getLogger(__name__)
 
@@ -65,3 +66,26 @@ def retry_transient(func: Callable[P, R]) -> Callable[P, R]:
         raise AssertionError("unreachable")  # pragma: no cover
 
     return wrapper
+
+
+@contextmanager
+def time_budget(seconds: float | None) -> Iterator[None]:
+    """Cap every statement of the block at the caller's remaining time (PostgreSQL only).
+
+    Only tightens: a budget longer than DATABASE_STATEMENT_TIMEOUT_MS leaves that default alone, so
+    the common case costs no round trip. A statement cut short raises TimeBudgetExceeded via
+    core.errors.translate.
+    """
+    if seconds is None or connection.vendor != "postgresql" or seconds * 1000 >= settings.DATABASE_STATEMENT_TIMEOUT_MS:
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET statement_timeout = %s", [max(1, int(seconds * 1000))])
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET statement_timeout")
+        except DatabaseError:
+            connection.close()  # never hand a connection with a short timeout to the next call

@@ -6,7 +6,8 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 from django.http import HttpRequest, HttpResponse
@@ -20,6 +21,16 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 def current_request_id() -> str | None:
     return _request_id.get()
+
+
+@contextmanager
+def request_id_scope(request_id: str) -> Iterator[None]:
+    """Make `request_id` the current one (log lines, error bodies) until the block ends."""
+    token = _request_id.set(request_id)
+    try:
+        yield
+    finally:
+        _request_id.reset(token)
 
 
 def accept_request_id(candidate: str | None) -> str:

@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "tasks",
     "api_rest",
     "api_graphql",
+    "api_grpc",
     "strawberry_django",
 ]
 
@@ -111,6 +112,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 from config.settings.components.cache import *  # noqa: E402,F403
 from config.settings.components.database import *  # noqa: E402,F403
 from config.settings.components.graphql import *  # noqa: E402,F403
+from config.settings.components.grpc import *  # noqa: E402,F403
 from config.settings.components.http import *  # noqa: E402,F403
 from config.settings.components.jwt import *  # noqa: E402,F403
 from config.settings.components.logging import *  # noqa: E402,F403

@@ -8,15 +8,15 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"),
 }
 
+# The request time budget (DESIGN §6 "Timeouts"): PostgreSQL cancels any statement that runs longer.
+DATABASE_STATEMENT_TIMEOUT_MS = env.int("DATABASE_STATEMENT_TIMEOUT_MS", default=5000)
+
 _db = DATABASES["default"]
 if _db["ENGINE"] == "django.db.backends.postgresql":
     # Persistent connections save ~0.5 ms a request; health checks recover connections the server dropped.
     _db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     _db["CONN_HEALTH_CHECKS"] = True
-    # The request time budget (DESIGN §6 "Timeouts"): PostgreSQL cancels any statement that runs longer.
-    _db.setdefault("OPTIONS", {})["options"] = (
-        f"-c statement_timeout={env.int('DATABASE_STATEMENT_TIMEOUT_MS', default=5000)}"
-    )
+    _db.setdefault("OPTIONS", {})["options"] = f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS}"
 else:
     _db.setdefault("OPTIONS", {}).update(
         {

@@ -1,0 +1,60 @@
+"""gRPC error mapping: one table from `core.errors` codes to status codes (DESIGN §5); never UNKNOWN.
+
+The status message is the error's safe message. Trailing metadata carries `taskhub-error-code`
+(the protocol-neutral code), `taskhub-field-errors` (JSON: field -> messages) for invalid input,
+`taskhub-current-version` for a stale version and `retry-after` for rate limits. Anything
+unexpected is logged with its traceback and answered INTERNAL with a generic message.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import NoReturn
+
+import grpc
+
+from api_grpc.context import current_call
+from core import errors
+
+logger = logging.getLogger(__name__)
+
+STATUS_BY_CODE: dict[str, grpc.StatusCode] = {
+    errors.InvalidInput.code: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.NotAuthenticated.code: grpc.StatusCode.UNAUTHENTICATED,
+    errors.PermissionDenied.code: grpc.StatusCode.PERMISSION_DENIED,
+    errors.NotFound.code: grpc.StatusCode.NOT_FOUND,
+    errors.StaleVersion.code: grpc.StatusCode.ABORTED,
+    errors.IdempotencyKeyReused.code: grpc.StatusCode.INVALID_ARGUMENT,
+    errors.IdempotencyKeyInFlight.code: grpc.StatusCode.ABORTED,
+    errors.RateLimited.code: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    errors.ServiceUnavailable.code: grpc.StatusCode.UNAVAILABLE,
+    errors.TimeBudgetExceeded.code: grpc.StatusCode.DEADLINE_EXCEEDED,
+}
+INTERNAL_MESSAGE = "Internal server error."
+# Domain names of list parameters -> the request fields that carry them.
+_FIELD_NAMES = {"limit": "page_size", "cursor": "page_token"}
+
+
+def abort_with(exc: BaseException, context: grpc.ServicerContext) -> NoReturn:
+    """End the call with the status that `exc` stands for."""
+    call = current_call()
+    app_error = errors.translate(exc)
+    if app_error is None:
+        logger.error("unexpected error in %s", call.method, exc_info=exc)
+        call.add_trailer(context, "taskhub-error-code", "internal")
+        _abort(context, grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
+    call.add_trailer(context, "taskhub-error-code", app_error.code)
+    if fields := app_error.extra.get("fields"):
+        renamed = {_FIELD_NAMES.get(name, name): messages for name, messages in fields.items()}
+        call.add_trailer(context, "taskhub-field-errors", json.dumps(renamed))
+    if "current_version" in app_error.extra:
+        call.add_trailer(context, "taskhub-current-version", str(app_error.extra["current_version"]))
+    if isinstance(app_error, errors.RateLimited):
+        call.add_trailer(context, "retry-after", str(app_error.retry_after))
+    _abort(context, STATUS_BY_CODE.get(app_error.code, grpc.StatusCode.INVALID_ARGUMENT), app_error.message)
+
+
+def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str) -> NoReturn:
+    context.abort(code, message)  # raises; grpc's stubs do not say so
+    raise AssertionError("unreachable")

@@ -1,0 +1,50 @@
+"""`manage.py grpcserver [--host H] [--port P] [--workers N]`: serve tasks.v1.TaskService.
+
+Stops gracefully on SIGTERM or SIGINT: health turns NOT_SERVING, new calls get UNAVAILABLE, calls in
+flight get GRPC_SHUTDOWN_GRACE seconds to finish.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from api_grpc.server import build_server
+
+
+class Command(BaseCommand):
+    help = "Serve the gRPC API (tasks.v1.TaskService, grpc.health.v1, server reflection)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default=settings.GRPC_HOST, help="default: GRPC_HOST (127.0.0.1)")
+        parser.add_argument("--port", type=int, default=settings.GRPC_PORT, help="default: GRPC_PORT (50051)")
+        parser.add_argument("--workers", type=int, default=settings.GRPC_WORKERS, help="threads running calls")
+        parser.add_argument("--no-reflection", action="store_true", help="do not serve server reflection")
+        parser.add_argument("--no-health", action="store_true", help="do not serve grpc.health.v1")
+
+    def handle(self, *args: Any, host: str, port: int, workers: int, **options: Any) -> None:
+        running = build_server(
+            host=host,
+            port=port,
+            workers=workers,
+            reflection_enabled=not options["no_reflection"] and settings.GRPC_REFLECTION_ENABLED,
+            health_enabled=not options["no_health"] and settings.GRPC_HEALTH_ENABLED,
+        )
+        self.stdout.write(f"gRPC: tasks.v1.TaskService on {host}:{running.port} ({workers} workers)", ending="\n")
+        self.stdout.flush()
+        stopped = threading.Event()
+
+        def stop(signum: int, frame: Any) -> None:
+            self.stdout.write(
+                f"gRPC: {signal.Signals(signum).name}, shutting down (grace {settings.GRPC_SHUTDOWN_GRACE} s)"
+            )
+            running.shutdown(settings.GRPC_SHUTDOWN_GRACE).wait()
+            stopped.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        stopped.wait()

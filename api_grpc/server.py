@@ -1,0 +1,117 @@
+"""Builds the gRPC server: TaskService, interceptors, standard health and reflection, limits."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent import futures
+from dataclasses import dataclass
+
+import grpc
+from django.conf import settings
+from django.db import DatabaseError, connection
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from api_grpc.generated.tasks.v1 import tasks_pb2, tasks_pb2_grpc
+from api_grpc.interceptors import default_interceptors
+from api_grpc.servicers import TaskServicer
+
+logger = logging.getLogger(__name__)
+
+SERVICE_NAME = tasks_pb2.DESCRIPTOR.services_by_name["TaskService"].full_name
+
+
+@dataclass
+class Running:
+    server: grpc.Server
+    port: int
+    health: health.HealthServicer | None
+    checker: DatabaseHealthChecker | None
+
+    def shutdown(self, grace: float) -> threading.Event:
+        """Report NOT_SERVING, refuse new calls (UNAVAILABLE), let calls in flight finish within `grace`."""
+        if self.health is not None:
+            self.health.enter_graceful_shutdown()
+        if self.checker is not None:
+            self.checker.stop()
+        return self.server.stop(grace)
+
+
+class DatabaseHealthChecker(threading.Thread):
+    """Reports NOT_SERVING while the database cannot answer `SELECT 1`, SERVING once it can."""
+
+    def __init__(self, servicer: health.HealthServicer, interval: float) -> None:
+        super().__init__(name="grpc-health", daemon=True)
+        self.servicer = servicer
+        self.interval = interval
+        self._stopped = threading.Event()
+
+    def check(self) -> bool:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            healthy = True
+        except DatabaseError:
+            connection.close()
+            healthy = False
+        status = health_pb2.HealthCheckResponse.SERVING if healthy else health_pb2.HealthCheckResponse.NOT_SERVING
+        for service in ("", SERVICE_NAME):
+            self.servicer.set(service, status)
+        return healthy
+
+    def run(self) -> None:
+        while not self._stopped.wait(self.interval):
+            if not self.check():
+                logger.warning("database unreachable: gRPC health is NOT_SERVING")
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+
+def build_server(
+    *,
+    host: str,
+    port: int,
+    workers: int | None = None,
+    reflection_enabled: bool | None = None,
+    health_enabled: bool | None = None,
+) -> Running:
+    """Create and start the server; `port=0` picks a free port (tests)."""
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=workers or settings.GRPC_WORKERS, thread_name_prefix="grpc"),
+        interceptors=default_interceptors(),
+        maximum_concurrent_rpcs=settings.GRPC_MAX_CONCURRENT_RPCS,
+        options=[
+            ("grpc.max_receive_message_length", settings.GRPC_MAX_RECEIVE_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", settings.GRPC_MAX_SEND_MESSAGE_BYTES),
+            # Keepalive: ping idle clients each minute; refuse clients that ping more than every 10 s.
+            ("grpc.keepalive_time_ms", 60_000),
+            ("grpc.keepalive_timeout_ms", 20_000),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+            ("grpc.http2.max_ping_strikes", 2),
+            ("grpc.so_reuseport", 0),  # a second server on the same port fails instead of sharing it
+        ],
+    )
+    tasks_pb2_grpc.add_TaskServiceServicer_to_server(TaskServicer(), server)
+
+    health_servicer = checker = None
+    if settings.GRPC_HEALTH_ENABLED if health_enabled is None else health_enabled:
+        health_servicer = health.HealthServicer(experimental_non_blocking=True)
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        checker = DatabaseHealthChecker(health_servicer, settings.GRPC_HEALTH_CHECK_INTERVAL)
+        checker.check()
+        checker.start()
+
+    if settings.GRPC_REFLECTION_ENABLED if reflection_enabled is None else reflection_enabled:
+        names = [SERVICE_NAME, reflection.SERVICE_NAME]
+        if health_servicer is not None:
+            names.append(health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
+        reflection.enable_server_reflection(names, server)
+
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise RuntimeError(f"Cannot listen on {host}:{port}.")
+    server.start()
+    return Running(server=server, port=bound, health=health_servicer, checker=checker)
