@@ -44,6 +44,8 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	@test -x tools/node_modules/.bin/buf || npm ci --prefix tools --no-audit --no-fund
+	tools/node_modules/.bin/buf lint api_grpc/protos
 	$(BIN)/mypy tasks core observability api_rest api_graphql api_grpc config
 	DJANGO_SECRET_KEY=check-$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
 	JWT_SIGNING_KEY=check-$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
