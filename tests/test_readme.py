@@ -1,4 +1,4 @@
-"""The README's curl walkthrough works as printed, against a real server."""
+"""The README's curl walkthrough and the gRPC client example work as printed, against real servers."""
 
 from __future__ import annotations
 
@@ -28,8 +28,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def server(tmp_path: Path):
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    tmp_path = tmp_path_factory.mktemp("readme")
     port = _free_port()
     env = {
         **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")},
@@ -41,29 +42,32 @@ def server(tmp_path: Path):
     manage = [sys.executable, "manage.py"]
     for command in (["migrate", "--no-input"], ["seed_demo"]):
         subprocess.run(manage + command, env=env, cwd=settings.BASE_DIR, check=True, capture_output=True, timeout=120)
-    process = subprocess.Popen(
-        [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"],
-        env=env,
-        cwd=settings.BASE_DIR,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    grpc_port = _free_port()
+    processes = [
+        subprocess.Popen(command, env=env, cwd=settings.BASE_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for command in (
+            [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"],
+            [*manage, "grpcserver", "--port", str(grpc_port)],
+        )
+    ]
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                time.sleep(0.2)
-        yield port
+        for listening in (port, grpc_port):
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", listening), timeout=0.5).close()
+                    break
+                except OSError:
+                    time.sleep(0.2)
+        yield port, grpc_port
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=15)
 
 
-def test_curl_walkthrough_works_as_printed(server: int) -> None:
-    script = _walkthrough().replace("http://127.0.0.1:8000", f"http://127.0.0.1:{server}")
+def test_curl_walkthrough_works_as_printed(server: tuple[int, int]) -> None:
+    script = _walkthrough().replace("http://127.0.0.1:8000", f"http://127.0.0.1:{server[0]}")
     result = subprocess.run(["bash", "-e", "-c", script], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     out = result.stdout
@@ -72,3 +76,16 @@ def test_curl_walkthrough_works_as_printed(server: int) -> None:
     assert "HTTP/1.1 412 Precondition Failed" in out and '"code":"stale_version"' in out
     assert "HTTP/1.1 204 No Content" in out
     assert '"code":"not_found"' in out.splitlines()[-1]  # the final GET of the deleted task
+
+
+def test_grpc_client_example_works_as_printed(server: tuple[int, int]) -> None:
+    env = {**os.environ, "TASKHUB_HTTP": f"http://127.0.0.1:{server[0]}", "TASKHUB_GRPC": f"127.0.0.1:{server[1]}"}
+    example = Path(settings.BASE_DIR) / "examples" / "grpc_client.py"
+    result = subprocess.run([sys.executable, str(example)], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("listed: ") and "(PRIORITY_HIGH)" in lines[0]
+    assert any(line.startswith("created: ") and line.endswith("version 1") for line in lines)
+    assert "updated: STATUS_COMPLETED, completed=True, version 2" in lines
+    assert any(line.startswith("stale update: ABORTED") for line in lines)
+    assert lines[-1] == "deleted"
