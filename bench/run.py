@@ -5,8 +5,9 @@
 Steps: create the PostgreSQL database if it is missing, migrate, create the bench user and 200 tasks
 through `tasks.services.task_create`, mint a long-lived access token; start the production server
 (granian WSGI, or gunicorn + uvicorn worker for ASGI; `bench.settings`: production settings plus the
-baseline route) with one worker pinned to one CPU; run wrk
-pinned to another CPU against each row; print the table; stop the server (also on Ctrl-C or error).
+baseline route) with one worker pinned to one CPU; run wrk pinned to another CPU against each row (REST,
+the baseline and GraphQL, all on the same server in the same run); print the table; stop the server
+(also on Ctrl-C or error).
 Raw wrk outputs and the server log go to bench/results/<time>/. See bench/README.md.
 """
 
@@ -52,23 +53,76 @@ LIST_LIMIT = 50
 TOKEN_LIFETIME = 7 * 24 * 3600  # seconds; the run must never see an expired token
 
 
+TASK_ID = "{task_id}"  # in a Row's path or GraphQL variables: the id of the fixture's first task
+
+
 @dataclass(frozen=True, slots=True)
 class Row:
     key: str
     label: str
     script: str
     path: str  # may contain {task_id}
+    query: str = ""  # GraphQL rows: the operation POSTed to `path` (the same body on every request)
+    variables: dict[str, Any] | None = None  # a value equal to TASK_ID becomes the task id
 
+    def body(self, task_id: str) -> str:
+        """The JSON body of a GraphQL row ("" for the REST rows, whose Lua scripts set their own)."""
+        if not self.query:
+            return ""
+        payload: dict[str, Any] = {"query": self.query}
+        if self.variables is not None:
+            payload["variables"] = {k: task_id if v == TASK_ID else v for k, v in self.variables.items()}
+        return json.dumps(payload, separators=(",", ":"))
+
+
+# Every scalar field of the GraphQL Task type: what the REST rows return for a task.
+TASK_FIELDS = (
+    "id ownerId title description priority status completed dueDate tags createdAt updatedAt completedAt version"
+)
+# The task of row (c)'s wrk/post.lua, as a GraphQL input.
+CREATE_INPUT = {
+    "title": "Benchmark task",
+    "description": "Created by wrk through the GraphQL mutation createTask.",
+    "priority": "HIGH",
+    "status": "IN_PROGRESS",
+    "tags": ["bench", "Load", "bench"],
+    "dueDate": "2031-01-31T17:00:00Z",
+}
 
 ROWS = (
     Row("a", "GET one task (JWT, cache hit)", "get.lua", "/api/v1/tasks/{task_id}"),
     Row("b", f"GET list of {LIST_LIMIT} (JWT, cached page)", "get.lua", f"/api/v1/tasks?limit={LIST_LIMIT}"),
     Row("c", "POST create (JWT)", "post.lua", "/api/v1/tasks"),
     Row("d", "GET one task, plain DRF baseline", "get.lua", "/bench/baseline/tasks/{task_id}"),
+    Row(
+        "e",
+        "GraphQL task(id) (JWT, cache hit)",
+        "graphql.lua",
+        "/graphql/",
+        f"query Task($id: ID!) {{ task(id: $id) {{ {TASK_FIELDS} }} }}",
+        {"id": TASK_ID},
+    ),
+    Row(
+        "f",
+        f"GraphQL tasks(first: {LIST_LIMIT}) (JWT, cached page)",
+        "graphql.lua",
+        "/graphql/",
+        f"query Tasks {{ tasks(first: {LIST_LIMIT}) {{ edges {{ node {{ {TASK_FIELDS} }} }}"
+        " pageInfo { hasNextPage endCursor } } }",
+    ),
+    Row(
+        "g",
+        "GraphQL createTask (JWT)",
+        "graphql.lua",
+        "/graphql/",
+        f"mutation Create($input: TaskCreateInput!) {{ createTask(input: $input) {{ {TASK_FIELDS} }} }}",
+        {"input": CREATE_INPUT},
+    ),
 )
-# The GETs first and (a) next to (d), so the ratio compares neighbours in time; the POST last
-# because each create orphans the cached list pages (b) reads.
-RUN_ORDER = ("a", "d", "b", "c")
+# Comparable rows run next to each other in time: (a) between its baseline (d) and its GraphQL twin
+# (e), so both ratios compare neighbours; then the lists (b) and (f); the writes (c) and (g) last,
+# because each create orphans the cached list pages (b) and (f) read.
+RUN_ORDER = ("d", "a", "e", "b", "f", "c", "g")
 
 
 @dataclass(slots=True)
@@ -79,6 +133,7 @@ class Result:
     p50_ms: float = 0.0
     p99_ms: float = 0.0
     non2xx: int = 0
+    graphql_errors: int = 0  # 2xx responses whose body contains "errors" (GraphQL rows)
     cpu_ms: float | None = None  # server worker CPU time (user + system) per request
     pg_connections: float | None = None  # new PostgreSQL sessions per request
     socket_errors: dict[str, int] = field(default_factory=dict)
@@ -111,7 +166,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--load-cpu", default="1", help="CPU list for wrk (taskset -c; default 1)")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
-    parser.add_argument("--rows", default="abcd", help="which rows to run (default abcd)")
+    all_rows = "".join(row.key for row in ROWS)
+    parser.add_argument("--rows", default=all_rows, help=f"which rows to run (default {all_rows})")
     args = parser.parse_args(argv)
     if args.duration < 1 or args.connections < 1 or args.threads < 1 or args.warmup < 0:
         parser.error("--duration, --connections and --threads must be positive, --warmup not negative")
@@ -392,6 +448,25 @@ def http(url: str, token: str, method: str = "GET", body: bytes | None = None) -
         return exc.code, exc.read()[:500]
 
 
+def graphql_data(server: Server, fixture: Fixture, key: str) -> dict[str, Any]:
+    """Row `key`'s GraphQL request sent once by hand; its `data`, checked to be free of errors.
+
+    Like wrk/check.lua, any body that contains "errors" fails, whatever the status (GraphQL reports
+    errors with HTTP 200).
+    """
+    row = next(row for row in ROWS if row.key == key)
+    request_body = row.body(fixture.task_id).encode()
+    status, body = http(server.base_url + row.path, fixture.token, "POST", request_body)
+    text = body.decode(errors="replace") if isinstance(body, bytes) else json.dumps(body)
+    if status != 200 or '"errors"' in text or not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+        raise BenchError(f"({key}) POST {row.path} {request_body.decode()[:200]} answered {status}: {text[:300]}")
+    return body["data"]
+
+
+def _has_task_fields(task: Any) -> bool:
+    return isinstance(task, dict) and set(task) == set(TASK_FIELDS.split())
+
+
 def check_rows(server: Server, fixture: Fixture) -> None:
     """One request per row by hand, so a row that answers wrongly fails before wrk hides it in a count."""
     base, token, task_id = server.base_url, fixture.token, fixture.task_id
@@ -402,19 +477,32 @@ def check_rows(server: Server, fixture: Fixture) -> None:
     status, body = http(f"{base}/api/v1/tasks?limit={LIST_LIMIT}", token)
     if status != 200 or len(body.get("results", [])) != LIST_LIMIT:
         raise BenchError(f"GET /api/v1/tasks?limit={LIST_LIMIT} answered {status}: {str(body)[:300]}")
+    task = graphql_data(server, fixture, "e")["task"]
+    if not _has_task_fields(task) or task["id"] != task_id:
+        raise BenchError(f"(e) task(id) answered {str(task)[:300]}")
+    connection = graphql_data(server, fixture, "f")["tasks"]
+    edges = connection["edges"]
+    if len(edges) != LIST_LIMIT or not all(_has_task_fields(edge["node"]) for edge in edges):
+        raise BenchError(f"(f) tasks(first: {LIST_LIMIT}) answered {len(edges)} edges: {str(connection)[:300]}")
     status, body = http(f"{base}/api/v1/tasks", token, "POST", b'{"title": "Benchmark check", "tags": ["bench"]}')
     if status != 201:
         raise BenchError(f"POST /api/v1/tasks answered {status}: {body!r}")
-    # The POST above orphaned the cached list pages: read the page once more to cache it again.
+    created = graphql_data(server, fixture, "g")["createTask"]
+    if not _has_task_fields(created) or created["title"] != CREATE_INPUT["title"]:
+        raise BenchError(f"(g) createTask answered {str(created)[:300]}")
+    # The creates above orphaned the cached list pages: read the page once more to cache it again
+    # ((b) and (f) read the same page: same scope, ordering and limit).
     http(f"{base}/api/v1/tasks?limit={LIST_LIMIT}", token)
     if not task_is_cached(task_id):
-        raise BenchError("the task of row (a) is not in the cache after reading it")
+        raise BenchError("the task of rows (a) and (e) is not in the cache after reading it")
 
 
 # -- wrk ---------------------------------------------------------------------------------------------
 
 
-def run_wrk(args: argparse.Namespace, row: Row, url: str, token: str, seconds: int, out_path: Path | None) -> Result:
+def run_wrk(
+    args: argparse.Namespace, row: Row, url: str, fixture: Fixture, seconds: int, out_path: Path | None
+) -> Result:
     command = [
         "taskset", "-c", args.load_cpu,
         shutil.which("wrk") or "wrk",
@@ -423,7 +511,12 @@ def run_wrk(args: argparse.Namespace, row: Row, url: str, token: str, seconds: i
         "-s", str(LUA_DIR / row.script),
         url,
     ]  # fmt: skip
-    env = {**os.environ, "BENCH_TOKEN": token, "BENCH_LUA_DIR": str(LUA_DIR)}
+    env = {
+        **os.environ,
+        "BENCH_TOKEN": fixture.token,
+        "BENCH_LUA_DIR": str(LUA_DIR),
+        "BENCH_BODY": row.body(fixture.task_id),
+    }
     completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 60, check=False)
     output = completed.stdout + (f"\n[stderr]\n{completed.stderr}" if completed.stderr.strip() else "")
     if out_path is not None:
@@ -439,10 +532,16 @@ def run_wrk(args: argparse.Namespace, row: Row, url: str, token: str, seconds: i
     result.p50_ms = values["p50_us"] / 1000
     result.p99_ms = values["p99_us"] / 1000
     result.non2xx = values["non2xx"]
+    result.graphql_errors = values["gqlerrors"]
     result.socket_errors = {name: values[name] for name in ("connect", "read", "write", "timeout") if values[name]}
-    if result.non2xx or completed.returncode != 0:
-        sample = re.search(r"^BENCH first_non2xx=(.*)$", completed.stdout, re.MULTILINE)
-        result.failure = f"{result.non2xx} non-2xx responses" + (f", first: {sample.group(1)[:200]}" if sample else "")
+    if result.non2xx or result.graphql_errors or completed.returncode != 0:
+        sample = re.search(r"^BENCH first_bad=(.*)$", completed.stdout, re.MULTILINE)
+        result.failure = f"{result.non2xx} non-2xx responses"
+        if row.query:
+            result.failure += f', {result.graphql_errors} 2xx responses with "errors"'
+        if completed.returncode != 0 and not (result.non2xx or result.graphql_errors):
+            result.failure = f"wrk exited with status {completed.returncode}"
+        result.failure += f", first: {sample.group(1)[:200]}" if sample else ""
     return result
 
 
@@ -480,6 +579,7 @@ def render_table(results: list[Result], markdown: bool) -> str:
             return "  ".join(padded)
 
         out = [fmt(header), "  ".join("-" * w for w in widths)] + [fmt(cells) for cells in lines]
+    ratios: list[str] = []
     full = by_key.get("a")
     if full and baseline and not full.failure and base_rps:
         ratio = full.rps / base_rps
@@ -489,7 +589,19 @@ def render_table(results: list[Result], markdown: bool) -> str:
             if full.cpu_ms and baseline.cpu_ms
             else ""
         )
-        out += ["", f"(a) / (d) = {ratio:.2f}x by req/s ({verdict} the target of >= 3x){by_cpu}"]
+        ratios.append(f"(a) / (d) = {ratio:.2f}x by req/s ({verdict} the target of >= 3x){by_cpu}")
+    graphql_one = by_key.get("e")
+    if graphql_one and full and not graphql_one.failure and not full.failure and full.rps:
+        ratio = graphql_one.rps / full.rps
+        verdict = "meets" if ratio >= 0.5 else "misses"
+        by_cpu = (
+            f"; by server CPU per request {full.cpu_ms / graphql_one.cpu_ms:.2f}x"
+            if full.cpu_ms and graphql_one.cpu_ms
+            else ""
+        )
+        ratios.append(f"(e) / (a) = {ratio:.2f}x by req/s ({verdict} the target of >= 0.5x){by_cpu}")
+    if ratios:
+        out += ["", *ratios]
     for result in results:
         if result.failure:
             out.append(f"({result.row.key}) FAILED: {result.failure}")
@@ -551,11 +663,11 @@ def main(argv: list[str] | None = None) -> int:
             slug = re.sub(r"[^a-z0-9]+", "-", row.label.lower()).strip("-")[:40]
             if args.warmup:
                 log(f"({key}) warm-up {args.warmup} s")
-                run_wrk(args, row, url, fixture.token, args.warmup, out_dir / f"{key}-{slug}.warmup.txt")
+                run_wrk(args, row, url, fixture, args.warmup, out_dir / f"{key}-{slug}.warmup.txt")
             log(f"({key}) {row.label}: {args.duration} s")
             sessions_before = pg_sessions.count()
             cpu_before = server.cpu_seconds()
-            result = run_wrk(args, row, url, fixture.token, args.duration, out_dir / f"{key}-{slug}.txt")
+            result = run_wrk(args, row, url, fixture, args.duration, out_dir / f"{key}-{slug}.txt")
             cpu_after = server.cpu_seconds()
             sessions_after = pg_sessions.count()
             if result.requests:
@@ -585,6 +697,7 @@ def main(argv: list[str] | None = None) -> int:
                     "cpu_ms_per_request": r.cpu_ms,
                     "pg_connections_per_request": r.pg_connections,
                     "non2xx": r.non2xx,
+                    "graphql_errors": r.graphql_errors,
                     "socket_errors": r.socket_errors,
                     "failure": r.failure,
                 }

@@ -27,6 +27,9 @@ class Command(BaseCommand):
         parser.add_argument("--no-health", action="store_true", help="do not serve grpc.health.v1")
 
     def handle(self, *args: Any, host: str, port: int, workers: int, **options: Any) -> None:
+        if not settings.GRPC_ENABLED:
+            self.stdout.write("gRPC is switched off (GRPC_ENABLED=false); not serving.")
+            return
         running = build_server(
             host=host,
             port=port,
