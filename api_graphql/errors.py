@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from graphql.error import GraphQLError
+from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.extensions import SchemaExtension
 
 from core import errors
@@ -61,18 +62,19 @@ class ErrorCodes(SchemaExtension):
         result = self.execution_context.result
         if result is None or not result.errors:
             return
-        document_errors = {id(error) for error in self.execution_context.pre_execution_errors or ()}
-        result.errors = [self._map(error, id(error) in document_errors) for error in result.errors]
+        result.errors = [self._map(error) for error in result.errors]
 
-    def _map(self, error: GraphQLError, in_document: bool) -> GraphQLError:
+    def _map(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error
-        if original is None:
-            if in_document:
-                code = (
-                    "GRAPHQL_PARSE_FAILED" if error.message.startswith("Syntax Error") else "GRAPHQL_VALIDATION_FAILED"
-                )
+        # graphql-core wraps a variable or argument that does not fit its type in a GraphQLError
+        # (strawberry's scalars in a StrawberryInputCoercionError): the client's input, not our fault.
+        if original is None or isinstance(original, GraphQLError | StrawberryInputCoercionError):
+            if error.message.startswith("Syntax Error"):
+                code = "GRAPHQL_PARSE_FAILED"
+            elif error.message.startswith("Variable '$") or original is not None:
+                code = "BAD_USER_INPUT"  # variable values that do not fit their declared types
             else:
-                code = "BAD_USER_INPUT"  # variables that do not fit their declared types
+                code = "GRAPHQL_VALIDATION_FAILED"
             return self._copy(error, error.message, {"code": code})
         app_error = errors.translate(original)
         if app_error is None:

@@ -110,8 +110,14 @@ _LIST_PARAMETERS = [
 ]
 
 
+_LIST_PARAMETER_NAMES = FILTER_NAMES | {"ordering", "limit", "cursor", "format"}
+
+
 def _list_arguments(request: Request) -> dict[str, Any]:
     params = request.query_params
+    if unknown := sorted(set(params) - _LIST_PARAMETER_NAMES):
+        # A misspelt filter must not quietly list everything.
+        raise InvalidInput.for_fields({name: ["Unknown query parameter."] for name in unknown})
     limit = params.get("limit")
     if limit is not None and not (limit.isascii() and limit.isdigit()):
         raise InvalidInput.for_fields({"limit": ["Must be a whole number from 1 to 100."]})

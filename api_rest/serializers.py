@@ -13,7 +13,7 @@ from typing import Any
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
-from tasks.models import MAX_DESCRIPTION_LENGTH, MAX_TAG_LENGTH, MAX_TAGS, MAX_TITLE_LENGTH, Priority, Status, Task
+from tasks.models import MAX_DESCRIPTION_LENGTH, MAX_TAG_LENGTH, MAX_TAGS_SENT, MAX_TITLE_LENGTH, Priority, Status, Task
 
 PRIORITY_NAMES = {int(p): p.label for p in Priority}
 
@@ -58,7 +58,8 @@ class AwareDateTimeField(serializers.DateTimeField):
 class TaskInputSerializer(serializers.Serializer[dict[str, Any]]):
     """Create (POST), replace (PUT) and, with partial=True, update (PATCH)."""
 
-    title = serializers.CharField(max_length=MAX_TITLE_LENGTH, allow_blank=True, trim_whitespace=False)
+    # Trimmed, then measured (DESIGN §3); a blank title reaches the domain, which names the rule.
+    title = serializers.CharField(max_length=MAX_TITLE_LENGTH, allow_blank=True, trim_whitespace=True)
     description = serializers.CharField(
         max_length=MAX_DESCRIPTION_LENGTH,
         allow_blank=True,
@@ -71,7 +72,7 @@ class TaskInputSerializer(serializers.Serializer[dict[str, Any]]):
     due_date = AwareDateTimeField(allow_null=True, required=False)
     tags = serializers.ListField(
         child=serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=MAX_TAG_LENGTH + 100),
-        max_length=MAX_TAGS * 5,
+        max_length=MAX_TAGS_SENT,
         required=False,
     )
 

@@ -20,7 +20,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -52,8 +52,8 @@ def task_from_row(row: Sequence[Any]) -> Task:
 def _json_default(value: Any) -> str:
     # Full precision: DjangoJSONEncoder would cut datetimes to milliseconds, and a replay must
     # return exactly what the first response did.
-    if isinstance(value, datetime):
-        return value.isoformat()
+    if isinstance(value, datetime):  # the same instant hashes the same whatever its offset
+        return (value.astimezone(UTC) if value.tzinfo else value).isoformat()
     if isinstance(value, UUID):
         return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")

@@ -11,13 +11,22 @@ from typing import Any
 
 import django_filters
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.db import connection
+from django.db.models import Func, Q, QuerySet, TextField
 from django_filters.fields import IsoDateTimeField
 
 from core.errors import InvalidInput
 from tasks.models import Priority, Status, Task, in_utc_range
+from tasks.sqlite import SQLITE_CASEFOLD
 
 _BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
+
+
+class Casefold(Func):
+    """SQLite only: Python's `str.casefold`, registered on every SQLite connection by tasks.apps."""
+
+    function = SQLITE_CASEFOLD
+    output_field = TextField()
 
 
 class _UtcDateTimeField(IsoDateTimeField):
@@ -59,6 +68,12 @@ class TaskFilter(django_filters.FilterSet):
         text = value.strip()
         if not text:
             return queryset
+        if connection.vendor == "sqlite":
+            # SQLite's LIKE and lower() fold ASCII only ("CAFÉ" would miss "Café"): compare casefolded text.
+            folded = text.casefold()
+            return queryset.alias(title_folded=Casefold("title"), description_folded=Casefold("description")).filter(
+                Q(title_folded__contains=folded) | Q(description_folded__contains=folded)
+            )
         return queryset.filter(Q(title__icontains=text) | Q(description__icontains=text))
 
 

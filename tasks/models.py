@@ -17,6 +17,8 @@ MAX_TITLE_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 10_000
 MAX_TAGS = 20
 MAX_TAG_LENGTH = 50
+# Raw tags a request may send before duplicates are dropped; bounds the work of one request.
+MAX_TAGS_SENT = 100
 
 
 class Priority(models.IntegerChoices):
@@ -48,6 +50,8 @@ def normalize_tags(value: Any) -> list[str]:
     """
     if not isinstance(value, list | tuple):
         raise ValidationError("Tags must be a list of strings.", code="invalid")
+    if len(value) > MAX_TAGS_SENT:
+        raise ValidationError(f"Send at most {MAX_TAGS_SENT} tags.", code="max_length")
     tags: list[str] = []
     for raw in value:
         if not isinstance(raw, str):
@@ -169,6 +173,8 @@ class Task(models.Model):
                 errors["due_date"] = ["The date and time must include a time zone offset."]
             elif not in_utc_range(self.due_date):
                 errors["due_date"] = ["The date and time is out of range."]
+            else:  # stored in UTC: the saved object then equals what the database returns
+                self.due_date = self.due_date.astimezone(UTC)
         if errors:
             raise ValidationError(errors)
 

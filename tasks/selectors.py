@@ -104,8 +104,7 @@ def task_list(
 def task_search(*, actor: Actor, query: str, limit: int | None = None, cursor: str | None = None) -> Page:
     """Visible tasks whose title or description contains `query`, case-insensitively.
 
-    Raises InvalidInput for an empty query.
+    Every text contains the empty text, so a blank query lists every visible task, exactly like
+    the list with a blank `search` filter.
     """
-    if not query or not query.strip():
-        raise InvalidInput.for_fields({"query": ["Give some text to search for."]})
     return task_list(actor=actor, filters={"search": query}, limit=limit, cursor=cursor)

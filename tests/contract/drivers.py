@@ -1,0 +1,492 @@
+"""Protocol drivers of the contract suite: one neutral interface, one implementation per protocol.
+
+A scenario speaks only the neutral language of DESIGN §3 and §5:
+
+- input: snake_case field names, lower-case enum values ("high", "in_progress"), `datetime` objects
+  (a naive one is sent naive, so the service can refuse it);
+- output: an `Outcome` whose `value` is a neutral task dict (the §3 field names, lower-case enums,
+  aware datetimes), a `Page` (items + the cursor of the next page) or None, and whose `error` is the
+  name of a §5 row ("not_found", "stale_version", ...).
+
+Each driver owns the translation to its protocol and ONE table from its error idiom (HTTP status,
+GraphQL `extensions.code`) to those names. Adding gRPC means writing a `GrpcDriver` and registering
+it in `DRIVERS`; no scenario changes.
+
+Every request runs its `transaction.on_commit` callbacks when it returns, as the real commit would
+(pytest-django never commits the test transaction; see tests/api_rest/conftest.py). Without that,
+reads after writes would be served stale cache entries that production never serves.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+from django.test import Client, TestCase
+from django.utils.dateparse import parse_datetime
+from rest_framework.test import APIClient
+
+from core.auth import api_key_create
+from tests.conftest import access_token
+
+# -- the neutral language --------------------------------------------------------------------------
+
+# DESIGN §5, one name per row.
+ERRORS = frozenset(
+    {
+        "invalid_input",
+        "unauthenticated",
+        "forbidden",
+        "not_found",
+        "stale_version",
+        "idempotency_conflict",
+        "rate_limited",
+        "unavailable",
+        "timeout",
+        "internal",
+    }
+)
+
+# DESIGN §3, in its order. `owner` is the owner's user id.
+TASK_FIELDS = (
+    "id",
+    "owner",
+    "title",
+    "description",
+    "priority",
+    "status",
+    "completed",
+    "due_date",
+    "tags",
+    "created_at",
+    "updated_at",
+    "completed_at",
+    "version",
+)
+DATETIME_FIELDS = frozenset({"due_date", "created_at", "updated_at", "completed_at"})
+ENUM_FIELDS = frozenset({"priority", "status"})
+
+Task = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list: its tasks, and the cursor of the next page (None on the last page)."""
+
+    items: list[Task]
+    next_cursor: str | None
+
+    @property
+    def titles(self) -> list[str]:
+        return [task["title"] for task in self.items]
+
+    @property
+    def ids(self) -> list[str]:
+        return [task["id"] for task in self.items]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one call gave: a value, or the DESIGN §5 name of its error (+ the protocol's own detail)."""
+
+    ok: bool
+    value: Any = None
+    error: str | None = None
+    detail: Any = field(default=None, compare=False)
+
+    def unwrap(self) -> Any:
+        """The value of a call that must succeed (the failure shows the protocol's detail)."""
+        assert self.ok, f"expected success, got {self.error}: {self.detail}"
+        return self.value
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a client sends to say who it is: a bearer token, an API key, both or neither."""
+
+    bearer: str | None = None
+    api_key: str | None = None
+
+
+class Driver(Protocol):
+    """The task operations of DESIGN §3, reached through one protocol."""
+
+    protocol: ClassVar[str]
+    # The protocol's error idiom (HTTP status, extensions.code, gRPC status) → a name of ERRORS.
+    ERROR_TABLE: ClassVar[Mapping[Any, str]]
+
+    def __init__(self, credentials: Credentials) -> None: ...
+
+    def create(self, data: Mapping[str, Any], idempotency_key: str | None = None) -> Outcome: ...
+
+    def get(self, task_id: str) -> Outcome: ...
+
+    def list(
+        self,
+        filters: Mapping[str, Any] | None = None,
+        ordering: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Outcome: ...
+
+    def mine(
+        self,
+        filters: Mapping[str, Any] | None = None,
+        ordering: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Outcome: ...
+
+    def search(self, query: str, limit: int | None = None, cursor: str | None = None) -> Outcome: ...
+
+    def update(self, task_id: str, changes: Mapping[str, Any], expected_version: int | None = None) -> Outcome: ...
+
+    def delete(self, task_id: str) -> Outcome: ...
+
+
+@contextmanager
+def _committing() -> Iterator[None]:
+    """Run the on_commit callbacks registered during the block when it ends, as a commit would."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        yield
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _parse_times(task: dict[str, Any]) -> Task:
+    for name in DATETIME_FIELDS:
+        if isinstance(task.get(name), str):
+            parsed = parse_datetime(task[name])
+            assert parsed is not None and parsed.tzinfo is not None, f"{name} is not an aware time: {task[name]!r}"
+            task[name] = parsed
+    return task
+
+
+# -- REST ------------------------------------------------------------------------------------------
+
+
+class RestDriver:
+    """DRF's APIClient against /api/v1/ (problem details for errors)."""
+
+    protocol: ClassVar[str] = "rest"
+    BASE = "/api/v1/tasks"
+
+    # DESIGN §5, REST column. 409 and 422 are both the idempotency row (in flight / other input).
+    ERROR_TABLE: ClassVar[dict[int, str]] = {
+        400: "invalid_input",
+        401: "unauthenticated",
+        403: "forbidden",
+        404: "not_found",
+        412: "stale_version",
+        409: "idempotency_conflict",
+        422: "idempotency_conflict",
+        429: "rate_limited",
+        503: "unavailable",
+        504: "timeout",
+        500: "internal",
+    }
+
+    def __init__(self, credentials: Credentials) -> None:
+        self.client = APIClient()
+        headers = {}
+        if credentials.bearer is not None:
+            headers["HTTP_AUTHORIZATION"] = f"Bearer {credentials.bearer}"
+        if credentials.api_key is not None:
+            headers["HTTP_X_API_KEY"] = credentials.api_key
+        self.client.credentials(**headers)
+
+    # transport
+
+    def _send(self, method: str, path: str, ok: set[int], **kwargs: Any) -> tuple[Any, Outcome | None]:
+        with _committing():
+            response = getattr(self.client, method)(path, **kwargs)
+        if response.status_code in ok:
+            return response, None
+        try:
+            detail = json.loads(response.content)
+        except ValueError:
+            detail = response.content[:500]
+        error = self.ERROR_TABLE.get(response.status_code, f"unmapped REST status {response.status_code}")
+        return response, Outcome(ok=False, error=error, detail=detail)
+
+    @staticmethod
+    def _task(body: dict[str, Any]) -> Task:
+        return _parse_times({name: body[name] for name in TASK_FIELDS})
+
+    @staticmethod
+    def _body(data: Mapping[str, Any]) -> dict[str, Any]:
+        return {name: _iso(value) for name, value in data.items()}
+
+    def _page(self, path: str, filters: Mapping[str, Any] | None, **params: Any) -> Outcome:
+        query = {name: _iso(value) for name, value in (filters or {}).items()}
+        for name, value in params.items():
+            if value is not None:
+                query[name] = value
+        query = {name: str(value).lower() if isinstance(value, bool) else value for name, value in query.items()}
+        response, failure = self._send("get", path, {200}, data=query)
+        if failure:
+            return failure
+        body = response.json()
+        next_url = body["next"]
+        next_cursor = parse_qs(urlsplit(next_url).query)["cursor"][0] if next_url else None
+        return Outcome(ok=True, value=Page([self._task(item) for item in body["results"]], next_cursor))
+
+    # operations
+
+    def create(self, data: Mapping[str, Any], idempotency_key: str | None = None) -> Outcome:
+        headers = {"HTTP_IDEMPOTENCY_KEY": idempotency_key} if idempotency_key is not None else {}
+        response, failure = self._send("post", self.BASE, {201}, data=self._body(data), format="json", **headers)
+        return failure or Outcome(ok=True, value=self._task(response.json()))
+
+    def get(self, task_id: str) -> Outcome:
+        response, failure = self._send("get", f"{self.BASE}/{task_id}", {200})
+        return failure or Outcome(ok=True, value=self._task(response.json()))
+
+    def list(
+        self,
+        filters: Mapping[str, Any] | None = None,
+        ordering: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Outcome:
+        return self._page(self.BASE, filters, ordering=ordering, limit=limit, cursor=cursor)
+
+    def mine(
+        self,
+        filters: Mapping[str, Any] | None = None,
+        ordering: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Outcome:
+        return self._page(f"{self.BASE}/me", filters, ordering=ordering, limit=limit, cursor=cursor)
+
+    def search(self, query: str, limit: int | None = None, cursor: str | None = None) -> Outcome:
+        return self._page(self.BASE, {"search": query}, limit=limit, cursor=cursor)
+
+    def update(self, task_id: str, changes: Mapping[str, Any], expected_version: int | None = None) -> Outcome:
+        headers = {"HTTP_IF_MATCH": f'"{expected_version}"'} if expected_version is not None else {}
+        response, failure = self._send(
+            "patch", f"{self.BASE}/{task_id}", {200}, data=self._body(changes), format="json", **headers
+        )
+        return failure or Outcome(ok=True, value=self._task(response.json()))
+
+    def delete(self, task_id: str) -> Outcome:
+        _, failure = self._send("delete", f"{self.BASE}/{task_id}", {204})
+        return failure or Outcome(ok=True, value=None)
+
+
+# -- GraphQL ---------------------------------------------------------------------------------------
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{char.lower()}" if char.isupper() else char for char in name)
+
+
+_TASK_SELECTION = " ".join(_camel("owner_id" if name == "owner" else name) for name in TASK_FIELDS)
+_CONNECTION_SELECTION = f"edges {{ node {{ {_TASK_SELECTION} }} }} pageInfo {{ hasNextPage endCursor }}"
+_LIST_ARGUMENTS = "(filters: $filters, ordering: $ordering, first: $first, after: $after)"
+_LIST_VARIABLES = "($filters: TaskFilterInput, $ordering: TaskOrdering!, $first: Int, $after: String)"
+
+
+class GraphQLDriver:
+    """django.test.Client POSTing JSON to /graphql/ (errors carry `extensions.code`)."""
+
+    protocol: ClassVar[str] = "graphql"
+    URL = "/graphql/"
+
+    # DESIGN §5, GraphQL column.
+    ERROR_TABLE: ClassVar[dict[str, str]] = {
+        "BAD_USER_INPUT": "invalid_input",
+        "UNAUTHENTICATED": "unauthenticated",
+        "FORBIDDEN": "forbidden",
+        "NOT_FOUND": "not_found",
+        "PRECONDITION_FAILED": "stale_version",
+        "CONFLICT": "idempotency_conflict",
+        "RATE_LIMITED": "rate_limited",
+        "UNAVAILABLE": "unavailable",
+        "TIMEOUT": "timeout",
+        "INTERNAL_SERVER_ERROR": "internal",
+    }
+
+    def __init__(self, credentials: Credentials) -> None:
+        self.client = Client()
+        self.headers: dict[str, str] = {}
+        if credentials.bearer is not None:
+            self.headers["HTTP_AUTHORIZATION"] = f"Bearer {credentials.bearer}"
+        if credentials.api_key is not None:
+            self.headers["HTTP_X_API_KEY"] = credentials.api_key
+
+    # transport
+
+    def _execute(self, document: str, variables: dict[str, Any], path: list[str]) -> tuple[Any, Outcome | None]:
+        """Run one operation; the value at `path` of `data`, or the Outcome of its first error."""
+        payload = json.dumps({"query": document, "variables": variables})
+        with _committing():
+            response = self.client.post(self.URL, payload, content_type="application/json", **self.headers)
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            detail = response.content[:500]
+            return None, Outcome(ok=False, error=f"unmapped GraphQL HTTP {response.status_code}", detail=detail)
+        if body.get("errors"):
+            first = body["errors"][0]
+            code = (first.get("extensions") or {}).get("code")
+            error = self.ERROR_TABLE.get(code, f"unmapped GraphQL code {code}")
+            return None, Outcome(ok=False, error=error, detail=body["errors"])
+        value = body["data"]
+        for name in path:
+            value = value[name]
+        return value, None
+
+    @staticmethod
+    def _task(node: dict[str, Any]) -> Task:
+        task = {_snake(name): value for name, value in node.items()}
+        task["owner"] = task.pop("owner_id")
+        for name in ENUM_FIELDS:
+            task[name] = task[name].lower()
+        return _parse_times({name: task[name] for name in TASK_FIELDS})
+
+    @classmethod
+    def _page(cls, connection: dict[str, Any]) -> Page:
+        info = connection["pageInfo"]
+        items = [cls._task(edge["node"]) for edge in connection["edges"]]
+        return Page(items, info["endCursor"] if info["hasNextPage"] else None)
+
+    @staticmethod
+    def _input(data: Mapping[str, Any]) -> dict[str, Any]:
+        """Neutral fields → GraphQL input: camelCase names, UPPER enum values, ISO 8601 times."""
+        converted = {}
+        for name, value in data.items():
+            if name in ENUM_FIELDS and isinstance(value, str):
+                value = value.upper()
+            converted[_camel(name)] = _iso(value)
+        return converted
+
+    @staticmethod
+    def _ordering(ordering: str) -> str:
+        """ "-due_date" → DUE_DATE_DESC."""
+        return ordering.lstrip("-").upper() + ("_DESC" if ordering.startswith("-") else "")
+
+    def _list_variables(
+        self, filters: Mapping[str, Any] | None, ordering: str | None, limit: int | None, cursor: str | None
+    ) -> dict[str, Any]:
+        return {
+            "filters": self._input(filters) if filters is not None else None,
+            "ordering": self._ordering(ordering or "-created_at"),
+            "first": limit,
+            "after": cursor,
+        }
+
+    # operations
+
+    def create(self, data: Mapping[str, Any], idempotency_key: str | None = None) -> Outcome:
+        document = (
+            "mutation Create($input: TaskCreateInput!, $key: String) "
+            f"{{ createTask(input: $input, idempotencyKey: $key) {{ {_TASK_SELECTION} }} }}"
+        )
+        node, failure = self._execute(document, {"input": self._input(data), "key": idempotency_key}, ["createTask"])
+        return failure or Outcome(ok=True, value=self._task(node))
+
+    def get(self, task_id: str) -> Outcome:
+        document = f"query Get($id: ID!) {{ task(id: $id) {{ {_TASK_SELECTION} }} }}"
+        node, failure = self._execute(document, {"id": task_id}, ["task"])
+        return failure or Outcome(ok=True, value=self._task(node))
+
+    def list(
+        self,
+        filters: Mapping[str, Any] | None = None,
+        ordering: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Outcome:
+        document = f"query List{_LIST_VARIABLES} {{ tasks{_LIST_ARGUMENTS} {{ {_CONNECTION_SELECTION} }} }}"
+        variables = self._list_variables(filters, ordering, limit, cursor)
+        connection, failure = self._execute(document, variables, ["tasks"])
+        return failure or Outcome(ok=True, value=self._page(connection))
+
+    def mine(
+        self,
+        filters: Mapping[str, Any] | None = None,
+        ordering: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Outcome:
+        document = f"query Mine{_LIST_VARIABLES} {{ me {{ tasks{_LIST_ARGUMENTS} {{ {_CONNECTION_SELECTION} }} }} }}"
+        variables = self._list_variables(filters, ordering, limit, cursor)
+        connection, failure = self._execute(document, variables, ["me", "tasks"])
+        return failure or Outcome(ok=True, value=self._page(connection))
+
+    def search(self, query: str, limit: int | None = None, cursor: str | None = None) -> Outcome:
+        document = (
+            "query Search($query: String!, $first: Int, $after: String) "
+            f"{{ searchTasks(query: $query, first: $first, after: $after) {{ {_CONNECTION_SELECTION} }} }}"
+        )
+        variables = {"query": query, "first": limit, "after": cursor}
+        connection, failure = self._execute(document, variables, ["searchTasks"])
+        return failure or Outcome(ok=True, value=self._page(connection))
+
+    def update(self, task_id: str, changes: Mapping[str, Any], expected_version: int | None = None) -> Outcome:
+        document = (
+            "mutation Update($id: ID!, $input: TaskPatchInput!, $version: Int) "
+            f"{{ updateTask(id: $id, input: $input, expectedVersion: $version) {{ {_TASK_SELECTION} }} }}"
+        )
+        variables = {"id": task_id, "input": self._input(changes), "version": expected_version}
+        node, failure = self._execute(document, variables, ["updateTask"])
+        return failure or Outcome(ok=True, value=self._task(node))
+
+    def delete(self, task_id: str) -> Outcome:
+        document = "mutation Delete($id: ID!) { deleteTask(id: $id) }"
+        deleted, failure = self._execute(document, {"id": task_id}, ["deleteTask"])
+        if failure:
+            return failure
+        assert deleted is True, f"deleteTask answered {deleted!r}"
+        return Outcome(ok=True, value=None)
+
+
+# -- registry --------------------------------------------------------------------------------------
+
+DRIVERS: dict[str, type[Driver]] = {
+    RestDriver.protocol: RestDriver,
+    GraphQLDriver.protocol: GraphQLDriver,
+}
+PROTOCOLS = list(DRIVERS)
+
+
+class Connect:
+    """Builds drivers of one protocol for a user (a real JWT), an API key, a raw token or nobody."""
+
+    def __init__(self, protocol: str) -> None:
+        self.protocol = protocol
+        self.driver_class = DRIVERS[protocol]
+
+    def as_user(self, user: Any) -> Driver:
+        return self.driver_class(Credentials(bearer=access_token(user)))
+
+    def anonymous(self) -> Driver:
+        return self.driver_class(Credentials())
+
+    def with_token(self, raw_token: str) -> Driver:
+        return self.driver_class(Credentials(bearer=raw_token))
+
+    def with_api_key(self, user: Any, *, read_only: bool = False) -> Driver:
+        return self.with_raw_api_key(new_api_key(user, read_only=read_only))
+
+    def with_raw_api_key(self, raw_key: str) -> Driver:
+        return self.driver_class(Credentials(api_key=raw_key))
+
+
+def new_api_key(user: Any, *, read_only: bool = False) -> str:
+    _, raw = api_key_create(user=user, name="contract key", read_only=read_only)
+    return raw
