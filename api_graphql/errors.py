@@ -10,9 +10,11 @@ the client as INTERNAL_SERVER_ERROR with a generic message.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from typing import Any
 
+from django.conf import settings
 from graphql.error import GraphQLError
 from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.extensions import SchemaExtension
@@ -37,6 +39,7 @@ INTERNAL = "INTERNAL_SERVER_ERROR"
 # Domain names of list parameters -> the GraphQL arguments that carry them.
 _ARGUMENT_NAMES = {"limit": "first", "cursor": "after"}
 INTERNAL_MESSAGE = "Internal server error."
+_SUGGESTION = re.compile(r" ?Did you mean [^?]*\?")
 
 
 def _camel(name: str) -> str:
@@ -57,6 +60,16 @@ def error_payload(app_error: errors.ApplicationError) -> tuple[str, dict[str, An
 class ErrorCodes(SchemaExtension):
     """Rewrites every error of a result with its `extensions.code`."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._validation_errors: set[int] = set()
+
+    def on_validate(self) -> Iterator[None]:
+        yield
+        # The document's validation errors (unknown fields, limits, introspection when off, wrong
+        # literal argument values), told apart from errors that come later by their identity.
+        self._validation_errors = {id(error) for error in self.execution_context.pre_execution_errors or ()}
+
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
@@ -66,22 +79,30 @@ class ErrorCodes(SchemaExtension):
 
     def _map(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error
-        # graphql-core wraps a variable or argument that does not fit its type in a GraphQLError
-        # (strawberry's scalars in a StrawberryInputCoercionError): the client's input, not our fault.
-        if original is None or isinstance(original, GraphQLError | StrawberryInputCoercionError):
-            if error.message.startswith("Syntax Error"):
-                code = "GRAPHQL_PARSE_FAILED"
-            elif error.message.startswith("Variable '$") or original is not None:
-                code = "BAD_USER_INPUT"  # variable values that do not fit their declared types
-            else:
-                code = "GRAPHQL_VALIDATION_FAILED"
-            return self._copy(error, error.message, {"code": code})
-        app_error = errors.translate(original)
+        if error.message.startswith("Syntax Error"):
+            # The token limit aborts the parser with a syntax error; it is a limit of the document.
+            code = "GRAPHQL_VALIDATION_FAILED" if "tokens" in error.message else "GRAPHQL_PARSE_FAILED"
+            return self._copy(error, self._public(error.message), {"code": code})
+        if id(error) in self._validation_errors:
+            return self._copy(error, self._public(error.message), {"code": "GRAPHQL_VALIDATION_FAILED"})
+        # Variable values that do not fit their declared types: graphql-core reports "Variable '$x'
+        # got invalid value…", wrapping strawberry's scalar errors (StrawberryInputCoercionError).
+        if error.message.startswith("Variable '$") or isinstance(original, StrawberryInputCoercionError):
+            return self._copy(error, self._public(error.message), {"code": "BAD_USER_INPUT"})
+        app_error = errors.translate(original) if original is not None else None
         if app_error is None:
-            logger.error("unexpected error in GraphQL resolver at %s", error.path, exc_info=original)
+            logger.error("unexpected GraphQL error at %s: %s", error.path, error.message, exc_info=original)
             return self._copy(error, INTERNAL_MESSAGE, {"code": INTERNAL})
         message, extensions = error_payload(app_error)
         return self._copy(error, message, extensions)
+
+    @staticmethod
+    def _public(message: str) -> str:
+        """graphql-core suggests names ("Did you mean 'title'?") for arguments, enum values and input
+        fields too, which strawberry's switch does not cover; with suggestions off, drop them all."""
+        if settings.GRAPHQL_FIELD_SUGGESTIONS_ENABLED:
+            return message
+        return _SUGGESTION.sub("", message)
 
     @staticmethod
     def _copy(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:

@@ -6,6 +6,8 @@ built per combination of those switches, so each keeps its own parser and valida
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import suppress
 from functools import lru_cache
 from typing import Any
 
@@ -16,9 +18,9 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
     MaxTokensLimiter,
-    ParserCache,
     ValidationCache,
 )
+from strawberry.extensions import ParserCache as StrawberryParserCache
 from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.schema.config import StrawberryConfig
@@ -28,6 +30,18 @@ from strawberry_django.optimizer import DjangoOptimizerExtension
 from api_graphql.errors import ErrorCodes
 from api_graphql.mutations import Mutation
 from api_graphql.queries import Query
+
+
+class ParserCache(StrawberryParserCache):
+    """strawberry's ParserCache parses outside strawberry's own error handling, so a syntax error
+    would escape with no extensions.code. Leave a failing document unparsed instead: strawberry
+    then parses it again inside its handling and reports the error like any other."""
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        with suppress(GraphQLError):
+            context.graphql_document = self.cached_parse_document(context.query, **context.parse_options)
+        yield
 
 
 class Schema(strawberry.Schema):

@@ -58,7 +58,7 @@ class RequestIdMiddleware:
                 request.path,
                 response.status_code,
                 extra={
-                    "protocol": "rest",
+                    "protocol": getattr(request, "api_protocol", "rest"),
                     "method": request.method,
                     "path": request.path,
                     "status": response.status_code,
