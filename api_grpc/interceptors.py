@@ -120,12 +120,19 @@ class AuthInterceptor(_UnaryInterceptor):
     def around(
         self, behavior: Behavior, request: Any, context: grpc.ServicerContext, method: str, metadata: Any
     ) -> Any:
-        actor = authenticate_credentials(authorization=metadata.get("authorization"), api_key=metadata.get("x-api-key"))
+        try:
+            actor = authenticate_credentials(
+                authorization=metadata.get("authorization"), api_key=metadata.get("x-api-key")
+            )
+            refused = None
+        except NotAuthenticated as exc:
+            actor, refused = None, exc
         if actor is None:
+            # Missing and refused credentials both count against the client's address, as on HTTP.
             decision = ratelimit.hit("anon", "ip:" + _peer_ip(context.peer()))
             if not decision.allowed:
                 raise RateLimited(retry_after=decision.retry_after)
-            raise NotAuthenticated()
+            raise refused or NotAuthenticated()
         current_call().actor = actor
         decision = ratelimit.hit("user", f"user:{actor.id}")
         if not decision.allowed:

@@ -9,12 +9,16 @@ A scenario speaks only the neutral language of DESIGN §3 and §5:
   name of a §5 row ("not_found", "stale_version", ...).
 
 Each driver owns the translation to its protocol and ONE table from its error idiom (HTTP status,
-GraphQL `extensions.code`) to those names. Adding gRPC means writing a `GrpcDriver` and registering
-it in `DRIVERS`; no scenario changes.
+GraphQL `extensions.code`, gRPC status) to those names. Adding a protocol means writing a driver and
+registering it in `DRIVERS`; no scenario changes.
 
-Every request runs its `transaction.on_commit` callbacks when it returns, as the real commit would
-(pytest-django never commits the test transaction; see tests/api_rest/conftest.py). Without that,
-reads after writes would be served stale cache entries that production never serves.
+REST and GraphQL run in the test's thread, inside the test's transaction: every request runs its
+`transaction.on_commit` callbacks when it returns, as the real commit would (pytest-django never
+commits the test transaction; see tests/api_rest/conftest.py). Without that, reads after writes
+would be served stale cache entries that production never serves.
+
+gRPC talks to a real server running in this process on its own threads and database connections
+(`SERVER_FIXTURE`): its tests run with committed data (`transaction=True`), see conftest.py.
 """
 
 from __future__ import annotations
@@ -23,14 +27,20 @@ import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
 from urllib.parse import parse_qs, urlsplit
 
+import grpc
 from django.test import Client, TestCase
 from django.utils.dateparse import parse_datetime
+from google.protobuf.field_mask_pb2 import FieldMask
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
 from rest_framework.test import APIClient
 
+from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
+from api_grpc.generated.tasks.v1 import tasks_pb2_grpc as pb_grpc
 from core.auth import api_key_create
 from tests.conftest import access_token
 
@@ -119,6 +129,9 @@ class Driver(Protocol):
     protocol: ClassVar[str]
     # The protocol's error idiom (HTTP status, extensions.code, gRPC status) → a name of ERRORS.
     ERROR_TABLE: ClassVar[Mapping[Any, str]]
+    # None: the driver calls the application in the test's thread and transaction. Else the name of
+    # the fixture that runs its server on other threads: its tests need committed data (conftest.py).
+    SERVER_FIXTURE: ClassVar[str | None]
 
     def __init__(self, credentials: Credentials) -> None: ...
 
@@ -176,6 +189,7 @@ class RestDriver:
     """DRF's APIClient against /api/v1/ (problem details for errors)."""
 
     protocol: ClassVar[str] = "rest"
+    SERVER_FIXTURE: ClassVar[str | None] = None
     BASE = "/api/v1/tasks"
 
     # DESIGN §5, REST column. 409 and 422 are both the idempotency row (in flight / other input).
@@ -304,6 +318,7 @@ class GraphQLDriver:
     """django.test.Client POSTing JSON to /graphql/ (errors carry `extensions.code`)."""
 
     protocol: ClassVar[str] = "graphql"
+    SERVER_FIXTURE: ClassVar[str | None] = None
     URL = "/graphql/"
 
     # DESIGN §5, GraphQL column.
@@ -455,11 +470,258 @@ class GraphQLDriver:
         return Outcome(ok=True, value=None)
 
 
+# -- gRPC ------------------------------------------------------------------------------------------
+
+
+class Unsendable(ValueError):
+    """A neutral input that has no form in tasks.v1 or in gRPC metadata: the client refuses it."""
+
+
+def _message(message_class: type[Message], fields: Mapping[str, Any]) -> Message:
+    """Build a request message as a client would; protobuf's own refusals (no such field, a value of
+    the wrong type) are the client refusing the input."""
+    try:
+        return message_class(**fields)
+    except (ValueError, TypeError) as exc:
+        raise Unsendable(f"{message_class.DESCRIPTOR.name}: {exc}") from exc
+
+
+def _enum_number(enum: Any, prefix: str, value: Any) -> int:
+    """ "in_progress" → STATUS_IN_PROGRESS; None → unset (0). A value tasks.v1 does not define goes on the
+    wire as a number the enum does not define (proto3 enums are open), which the server must refuse."""
+    if value is None:
+        return 0
+    known = enum.DESCRIPTOR.values_by_name.get(f"{prefix}_{value.upper()}") if isinstance(value, str) else None
+    if known is not None and known.number != 0:
+        return int(known.number)
+    return max(number.number for number in enum.DESCRIPTOR.values) + 1
+
+
+def _timestamp(name: str, value: Any) -> Timestamp | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise Unsendable(f"{name}: {value!r} is not a time; a Timestamp holds only instants")
+    if value.tzinfo is None or value.utcoffset() is None:
+        # protobuf would read it as UTC: a guess that changes the input (the README refuses to guess).
+        raise Unsendable(f"{name}: {value!r} is naive; a Timestamp holds only instants")
+    stamp = Timestamp()
+    stamp.FromDatetime(value)
+    return stamp
+
+
+def _metadata_value(name: str, value: str) -> str:
+    """gRPC carries ASCII metadata values of printable characters only (PROTOCOL-HTTP2.md, ASCII-Value);
+    grpcio refuses anything else before sending (INTERNAL "Invalid metadata")."""
+    if not all(" " <= char <= "~" for char in value):
+        raise Unsendable(f"metadata {name}: {value!r} has characters gRPC metadata cannot carry")
+    return value
+
+
+class GrpcDriver:
+    """tasks.v1.TaskService through a real channel to a real server running in this process.
+
+    The contract fixtures start the server (`api_grpc.server.build_server`) and point `channel` at it.
+    Credentials go as metadata (`authorization: Bearer …`, `x-api-key`), an idempotency key as
+    `idempotency-key`.
+
+    Neutral input → proto: enum names → enum numbers (a name tasks.v1 lacks → a number it lacks, which
+    the server refuses), aware datetimes → Timestamps, None → the field unset (for an update, named
+    in the mask and unset: cleared). An update names exactly the changed fields in its FieldMask (a
+    field the Task message lacks, e.g. "colour", is named in the mask only: the server refuses it).
+
+    Some neutral inputs have no proto form at all; the client refuses them and they are never sent,
+    which the driver reports as `invalid_input` (the server is not involved; `detail` says so):
+    - what protobuf itself refuses: a field the request message lacks (create with `version` or
+      `colour`, a `colour` filter), a non-time in a Timestamp ("next tuesday");
+    - metadata gRPC cannot carry (an idempotency key with a tab);
+    - a naive datetime: a Timestamp is an instant, and protobuf would guess UTC;
+    - `limit=0`: page_size 0 is proto3's unset value and means "the default page size".
+    """
+
+    protocol: ClassVar[str] = "grpc"
+    SERVER_FIXTURE: ClassVar[str | None] = "grpc_server"
+    TIMEOUT = 10.0  # seconds: a bug must fail the call, not hang the suite
+
+    # Set by the `grpc_server` fixture (conftest.py) while the server runs.
+    channel: ClassVar[grpc.Channel | None] = None
+
+    # DESIGN §5, gRPC column. Two statuses stand for two rows each; the `taskhub-error-code` trailer
+    # (the core.errors code) tells them apart, so those rows are keyed (status, trailer).
+    ERROR_TABLE: ClassVar[dict[grpc.StatusCode | tuple[grpc.StatusCode, str], str]] = {
+        (grpc.StatusCode.INVALID_ARGUMENT, "invalid_input"): "invalid_input",
+        grpc.StatusCode.UNAUTHENTICATED: "unauthenticated",
+        grpc.StatusCode.PERMISSION_DENIED: "forbidden",
+        grpc.StatusCode.NOT_FOUND: "not_found",
+        (grpc.StatusCode.ABORTED, "stale_version"): "stale_version",
+        (grpc.StatusCode.INVALID_ARGUMENT, "idempotency_key_reused"): "idempotency_conflict",
+        (grpc.StatusCode.ABORTED, "idempotency_key_in_flight"): "idempotency_conflict",
+        grpc.StatusCode.RESOURCE_EXHAUSTED: "rate_limited",
+        grpc.StatusCode.UNAVAILABLE: "unavailable",
+        grpc.StatusCode.DEADLINE_EXCEEDED: "timeout",
+        grpc.StatusCode.INTERNAL: "internal",
+    }
+
+    _ENUMS: ClassVar[dict[str, tuple[Any, str]]] = {
+        "priority": (pb.Priority, "PRIORITY"),
+        "status": (pb.Status, "STATUS"),
+    }
+    _TIMES = frozenset({"due_date", "due_before", "due_after"})
+
+    def __init__(self, credentials: Credentials) -> None:
+        if self.channel is None:
+            raise RuntimeError("No gRPC server: gRPC drivers work only under the contract fixtures (conftest.py).")
+        self.stub = pb_grpc.TaskServiceStub(self.channel)
+        self.metadata: list[tuple[str, str]] = []
+        if credentials.bearer is not None:
+            self.metadata.append(("authorization", f"Bearer {credentials.bearer}"))
+        if credentials.api_key is not None:
+            self.metadata.append(("x-api-key", credentials.api_key))
+
+    # transport
+
+    def _call(self, method: str, build: Any, idempotency_key: str | None = None) -> tuple[Any, Outcome | None]:
+        """Build the request (`build()`), send it; the response, or the Outcome of its failure."""
+        try:
+            request = build()
+            metadata = [(name, _metadata_value(name, value)) for name, value in self.metadata]
+            if idempotency_key is not None:
+                metadata.append(("idempotency-key", _metadata_value("idempotency-key", idempotency_key)))
+        except Unsendable as exc:
+            return None, Outcome(ok=False, error="invalid_input", detail=f"refused by the client, never sent: {exc}")
+        try:
+            response = getattr(self.stub, method)(request, metadata=metadata, timeout=self.TIMEOUT)
+        except grpc.RpcError as exc:
+            return None, self._failure(exc)
+        return response, None
+
+    def _failure(self, exc: grpc.RpcError) -> Outcome:
+        code: grpc.StatusCode = exc.code()
+        trailers = dict(exc.trailing_metadata() or ())
+        error_code = trailers.get("taskhub-error-code")
+        error = self.ERROR_TABLE.get((code, error_code)) or self.ERROR_TABLE.get(code)
+        detail = {"status": code.name, "message": exc.details(), "trailers": trailers}
+        return Outcome(ok=False, error=error or f"unmapped gRPC status {code.name} ({error_code})", detail=detail)
+
+    @staticmethod
+    def _task(message: pb.Task) -> Task:
+        def time(name: str) -> datetime | None:
+            return getattr(message, name).ToDatetime(tzinfo=UTC) if message.HasField(name) else None
+
+        return {
+            "id": message.id,
+            "owner": message.owner_id,
+            "title": message.title,
+            "description": message.description,
+            "priority": pb.Priority.Name(message.priority).removeprefix("PRIORITY_").lower(),
+            "status": pb.Status.Name(message.status).removeprefix("STATUS_").lower(),
+            "completed": message.completed,
+            "due_date": time("due_date"),
+            "tags": list(message.tags),
+            "created_at": time("created_at"),
+            "updated_at": time("updated_at"),
+            "completed_at": time("completed_at"),
+            "version": message.version,
+        }
+
+    @classmethod
+    def _fields(cls, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Neutral fields → proto field values (names are the same)."""
+        fields = {}
+        for name, value in data.items():
+            if name in cls._ENUMS:
+                value = _enum_number(*cls._ENUMS[name], value)
+            elif name in cls._TIMES:
+                value = _timestamp(name, value)
+            fields[name] = value
+        return fields
+
+    @staticmethod
+    def _ordering(ordering: str | None) -> int:
+        """ "-due_date" → TASK_ORDERING_DUE_DATE_DESC; None → unset (the default order)."""
+        if ordering is None:
+            return pb.TASK_ORDERING_UNSPECIFIED
+        name = ordering.lstrip("-") + ("_desc" if ordering.startswith("-") else "")
+        return _enum_number(pb.TaskOrdering, "TASK_ORDERING", name)
+
+    def _list(
+        self,
+        filters: Mapping[str, Any] | None,
+        ordering: str | None,
+        limit: int | None,
+        cursor: str | None,
+        **options: Any,
+    ) -> Outcome:
+        def build() -> Message:
+            if limit == 0:
+                raise Unsendable("page_size: 0 is the unset value (the default page size), not a page of 0")
+            fields = self._fields(filters or {})
+            fields.update(ordering=self._ordering(ordering), page_size=limit, page_token=cursor, **options)
+            return _message(pb.ListTasksRequest, fields)
+
+        response, failure = self._call("ListTasks", build)
+        if failure:
+            return failure
+        items = [self._task(message) for message in response.tasks]
+        return Outcome(ok=True, value=Page(items, response.next_page_token or None))
+
+    # operations
+
+    def create(self, data: Mapping[str, Any], idempotency_key: str | None = None) -> Outcome:
+        response, failure = self._call(
+            "CreateTask", lambda: _message(pb.CreateTaskRequest, self._fields(data)), idempotency_key
+        )
+        return failure or Outcome(ok=True, value=self._task(response.task))
+
+    def get(self, task_id: str) -> Outcome:
+        response, failure = self._call("GetTask", lambda: pb.GetTaskRequest(id=task_id))
+        return failure or Outcome(ok=True, value=self._task(response.task))
+
+    def list(
+        self,
+        filters: Mapping[str, Any] | None = None,
+        ordering: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Outcome:
+        return self._list(filters, ordering, limit, cursor)
+
+    def mine(
+        self,
+        filters: Mapping[str, Any] | None = None,
+        ordering: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Outcome:
+        return self._list(filters, ordering, limit, cursor, only_mine=True)
+
+    def search(self, query: str, limit: int | None = None, cursor: str | None = None) -> Outcome:
+        return self._list({"search": query}, None, limit, cursor)
+
+    def update(self, task_id: str, changes: Mapping[str, Any], expected_version: int | None = None) -> Outcome:
+        def build() -> Message:
+            carried = {name: value for name, value in changes.items() if name in pb.Task.DESCRIPTOR.fields_by_name}
+            return pb.UpdateTaskRequest(
+                id=task_id,
+                task=_message(pb.Task, self._fields(carried)),
+                update_mask=FieldMask(paths=list(changes)),
+                expected_version=expected_version,
+            )
+
+        response, failure = self._call("UpdateTask", build)
+        return failure or Outcome(ok=True, value=self._task(response.task))
+
+    def delete(self, task_id: str) -> Outcome:
+        _, failure = self._call("DeleteTask", lambda: pb.DeleteTaskRequest(id=task_id))
+        return failure or Outcome(ok=True, value=None)
+
+
 # -- registry --------------------------------------------------------------------------------------
 
 DRIVERS: dict[str, type[Driver]] = {
     RestDriver.protocol: RestDriver,
     GraphQLDriver.protocol: GraphQLDriver,
+    GrpcDriver.protocol: GrpcDriver,
 }
 PROTOCOLS = list(DRIVERS)
 
