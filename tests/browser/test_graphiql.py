@@ -1,0 +1,67 @@
+"""GraphiQL works in a real browser: local assets, a session login, and a query run from the editor."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from playwright.sync_api import Page, Response, expect
+
+from tests.factories import TaskFactory, UserFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+QUERY = "{ me { username tasks(first: 5) { edges { node { title } } } } }"
+
+
+def _is_graphql_post(response: Response) -> bool:
+    return response.url.split("?")[0].endswith("/graphql/") and response.request.method == "POST"
+
+
+def test_graphiql_runs_a_query_with_the_session(live_server, settings, page: Page) -> None:
+    settings.GRAPHIQL_ENABLED = True
+    settings.GRAPHQL_INTROSPECTION_ENABLED = True
+    owner = UserFactory(username="grapher", is_staff=True)
+    TaskFactory(owner=owner, title="Shown by GraphiQL")
+    TaskFactory(title="Someone else's task")
+
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", "grapher")
+    page.fill("#id_password", "pass-word-123")
+    page.click("input[type=submit]")
+    expect(page.locator("#site-name")).to_be_visible()
+
+    # GraphiQL fetches the schema with a session POST as soon as it renders (introspection).
+    with page.expect_response(_is_graphql_post) as introspection:
+        page.goto(f"{live_server.url}/graphql/")
+    assert introspection.value.status == 200
+    assert "errors" not in introspection.value.json(), introspection.value.text()[:500]
+    expect(page).to_have_title("taskhub GraphiQL")
+    editor = page.locator(".graphiql-query-editor .CodeMirror")
+    expect(editor).to_be_visible()
+
+    # Replace the welcome text: select all in the editor, then insert the query as one text input
+    # (typing key by key would let CodeMirror auto-close the braces).
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Delete")
+    page.keyboard.insert_text(QUERY)
+    expect(editor).to_contain_text("tasks(first: 5)")
+
+    with page.expect_response(_is_graphql_post) as run:
+        page.locator(".graphiql-execute-button").click()
+    assert run.value.status == 200
+    # The page sent the session's CSRF token (read from the csrftoken cookie by js-cookie).
+    assert run.value.request.headers.get("x-csrftoken")
+    assert json.loads(run.value.request.post_data or "{}")["query"] == QUERY
+    body = run.value.json()
+    assert "errors" not in body, body
+    assert body["data"]["me"] == {
+        "username": "grapher",
+        "tasks": {"edges": [{"node": {"title": "Shown by GraphiQL"}}]},
+    }
+
+    result = page.locator(".graphiql-response")
+    expect(result).to_contain_text('"title": "Shown by GraphiQL"')
+    expect(result).not_to_contain_text("Someone else's task")
+    assert page.blocked == []
