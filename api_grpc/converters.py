@@ -37,8 +37,11 @@ def _set_time(field: Timestamp, value: datetime | None) -> None:
         field.FromDatetime(value)
 
 
-def _time(field: Timestamp) -> datetime:
-    return field.ToDatetime(tzinfo=UTC)
+def _time(field: Timestamp, name: str) -> datetime:
+    try:
+        return field.ToDatetime(tzinfo=UTC)
+    except (ValueError, OverflowError):  # seconds outside years 1-9999, or nanos out of range
+        raise InvalidInput.for_fields({name: ["Not a valid timestamp."]}) from None
 
 
 def task_to_proto(task: Task) -> pb.Task:
@@ -78,7 +81,7 @@ def create_data_from_proto(request: pb.CreateTaskRequest) -> dict[str, Any]:
     if request.HasField("completed"):
         data["completed"] = request.completed
     if request.HasField("due_date"):
-        data["due_date"] = _time(request.due_date)
+        data["due_date"] = _time(request.due_date, "due_date")
     if request.tags:
         data["tags"] = list(request.tags)
     return data
@@ -98,7 +101,7 @@ def changes_from_proto(task: pb.Task, paths: Iterable[str]) -> dict[str, Any]:
         elif path == "status":
             changes["status"] = _enum(task.status, STATUS_FROM_PROTO, "status")
         elif path == "due_date":
-            changes["due_date"] = _time(task.due_date) if task.HasField("due_date") else None
+            changes["due_date"] = _time(task.due_date, "due_date") if task.HasField("due_date") else None
         elif path == "tags":
             changes["tags"] = list(task.tags)
         else:
@@ -117,9 +120,9 @@ def list_arguments_from_proto(request: pb.ListTasksRequest) -> dict[str, Any]:
     if request.tag:
         filters["tag"] = request.tag
     if request.HasField("due_before"):
-        filters["due_before"] = _time(request.due_before).isoformat()
+        filters["due_before"] = _time(request.due_before, "due_before").isoformat()
     if request.HasField("due_after"):
-        filters["due_after"] = _time(request.due_after).isoformat()
+        filters["due_after"] = _time(request.due_after, "due_after").isoformat()
     if request.search:
         filters["search"] = request.search
     if request.ordering not in ORDERING_FROM_PROTO:

@@ -102,7 +102,6 @@ def build_server(
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         checker = DatabaseHealthChecker(health_servicer, settings.GRPC_HEALTH_CHECK_INTERVAL)
         checker.check()
-        checker.start()
 
     if settings.GRPC_REFLECTION_ENABLED if reflection_enabled is None else reflection_enabled:
         names = [SERVICE_NAME, reflection.SERVICE_NAME]
@@ -114,4 +113,6 @@ def build_server(
     if bound == 0:
         raise RuntimeError(f"Cannot listen on {host}:{port}.")
     server.start()
+    if checker is not None:
+        checker.start()  # only once the port is ours: a failed bind leaves no thread behind
     return Running(server=server, port=bound, health=health_servicer, checker=checker)

@@ -8,10 +8,12 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
+
+from core.errors import TimeBudgetExceeded
 
 logger = logging.getLogger(__name__)
 
@@ -70,22 +72,50 @@ def retry_transient(func: Callable[P, R]) -> Callable[P, R]:
 
 @contextmanager
 def time_budget(seconds: float | None) -> Iterator[None]:
-    """Cap every statement of the block at the caller's remaining time (PostgreSQL only).
+    """Give the database work of the block only the caller's remaining time (gRPC deadlines).
 
-    Only tightens: a budget longer than DATABASE_STATEMENT_TIMEOUT_MS leaves that default alone, so
-    the common case costs no round trip. A statement cut short raises TimeBudgetExceeded via
-    core.errors.translate.
+    Every statement first checks the deadline and raises TimeBudgetExceeded once it has passed, so a
+    call that waited too long (for a lock, say) rolls back instead of writing after its client gave
+    up. When the budget is shorter than the defaults, a single statement is cut short too:
+    PostgreSQL's statement_timeout, SQLite's busy_timeout (waiting for the write lock).
     """
-    if seconds is None or connection.vendor != "postgresql" or seconds * 1000 >= settings.DATABASE_STATEMENT_TIMEOUT_MS:
+    if seconds is None:
         yield
         return
-    with connection.cursor() as cursor:
-        cursor.execute("SET statement_timeout = %s", [max(1, int(seconds * 1000))])
+    deadline = time.monotonic() + seconds
+
+    def check_deadline(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if time.monotonic() >= deadline:
+            raise TimeBudgetExceeded("The deadline passed while the work was running.")
+        return execute(sql, params, many, context)
+
+    milliseconds = max(1, int(seconds * 1000))
+    tighten = _TIGHTEN.get(connection.vendor)
+    if tighten is not None and milliseconds >= _default_timeout_ms():
+        tighten = None
+    if tighten is not None:
+        with connection.cursor() as cursor:
+            cursor.execute(tighten[0] % milliseconds)
     try:
-        yield
+        with connection.execute_wrapper(check_deadline):
+            yield
     finally:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("RESET statement_timeout")
-        except DatabaseError:
-            connection.close()  # never hand a connection with a short timeout to the next call
+        if tighten is not None:  # outside the deadline check: the default must come back regardless
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute(tighten[1] % _default_timeout_ms())
+            except DatabaseError:
+                connection.close()  # never hand a connection with a short timeout to the next call
+
+
+# vendor -> (statement that sets the budget, statement that restores the default)
+_TIGHTEN = {
+    "postgresql": ("SET statement_timeout = %d", "SET statement_timeout = %d"),
+    "sqlite": ("PRAGMA busy_timeout = %d", "PRAGMA busy_timeout = %d"),
+}
+
+
+def _default_timeout_ms() -> int:
+    if connection.vendor == "sqlite":
+        return int(float(connection.settings_dict.get("OPTIONS", {}).get("timeout", 5)) * 1000)
+    return int(settings.DATABASE_STATEMENT_TIMEOUT_MS)

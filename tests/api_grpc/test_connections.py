@@ -1,0 +1,52 @@
+"""Database connection hygiene around each call: like Django around an HTTP request, the server
+closes broken or expired connections before and after every call (`close_old_connections`), so a
+connection the database dropped between two calls is replaced transparently."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
+from api_grpc.generated.tasks.v1 import tasks_pb2_grpc as pb_grpc
+from api_grpc.server import Running
+from tests.api_grpc.helpers import Metadata, ok, terminate_other_connections
+from tests.factories import TaskFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def server_sessions() -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        )
+        return [pid for (pid,) in cursor.fetchall()]
+
+
+@pytest.mark.postgres
+def test_a_connection_killed_between_calls_is_replaced(
+    start_server: Callable[..., Running], open_channel: Any, user: Any, as_user: Metadata
+) -> None:
+    running = start_server(workers=1)  # one thread, so both calls use the same persistent connection
+    stub = pb_grpc.TaskServiceStub(open_channel(port=running.port))
+    TaskFactory(owner=user, title="home task", tags=["home"])
+    TaskFactory(owner=user, title="work task", tags=["work"])
+
+    # Reads: they have no retry of their own, unlike the write services; and each asks for another
+    # page, so no cache answers it.
+    assert [t.title for t in ok(stub.ListTasks, pb.ListTasksRequest(tag="home"), as_user).tasks] == ["home task"]
+    before = server_sessions()
+    assert before, "the server thread keeps its connection between calls (CONN_MAX_AGE)"
+
+    assert terminate_other_connections() >= 1
+
+    assert [t.title for t in ok(stub.ListTasks, pb.ListTasksRequest(tag="work"), as_user).tasks] == ["work task"]
+    after = server_sessions()
+    assert after and not set(after) & set(before)  # a new session replaced the killed one
+    # And writes too.
+    ok(stub.CreateTask, pb.CreateTaskRequest(title="after the kill"), as_user)
