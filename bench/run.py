@@ -64,6 +64,7 @@ class Row:
     path: str  # may contain {task_id}
     query: str = ""  # GraphQL rows: the operation POSTed to `path` (the same body on every request)
     variables: dict[str, Any] | None = None  # a value equal to TASK_ID becomes the task id
+    grpc_method: str = ""  # gRPC rows: "tasks.v1.TaskService/GetTask", driven by h2load instead of wrk
 
     def body(self, task_id: str) -> str:
         """The JSON body of a GraphQL row ("" for the REST rows, whose Lua scripts set their own)."""
@@ -119,10 +120,22 @@ ROWS = (
         {"input": CREATE_INPUT},
     ),
 )
-# Comparable rows run next to each other in time: (a) between its baseline (d) and its GraphQL twin
-# (e), so both ratios compare neighbours; then the lists (b) and (f); the writes (c) and (g) last,
-# because each create orphans the cached list pages (b) and (f) read.
-RUN_ORDER = ("d", "a", "e", "b", "f", "c", "g")
+GRPC_ROWS = (
+    Row("h", "gRPC GetTask (JWT, cache hit)", "", "", grpc_method="tasks.v1.TaskService/GetTask"),
+    Row(
+        "i",
+        f"gRPC ListTasks(page_size={LIST_LIMIT}) (JWT, cached page)",
+        "",
+        "",
+        grpc_method="tasks.v1.TaskService/ListTasks",
+    ),
+    Row("j", "gRPC CreateTask (JWT)", "", "", grpc_method="tasks.v1.TaskService/CreateTask"),
+)
+ROWS = ROWS + GRPC_ROWS
+# Comparable rows run next to each other in time: (a) between its baseline (d) and its GraphQL and
+# gRPC twins (e, h), so the ratios compare neighbours; then the lists (b, f, i); the writes (c, g, j)
+# last, because each create orphans the cached list pages the list rows read.
+RUN_ORDER = ("d", "a", "e", "h", "b", "f", "i", "c", "g", "j")
 
 
 @dataclass(slots=True)
@@ -318,6 +331,57 @@ def prepare_data(env: dict[str, str]) -> Fixture:
     return Fixture(token=token, task_id=first_id)
 
 
+def grpc_message(row: Row, task_id: str) -> bytes:
+    """The serialized request of a gRPC row (the same on every call)."""
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
+
+    if row.grpc_method.endswith("/GetTask"):
+        return pb.GetTaskRequest(id=task_id).SerializeToString()
+    if row.grpc_method.endswith("/ListTasks"):
+        return pb.ListTasksRequest(page_size=LIST_LIMIT).SerializeToString()
+    due = Timestamp()
+    due.FromJsonString(CREATE_INPUT["dueDate"])
+    return pb.CreateTaskRequest(
+        title=CREATE_INPUT["title"],
+        description="Created by h2load through the gRPC CreateTask.",
+        priority=pb.PRIORITY_HIGH,
+        status=pb.STATUS_IN_PROGRESS,
+        tags=CREATE_INPUT["tags"],
+        due_date=due,
+    ).SerializeToString()
+
+
+def check_grpc_rows(port: int, fixture: Fixture) -> dict[str, int]:
+    """Call each gRPC row once through a real channel (h2load cannot see gRPC status, which travels
+    in trailers); return the protobuf and JSON sizes of the fixture's task."""
+    import grpc
+
+    from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
+
+    metadata = (("authorization", f"Bearer {fixture.token}"),)
+    responses = {"GetTask": pb.GetTaskResponse, "ListTasks": pb.ListTasksResponse, "CreateTask": pb.CreateTaskResponse}
+    sizes: dict[str, int] = {}
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        for row in GRPC_ROWS:
+            name = row.grpc_method.rsplit("/", 1)[1]
+            call = channel.unary_unary(
+                "/" + row.grpc_method,
+                request_serializer=lambda message: message,
+                response_deserializer=responses[name].FromString,
+            )
+            try:
+                reply = call(grpc_message(row, fixture.task_id), metadata=metadata, timeout=10)
+            except grpc.RpcError as error:
+                raise BenchError(f"({row.key}) check failed: {error.code().name} {error.details()}") from None
+            if name == "GetTask":
+                sizes["protobuf"] = reply.task.ByteSize()
+            if name == "ListTasks" and len(reply.tasks) != LIST_LIMIT:
+                raise BenchError(f"({row.key}) check failed: {len(reply.tasks)} tasks")
+    return sizes
+
+
 def task_is_cached(task_id: str) -> bool:
     """True when the task's row is in the cache (so row (a) measures cache hits)."""
     from uuid import UUID
@@ -364,6 +428,8 @@ class Server:
                 "--port", str(port),
                 "config.wsgi:application",
             ]  # fmt: skip
+        elif kind == "grpc":
+            program = [sys.executable, "manage.py", "grpcserver", "--host", "127.0.0.1", "--port", str(port)]
         else:
             program = [
                 _venv_program("gunicorn"),
@@ -376,6 +442,7 @@ class Server:
         self.kind = kind
         self.command = ["taskset", "-c", cpu, *program]
         self.env = env
+        self.port = port
         self.base_url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
@@ -391,18 +458,23 @@ class Server:
             if self.process.poll() is not None:
                 raise BenchError(f"the server exited with status {self.process.returncode}; see {self.log_path}")
             try:
+                if self.kind == "grpc":
+                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                    return
                 with urllib.request.urlopen(self.base_url + "/healthz", timeout=1) as response:
                     if response.status == 200:
                         return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
                 pass
             time.sleep(0.2)
         raise BenchError(f"the server did not answer /healthz within {timeout:.0f} s; see {self.log_path}")
 
     def worker_pids(self) -> list[int]:
-        """The worker processes (children of the gunicorn or granian main process)."""
+        """The worker processes (children of the gunicorn or granian main process; grpcserver itself)."""
         if self.process is None:
             return []
+        if self.kind == "grpc":
+            return [self.process.pid]
         pids: list[int] = []
         for children in Path(f"/proc/{self.process.pid}/task").glob("*/children"):
             with contextlib.suppress(OSError):
@@ -495,6 +567,41 @@ def check_rows(server: Server, fixture: Fixture) -> None:
     http(f"{base}/api/v1/tasks?limit={LIST_LIMIT}", token)
     if not task_is_cached(task_id):
         raise BenchError("the task of rows (a) and (e) is not in the cache after reading it")
+
+
+# -- h2load (gRPC) -------------------------------------------------------------------------------------
+
+
+def run_grpc_row(args: argparse.Namespace, row: Row, server: Server, fixture: Fixture, out_dir: Path) -> Result:
+    """h2load with as many concurrent calls as wrk's connections; CPU of the grpcserver process."""
+    from bench.grpc_load import run_h2load
+
+    slug = re.sub(r"[^a-z0-9]+", "-", row.label.lower()).strip("-")[:40]
+    log(f"({row.key}) {row.label}: {args.duration} s (+{args.warmup} s warm-up)")
+    cpu_before = server.cpu_seconds()
+    try:
+        measured = run_h2load(
+            cpu=args.load_cpu,
+            port=server.port,
+            method=row.grpc_method,
+            message=grpc_message(row, fixture.task_id),
+            token=fixture.token,
+            seconds=args.duration,
+            warmup=args.warmup,
+            clients=args.connections,
+            streams=1,
+            out_path=out_dir / f"{row.key}-{slug}.txt",
+        )
+    except RuntimeError as error:
+        return Result(row=row, failure=str(error)[:300])
+    cpu = (server.cpu_seconds() - cpu_before) * 1000
+    result = Result(row=row, requests=measured.requests, seconds=measured.requests / measured.rps)
+    result.p50_ms, result.p99_ms = measured.p50_ms, measured.p99_ms
+    # h2load's log also holds the warm-up's calls; CPU is spread over all of them.
+    result.cpu_ms = cpu / measured.requests if measured.requests else None
+    if measured.failed:
+        result.failure = f"{measured.failed} calls failed at the HTTP/2 level"
+    return result
 
 
 # -- wrk ---------------------------------------------------------------------------------------------
@@ -590,6 +697,16 @@ def render_table(results: list[Result], markdown: bool) -> str:
             else ""
         )
         ratios.append(f"(a) / (d) = {ratio:.2f}x by req/s ({verdict} the target of >= 3x){by_cpu}")
+    grpc_one = by_key.get("h")
+    if grpc_one and full and not grpc_one.failure and not full.failure and full.rps:
+        ratio = grpc_one.rps / full.rps
+        verdict = "meets" if ratio >= 2 else "misses"
+        by_cpu = (
+            f"; by server CPU per request {full.cpu_ms / grpc_one.cpu_ms:.2f}x"
+            if full.cpu_ms and grpc_one.cpu_ms
+            else ""
+        )
+        ratios.append(f"(h) / (a) = {ratio:.2f}x by req/s ({verdict} the target of >= 2x){by_cpu}")
     graphql_one = by_key.get("e")
     if graphql_one and full and not graphql_one.failure and not full.failure and full.rps:
         ratio = graphql_one.rps / full.rps
@@ -648,17 +765,32 @@ def main(argv: list[str] | None = None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
 
     server = Server(args.server, env, args.port or free_port(), args.server_cpu, out_dir / "server.log")
+    grpc_server = Server("grpc", env, free_port(), args.server_cpu, out_dir / "grpc-server.log")
+    sizes: dict[str, int] = {}
     pg_sessions = PostgresSessions(args.database_url)
     results: list[Result] = []
     description = describe_run(args)
     try:
         server.start()
+        grpc_server.start()
         check_rows(server, fixture)
+        sizes = check_grpc_rows(grpc_server.port, fixture)
+        with urllib.request.urlopen(
+            urllib.request.Request(
+                f"{server.base_url}/api/v1/tasks/{fixture.task_id}",
+                headers={"Authorization": f"Bearer {fixture.token}"},
+            )
+        ) as response:
+            sizes["json"] = len(response.read())
+        http(f"{server.base_url}/api/v1/tasks?limit={LIST_LIMIT}", fixture.token)  # cache the page again
         rows = {row.key: row for row in ROWS}
         for key in RUN_ORDER:
             if key not in args.rows:
                 continue
             row = rows[key]
+            if row.grpc_method:
+                results.append(run_grpc_row(args, row, grpc_server, fixture, out_dir))
+                continue
             url = server.base_url + row.path.format(task_id=fixture.task_id)
             slug = re.sub(r"[^a-z0-9]+", "-", row.label.lower()).strip("-")[:40]
             if args.warmup:
@@ -679,8 +811,16 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"({key}) FAILED: {result.failure}")
     finally:
         server.stop()
+        grpc_server.stop()
 
     table = render_table(results, args.markdown)
+    if sizes.get("json"):
+        share = sizes["protobuf"] / sizes["json"]
+        verdict = "meets" if share <= 0.55 else "misses"
+        table += (
+            f"\none task: protobuf {sizes['protobuf']} B, JSON {sizes['json']} B = {share:.0%} "
+            f"({verdict} the target of <= 55%)"
+        )
     report = f"{description}\n\n{table}\n"
     (out_dir / ("summary.md" if args.markdown else "summary.txt")).write_text(report)
     (out_dir / "results.json").write_text(

@@ -19,6 +19,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from core.errors import PermissionDenied
 from core.types import Actor
@@ -39,10 +41,24 @@ class SafeCache:
         self._pending = dict.fromkeys(_STAT_NAMES, 0)
         self._last_flush = time.monotonic()
         self._skip_until = 0.0
+        self._local = threading.local()
 
     @property
     def backend(self) -> Any:
-        return caches[self.alias]
+        """The cache backend of this thread, kept for the thread's life.
+
+        Django keeps backends per context, not per thread, and grpcio runs every call in a fresh
+        contextvars.Context: `caches[alias]` alone would build a new backend (and Redis client) for
+        each gRPC call, which measured ~15% of a cached GetTask.
+        """
+        backend = getattr(self._local, "backend", None)
+        if backend is None:
+            backend = self._local.backend = caches[self.alias]
+        return backend
+
+    def forget_backends(self) -> None:
+        """Drop the kept backends (the CACHES setting changed)."""
+        self._local = threading.local()
 
     @property
     def resting(self) -> bool:
@@ -183,6 +199,12 @@ def _stat_key(name: str) -> str:
 
 
 safe_cache = SafeCache()
+
+
+@receiver(setting_changed, dispatch_uid="core.cache.forget_backends")
+def _caches_changed(setting: str, **kwargs: Any) -> None:
+    if setting == "CACHES":
+        safe_cache.forget_backends()
 
 
 def cache_stats(*, actor: Actor) -> dict[str, object]:
