@@ -61,9 +61,12 @@ class DatabaseHealthChecker(threading.Thread):
         return healthy
 
     def run(self) -> None:
-        while not self._stopped.wait(self.interval):
-            if not self.check():
-                logger.warning("database unreachable: gRPC health is NOT_SERVING")
+        try:
+            while not self._stopped.wait(self.interval):
+                if not self.check():
+                    logger.warning("database unreachable: gRPC health is NOT_SERVING")
+        finally:
+            connection.close()  # this thread's own connection
 
     def stop(self) -> None:
         self._stopped.set()
