@@ -686,43 +686,36 @@ def render_table(results: list[Result], markdown: bool) -> str:
             return "  ".join(padded)
 
         out = [fmt(header), "  ".join("-" * w for w in widths)] + [fmt(cells) for cells in lines]
-    ratios: list[str] = []
-    full = by_key.get("a")
-    if full and baseline and not full.failure and base_rps:
-        ratio = full.rps / base_rps
-        verdict = "meets" if ratio >= 3 else "misses"
-        by_cpu = (
-            f"; by server CPU per request {baseline.cpu_ms / full.cpu_ms:.2f}x"
-            if full.cpu_ms and baseline.cpu_ms
-            else ""
+    ratios = [
+        line
+        for line in (
+            _ratio_line(by_key, "a", "d", 3),  # full stack over the plain DRF view
+            _ratio_line(by_key, "h", "a", 2),  # gRPC over REST
+            _ratio_line(by_key, "e", "a", 0.5),  # GraphQL over REST
         )
-        ratios.append(f"(a) / (d) = {ratio:.2f}x by req/s ({verdict} the target of >= 3x){by_cpu}")
-    grpc_one = by_key.get("h")
-    if grpc_one and full and not grpc_one.failure and not full.failure and full.rps:
-        ratio = grpc_one.rps / full.rps
-        verdict = "meets" if ratio >= 2 else "misses"
-        by_cpu = (
-            f"; by server CPU per request {full.cpu_ms / grpc_one.cpu_ms:.2f}x"
-            if full.cpu_ms and grpc_one.cpu_ms
-            else ""
-        )
-        ratios.append(f"(h) / (a) = {ratio:.2f}x by req/s ({verdict} the target of >= 2x){by_cpu}")
-    graphql_one = by_key.get("e")
-    if graphql_one and full and not graphql_one.failure and not full.failure and full.rps:
-        ratio = graphql_one.rps / full.rps
-        verdict = "meets" if ratio >= 0.5 else "misses"
-        by_cpu = (
-            f"; by server CPU per request {full.cpu_ms / graphql_one.cpu_ms:.2f}x"
-            if full.cpu_ms and graphql_one.cpu_ms
-            else ""
-        )
-        ratios.append(f"(e) / (a) = {ratio:.2f}x by req/s ({verdict} the target of >= 0.5x){by_cpu}")
+        if line
+    ]
     if ratios:
         out += ["", *ratios]
     for result in results:
         if result.failure:
             out.append(f"({result.row.key}) FAILED: {result.failure}")
     return "\n".join(out)
+
+
+def _ratio_line(by_key: dict[str, Result], row: str, base: str, target: float) -> str:
+    """'(row) / (base) = 1.23x by req/s (meets the target of >= 1x); by server CPU per request …'."""
+    result, reference = by_key.get(row), by_key.get(base)
+    if not result or not reference or result.failure or reference.failure or not reference.rps:
+        return ""
+    ratio = result.rps / reference.rps
+    verdict = "meets" if ratio >= target else "misses"
+    by_cpu = (
+        f"; by server CPU per request {reference.cpu_ms / result.cpu_ms:.2f}x"
+        if result.cpu_ms and reference.cpu_ms
+        else ""
+    )
+    return f"({row}) / ({base}) = {ratio:.2f}x by req/s ({verdict} the target of >= {target:g}x){by_cpu}"
 
 
 def describe_run(args: argparse.Namespace) -> str:

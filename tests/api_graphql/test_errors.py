@@ -6,18 +6,15 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.test import Client
 
 from tasks.models import Task
 from tests.api_graphql.conftest import TASK_FIELDS, bearer, body_of, data_of, gql, only_error
+from tests.faults import database_unreachable, row_locked, statement_timeout
 
 pytestmark = pytest.mark.django_db
 
@@ -310,23 +307,6 @@ def test_unexpected_errors_are_masked_and_logged(
 # -- UNAVAILABLE: the database is unreachable --------------------------------------------------------------------------
 
 
-@contextmanager
-def database_unreachable() -> Iterator[None]:
-    """Make every new connection of the default database fail for real, then put it back."""
-    saved = dict(connection.settings_dict)
-    connection.close()
-    if connection.vendor == "sqlite":
-        connection.settings_dict["NAME"] = "/nonexistent-directory/taskhub/db.sqlite3"
-    else:
-        connection.settings_dict.update(HOST="127.0.0.1", PORT="1")  # nothing listens on port 1
-    try:
-        yield
-    finally:
-        connection.close()
-        connection.settings_dict.clear()
-        connection.settings_dict.update(saved)
-
-
 @pytest.mark.django_db(transaction=True)
 def test_unavailable_when_the_database_is_unreachable(
     client: Client, as_user: dict[str, str], user: Any, make_task: Any, caplog: pytest.LogCaptureFixture
@@ -363,38 +343,9 @@ def test_timeout_when_the_statement_timeout_fires(
     client: Client, as_user: dict[str, str], user: Any, make_task: Any
 ) -> None:
     task = make_task(owner=user, title="Locked")
-    locked, release = threading.Event(), threading.Event()
-    errors: list[BaseException] = []
-
-    def hold_row_lock() -> None:
-        from django.db import connection as thread_connection
-        from django.db import transaction
-
-        try:
-            with transaction.atomic():
-                Task.objects.select_for_update().get(pk=task.pk)
-                locked.set()
-                release.wait(10)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-            locked.set()
-        finally:
-            thread_connection.close()
-
-    holder = threading.Thread(target=hold_row_lock)
-    holder.start()
-    try:
-        assert locked.wait(10)
-        with connection.cursor() as cursor:
-            cursor.execute("SET statement_timeout = 200")
+    with row_locked(task.pk), statement_timeout(milliseconds=200):
         response = gql(client, UPDATE, {"id": str(task.pk), "input": {"title": "Changed"}}, **as_user)
-    finally:
-        release.set()
-        holder.join(10)
-        with connection.cursor() as cursor:
-            cursor.execute("RESET statement_timeout")
 
-    assert not errors
     error = only_error(response, "TIMEOUT")
     assert error["path"] == ["updateTask"]
     assert json.loads(response.content)["data"] is None

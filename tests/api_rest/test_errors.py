@@ -6,14 +6,10 @@
 from __future__ import annotations
 
 import json
-import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -21,6 +17,7 @@ from core.auth import api_key_create
 from tasks.models import IdempotencyRecord, Task
 from tests.api_rest.helpers import PROBLEM_KEYS, TASKS, assert_problem, task_url
 from tests.conftest import access_token
+from tests.faults import database_unreachable, row_locked, statement_timeout
 
 pytestmark = pytest.mark.django_db
 
@@ -229,23 +226,6 @@ def test_500_is_a_generic_problem_with_the_request_id(user: Any, make_task: Any)
 # -- 503: the database is unreachable ------------------------------------------------------------------------
 
 
-@contextmanager
-def database_unreachable() -> Iterator[None]:
-    """Make every new connection of the default database fail for real, then put it back."""
-    saved = dict(connection.settings_dict)
-    connection.close()
-    if connection.vendor == "sqlite":
-        connection.settings_dict["NAME"] = "/nonexistent-directory/taskhub/db.sqlite3"
-    else:
-        connection.settings_dict.update(HOST="127.0.0.1", PORT="1")  # nothing listens on port 1
-    try:
-        yield
-    finally:
-        connection.close()
-        connection.settings_dict.clear()
-        connection.settings_dict.update(saved)
-
-
 @pytest.mark.django_db(transaction=True)
 def test_503_when_the_database_is_unreachable(client_for: Any, user: Any, make_task: Any) -> None:
     task = make_task(owner=user)
@@ -276,38 +256,9 @@ def test_503_when_the_database_is_unreachable(client_for: Any, user: Any, make_t
 def test_504_when_the_statement_timeout_fires(client_for: Any, user: Any, make_task: Any) -> None:
     task = make_task(owner=user, title="Locked")
     client = client_for(user)
-    locked, release = threading.Event(), threading.Event()
-    errors: list[BaseException] = []
-
-    def hold_row_lock() -> None:
-        from django.db import connection as thread_connection
-        from django.db import transaction
-
-        try:
-            with transaction.atomic():
-                Task.objects.select_for_update().get(pk=task.pk)
-                locked.set()
-                release.wait(10)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-            locked.set()
-        finally:
-            thread_connection.close()
-
-    holder = threading.Thread(target=hold_row_lock)
-    holder.start()
-    try:
-        assert locked.wait(10)
-        with connection.cursor() as cursor:
-            cursor.execute("SET statement_timeout = 200")
+    with row_locked(task.pk), statement_timeout(milliseconds=200):
         response = client.patch(task_url(task.pk), {"title": "Changed"}, format="json")
-    finally:
-        release.set()
-        holder.join(10)
-        with connection.cursor() as cursor:
-            cursor.execute("RESET statement_timeout")
 
-    assert not errors
     assert_problem(response, 504, "timeout")
     stored = Task.objects.get(pk=task.pk)
     assert (stored.title, stored.version) == ("Locked", 1)
