@@ -16,6 +16,14 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from core.auth import api_key_create
 from tests.conftest import access_token
+from tests.faults import (  # re-exported: the gRPC tests import every helper from here
+    a_call_waits_on_a_lock,
+    database_unreachable,
+    row_locked,
+    task_writes_blocked,
+    terminate_other_connections,
+    wait_until,
+)
 
 Metadata = tuple[tuple[str, str], ...]
 
@@ -90,16 +98,6 @@ def timestamp(value: datetime) -> Timestamp:
     stamp.FromDatetime(value)
     return stamp
 
-
-# Database faults (also used by the REST and GraphQL tests) live in tests/faults.py.
-from tests.faults import (  # noqa: E402
-    a_call_waits_on_a_lock,
-    database_unreachable,
-    row_locked,
-    task_writes_blocked,
-    terminate_other_connections,
-    wait_until,
-)
 
 __all__ = [
     "a_call_waits_on_a_lock",
