@@ -14,6 +14,7 @@ from core.types import Actor
 @dataclass
 class CallState:
     method: str
+    metadata: dict[str, str] = field(default_factory=dict)
     actor: Actor | None = None
     trailers: list[tuple[str, str]] = field(default_factory=list)
 

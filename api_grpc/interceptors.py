@@ -1,8 +1,14 @@
-"""Server interceptors: each cross-cutting concern once, around every TaskService call.
+"""The server interceptor: every cross-cutting concern of a TaskService call, in one place.
 
-Order (outermost first): CallContextInterceptor (request id, DB connection hygiene, access log),
-ErrorInterceptor (every exception → its status, never UNKNOWN), DeadlineInterceptor, AuthInterceptor
-(identity + rate limit). Health and reflection calls pass through untouched.
+Around each call, in this order: request id in (`x-request-id`) and out (trailing metadata); fresh or
+healthy database connections, as Django does around an HTTP request; the deadline (a call whose
+deadline has passed does no work, and its statements get only the time that is left); identity
+(`authorization: Bearer <jwt>` or `x-api-key`, through core.auth) and the caller's rate limit; the
+servicer; every exception mapped to its status (never UNKNOWN); one access log line.
+
+One interceptor rather than one per concern, and the wrapped handler built once per method: grpcio
+runs the interceptor chain and builds a new handler on every call, and on a cache hit that machinery
+cost more than the call itself (bench/README.md, row (h)). Health and reflection calls pass through.
 """
 
 from __future__ import annotations
@@ -10,67 +16,63 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, TypeAlias
+from functools import partial
+from typing import Any
 
 import grpc
 from django.db import close_old_connections
 
-from api_grpc.context import CallState, bind_call, current_call, unbind_call
+from api_grpc.context import CallState, bind_call, unbind_call
 from api_grpc.errors import abort_with
 from core import ratelimit
 from core.auth import authenticate_credentials
 from core.db import time_budget
 from core.errors import NotAuthenticated, RateLimited, TimeBudgetExceeded
+from core.types import Actor
 from observability.middleware import accept_request_id, request_id_scope
 
 SERVICE_PREFIX = "/tasks.v1.TaskService/"
 access_logger = logging.getLogger("taskhub.access")
 
-Context: TypeAlias = grpc.ServicerContext
-Behavior = Callable[[Any, Context], Any]
+Behavior = Callable[[Any, grpc.ServicerContext], Any]
 
 
-class _UnaryInterceptor(grpc.ServerInterceptor):
-    """Wraps the unary-unary behaviour of TaskService methods in `around`."""
+class TaskServiceInterceptor(grpc.ServerInterceptor):
+    def __init__(self) -> None:
+        self._handlers: dict[str, grpc.RpcMethodHandler] = {}
 
-    def intercept_service(self, continuation: Callable[[Any], Any], details: grpc.HandlerCallDetails) -> Any:
-        handler = continuation(details)
+    def intercept_service(
+        self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None], details: Any
+    ) -> grpc.RpcMethodHandler | None:
         method: str = details.method
+        wrapped = self._handlers.get(method)
+        if wrapped is not None:
+            return wrapped
+        handler = continuation(details)
         if handler is None or handler.unary_unary is None or not method.startswith(SERVICE_PREFIX):
             return handler
-        behavior: Behavior = handler.unary_unary
-        metadata = {key: value for key, value in details.invocation_metadata or ()}
-
-        def call(request: Any, context: grpc.ServicerContext) -> Any:
-            return self.around(behavior, request, context, method, metadata)
-
-        return grpc.unary_unary_rpc_method_handler(
-            call, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+        wrapped = grpc.unary_unary_rpc_method_handler(
+            partial(self.call, handler.unary_unary, method),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
         )
+        self._handlers[method] = wrapped  # a race only builds the same handler twice
+        return wrapped
 
-    def around(
-        self, behavior: Behavior, request: Any, context: grpc.ServicerContext, method: str, metadata: dict[str, str]
-    ) -> Any:
-        raise NotImplementedError
-
-
-class CallContextInterceptor(_UnaryInterceptor):
-    """Request id in (`x-request-id`) and out (trailing metadata); fresh or healthy DB connections
-    around the call, as Django does around an HTTP request; one access log line per call."""
-
-    def around(
-        self, behavior: Behavior, request: Any, context: grpc.ServicerContext, method: str, metadata: Any
-    ) -> Any:
-        state = CallState(method=method)
+    def call(self, behavior: Behavior, method: str, request: Any, context: grpc.ServicerContext) -> Any:
+        started = time.perf_counter()
+        metadata = dict(context.invocation_metadata())
+        state = CallState(method=method, metadata=metadata)
         token = bind_call(state)
         request_id = accept_request_id(metadata.get("x-request-id"))
-        started = time.perf_counter()
         try:
             with request_id_scope(request_id):
                 state.add_trailer(context, "x-request-id", request_id)
                 close_old_connections()
                 try:
-                    return behavior(request, context)
+                    return self.serve(behavior, request, context, state)
+                except Exception as exc:
+                    abort_with(exc, context)  # raises: the status and trailers are set
                 finally:
                     close_old_connections()
                     code = context.code() or grpc.StatusCode.OK
@@ -89,55 +91,32 @@ class CallContextInterceptor(_UnaryInterceptor):
         finally:
             unbind_call(token)
 
-
-class ErrorInterceptor(_UnaryInterceptor):
-    def around(
-        self, behavior: Behavior, request: Any, context: grpc.ServicerContext, method: str, metadata: Any
-    ) -> Any:
-        try:
-            return behavior(request, context)
-        except Exception as exc:
-            abort_with(exc, context)
-
-
-class DeadlineInterceptor(_UnaryInterceptor):
-    """A call whose deadline has passed does no work; on PostgreSQL its statements get only the
-    time that is left."""
-
-    def around(
-        self, behavior: Behavior, request: Any, context: grpc.ServicerContext, method: str, metadata: Any
-    ) -> Any:
+    def serve(self, behavior: Behavior, request: Any, context: grpc.ServicerContext, state: CallState) -> Any:
         remaining = context.time_remaining()
         if remaining is not None and remaining <= 0.001:
             raise TimeBudgetExceeded("The deadline passed before the work started.")
         with time_budget(remaining):
+            state.actor = authenticate(state.metadata, context.peer())
             return behavior(request, context)
 
 
-class AuthInterceptor(_UnaryInterceptor):
-    """`authorization: Bearer <jwt>` or `x-api-key`, through core.auth; then the caller's rate limit."""
-
-    def around(
-        self, behavior: Behavior, request: Any, context: grpc.ServicerContext, method: str, metadata: Any
-    ) -> Any:
-        try:
-            actor = authenticate_credentials(
-                authorization=metadata.get("authorization"), api_key=metadata.get("x-api-key")
-            )
-            refused = None
-        except NotAuthenticated as exc:
-            actor, refused = None, exc
-        if actor is None:
-            # Missing and refused credentials both count against the client's address, as on HTTP.
-            decision = ratelimit.hit("anon", "ip:" + _peer_ip(context.peer()))
-            if not decision.allowed:
-                raise RateLimited(retry_after=decision.retry_after)
-            raise refused or NotAuthenticated()
-        current_call().actor = actor
-        decision = ratelimit.hit("user", f"user:{actor.id}")
+def authenticate(metadata: dict[str, str], peer: str) -> Actor:
+    """The caller's identity, then its rate limit. Missing and refused credentials both count
+    against the client's address, as on HTTP."""
+    try:
+        actor = authenticate_credentials(authorization=metadata.get("authorization"), api_key=metadata.get("x-api-key"))
+        refused = None
+    except NotAuthenticated as exc:
+        actor, refused = None, exc
+    if actor is None:
+        decision = ratelimit.hit("anon", "ip:" + _peer_ip(peer))
         if not decision.allowed:
             raise RateLimited(retry_after=decision.retry_after)
-        return behavior(request, context)
+        raise refused or NotAuthenticated()
+    decision = ratelimit.hit("user", f"user:{actor.id}")
+    if not decision.allowed:
+        raise RateLimited(retry_after=decision.retry_after)
+    return actor
 
 
 def _peer_ip(peer: str) -> str:
@@ -148,4 +127,4 @@ def _peer_ip(peer: str) -> str:
 
 
 def default_interceptors() -> list[grpc.ServerInterceptor]:
-    return [CallContextInterceptor(), ErrorInterceptor(), DeadlineInterceptor(), AuthInterceptor()]
+    return [TaskServiceInterceptor()]

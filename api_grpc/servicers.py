@@ -14,7 +14,7 @@ from tasks.services import task_create, task_delete, task_update
 
 class TaskServicer(pb_grpc.TaskServiceServicer):
     def CreateTask(self, request: pb.CreateTaskRequest, context: grpc.ServicerContext) -> pb.CreateTaskResponse:
-        key = dict(context.invocation_metadata()).get("idempotency-key")
+        key = current_call().metadata.get("idempotency-key")
         task = task_create(actor=current_actor(), data=create_data_from_proto(request), idempotency_key=key)
         if task.replayed:
             current_call().add_trailer(context, "idempotent-replayed", "true")
