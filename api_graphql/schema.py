@@ -18,6 +18,7 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
     MaxTokensLimiter,
+    SchemaExtension,
     ValidationCache,
 )
 from strawberry.extensions import ParserCache as StrawberryParserCache
@@ -30,6 +31,7 @@ from strawberry_django.optimizer import DjangoOptimizerExtension
 from api_graphql.errors import ErrorCodes
 from api_graphql.mutations import Mutation
 from api_graphql.queries import Query
+from observability.metrics import graphql_endpoint
 
 
 class ParserCache(StrawberryParserCache):
@@ -42,6 +44,22 @@ class ParserCache(StrawberryParserCache):
         with suppress(GraphQLError):
             context.graphql_document = self.cached_parse_document(context.query, **context.parse_options)
         yield
+
+
+class OperationName(SchemaExtension):
+    """Names the request's operation (`query TaskList`) for the metrics' `endpoint` label, the access
+    log's `route` and the span's name; "invalid" when the document names no operation to run."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        context = self.execution_context
+        try:
+            operation_type: str | None = context.operation_type.value
+        except RuntimeError:  # no document, or no operation of the requested name
+            operation_type = None
+        request = getattr(context.context, "request", None)
+        if request is not None:
+            request.api_endpoint = graphql_endpoint(operation_type, context.operation_name)
 
 
 class Schema(strawberry.Schema):
@@ -69,6 +87,7 @@ def build_schema(*, introspection: bool = True, field_suggestions: bool = True) 
         lambda: ParserCache(maxsize=cache_size),
         lambda: ValidationCache(maxsize=cache_size),
         ErrorCodes,
+        OperationName,
     ]
     return Schema(
         query=Query,

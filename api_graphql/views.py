@@ -66,8 +66,9 @@ def _rate_limited(decision: ratelimit.Decision) -> HttpResponse:
 
 @method_decorator(csrf_exempt, name="dispatch")  # sessions are CSRF-checked in identify(); tokens need none
 class GraphQLView(StrawberryView):
+    api_protocol = "graphql"  # the protocol label of metrics and access log lines (observability.middleware)
+
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        request.api_protocol = "graphql"  # type: ignore[attr-defined]  # for the access log
         self.schema = current_schema()
         self.graphql_ide = "graphiql" if settings.GRAPHIQL_ENABLED else None
         actor, auth_error = identify(request)

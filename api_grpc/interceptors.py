@@ -1,6 +1,7 @@
 """The server interceptor: every cross-cutting concern of a TaskService call, in one place.
 
-Around each call, in this order: request id in (`x-request-id`) and out (trailing metadata); fresh or
+Around each call, in this order: request id in (`x-request-id`) and out (trailing metadata); the
+call's metrics and its SERVER span (continuing a `traceparent` sent in the metadata); fresh or
 healthy database connections, as Django does around an HTTP request; the deadline (a call whose
 deadline has passed does no work, and its statements get only the time that is left); identity
 (`authorization: Bearer <jwt>` or `x-api-key`, through core.auth) and the caller's rate limit; the
@@ -29,12 +30,26 @@ from core.auth import authenticate_credentials
 from core.db import time_budget
 from core.errors import NotAuthenticated, RateLimited, TimeBudgetExceeded
 from core.types import Actor
+from observability import metrics, tracing
 from observability.middleware import accept_request_id, request_id_scope
 
 SERVICE_PREFIX = "/tasks.v1.TaskService/"
 access_logger = logging.getLogger("taskhub.access")
 
 Behavior = Callable[[Any, grpc.ServicerContext], Any]
+
+# The codes that mean the server failed (OpenTelemetry's rule for gRPC SERVER spans); a refused
+# request (NOT_FOUND, INVALID_ARGUMENT, ...) is the client's error and leaves the span unset.
+_SERVER_FAULTS = frozenset(
+    {
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.UNIMPLEMENTED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DATA_LOSS,
+    }
+)
 
 
 class TaskServiceInterceptor(grpc.ServerInterceptor):
@@ -65,8 +80,15 @@ class TaskServiceInterceptor(grpc.ServerInterceptor):
         state = CallState(method=method, metadata=metadata)
         token = bind_call(state)
         request_id = accept_request_id(metadata.get("x-request-id"))
+        service, _, name = method[1:].partition("/")
         try:
-            with request_id_scope(request_id):
+            with (
+                request_id_scope(request_id),
+                metrics.observe_request("grpc", "POST", method, active=True) as observation,
+                tracing.server_span(
+                    method[1:], metadata, {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
+                ) as span,
+            ):
                 state.add_trailer(context, "x-request-id", request_id)
                 close_old_connections()
                 try:
@@ -76,13 +98,19 @@ class TaskServiceInterceptor(grpc.ServerInterceptor):
                 finally:
                     close_old_connections()
                     code = context.code() or grpc.StatusCode.OK
+                    observation.status = code.name
+                    if span is not None:
+                        span.set_attribute("rpc.grpc.status_code", code.value[0])
+                        if code in _SERVER_FAULTS:
+                            tracing.mark_error(span, code.name)
                     access_logger.info(
                         "%s %s",
                         method,
                         code.name,
                         extra={
                             "protocol": "grpc",
-                            "method": method,
+                            "method": "POST",
+                            "route": method,
                             "status": code.name,
                             "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                             "user_id": state.actor.id if state.actor else None,

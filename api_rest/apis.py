@@ -44,6 +44,8 @@ _PROBLEM = OpenApiResponse(description="Problem details (RFC 9457), application/
 class BaseApi(APIView):
     """Rate limits count before permissions, so unauthenticated floods are limited too."""
 
+    api_protocol = "rest"  # the protocol label of metrics and access log lines (observability.middleware)
+
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         self.format_kwarg = self.get_format_suffix(**kwargs)
         neg = self.perform_content_negotiation(request)
@@ -68,6 +70,7 @@ class BaseApi(APIView):
 class TokenObtainApi(jwt_views.TokenObtainPairView):
     """Username and password → an access token (short-lived) and a refresh token."""
 
+    api_protocol = "rest"
     rate_limit_scope = "token"
     serializer_class = TokenObtainSerializer
 
@@ -78,6 +81,7 @@ class TokenObtainApi(jwt_views.TokenObtainPairView):
 class TokenRefreshApi(jwt_views.TokenRefreshView):
     """A refresh token → a new access token and a new refresh token; the old one stops working."""
 
+    api_protocol = "rest"
     rate_limit_scope = "token"
     serializer_class = TokenRefreshSerializer
 
@@ -85,6 +89,7 @@ class TokenRefreshApi(jwt_views.TokenRefreshView):
 class TokenRevokeApi(jwt_views.TokenBlacklistView):
     """Revoke a refresh token (log out)."""
 
+    api_protocol = "rest"
     rate_limit_scope = "token"
     serializer_class = TokenBlacklistSerializer
 

@@ -2,18 +2,15 @@
 
 from django.conf import settings
 from django.contrib import admin
-from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-
-def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness: the process answers. Touches no dependency."""
-    return JsonResponse({"status": "ok"})
-
+from observability import views as observability
 
 urlpatterns = [
-    path("healthz", healthz, name="healthz"),
+    path("healthz", observability.healthz, name="healthz"),
+    path("readyz", observability.readyz, name="readyz"),
+    path("health", observability.health, name="health"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("api_rest.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -21,6 +18,9 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("api-auth/", include("rest_framework.urls")),  # log in/out links of the browsable API
 ]
+
+if settings.METRICS_ENABLED:
+    urlpatterns.append(path("metrics", observability.metrics_view, name="metrics"))
 
 if settings.GRAPHQL_ENABLED:
     from api_graphql.schema import schema

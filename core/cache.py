@@ -24,6 +24,8 @@ from django.dispatch import receiver
 
 from core.errors import PermissionDenied
 from core.types import Actor
+from observability import metrics
+from observability.tracing import internal_span
 
 logger = logging.getLogger(__name__)
 
@@ -74,13 +76,17 @@ class SafeCache:
         """Return the value, or None on a miss or a fault."""
         if not self.enabled:
             return None
-        try:
-            value = self.backend.get(key, _MISSING)
-        except Exception:
-            self._fault("get", key)
+        with internal_span("cache.get"):
+            try:
+                value = self.backend.get(key, _MISSING)
+            except Exception:
+                self._fault("get", key)
+                return None
+        if value is _MISSING:
+            self._count("misses")
             return None
-        self._count("hits" if value is not _MISSING else "misses")
-        return None if value is _MISSING else value
+        self._count("hits")
+        return value
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         keys = list(keys)
@@ -94,12 +100,15 @@ class SafeCache:
         with self._lock:
             self._pending["hits"] += len(found)
             self._pending["misses"] += len(keys) - len(found)
+        metrics.CACHE_HITS.inc(len(found))
+        metrics.CACHE_MISSES.inc(len(keys) - len(found))
         self._maybe_flush()
         return found
 
     # -- writes ------------------------------------------------------------------------------------
     def set(self, key: str, value: Any, timeout: float | None = None) -> None:
-        self._call("set", key, value, settings.CACHE_TTL if timeout is None else timeout)
+        with internal_span("cache.set"):
+            self._call("set", key, value, settings.CACHE_TTL if timeout is None else timeout)
 
     def add(self, key: str, value: Any, timeout: float | None = None) -> bool:
         """Store only if absent; True if stored. A fault answers False."""
@@ -139,10 +148,12 @@ class SafeCache:
         self._skip_until = time.monotonic() + settings.CACHE_RETRY_AFTER
         with self._lock:
             self._pending["errors"] += 1
+        metrics.CACHE_ERRORS.inc()
 
     def _count(self, name: str) -> None:
         with self._lock:
             self._pending[name] += 1
+        (metrics.CACHE_HITS if name == "hits" else metrics.CACHE_MISSES).inc()
         self._maybe_flush()
 
     def _maybe_flush(self) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from django.conf import settings
 
 from core.cache import safe_cache
+from observability import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -73,11 +74,13 @@ def hit(scope: str, ident: str) -> Decision:
     keys = [(f"rl:{scope}:{ident}:{w.seconds}:{int(now // w.seconds)}", w) for w in scope_windows]
     if safe_cache.resting:  # the cache server just failed: do not wait on it once per request
         errors += 1
+        metrics.RATE_LIMIT_ERRORS.inc()
         return ALLOW_ALL
     try:
         counts = _increment(keys)
     except Exception:
         errors += 1
+        metrics.RATE_LIMIT_ERRORS.inc()
         safe_cache.record_fault("rate limit", keys[0][0])
         return ALLOW_ALL
 
@@ -95,6 +98,7 @@ def hit(scope: str, ident: str) -> Decision:
             decision = candidate
     if not decision.allowed:
         rejections += 1
+        metrics.RATE_LIMITED.labels(scope).inc()
     return decision
 
 

@@ -1,4 +1,7 @@
-"""Request id in and out (`X-Request-ID`), and one access log line per HTTP request."""
+"""The HTTP hook of observability (REST, GraphQL and every other page): request id in and out
+(`X-Request-ID`), a SERVER span continuing the caller's `traceparent`, the request metrics, and one
+access log line per request. The gRPC interceptor does the same for calls, through the same modules.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from django.http import HttpRequest, HttpResponse
+
+from observability import metrics, tracing
 
 access_logger = logging.getLogger("taskhub.access")
 
@@ -40,7 +45,15 @@ def accept_request_id(candidate: str | None) -> str:
     return uuid.uuid4().hex
 
 
-class RequestIdMiddleware:
+class ObservabilityMiddleware:
+    """First in MIDDLEWARE, so its duration and span cover everything below it.
+
+    The protocol label is the `api_protocol` attribute of the view class the route resolved to
+    (`rest` on the REST views, `graphql` on the GraphQL view), `http` for every other page (admin,
+    docs, health, metrics). It is known once the URL resolved, so a request is counted in
+    `api_active_requests` from `process_view` on.
+    """
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
@@ -48,24 +61,51 @@ class RequestIdMiddleware:
         request_id = accept_request_id(request.headers.get("X-Request-ID"))
         token = _request_id.set(request_id)
         started = time.perf_counter()
+        method = request.method or "GET"
+        observation = request.observation = metrics.observe_request("http", method, "unmatched")  # type: ignore[attr-defined]
         try:
-            response = self.get_response(request)
-            response["X-Request-ID"] = request_id
-            user = getattr(request, "user", None)
-            access_logger.info(
-                "%s %s %s",
-                request.method,
-                request.path,
-                response.status_code,
-                extra={
-                    "protocol": getattr(request, "api_protocol", "rest"),
-                    "method": request.method,
-                    "path": request.path,
-                    "status": response.status_code,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "user_id": getattr(user, "pk", None),
-                },
-            )
-            return response
+            with (
+                tracing.server_span(method, request.headers, {"http.request.method": method}) as span,
+                observation,
+            ):
+                response = self.get_response(request)
+                response["X-Request-ID"] = request_id
+                route = _route(request)
+                observation.endpoint = getattr(request, "api_endpoint", None) or route
+                observation.status = str(response.status_code)
+                if span is not None:
+                    span.update_name(f"{method} {route}")
+                    span.set_attribute("http.route", route)
+                    span.set_attribute("http.response.status_code", response.status_code)
+                    if response.status_code >= 500:
+                        tracing.mark_error(span, str(response.status_code))
+                user = getattr(request, "user", None)
+                access_logger.info(
+                    "%s %s %s",
+                    method,
+                    request.path,
+                    response.status_code,
+                    extra={
+                        "protocol": observation.protocol,
+                        "method": method,
+                        "path": request.path,
+                        "route": observation.endpoint,
+                        "status": response.status_code,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "user_id": getattr(user, "pk", None),
+                    },
+                )
+                return response
         finally:
             _request_id.reset(token)
+
+    def process_view(self, request: HttpRequest, view: Callable[..., HttpResponse], *args: object) -> None:
+        view_class = getattr(view, "view_class", None)
+        request.observation.start_active(getattr(view_class, "api_protocol", None) or "http")  # type: ignore[attr-defined]
+
+
+def _route(request: HttpRequest) -> str:
+    match = getattr(request, "resolver_match", None)
+    if match is None or not match.route:
+        return "unmatched"  # a 404 before any route matched: never the raw path
+    return metrics.route_template(match.route)

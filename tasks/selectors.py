@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 
 from core.errors import InvalidInput, NotFound
 from core.types import Actor
+from observability.tracing import traced
 from tasks import cache
 from tasks.filters import TaskFilter, normalize_filters
 from tasks.models import Task
@@ -39,6 +40,7 @@ def task_visible(*, actor: Actor) -> QuerySet[Task]:
     return queryset if actor.sees_all else queryset.filter(owner_id=actor.id)
 
 
+@traced("tasks.task_get")
 def task_get(*, actor: Actor, task_id: UUID | str) -> Task:
     """One visible task, from the cache when it is there (no query on a hit).
 
@@ -63,6 +65,7 @@ def task_get_for_update(*, actor: Actor, task_id: UUID | str) -> Task:
     return task
 
 
+@traced("tasks.task_list")
 def task_list(
     *,
     actor: Actor,
@@ -101,6 +104,7 @@ def task_list(
     )
 
 
+@traced("tasks.task_search")
 def task_search(*, actor: Actor, query: str, limit: int | None = None, cursor: str | None = None) -> Page:
     """Visible tasks whose title or description contains `query`, case-insensitively.
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 from core.db import retry_transient
 from core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, InvalidInput, PermissionDenied, StaleVersion
 from core.types import Actor
+from observability.tracing import traced
 from tasks import cache
 from tasks.models import IdempotencyRecord, Priority, Status, Task
 from tasks.selectors import task_get_for_update
@@ -86,6 +87,7 @@ def _validate(task: Task) -> None:
     task.full_clean(validate_unique=False, validate_constraints=False)
 
 
+@traced("tasks.task_create")
 def task_create(
     *,
     actor: Actor,
@@ -175,6 +177,7 @@ def _claim_idempotency_key(user_id: int, key: str, fingerprint: str) -> tuple[Id
     return record, False
 
 
+@traced("tasks.task_update")
 @retry_transient
 def task_update(
     *, actor: Actor, task_id: UUID | str, changes: Mapping[str, Any], expected_version: int | None = None
@@ -205,6 +208,7 @@ def task_update(
     return task
 
 
+@traced("tasks.task_replace")
 def task_replace(
     *, actor: Actor, task_id: UUID | str, data: Mapping[str, Any], expected_version: int | None = None
 ) -> Task:
@@ -222,6 +226,7 @@ def task_replace(
     return task_update(actor=actor, task_id=task_id, changes=changes, expected_version=expected_version)
 
 
+@traced("tasks.task_delete")
 @retry_transient
 def task_delete(*, actor: Actor, task_id: UUID | str) -> None:
     """Delete a visible task. Raises PermissionDenied and TaskNotFound.
@@ -236,6 +241,7 @@ def task_delete(*, actor: Actor, task_id: UUID | str) -> None:
         transaction.on_commit(lambda: cache.task_deleted(pk, owner_id))
 
 
+@traced("tasks.task_complete_many")
 def task_complete_many(*, actor: Actor, task_ids: list[UUID]) -> None:
     """Mark several visible tasks completed (the admin's bulk action), each through task_update."""
     for task_id in task_ids:

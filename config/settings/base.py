@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_filters",
     "corsheaders",
+    "observability",
     "core",
     "tasks",
     "api_rest",
@@ -42,7 +43,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "observability.middleware.RequestIdMiddleware",
+    "observability.middleware.ObservabilityMiddleware",
     # Compresses what everything below produces; switched by COMPRESSION_ENABLED.
     "config.middleware.CompressionMiddleware",
     "config.middleware.RateLimitHeadersMiddleware",
@@ -116,6 +117,7 @@ from config.settings.components.grpc import *  # noqa: E402,F403
 from config.settings.components.http import *  # noqa: E402,F403
 from config.settings.components.jwt import *  # noqa: E402,F403
 from config.settings.components.logging import *  # noqa: E402,F403
+from config.settings.components.observability import *  # noqa: E402,F403
 from config.settings.components.rest import *  # noqa: E402,F403
 from config.settings.components.security import *  # noqa: E402,F403
 

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from api_grpc.server import build_server
+from observability import metrics
 
 
 class Command(BaseCommand):
@@ -25,6 +26,12 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=settings.GRPC_WORKERS, help="threads running calls")
         parser.add_argument("--no-reflection", action="store_true", help="do not serve server reflection")
         parser.add_argument("--no-health", action="store_true", help="do not serve grpc.health.v1")
+        parser.add_argument(
+            "--metrics-port",
+            type=int,
+            default=settings.GRPC_METRICS_PORT,
+            help="serve this process's /metrics on this port of --host (default: GRPC_METRICS_PORT; 0: none)",
+        )
 
     def handle(self, *args: Any, host: str, port: int, workers: int, **options: Any) -> None:
         if not settings.GRPC_ENABLED:
@@ -38,6 +45,10 @@ class Command(BaseCommand):
             health_enabled=not options["no_health"] and settings.GRPC_HEALTH_ENABLED,
         )
         self.stdout.write(f"gRPC: tasks.v1.TaskService on {host}:{running.port} ({workers} workers)", ending="\n")
+        metrics_server = None
+        if options["metrics_port"] and settings.METRICS_ENABLED:
+            metrics_server = metrics.serve(host, options["metrics_port"])
+            self.stdout.write(f"gRPC: metrics on http://{host}:{metrics_server.server_port}/metrics", ending="\n")
         self.stdout.flush()
         stopped = threading.Event()
 
@@ -46,6 +57,8 @@ class Command(BaseCommand):
                 f"gRPC: {signal.Signals(signum).name}, shutting down (grace {settings.GRPC_SHUTDOWN_GRACE} s)"
             )
             running.shutdown(settings.GRPC_SHUTDOWN_GRACE).wait()
+            if metrics_server is not None:
+                metrics_server.shutdown()
             stopped.set()
 
         signal.signal(signal.SIGTERM, stop)

@@ -1,6 +1,7 @@
 """Cache: Redis when REDIS_URL is set, Django's local memory otherwise (DESIGN §6 "Cache")."""
 
 from config.env import env
+from config.settings.components.observability import METRICS_ENABLED
 
 REDIS_URL = env.str("REDIS_URL", default="")
 
@@ -13,7 +14,10 @@ CACHE_RETRY_AFTER = env.float("CACHE_RETRY_AFTER", default=1.0)
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
+            # django-prometheus' subclass of django-redis' backend counts gets, hits and misses.
+            "BACKEND": "django_prometheus.cache.backends.redis.RedisCache"
+            if METRICS_ENABLED
+            else "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="taskhub"),
             "OPTIONS": {
@@ -27,6 +31,7 @@ if REDIS_URL:
 else:
     CACHES = {
         "default": {
+            # Not django-prometheus' LocMemCache: its get() answers a stored 0 or "" with the default.
             "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
             "LOCATION": "taskhub",
             "OPTIONS": {"MAX_ENTRIES": 10_000},

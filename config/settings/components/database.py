@@ -1,6 +1,7 @@
 """Database: SQLite file by default, PostgreSQL when DATABASE_URL is set."""
 
 from config.env import BASE_DIR, env
+from config.settings.components.observability import METRICS_ENABLED
 
 (BASE_DIR / "var").mkdir(exist_ok=True)  # the SQLite files and collected static files
 
@@ -17,6 +18,8 @@ if _db["ENGINE"] == "django.db.backends.postgresql":
     _db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     _db["CONN_HEALTH_CHECKS"] = True
     _db.setdefault("OPTIONS", {})["options"] = f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS}"
+    # libpq waits forever for a host that does not answer; readiness checks and requests must not.
+    _db["OPTIONS"].setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5))
 else:
     _db.setdefault("OPTIONS", {}).update(
         {
@@ -28,6 +31,11 @@ else:
     )
     # A file, not memory, so that tests with threads share one database.
     _db["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}
+
+# django-prometheus' subclasses of Django's backends count connections, statements, errors and
+# query durations (django_db_* metrics).
+if METRICS_ENABLED:
+    _db["ENGINE"] = _db["ENGINE"].replace("django.db.backends.", "django_prometheus.db.backends.")
 
 # Lets parallel test runs on one machine keep apart (the default is Django's "test_<NAME>").
 if _test_name := env.str("DATABASE_TEST_NAME", default=""):

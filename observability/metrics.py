@@ -1,0 +1,203 @@
+"""Prometheus metrics (DESIGN §6 "Metrics"): defined once here, fed by one hook per protocol.
+
+Every process (each HTTP worker, the gRPC server) counts in its own memory, or, when the
+`PROMETHEUS_MULTIPROC_DIR` environment variable names a directory, in files there that `/metrics`
+sums over all processes: prometheus_client reads that variable when it is first imported, so it must
+be in the environment before the process starts (README, "Metrics").
+
+Labels are bounded by construction: `endpoint` is a route template (`/api/v1/tasks/{task_id}`), a
+GraphQL operation (`query TaskList`) or a gRPC method, never a raw path or id; `status` is the HTTP
+status or the gRPC code name.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from types import TracebackType
+from typing import Any
+
+from django.conf import settings
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    start_http_server,
+)
+from prometheus_client.registry import Collector
+
+REQUESTS = Counter(
+    "api_requests_total",
+    "Requests and calls answered, by protocol, method, endpoint and status.",
+    ["protocol", "method", "endpoint", "status"],
+)
+DURATION = Histogram(
+    "api_request_duration_seconds",
+    "Time from the request's arrival to its answer, by protocol, method and endpoint.",
+    ["protocol", "method", "endpoint"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+ACTIVE = Gauge(
+    "api_active_requests",
+    "Requests and calls in progress, by protocol.",
+    ["protocol"],
+    multiprocess_mode="livesum",  # summed over the live processes; a dead worker's share is dropped
+)
+CACHE_HITS = Counter("api_cache_hits_total", "Cache reads that found the key.")
+CACHE_MISSES = Counter("api_cache_misses_total", "Cache reads that did not find the key.")
+CACHE_ERRORS = Counter("api_cache_errors_total", "Cache calls that failed and were served without the cache.")
+RATE_LIMITED = Counter(
+    "api_rate_limit_rejections_total", "Requests and calls refused by a rate limit, by scope.", ["scope"]
+)
+RATE_LIMIT_ERRORS = Counter(
+    "api_rate_limit_errors_total",
+    "Rate-limit checks that failed (the counter store was down) and let the call through.",
+)
+
+
+def enabled() -> bool:
+    return bool(settings.METRICS_ENABLED)
+
+
+class RequestObservation:
+    """Counts one request or call: its status and duration when the block ends, and, from
+    `start_active` on, one more in `api_active_requests`.
+
+        with observe_request("grpc", "POST", "/tasks.v1.TaskService/GetTask", active=True) as observation:
+            ...
+            observation.status = "OK"
+
+    The protocol and endpoint can still be set before the block ends (an HTTP request's are known
+    once its URL resolved).
+    """
+
+    __slots__ = ("_active", "_on", "_started", "endpoint", "method", "protocol", "status")
+
+    def __init__(self, protocol: str, method: str, endpoint: str, *, active: bool = False) -> None:
+        self.protocol, self.method, self.endpoint = protocol, method, endpoint
+        self.status = "unknown"
+        self._on = enabled()
+        self._active: str | None = None
+        self._started = time.perf_counter()
+        if active:
+            self.start_active(protocol)
+
+    def start_active(self, protocol: str) -> None:
+        self.protocol = protocol
+        if self._on and self._active is None:
+            self._active = protocol
+            ACTIVE.labels(protocol).inc()
+
+    def __enter__(self) -> RequestObservation:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if not self._on:
+            return
+        elapsed = time.perf_counter() - self._started
+        if self._active is not None:
+            ACTIVE.labels(self._active).dec()
+        REQUESTS.labels(self.protocol, self.method, self.endpoint, self.status).inc()
+        DURATION.labels(self.protocol, self.method, self.endpoint).observe(elapsed)
+
+
+observe_request = RequestObservation
+
+
+# -- GraphQL operation names -------------------------------------------------------------------------
+# Operation names are chosen by clients. A name becomes a label value only if it is a plain GraphQL
+# name and one of the first GRAPHQL_METRICS_MAX_OPERATIONS distinct names this process has seen;
+# any other is counted as "<type> other", so a client cannot grow the series without bound.
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_seen_operations: set[str] = set()
+_seen_lock = threading.Lock()
+
+
+def graphql_endpoint(operation_type: str | None, operation_name: str | None) -> str:
+    if operation_type is None:
+        return "invalid"  # the document did not parse or named no operation to run
+    if not operation_name:
+        return f"{operation_type} anonymous"
+    if _NAME.match(operation_name):
+        if operation_name in _seen_operations:
+            return f"{operation_type} {operation_name}"
+        with _seen_lock:
+            if len(_seen_operations) < settings.GRAPHQL_METRICS_MAX_OPERATIONS:
+                _seen_operations.add(operation_name)
+                return f"{operation_type} {operation_name}"
+    return f"{operation_type} other"
+
+
+# -- route templates ----------------------------------------------------------------------------------
+_CONVERTER = re.compile(r"<(?:[^>:]+:)?([^>]+)>")
+
+
+def route_template(route: str) -> str:
+    """Django's `tasks/<uuid:task_id>` → `/tasks/{task_id}` (the OpenAPI spelling)."""
+    return "/" + _CONVERTER.sub(r"{\1}", route)
+
+
+# -- exposition -----------------------------------------------------------------------------------------
+def multiprocess_directory() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def registry() -> Collector:
+    """What a scrape reads: every process's files in multiprocess mode, else this process."""
+    if directory := multiprocess_directory():
+        forget_dead_processes(directory)
+        collected = CollectorRegistry()
+        multiprocess.MultiProcessCollector(collected)  # type: ignore[no-untyped-call]
+        return collected
+    return REGISTRY
+
+
+def exposition() -> bytes:
+    """The Prometheus text of every metric."""
+    return generate_latest(registry())
+
+
+def serve(host: str, port: int) -> Any:
+    """Serve /metrics on a port of its own (the gRPC server's), in a daemon thread; returns the server."""
+    server, _ = start_http_server(port, addr=host, registry=registry())
+    return server
+
+
+_LIVE_GAUGE = re.compile(r"^gauge_live\w+_(\d+)\.db$")
+
+
+def forget_dead_processes(directory: str) -> None:
+    """Drop the live gauges of processes that are gone, whatever server ran them.
+
+    gunicorn says when a worker dies (config/gunicorn.py); granian and a crashed gRPC server do not.
+    All processes that share the directory share the host (one pod), so a pid that no longer exists
+    is a dead process. Counters and histograms of dead processes stay: totals never go backwards.
+    """
+    for name in os.listdir(directory):
+        match = _LIVE_GAUGE.match(name)
+        if match and not _alive(int(match.group(1))):
+            mark_process_dead(int(match.group(1)))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def mark_process_dead(pid: int) -> None:
+    """Drop a dead worker's live gauges (gunicorn's `child_exit` hook calls this, config/gunicorn.py)."""
+    if multiprocess_directory():
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
