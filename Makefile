@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 GRPC_PORT ?= 50051
 
-.PHONY: run test lint install install-dev chromium clean
+.PHONY: run test lint install install-dev chromium prometheus clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,12 @@ $(VENV)/.installed-dev: requirements/base.txt requirements/production.txt requir
 	touch $@ $(VENV)/.installed-prod
 
 install: $(VENV)/.installed-prod
-install-dev: $(VENV)/.installed-dev chromium
+install-dev: $(VENV)/.installed-dev chromium prometheus
+
+# The metrics tests lint a live scrape with `promtool check metrics` and let a real Prometheus scrape
+# the service: Debian's package `prometheus` has both (installed, never started as a service here).
+prometheus:
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; }
 
 # The browser tests drive Debian's Chromium (no browser download): install it if it is missing.
 chromium:
