@@ -33,13 +33,16 @@ chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 ## Install, migrate, create the demo user and tasks, and serve HTTP on 127.0.0.1:8000 and gRPC on
-## 127.0.0.1:50051 (embedded: SQLite + local memory). Ctrl-C stops both.
+## 127.0.0.1:50051 (embedded: SQLite + local memory). Ctrl-C stops both. Both processes count their
+## metrics in var/metrics (emptied at each start), so http://127.0.0.1:8000/metrics shows both.
 run: install
 	DJANGO_DEBUG=1 $(BIN)/python manage.py migrate --no-input
 	DJANGO_DEBUG=1 $(BIN)/python manage.py seed_demo
+	rm -rf var/metrics && mkdir -p var/metrics
 	trap 'kill 0' INT TERM EXIT; \
-	DJANGO_DEBUG=1 $(BIN)/python manage.py grpcserver --host $(HOST) --port $(GRPC_PORT) & \
-	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT)
+	export DJANGO_DEBUG=1 PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/metrics; \
+	$(BIN)/python manage.py grpcserver --host $(HOST) --port $(GRPC_PORT) & \
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 ## Lint, architecture contracts, deploy check, migration drift, and the whole test suite.
 test: install-dev lint

@@ -1,4 +1,5 @@
-"""Logging to stdout: readable lines in development, JSON lines otherwise."""
+"""Logging to stdout: readable lines in development, JSON lines otherwise. Every record gets the
+request id, the trace and span ids, and credentials scrubbed (observability.logging)."""
 
 from config.env import DEBUG, env
 
@@ -16,6 +17,7 @@ LOGGING = {
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",  # DESIGN §6: log lines on stdout (StreamHandler's default is stderr)
             "formatter": LOG_FORMAT,
             "filters": ["request_context"],
         },
