@@ -3,7 +3,8 @@
 Around each call, in this order: request id in (`x-request-id`) and out (trailing metadata); the
 call's metrics and its SERVER span (continuing a `traceparent` sent in the metadata); fresh or
 healthy database connections, as Django does around an HTTP request; the deadline (a call whose
-deadline has passed does no work, and its statements get only the time that is left); identity
+deadline has passed does no work, and its statements get only the time that is left; a call that
+was cancelled or cut off by a shutdown runs no further statement); identity
 (`authorization: Bearer <jwt>` or `x-api-key`, through core.auth) and the caller's rate limit; the
 servicer; every exception mapped to its status (never UNKNOWN); one access log line.
 
@@ -123,7 +124,7 @@ class TaskServiceInterceptor(grpc.ServerInterceptor):
         remaining = context.time_remaining()
         if remaining is not None and remaining <= 0.001:
             raise TimeBudgetExceeded("The deadline passed before the work started.")
-        with time_budget(remaining):
+        with time_budget(remaining, wanted=context.is_active):
             state.actor = authenticate(state.metadata, context.peer())
             return behavior(request, context)
 

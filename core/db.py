@@ -71,26 +71,31 @@ def retry_transient(func: Callable[P, R]) -> Callable[P, R]:
 
 
 @contextmanager
-def time_budget(seconds: float | None) -> Iterator[None]:
+def time_budget(seconds: float | None, *, wanted: Callable[[], bool] | None = None) -> Iterator[None]:
     """Give the database work of the block only the caller's remaining time (gRPC deadlines).
 
     Every statement first checks the deadline and raises TimeBudgetExceeded once it has passed, so a
     call that waited too long (for a lock, say) rolls back instead of writing after its client gave
-    up. When the budget is shorter than the defaults, a single statement is cut short too:
-    PostgreSQL's statement_timeout, SQLite's busy_timeout (waiting for the write lock).
+    up. `wanted`, if given, is asked too: a call the client cancelled, or that the server's shutdown
+    cut off, stops at its next statement (gRPC's `context.is_active`). A cut-off between the last
+    statement and COMMIT still commits: Django has no hook before COMMIT. When the budget is shorter
+    than the defaults, a single statement is cut short too: PostgreSQL's statement_timeout, SQLite's
+    busy_timeout (waiting for the write lock).
     """
-    if seconds is None:
+    if seconds is None and wanted is None:
         yield
         return
-    deadline = time.monotonic() + seconds
+    deadline = time.monotonic() + seconds if seconds is not None else None
 
     def check_deadline(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        if time.monotonic() >= deadline:
+        if deadline is not None and time.monotonic() >= deadline:
             raise TimeBudgetExceeded("The deadline passed while the work was running.")
+        if wanted is not None and not wanted():
+            raise TimeBudgetExceeded("The call ended (cancelled, or cut off by a shutdown) while the work was running.")
         return execute(sql, params, many, context)
 
-    milliseconds = max(1, int(seconds * 1000))
-    tighten = _TIGHTEN.get(connection.vendor)
+    tighten = _TIGHTEN.get(connection.vendor) if seconds is not None else None
+    milliseconds = max(1, int(seconds * 1000)) if seconds is not None else 0
     if tighten is not None and milliseconds >= _default_timeout_ms():
         tighten = None
     if tighten is not None:

@@ -143,3 +143,29 @@ def test_a_call_blocked_by_a_row_lock_ends_at_its_deadline(
     assert (task.title, task.version) == ("Locked", 1)
     # And the shortened statement timeout did not stay on the worker's connection.
     ok(stub.UpdateTask, rename(task, "Changed"), as_user, timeout=30)
+
+
+@pytest.mark.postgres
+def test_a_call_cancelled_while_it_waits_writes_nothing(
+    start_server: Callable[..., Running], open_channel: Any, user: Any, as_user: Metadata, caplog: Any
+) -> None:
+    """The client gives up (or a shutdown cuts the call off) while the update waits for a row lock:
+    once the lock is free the server runs no further statement, so nothing is written."""
+    running = start_server(workers=1)
+    stub = pb_grpc.TaskServiceStub(open_channel(port=running.port))
+    task = TaskFactory(owner=user, title="Locked")
+
+    with row_locked(task.pk):
+        call = stub.UpdateTask.future(rename(task, "Changed"), metadata=as_user, timeout=30)
+        assert a_call_waits_on_a_lock()
+        call.cancel()
+    # The lock is gone: the SELECT ... FOR UPDATE the call waited in returns, and its next statement
+    # (the UPDATE) finds the call over.
+    assert wait_until(
+        lambda: any(
+            r.name == "taskhub.access" and r.getMessage().startswith("/tasks.v1.TaskService/UpdateTask ")
+            for r in caplog.records
+        )
+    )
+    task.refresh_from_db()
+    assert (task.title, task.version) == ("Locked", 1)
