@@ -24,6 +24,9 @@ _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+
+
 def current_request_id() -> str | None:
     return _request_id.get()
 
@@ -61,7 +64,7 @@ class ObservabilityMiddleware:
         request_id = accept_request_id(request.headers.get("X-Request-ID"))
         token = _request_id.set(request_id)
         started = time.perf_counter()
-        method = request.method or "GET"
+        method = request.method if request.method in _METHODS else "other"  # a label: never client-made text
         observation = request.observation = metrics.observe_request("http", method, "unmatched")  # type: ignore[attr-defined]
         try:
             with (
