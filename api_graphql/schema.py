@@ -47,8 +47,8 @@ class ParserCache(StrawberryParserCache):
 
 
 class OperationName(SchemaExtension):
-    """Names the request's operation (`query TaskList`) for the metrics' `endpoint` label, the access
-    log's `route` and the span's name; "invalid" when the document names no operation to run."""
+    """Names the request's operation (`query TaskList`) for the metrics' `endpoint` label and the
+    access log's `route`; "invalid" when the document names no operation to run."""
 
     def on_operation(self) -> Iterator[None]:
         yield

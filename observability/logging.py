@@ -16,20 +16,48 @@ from observability.tracing import current_ids
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id", "trace_id", "span_id"}
 
 # What a credential looks like wherever it might end up in a message: a bearer token, a JWT, an API
-# key (`th_<prefix>_<secret>`), a `password=` / `token=` / `key=` pair. The application never logs
-# one on purpose (tests/test_log_secrets.py); this is the net under that rule, for third-party
-# messages and exception texts.
+# key (`th_<prefix>_<secret>`), a `password=` / `token=` / `api_key=` pair (a quoted value whole, spaces
+# and all). The application never logs one on purpose (tests/observability/test_logs.py); this is the
+# net under that rule, for third-party messages, `extra=` values and exception texts.
 _SECRETS = re.compile(
     r"(?P<bearer>\bBearer\s+)[^\s'\",]+"
     r"|\beyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*"
     r"|\bth_[0-9a-f]{8,}_[\w-]+"
-    r"|(?P<pair>(?:password|passwd|secret|token|api[_-]?key)[\"']?\s*[=:]\s*[\"']?)[^\s'\",&}]+",
+    r"|(?P<pair>(?:password|passwd|secret|token|api[_-]?key)[\"']?\s*[=:]\s*)"
+    r"(?:(?P<quote>[\"'])(?:\\.|(?!(?P=quote)).)*(?P=quote)?|[^\s'\",&}]+)",
     re.IGNORECASE,
 )
 
 
+def _scrub(match: re.Match[str]) -> str:
+    if match.group("pair") is not None:
+        quote = match.group("quote") or ""
+        return f"{match.group('pair')}{quote}[redacted]{quote}"
+    return (match.group("bearer") or "") + "[redacted]"
+
+
 def redact(text: str) -> str:
-    return _SECRETS.sub(lambda m: (m.group("bearer") or m.group("pair") or "") + "[redacted]", text)
+    return _SECRETS.sub(_scrub, text)
+
+
+def _clean(value: Any) -> Any:
+    """An `extra=` value made safe to print: strings redacted, containers walked, and anything else
+    (Django's `django.request` records carry the request, whose text includes its query string) by
+    its text, redacted."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_clean(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _clean(item) for key, item in value.items()}
+    return redact(str(value))
+
+
+def _extras(record: logging.LogRecord) -> dict[str, Any]:
+    """What the record got from `extra=` (the access line's protocol, route, status, ...), scrubbed."""
+    return {key: _clean(value) for key, value in vars(record).items() if key not in _STANDARD}
 
 
 class RequestContextFilter(logging.Filter):
@@ -57,9 +85,46 @@ class JsonFormatter(logging.Formatter):
             "trace_id": getattr(record, "trace_id", None),
             "span_id": getattr(record, "span_id", None),
         }
-        for key, value in vars(record).items():
-            if key not in _STANDARD:
-                entry[key] = redact(value) if isinstance(value, str) else value
+        entry.update(_extras(record))
         if record.exc_info:
             entry["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """Readable lines: `time level logger [request id] message`, then the record's context as
+    key=value pairs — trace and span ids when tracing is on, and what an access line carries
+    (protocol, method, path, route, status, duration_ms, user_id) — scrubbed like the JSON lines;
+    tracebacks are scrubbed too."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.__dict__.setdefault("request_id", "-")
+        context = {
+            key: value
+            for key, value in (
+                ("trace_id", getattr(record, "trace_id", None)),
+                ("span_id", getattr(record, "span_id", None)),
+            )
+            if value is not None
+        }
+        context.update(_extras(record))
+        pairs = " ".join(f"{key}={_text(value)}" for key, value in context.items())
+        line = super().formatMessage(record)
+        return f"{line} {pairs}" if pairs else line
+
+    def formatException(self, ei: Any) -> str:
+        return redact(super().formatException(ei))
+
+
+def _text(value: Any) -> str:
+    """A value as one token of a readable line: plain when it has no space or quote, else JSON."""
+    if value is None:
+        return "-"
+    if isinstance(value, str) and value and not re.search(r"[\s\"'=]", value):
+        return value
+    if isinstance(value, bool | int | float):
+        return str(value)
+    return json.dumps(value, default=str)

@@ -15,7 +15,7 @@ What makes spans:
 The server spans are our own rather than opentelemetry-instrumentation-django's: that middleware
 measured ~430 µs of CPU per request (~250 µs with nothing sampled) against the ≤15% budget of
 DESIGN's metrics-plus-tracing cost, mostly in URL re-resolution and attribute collection (README,
-"Tracing"). Ours sets the same semantic-convention attributes it needs and works unchanged under
+"Observability"). Ours sets the same semantic-convention attributes it needs and works unchanged under
 WSGI, ASGI and gRPC.
 
 `configure()` runs in every process from ObservabilityConfig.ready(), before any database or Redis
@@ -68,11 +68,19 @@ def configure() -> bool:
     if not names:
         return False
 
-    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
-    provider = TracerProvider(resource=Resource.create())
+    # process.pid tells the forked workers of one server apart (and matches the pid gunicorn logs);
+    # the service is "taskhub" unless OTEL_SERVICE_NAME or OTEL_RESOURCE_ATTRIBUTES name it.
+    attributes: dict[str, Any] = {"process.pid": os.getpid()}
+    if not os.environ.get("OTEL_SERVICE_NAME") and "service.name=" not in os.environ.get(
+        "OTEL_RESOURCE_ATTRIBUTES", ""
+    ):
+        attributes[SERVICE_NAME] = "taskhub"
+    provider = TracerProvider(resource=Resource.create(attributes))
+    processors = 0
     for name in names:
         exporter: SpanExporter
         if name == "console":
@@ -85,6 +93,9 @@ def configure() -> bool:
             logger.warning("OTEL_TRACES_EXPORTER=%s is not supported (use none, console or otlp); ignored", name)
             continue
         provider.add_span_processor(BatchSpanProcessor(exporter))
+        processors += 1
+    if not processors:  # nothing would receive the spans: do not make them
+        return False
     trace.set_tracer_provider(provider)
 
     from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor

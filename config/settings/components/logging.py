@@ -12,7 +12,7 @@ LOGGING = {
     "filters": {"request_context": {"()": "observability.logging.RequestContextFilter"}},
     "formatters": {
         "json": {"()": "observability.logging.JsonFormatter"},
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "text": {"()": "observability.logging.TextFormatter"},
     },
     "handlers": {
         "console": {
@@ -24,7 +24,13 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
-        # Request lines come from our own middleware; Django's own would repeat them.
+        # Django's default logging gives "django" a handler of its own (stderr, unformatted, with
+        # DJANGO_DEBUG): every django.* record would be printed twice. Ours, through the root, only.
+        "django": {"handlers": [], "propagate": True},
+        # Request lines come from our own middleware; Django's own would repeat them: runserver's, and
+        # django.request's warning per 4xx (written after the middleware, so without the request id).
+        # Its 5xx errors, with their tracebacks, are written inside the request and stay.
         "django.server": {"level": "WARNING"},
+        "django.request": {"level": "ERROR"},
     },
 }
