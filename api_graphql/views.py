@@ -82,6 +82,9 @@ class GraphQLView(StrawberryView):
         request.rate_limit = decision  # type: ignore[attr-defined]  # RateLimit-* headers
         if not decision.allowed:
             return _rate_limited(decision)
+        # The metrics' endpoint label until OperationName names the operation that runs; a request
+        # refused before any operation is chosen (no query, an unknown operationName) keeps it.
+        request.api_endpoint = "invalid"  # type: ignore[attr-defined]
         return super().dispatch(request, *args, **kwargs)
 
     def get_context(self, request: HttpRequest, response: HttpResponse) -> Context:  # type: ignore[override]

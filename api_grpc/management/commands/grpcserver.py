@@ -47,6 +47,11 @@ class Command(BaseCommand):
         self.stdout.write(f"gRPC: tasks.v1.TaskService on {host}:{running.port} ({workers} workers)", ending="\n")
         metrics_server = None
         if options["metrics_port"] and settings.METRICS_ENABLED:
+            if metrics.multiprocess_directory():
+                self.stderr.write(
+                    "gRPC: PROMETHEUS_MULTIPROC_DIR is set, so the HTTP /metrics already includes this "
+                    "process; scrape one of the two, or every sum counts twice."
+                )
             metrics_server = metrics.serve(host, options["metrics_port"])
             self.stdout.write(f"gRPC: metrics on http://{host}:{metrics_server.server_port}/metrics", ending="\n")
         self.stdout.flush()
@@ -63,4 +68,8 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        stopped.wait()
+        # Python runs signal handlers in the main thread only, between bytecodes. A signal the kernel
+        # hands to another thread (gRPC's, the metrics server's) does not wake a main thread blocked
+        # in an untimed wait, so the handler would wait for a second signal: wake up every 0.5 s.
+        while not stopped.wait(0.5):
+            pass
