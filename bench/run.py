@@ -24,6 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -65,6 +66,7 @@ class Row:
     query: str = ""  # GraphQL rows: the operation POSTed to `path` (the same body on every request)
     variables: dict[str, Any] | None = None  # a value equal to TASK_ID becomes the task id
     grpc_method: str = ""  # gRPC rows: "tasks.v1.TaskService/GetTask", driven by h2load instead of wrk
+    server: str = ""  # HTTP rows: which server answers, "" the default one, else a key of SERVER_VARIANTS
 
     def body(self, task_id: str) -> str:
         """The JSON body of a GraphQL row ("" for the REST rows, whose Lua scripts set their own)."""
@@ -131,11 +133,20 @@ GRPC_ROWS = (
     ),
     Row("j", "gRPC CreateTask (JWT)", "", "", grpc_method="tasks.v1.TaskService/CreateTask"),
 )
-ROWS = ROWS + GRPC_ROWS
-# Comparable rows run next to each other in time: (a) between its baseline (d) and its GraphQL and
-# gRPC twins (e, h), so the ratios compare neighbours; then the lists (b, f, i); the writes (c, g, j)
-# last, because each create orphans the cached list pages the list rows read.
-RUN_ORDER = ("d", "a", "e", "h", "b", "f", "i", "c", "g", "j")
+# The cost of metrics and tracing: the request of (a) against two more servers, identical to the
+# default one except for the observability environment (SERVER_VARIANTS).
+COST_ROWS = (
+    Row("k", "GET one task, metrics and tracing off", "get.lua", "/api/v1/tasks/{task_id}", server="bare"),
+    Row("l", "GET one task, metrics + tracing on", "get.lua", "/api/v1/tasks/{task_id}", server="observed"),
+)
+ROWS = ROWS + GRPC_ROWS + COST_ROWS
+# Comparable rows run next to each other in time: (a) next to its baseline (d), its metrics and
+# tracing twins (k, l, back to back) and its GraphQL and gRPC twins (e, h), so the ratios compare
+# neighbours; then the lists (b, f, i); the writes (c, g, j) last, because each create orphans the
+# cached list pages the list rows read.
+RUN_ORDER = ("d", "a", "k", "l", "e", "h", "b", "f", "i", "c", "g", "j")
+# DESIGN: metrics plus tracing may cost at most this share of (k)'s throughput.
+OBSERVABILITY_COST_TARGET = 0.15
 
 
 @dataclass(slots=True)
@@ -215,6 +226,40 @@ def server_environment(args: argparse.Namespace) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
     )
     return env
+
+
+# The servers of rows (k) and (l): what /health's `concerns` must say once each has started.
+SERVER_VARIANTS = {
+    "bare": {"metrics": False, "tracing": False, "tracing_exporters": []},
+    "observed": {"metrics": True, "tracing": True, "tracing_exporters": ["otlp"], "metrics_multiprocess": True},
+}
+
+
+def variant_environment(env: dict[str, str], variant: str, metrics_directory: Path) -> dict[str, str]:
+    """The default server's environment (same secrets, database, cache, settings) with the
+    observability switches of `variant` instead of whatever the caller's environment says:
+
+    - `bare`: METRICS_ENABLED=false and no OTEL_* variable (tracing off);
+    - `observed`: METRICS_ENABLED=true in multiprocess mode (PROMETHEUS_MULTIPROC_DIR, a fresh empty
+      directory, as production runs it) and tracing to OTLP at an endpoint nothing listens on, so every
+      request is sampled, batched and its export fails, as with a collector that is down.
+    """
+    variables = {
+        name: value
+        for name, value in env.items()
+        if not name.startswith("OTEL_") and name not in {"METRICS_ENABLED", "PROMETHEUS_MULTIPROC_DIR"}
+    }
+    if variant == "bare":
+        variables["METRICS_ENABLED"] = "false"
+    else:
+        metrics_directory.mkdir(parents=True, exist_ok=False)  # must be empty when the server starts
+        variables.update(
+            METRICS_ENABLED="true",
+            PROMETHEUS_MULTIPROC_DIR=str(metrics_directory),
+            OTEL_TRACES_EXPORTER="otlp",
+            OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{free_port()}",  # closed: a dead collector
+        )
+    return variables
 
 
 def ensure_database(database_url: str) -> None:
@@ -569,6 +614,19 @@ def check_rows(server: Server, fixture: Fixture) -> None:
         raise BenchError("the task of rows (a) and (e) is not in the cache after reading it")
 
 
+def check_variant(server: Server, fixture: Fixture, variant: str) -> None:
+    """The server of rows (k) / (l) answers the row's request, and runs with the switches it should
+    (its /health `concerns`), so a row never measures the wrong configuration."""
+    status, body = http(f"{server.base_url}/api/v1/tasks/{fixture.task_id}", fixture.token)
+    if status != 200 or not isinstance(body, dict) or body.get("id") != fixture.task_id:
+        raise BenchError(f"({variant} server) GET /api/v1/tasks/{fixture.task_id} answered {status}: {body!r}")
+    status, body = http(f"{server.base_url}/health", fixture.token)
+    concerns = body.get("concerns", {}) if isinstance(body, dict) else {}
+    wanted = SERVER_VARIANTS[variant]
+    if status != 200 or {name: concerns.get(name) for name in wanted} != wanted:
+        raise BenchError(f"({variant} server) /health answered {status}: {body!r}; wanted concerns {wanted}")
+
+
 # -- h2load (gRPC) -------------------------------------------------------------------------------------
 
 
@@ -692,6 +750,8 @@ def render_table(results: list[Result], markdown: bool) -> str:
             _ratio_line(by_key, "a", "d", 3),  # full stack over the plain DRF view
             _ratio_line(by_key, "h", "a", 2),  # gRPC over REST
             _ratio_line(by_key, "e", "a", 0.5),  # GraphQL over REST
+            _cost_line(by_key, "l", "k", OBSERVABILITY_COST_TARGET),  # metrics + tracing over neither
+            _cost_line(by_key, "a", "k", None),  # metrics alone (the default) over neither
         )
         if line
     ]
@@ -716,6 +776,23 @@ def _ratio_line(by_key: dict[str, Result], row: str, base: str, target: float) -
         else ""
     )
     return f"({row}) / ({base}) = {ratio:.2f}x by req/s ({verdict} the target of >= {target:g}x){by_cpu}"
+
+
+def _cost_line(by_key: dict[str, Result], row: str, base: str, target: float | None) -> str:
+    """'(row) / (base) = 0.90x by req/s (cost 10%; meets the target of <= 15%); by server CPU per
+    request +11%': what `row` loses against `base` (the same request, less switched on)."""
+    result, reference = by_key.get(row), by_key.get(base)
+    if not result or not reference or result.failure or reference.failure or not reference.rps:
+        return ""
+    ratio = result.rps / reference.rps
+    cost = 1 - ratio
+    verdict = f"; {'meets' if cost <= target else 'misses'} the target of <= {target:.0%}" if target is not None else ""
+    by_cpu = (
+        f"; by server CPU per request {result.cpu_ms / reference.cpu_ms - 1:+.0%}"
+        if result.cpu_ms and reference.cpu_ms
+        else ""
+    )
+    return f"({row}) / ({base}) = {ratio:.2f}x by req/s (cost {cost:.0%}{verdict}){by_cpu}"
 
 
 def describe_run(args: argparse.Namespace) -> str:
@@ -759,6 +836,21 @@ def main(argv: list[str] | None = None) -> int:
 
     server = Server(args.server, env, args.port or free_port(), args.server_cpu, out_dir / "server.log")
     grpc_server = Server("grpc", env, free_port(), args.server_cpu, out_dir / "grpc-server.log")
+    # The servers of rows (k) and (l), one per environment, started the first time one of their rows runs.
+    variants: dict[str, Server] = {}
+    scratch = Path(tempfile.mkdtemp(prefix="taskhub-bench-"))
+
+    def server_for(row: Row) -> Server:
+        if not row.server:
+            return server
+        if row.server not in variants:
+            variant_env = variant_environment(env, row.server, scratch / f"{row.server}-prometheus")
+            log_path = out_dir / f"server-{row.server}.log"
+            variants[row.server] = Server(args.server, variant_env, free_port(), args.server_cpu, log_path)
+            variants[row.server].start()
+            check_variant(variants[row.server], fixture, row.server)
+        return variants[row.server]
+
     sizes: dict[str, int] = {}
     pg_sessions = PostgresSessions(args.database_url)
     results: list[Result] = []
@@ -784,16 +876,17 @@ def main(argv: list[str] | None = None) -> int:
             if row.grpc_method:
                 results.append(run_grpc_row(args, row, grpc_server, fixture, out_dir))
                 continue
-            url = server.base_url + row.path.format(task_id=fixture.task_id)
+            target = server_for(row)
+            url = target.base_url + row.path.format(task_id=fixture.task_id)
             slug = re.sub(r"[^a-z0-9]+", "-", row.label.lower()).strip("-")[:40]
             if args.warmup:
                 log(f"({key}) warm-up {args.warmup} s")
                 run_wrk(args, row, url, fixture, args.warmup, out_dir / f"{key}-{slug}.warmup.txt")
             log(f"({key}) {row.label}: {args.duration} s")
             sessions_before = pg_sessions.count()
-            cpu_before = server.cpu_seconds()
+            cpu_before = target.cpu_seconds()
             result = run_wrk(args, row, url, fixture, args.duration, out_dir / f"{key}-{slug}.txt")
-            cpu_after = server.cpu_seconds()
+            cpu_after = target.cpu_seconds()
             sessions_after = pg_sessions.count()
             if result.requests:
                 result.cpu_ms = (cpu_after - cpu_before) * 1000 / result.requests
@@ -805,6 +898,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.stop()
         grpc_server.stop()
+        for variant in variants.values():
+            variant.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
 
     table = render_table(results, args.markdown)
     if sizes.get("json"):
