@@ -138,13 +138,14 @@ GRPC_ROWS = (
 COST_ROWS = (
     Row("k", "GET one task, metrics and tracing off", "get.lua", "/api/v1/tasks/{task_id}", server="bare"),
     Row("l", "GET one task, metrics + tracing on", "get.lua", "/api/v1/tasks/{task_id}", server="observed"),
+    Row("m", "GET one task, metrics + tracing 10%", "get.lua", "/api/v1/tasks/{task_id}", server="sampled"),
 )
 ROWS = ROWS + GRPC_ROWS + COST_ROWS
 # Comparable rows run next to each other in time: (a) next to its baseline (d), its metrics and
 # tracing twins (k, l, back to back) and its GraphQL and gRPC twins (e, h), so the ratios compare
 # neighbours; then the lists (b, f, i); the writes (c, g, j) last, because each create orphans the
 # cached list pages the list rows read.
-RUN_ORDER = ("d", "a", "k", "l", "e", "h", "b", "f", "i", "c", "g", "j")
+RUN_ORDER = ("d", "a", "k", "l", "m", "e", "h", "b", "f", "i", "c", "g", "j")
 # DESIGN: metrics plus tracing may cost at most this share of (k)'s throughput.
 OBSERVABILITY_COST_TARGET = 0.15
 
@@ -232,6 +233,7 @@ def server_environment(args: argparse.Namespace) -> dict[str, str]:
 SERVER_VARIANTS = {
     "bare": {"metrics": False, "tracing": False, "tracing_exporters": []},
     "observed": {"metrics": True, "tracing": True, "tracing_exporters": ["otlp"], "metrics_multiprocess": True},
+    "sampled": {"metrics": True, "tracing": True, "tracing_exporters": ["otlp"], "metrics_multiprocess": True},
 }
 
 
@@ -242,7 +244,9 @@ def variant_environment(env: dict[str, str], variant: str, metrics_directory: Pa
     - `bare`: METRICS_ENABLED=false and no OTEL_* variable (tracing off);
     - `observed`: METRICS_ENABLED=true in multiprocess mode (PROMETHEUS_MULTIPROC_DIR, a fresh empty
       directory, as production runs it) and tracing to OTLP at an endpoint nothing listens on, so every
-      request is sampled, batched and its export fails, as with a collector that is down.
+      request is sampled, batched and its export fails, as with a collector that is down;
+    - `sampled`: as `observed`, with the head sampling the README recommends for production
+      (`parentbased_traceidratio`, 10% of the traces that start here).
     """
     variables = {
         name: value
@@ -259,6 +263,8 @@ def variant_environment(env: dict[str, str], variant: str, metrics_directory: Pa
             OTEL_TRACES_EXPORTER="otlp",
             OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{free_port()}",  # closed: a dead collector
         )
+        if variant == "sampled":
+            variables.update(OTEL_TRACES_SAMPLER="parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG="0.1")
     return variables
 
 
@@ -751,6 +757,7 @@ def render_table(results: list[Result], markdown: bool) -> str:
             _ratio_line(by_key, "h", "a", 2),  # gRPC over REST
             _ratio_line(by_key, "e", "a", 0.5),  # GraphQL over REST
             _cost_line(by_key, "l", "k", OBSERVABILITY_COST_TARGET),  # metrics + tracing over neither
+            _cost_line(by_key, "m", "k", OBSERVABILITY_COST_TARGET),  # the same, 10% of traces sampled
             _cost_line(by_key, "a", "k", None),  # metrics alone (the default) over neither
         )
         if line

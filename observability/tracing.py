@@ -135,8 +135,9 @@ def mark_error(span: Span | None, description: str) -> None:
 
 @contextmanager
 def internal_span(name: str, **attributes: Any) -> Iterator[None]:
-    """A child span of the current one (`cache.get`, a service call); nothing when tracing is off."""
-    if not _enabled:
+    """A child span of the current one (`cache.get`, a service call); nothing when tracing is off or
+    the request is not sampled (its span does not record: a child would not either, so skip its cost)."""
+    if not _enabled or not trace.get_current_span().is_recording():
         yield
         return
     with tracer.start_as_current_span(name, attributes=attributes or None):
@@ -149,7 +150,7 @@ def traced(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     def decorate(function: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(function)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            if not _enabled:
+            if not _enabled or not trace.get_current_span().is_recording():
                 return function(*args, **kwargs)
             with tracer.start_as_current_span(name):
                 return function(*args, **kwargs)

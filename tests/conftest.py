@@ -29,6 +29,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="needs REDIS_URL=redis://…"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _end_stray_sessions(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """On PostgreSQL, end the sessions the tests' own threads left open (the pool threads of the
+    in-process gRPC servers keep their persistent connections after the server stops), so the test
+    database can be dropped at the end instead of a warning that it is still in use."""
+    yield
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture(autouse=True)
 def _clean_cache() -> Iterator[None]:
     """Every test starts with an empty cache and fresh counters."""
