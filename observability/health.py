@@ -28,7 +28,7 @@ from observability import metrics, tracing
 
 logger = logging.getLogger(__name__)
 
-OK, UNAVAILABLE, DEGRADED, DISABLED = "ok", "unavailable", "degraded", "disabled"
+OK, UNAVAILABLE, DEGRADED, DISABLED, UNKNOWN = "ok", "unavailable", "degraded", "disabled", "unknown"
 
 _migrations_applied = False  # once true in a process it stays true: a deploy runs a new process
 
@@ -86,7 +86,7 @@ def readiness() -> tuple[bool, dict[str, dict[str, Any]]]:
         "database": database,
         "migrations": check_migrations()
         if database["status"] == OK
-        else {"status": UNAVAILABLE, "error": "no database"},
+        else {"status": UNKNOWN, "error": "no database"},  # not checked: the database is the failure
         "cache": check_cache(),
     }
     ready = all(components[name]["status"] == OK for name in ("database", "migrations"))

@@ -24,21 +24,31 @@ def readyz(request: HttpRequest) -> JsonResponse:
     body: dict[str, Any] = {"status": overall_status(ready, components), "components": components}
     if not ready:
         body["failing"] = [name for name, c in components.items() if c["status"] == UNAVAILABLE]
-    return JsonResponse(body, status=200 if ready else 503)
+    return _probe_answer(JsonResponse(body, status=200 if ready else 503))
 
 
 @never_cache
 def health(request: HttpRequest) -> JsonResponse:
     ready, components = readiness()
-    return JsonResponse(
-        {
-            "status": overall_status(ready, components),
-            "version": settings.TASKHUB_VERSION,
-            "components": components,
-            "concerns": concerns(),
-        },
-        status=200 if ready else 503,
+    return _probe_answer(
+        JsonResponse(
+            {
+                "status": overall_status(ready, components),
+                "version": settings.TASKHUB_VERSION,
+                "components": components,
+                "concerns": concerns(),
+            },
+            status=200 if ready else 503,
+        )
     )
+
+
+def _probe_answer(response: JsonResponse) -> JsonResponse:
+    """A 503 of a probe is an answer, not a server error: the failing check has logged a warning
+    already, and Django's "Service Unavailable" ERROR line every few seconds of an outage (one per
+    probe) would only bury it. Django skips responses marked as logged."""
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
 
 
 @never_cache
