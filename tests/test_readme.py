@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from tests.live import free_port
+
 README = Path(settings.BASE_DIR) / "README.md"
 
 
@@ -22,16 +24,10 @@ def _walkthrough() -> str:
     return re.search(r"```sh\n(.*?)```", section, re.S).group(1)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
     tmp_path = tmp_path_factory.mktemp("readme")
-    port = _free_port()
+    port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")},
         "DJANGO_DEBUG": "1",
@@ -42,7 +38,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     manage = [sys.executable, "manage.py"]
     for command in (["migrate", "--no-input"], ["seed_demo"]):
         subprocess.run(manage + command, env=env, cwd=settings.BASE_DIR, check=True, capture_output=True, timeout=120)
-    grpc_port = _free_port()
+    grpc_port = free_port()
     processes = [
         subprocess.Popen(command, env=env, cwd=settings.BASE_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for command in (

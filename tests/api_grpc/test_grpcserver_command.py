@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -13,12 +12,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import grpc
 import pytest
 from django.conf import settings
-from django.db import connection
 from google.protobuf.field_mask_pb2 import FieldMask
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -27,28 +24,11 @@ from api_grpc.generated.tasks.v1 import tasks_pb2_grpc as pb_grpc
 from tasks.models import Task
 from tests.api_grpc.helpers import SERVICE, a_call_waits_on_a_lock, bearer, fails, ok, row_locked
 from tests.factories import TaskFactory
+from tests.live import free_port, test_database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 GRACE = 6.0
-
-
-def test_database_url() -> str:
-    """The URL of the test database this session created (Django's `test_<name>` or DATABASE_TEST_NAME)."""
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    credentials = quote(db["USER"] or "", safe="") + (f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else "")
-    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-test_database_url.__test__ = False  # type: ignore[attr-defined]  # not a test, despite its name
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

@@ -21,12 +21,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from django.conf import settings
-from django.db import connection
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.live import test_database_url
 
 REQUESTS = "api_requests_total"
 DURATION_COUNT = "api_request_duration_seconds_count"
@@ -150,12 +150,6 @@ def active_by_pid(directory: Path) -> dict[int, dict[str, float]]:
 # -- processes -----------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_until(condition: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -171,15 +165,6 @@ def port_open(port: int) -> bool:
     except OSError:
         return False
     return True
-
-
-def live_database_url() -> str:
-    """The URL of the database this test session created (SQLite file or PostgreSQL test database)."""
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    credentials = quote(db["USER"] or "", safe="") + (f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else "")
-    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def production_environment(**extra: str) -> dict[str, str]:
@@ -200,7 +185,7 @@ def production_environment(**extra: str) -> dict[str, str]:
             "SECURE_SSL_REDIRECT": "false",
             "RATE_LIMITS_ENABLED": "false",
             "METRICS_ENABLED": "true",
-            "DATABASE_URL": live_database_url(),
+            "DATABASE_URL": test_database_url(),
             "REDIS_URL": settings.REDIS_URL or "",
             "LOG_LEVEL": "WARNING",  # one access line per call would only fill the log file
             "PYTHONUNBUFFERED": "1",

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import grpc
 import pytest
@@ -46,6 +46,7 @@ from api_grpc.generated.tasks.v1 import tasks_pb2_grpc as pb_grpc
 from api_rest.auth import TokenObtainSerializer
 from tests.factories import TaskFactory, UserFactory
 from tests.faults import database_unreachable, wait_until
+from tests.live import free_port, postgres_url, test_database_url
 
 BASE_DIR = Path(settings.BASE_DIR)
 VERSION = tomllib.loads((BASE_DIR / "pyproject.toml").read_text())["project"]["version"]
@@ -71,32 +72,12 @@ DEAD_SQLITE = "sqlite:////nonexistent-directory/taskhub-health/db.sqlite3"  # ca
 # -- ports, URLs and environments ------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    """A port nothing listens on (bound and released at once)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def dead_postgres_url() -> str:
     return f"postgres://root@127.0.0.1:{free_port()}/taskhub_nowhere"
 
 
 def dead_redis_url() -> str:
     return f"redis://127.0.0.1:{free_port()}/0"
-
-
-def postgres_url(name: str, host: str | None = None, port: int | None = None) -> str:
-    db = connection.settings_dict
-    credentials = quote(db["USER"] or "", safe="") + (f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else "")
-    return f"postgres://{credentials}@{host or db['HOST'] or '127.0.0.1'}:{port or db['PORT'] or 5432}/{name}"
-
-
-def this_test_database_url() -> str:
-    """The migrated test database this session created (Django's `test_<name>` or DATABASE_TEST_NAME)."""
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{connection.settings_dict['NAME']}"
-    return postgres_url(connection.settings_dict["NAME"])
 
 
 # Variables of the pytest process that would change what is tested (config.settings.test sets
@@ -440,7 +421,7 @@ def test_a_dead_cache_is_degraded_but_ready(transactional_db: None, start_http: 
     `degraded` naming the cache, /health the same, and the API still answers, from the database."""
     owner = UserFactory()
     task = TaskFactory(owner=owner, title="Served without a cache")
-    server = start_http(server_environment(this_test_database_url(), dead_redis_url()))
+    server = start_http(server_environment(test_database_url(), dead_redis_url()))
 
     ready = server.get("/readyz")
     assert_probe(ready, 200)
@@ -472,7 +453,7 @@ def test_a_dead_cache_is_degraded_but_ready(transactional_db: None, start_http: 
 def test_everything_up_is_ok(django_db_setup: None, start_http: Callable[..., Process]) -> None:
     """The migrated test database and this run's cache (Redis when REDIS_URL is set, else local
     memory): ready, status `ok`; /health with the version and the production defaults' concerns."""
-    server = start_http(server_environment(this_test_database_url(), settings.REDIS_URL))
+    server = start_http(server_environment(test_database_url(), settings.REDIS_URL))
 
     ready = server.get("/readyz")
     assert_probe(ready, 200)
@@ -513,7 +494,7 @@ def test_health_reports_the_concerns_switched(
     multiprocess_directory.mkdir()
     server = start_http(
         server_environment(
-            this_test_database_url(),
+            test_database_url(),
             settings.REDIS_URL,
             GRAPHQL_ENABLED="false",
             GRPC_ENABLED="false",

@@ -37,6 +37,7 @@ from api_grpc.generated.tasks.v1 import tasks_pb2_grpc as pb_grpc
 from core.auth import api_key_create
 from tests.factories import TaskFactory, UserFactory
 from tests.faults import row_locked, terminate_other_connections
+from tests.live import free_port
 from tests.observability.metrics_live import (
     LabelKey,
     Process,
@@ -44,7 +45,6 @@ from tests.observability.metrics_live import (
     active_by_pid,
     durations_of,
     files_by_pid,
-    free_port,
     port_open,
     production_environment,
     requests_by_pid,

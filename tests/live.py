@@ -1,0 +1,33 @@
+"""Helpers of the tests that start real server processes (granian, gunicorn, grpcserver, ...) against
+the database this pytest session created."""
+
+from __future__ import annotations
+
+import socket
+from urllib.parse import quote
+
+from django.db import connection
+
+
+def free_port() -> int:
+    """A port nothing listens on (bound and released at once)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def postgres_url(name: str, host: str | None = None, port: int | None = None) -> str:
+    """A URL of the PostgreSQL server of the session (its user and password), for database `name`."""
+    db = connection.settings_dict
+    credentials = quote(db["USER"] or "", safe="") + (f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else "")
+    return f"postgres://{credentials}@{host or db['HOST'] or '127.0.0.1'}:{port or db['PORT'] or 5432}/{name}"
+
+
+def test_database_url() -> str:
+    """The URL of the test database this session created (Django's `test_<name>` or DATABASE_TEST_NAME)."""
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{connection.settings_dict['NAME']}"
+    return postgres_url(connection.settings_dict["NAME"])
+
+
+test_database_url.__test__ = False  # type: ignore[attr-defined]  # not a test, despite its name
