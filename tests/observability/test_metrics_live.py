@@ -63,14 +63,11 @@ IDLE = {"rest": 0.0, "graphql": 0.0, "grpc": 0.0, "http": 1.0}  # only the scrap
 
 
 def binary(name: str) -> str:
+    """The path of a Prometheus tool. The test command installs them (`make prometheus`), so a
+    missing one is a broken set-up and fails the test rather than skipping it unnoticed."""
     path = shutil.which(name)
     if path is None:
-        message = (
-            f"!!! `{name}` IS NOT INSTALLED: this metrics test did NOT run. Install Debian's package "
-            "`prometheus` (`make prometheus`; `make test` does it) to run it. !!!"
-        )
-        sys.stderr.write(f"\n{message}\n")
-        pytest.skip(message)
+        pytest.fail(f"`{name}` is not installed: install Debian's package `prometheus` (`make prometheus`).")
     return path
 
 
