@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from api_grpc.server import build_server
+from config.startup import freeze_startup_heap
 from observability import metrics
 
 
@@ -37,6 +38,7 @@ class Command(BaseCommand):
         if not settings.GRPC_ENABLED:
             self.stdout.write("gRPC is switched off (GRPC_ENABLED=false); not serving.")
             return
+        freeze_startup_heap()
         running = build_server(
             host=host,
             port=port,
