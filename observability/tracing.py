@@ -32,7 +32,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
-from opentelemetry import propagate, trace
+from opentelemetry import context, propagate, trace
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY  # what `suppress_instrumentation()` sets
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 logger = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def enabled() -> bool:
 
 def configure() -> bool:
     """Install the tracer provider and the instrumentations once per process; True if tracing is on."""
-    global _configured, _enabled
+    global _configured, _enabled, tracer
     if _configured:
         return _enabled
     _configured = True
@@ -97,6 +98,7 @@ def configure() -> bool:
     if not processors:  # nothing would receive the spans: do not make them
         return False
     trace.set_tracer_provider(provider)
+    tracer = provider.get_tracer("taskhub")  # the SDK's own: no proxy to go through on every span
 
     from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
@@ -112,20 +114,29 @@ def configure() -> bool:
 @contextmanager
 def server_span(name: str, carrier: Mapping[str, str], attributes: dict[str, Any]) -> Iterator[Span | None]:
     """A SERVER span for one request or call, child of the caller's `traceparent` in `carrier`
-    (HTTP headers or gRPC metadata); yields None when tracing is off."""
+    (HTTP headers or gRPC metadata); yields None when tracing is off.
+
+    When the sampler drops the request, the span does not record, and neither would any child: the
+    context then also carries the instrumentations' suppress flag, so the SQL and Redis instrumentations
+    skip their work (they check it first) instead of making spans that record nothing. The trace id
+    still reaches the log lines. Start, context and end are done by hand, with one context switch, as
+    `start_as_current_span` would do with `record_exception=False, set_status_on_exception=False`: the
+    protocol hook sets the status from the answer (an aborted call, NOT_FOUND, ... is no server error).
+    """
     if not _enabled:
         yield None
         return
-    with tracer.start_as_current_span(
-        name,
-        context=propagate.extract(carrier),
-        kind=SpanKind.SERVER,
-        attributes=attributes,
-        # The hook sets the status from the answer: an aborted call (NOT_FOUND, ...) is no server error.
-        record_exception=False,
-        set_status_on_exception=False,
-    ) as span:
+    parent = propagate.extract(carrier)
+    span = tracer.start_span(name, context=parent, kind=SpanKind.SERVER, attributes=attributes)
+    current = trace.set_span_in_context(span, parent)
+    if not span.is_recording():
+        current = context.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True, current)
+    token = context.attach(current)
+    try:
         yield span
+    finally:
+        context.detach(token)
+        span.end()
 
 
 def mark_error(span: Span | None, description: str) -> None:
@@ -162,7 +173,7 @@ def traced(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
 
 def current_ids() -> tuple[str | None, str | None]:
     """(trace id, span id) of the current span as hex, or (None, None) outside a recorded span."""
-    context = trace.get_current_span().get_span_context()
-    if not context.is_valid:
+    span_context = trace.get_current_span().get_span_context()
+    if not span_context.is_valid:
         return None, None
-    return format(context.trace_id, "032x"), format(context.span_id, "016x")
+    return format(span_context.trace_id, "032x"), format(span_context.span_id, "016x")

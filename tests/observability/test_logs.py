@@ -439,6 +439,45 @@ def _has_span(spans: list[Any], span_id: str) -> bool:
     return any(span.span_id == span_id for span in spans)
 
 
+@live
+def test_an_unsampled_request_logs_the_callers_trace_and_exports_nothing(
+    configs: Configs, collector: Collector, data: Data
+) -> None:
+    """A caller that decided not to sample (`traceparent` flags 00): nothing of its requests is exported,
+    not even the SQL and Redis spans of a write (the instrumentations are suppressed under a span that
+    does not record), yet each access line carries the caller's trace id, so the logs of one request
+    line up across services."""
+    config = configs.json_on
+    unsampled_trace, caller_span = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    unsampled = f"00-{unsampled_trace}-{caller_span}-00"
+    sampled, sampled_trace, _ = new_parent()
+    sent = []
+    for server in (config.http, config.asgi):
+        assert server is not None
+        rid = request_id()
+        headers = {**data.key_auth, "X-Request-ID": rid, "traceparent": unsampled}
+        assert http(server, "POST", "/api/v1/tasks", headers=headers, json_body={"title": "unsampled"}).status == 201
+        assert http(server, "GET", "/api/v1/tasks/me", headers={**data.key_auth, "traceparent": sampled}).status == 200
+        sent.append((server, rid))
+    rid = request_id()
+    metadata = (("x-api-key", data.api_key), ("x-request-id", rid), ("traceparent", unsampled))
+    code, _, _ = grpc_call(config.grpc, "CreateTask", pb.CreateTaskRequest(title="unsampled"), metadata)
+    assert code == grpc.StatusCode.OK
+    sent.append((config.grpc, rid))
+    assert Task.objects.filter(owner_id=data.user_id, title="unsampled").count() == 3  # the writes happened
+
+    for server, rid in sent:
+        line = wait_for_access_line(server, rid)
+        assert line["trace_id"] == unsampled_trace, (server.name, line)
+        # the server's own (unrecorded) span, child of the caller's
+        assert HEX16.fullmatch(line["span_id"]) and line["span_id"] != caller_span, (server.name, line)
+    # The sampled requests' spans arrive: the pipeline flows, so the unsampled ones would have too.
+    servers = collector.wait_for_trace(sampled_trace, lambda spans: sum(span.kind == "SERVER" for span in spans) >= 2)
+    assert sum(span.kind == "SERVER" for span in servers) == 2
+    time.sleep(0.5)  # several export periods more
+    assert collector.trace(unsampled_trace) == []
+
+
 # -- request ids ----------------------------------------------------------------------------------------------------
 
 
