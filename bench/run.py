@@ -22,12 +22,14 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -139,13 +141,14 @@ COST_ROWS = (
     Row("k", "GET one task, metrics and tracing off", "get.lua", "/api/v1/tasks/{task_id}", server="bare"),
     Row("l", "GET one task, metrics + tracing on", "get.lua", "/api/v1/tasks/{task_id}", server="observed"),
     Row("m", "GET one task, metrics + tracing 10%", "get.lua", "/api/v1/tasks/{task_id}", server="sampled"),
+    Row("n", "GET one task, metrics (multiprocess) only", "get.lua", "/api/v1/tasks/{task_id}", server="metrics"),
 )
 ROWS = ROWS + GRPC_ROWS + COST_ROWS
 # Comparable rows run next to each other in time: (a) next to its baseline (d), its metrics and
 # tracing twins (k, l, back to back) and its GraphQL and gRPC twins (e, h), so the ratios compare
 # neighbours; then the lists (b, f, i); the writes (c, g, j) last, because each create orphans the
 # cached list pages the list rows read.
-RUN_ORDER = ("d", "a", "k", "l", "m", "e", "h", "b", "f", "i", "c", "g", "j")
+RUN_ORDER = ("d", "a", "k", "n", "l", "m", "e", "h", "b", "f", "i", "c", "g", "j")
 # DESIGN: metrics plus tracing may cost at most this share of (k)'s throughput.
 OBSERVABILITY_COST_TARGET = 0.15
 
@@ -192,10 +195,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
     all_rows = "".join(row.key for row in ROWS)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="the cost rows (k, l, m, n) run interleaved in this many rounds of duration/rounds s (default 5)",
+    )
     parser.add_argument("--rows", default=all_rows, help=f"which rows to run (default {all_rows})")
     args = parser.parse_args(argv)
-    if args.duration < 1 or args.connections < 1 or args.threads < 1 or args.warmup < 0:
-        parser.error("--duration, --connections and --threads must be positive, --warmup not negative")
+    if args.duration < 1 or args.connections < 1 or args.threads < 1 or args.rounds < 1 or args.warmup < 0:
+        parser.error("--duration, --connections, --threads and --rounds must be positive, --warmup not negative")
     if args.connections < args.threads:
         parser.error("wrk needs at least one connection per thread")
     if unknown := set(args.rows) - {row.key for row in ROWS}:
@@ -234,6 +243,7 @@ SERVER_VARIANTS = {
     "bare": {"metrics": False, "tracing": False, "tracing_exporters": []},
     "observed": {"metrics": True, "tracing": True, "tracing_exporters": ["otlp"], "metrics_multiprocess": True},
     "sampled": {"metrics": True, "tracing": True, "tracing_exporters": ["otlp"], "metrics_multiprocess": True},
+    "metrics": {"metrics": True, "tracing": False, "tracing_exporters": [], "metrics_multiprocess": True},
 }
 
 
@@ -247,6 +257,7 @@ def variant_environment(env: dict[str, str], variant: str, metrics_directory: Pa
       request is sampled, batched and its export fails, as with a collector that is down;
     - `sampled`: as `observed`, with the head sampling the README recommends for production
       (`parentbased_traceidratio`, 10% of the traces that start here).
+    - `metrics`: as `observed` without tracing (no OTEL_* variable): the cost of metrics alone.
     """
     variables = {
         name: value
@@ -257,12 +268,12 @@ def variant_environment(env: dict[str, str], variant: str, metrics_directory: Pa
         variables["METRICS_ENABLED"] = "false"
     else:
         metrics_directory.mkdir(parents=True, exist_ok=False)  # must be empty when the server starts
-        variables.update(
-            METRICS_ENABLED="true",
-            PROMETHEUS_MULTIPROC_DIR=str(metrics_directory),
-            OTEL_TRACES_EXPORTER="otlp",
-            OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{free_port()}",  # closed: a dead collector
-        )
+        variables.update(METRICS_ENABLED="true", PROMETHEUS_MULTIPROC_DIR=str(metrics_directory))
+        if variant != "metrics":
+            variables.update(
+                OTEL_TRACES_EXPORTER="otlp",
+                OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{free_port()}",  # closed: a dead collector
+            )
         if variant == "sampled":
             variables.update(OTEL_TRACES_SAMPLER="parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG="0.1")
     return variables
@@ -716,6 +727,89 @@ def run_wrk(
     return result
 
 
+def run_http_row(
+    args: argparse.Namespace,
+    row: Row,
+    server: Server,
+    fixture: Fixture,
+    out_dir: Path,
+    pg_sessions: PostgresSessions,
+    seconds: int | None = None,
+    name: str = "",
+) -> Result:
+    """Warm-up (when `seconds` is not given), then wrk for `seconds` (default --duration), with the
+    server's CPU time and new PostgreSQL sessions per request."""
+    url = server.base_url + row.path.format(task_id=fixture.task_id)
+    slug = name or f"{row.key}-" + re.sub(r"[^a-z0-9]+", "-", row.label.lower()).strip("-")[:40]
+    if seconds is None and args.warmup:
+        log(f"({row.key}) warm-up {args.warmup} s")
+        run_wrk(args, row, url, fixture, args.warmup, out_dir / f"{slug}.warmup.txt")
+    seconds = seconds or args.duration
+    log(f"({row.key}) {row.label}: {seconds} s")
+    sessions_before = pg_sessions.count()
+    cpu_before = server.cpu_seconds()
+    result = run_wrk(args, row, url, fixture, seconds, out_dir / f"{slug}.txt")
+    cpu_after = server.cpu_seconds()
+    sessions_after = pg_sessions.count()
+    if result.requests:
+        result.cpu_ms = (cpu_after - cpu_before) * 1000 / result.requests
+        if sessions_before is not None and sessions_after is not None:
+            result.pg_connections = (sessions_after - sessions_before) / result.requests
+    return result
+
+
+def run_interleaved(
+    args: argparse.Namespace,
+    rows: list[Row],
+    server_for: Callable[[Row], Server],
+    fixture: Fixture,
+    out_dir: Path,
+    pg_sessions: PostgresSessions,
+) -> list[Result]:
+    """The cost rows, each on its own server, measured in `--rounds` rounds of duration/rounds seconds
+    (at least 1 s), the order rotated every round so each row runs first, second, … equally often.
+
+    The machine is shared and its speed drifts over a minute: back-to-back rows of 10 s put the cost of
+    metrics alone anywhere from -1% to 19% within a quarter of an hour. Slices spread the drift over
+    every row alike. A row's req/s and CPU per request sum its slices; its p50 is the
+    median of the slices' p50 and its p99 the highest slice p99 (percentiles of slices do not add up).
+    """
+    servers = {row.key: server_for(row) for row in rows}  # every server is up before the first slice
+    for row in rows:
+        if args.warmup:
+            log(f"({row.key}) warm-up {args.warmup} s")
+            url = servers[row.key].base_url + row.path.format(task_id=fixture.task_id)
+            run_wrk(args, row, url, fixture, args.warmup, out_dir / f"{row.key}.warmup.txt")
+    rounds = max(1, min(args.rounds, args.duration))
+    seconds = max(1, round(args.duration / rounds))
+    slices: dict[str, list[Result]] = {row.key: [] for row in rows}
+    for number in range(rounds):
+        shift = number % len(rows)
+        for row in rows[shift:] + rows[:shift]:
+            name = f"{row.key}-round{number + 1}"
+            slices[row.key].append(
+                run_http_row(args, row, servers[row.key], fixture, out_dir, pg_sessions, seconds, name)
+            )
+    results = []
+    for row in rows:
+        parts = slices[row.key]
+        merged = Result(row)
+        merged.requests = sum(part.requests for part in parts)
+        merged.seconds = sum(part.seconds for part in parts)
+        merged.p50_ms = statistics.median(part.p50_ms for part in parts)
+        merged.p99_ms = max(part.p99_ms for part in parts)
+        merged.non2xx = sum(part.non2xx for part in parts)
+        cpu = [part.cpu_ms * part.requests for part in parts if part.cpu_ms is not None]
+        if len(cpu) == len(parts) and merged.requests:
+            merged.cpu_ms = sum(cpu) / merged.requests
+        sessions = [part.pg_connections * part.requests for part in parts if part.pg_connections is not None]
+        if len(sessions) == len(parts) and merged.requests:
+            merged.pg_connections = sum(sessions) / merged.requests
+        merged.failure = "; ".join(part.failure for part in parts if part.failure)
+        results.append(merged)
+    return results
+
+
 # -- report ----------------------------------------------------------------------------------------
 
 
@@ -759,6 +853,7 @@ def render_table(results: list[Result], markdown: bool) -> str:
             _cost_line(by_key, "l", "k", OBSERVABILITY_COST_TARGET),  # metrics + tracing over neither
             _cost_line(by_key, "m", "k", OBSERVABILITY_COST_TARGET),  # the same, 10% of traces sampled
             _cost_line(by_key, "a", "k", None),  # metrics alone (the default) over neither
+            _cost_line(by_key, "n", "k", None),  # metrics alone, multiprocess mode, over neither
         )
         if line
     ]
@@ -876,32 +971,21 @@ def main(argv: list[str] | None = None) -> int:
             sizes["json"] = len(response.read())
         http(f"{server.base_url}/api/v1/tasks?limit={LIST_LIMIT}", fixture.token)  # cache the page again
         rows = {row.key: row for row in ROWS}
+        interleaved = [rows[key] for key in RUN_ORDER if key in args.rows and rows[key].server]
         for key in RUN_ORDER:
             if key not in args.rows:
                 continue
             row = rows[key]
             if row.grpc_method:
                 results.append(run_grpc_row(args, row, grpc_server, fixture, out_dir))
-                continue
-            target = server_for(row)
-            url = target.base_url + row.path.format(task_id=fixture.task_id)
-            slug = re.sub(r"[^a-z0-9]+", "-", row.label.lower()).strip("-")[:40]
-            if args.warmup:
-                log(f"({key}) warm-up {args.warmup} s")
-                run_wrk(args, row, url, fixture, args.warmup, out_dir / f"{key}-{slug}.warmup.txt")
-            log(f"({key}) {row.label}: {args.duration} s")
-            sessions_before = pg_sessions.count()
-            cpu_before = target.cpu_seconds()
-            result = run_wrk(args, row, url, fixture, args.duration, out_dir / f"{key}-{slug}.txt")
-            cpu_after = target.cpu_seconds()
-            sessions_after = pg_sessions.count()
-            if result.requests:
-                result.cpu_ms = (cpu_after - cpu_before) * 1000 / result.requests
-                if sessions_before is not None and sessions_after is not None:
-                    result.pg_connections = (sessions_after - sessions_before) / result.requests
-            results.append(result)
+            elif row.server:
+                if row is interleaved[0]:  # the cost rows run together, in rounds, where the first one is
+                    results += run_interleaved(args, interleaved, server_for, fixture, out_dir, pg_sessions)
+            else:
+                results.append(run_http_row(args, row, server, fixture, out_dir, pg_sessions))
+        for result in results:
             if result.failure:
-                log(f"({key}) FAILED: {result.failure}")
+                log(f"({result.row.key}) FAILED: {result.failure}")
     finally:
         server.stop()
         grpc_server.stop()
