@@ -12,6 +12,8 @@ status or the gRPC code name.
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import os
 import re
 import threading
@@ -155,9 +157,27 @@ def registry() -> Collector:
     if directory := multiprocess_directory():
         forget_dead_processes(directory)
         collected = CollectorRegistry()
-        multiprocess.MultiProcessCollector(collected)  # type: ignore[no-untyped-call]
+        _FilesCollector(collected, directory)  # type: ignore[no-untyped-call]
         return collected
     return REGISTRY
+
+
+class _FilesCollector(multiprocess.MultiProcessCollector):
+    """prometheus_client's collector of the processes' files, without the files still being created.
+
+    A process makes its file with `open(..., "a+b")` and only then sizes it; a scrape that globbed the
+    file in between read zero bytes and failed (`struct.error`, a 500 from /metrics). An empty file
+    holds no value yet, so it is skipped. (Files removed between the glob and the read, a dead
+    process's live gauges, prometheus_client already skips.)
+    """
+
+    def collect(self) -> Any:
+        files = []
+        for path in glob.glob(os.path.join(self._path, "*.db")):
+            with contextlib.suppress(FileNotFoundError):
+                if os.path.getsize(path) > 0:
+                    files.append(path)
+        return self.merge(files, accumulate=True)  # type: ignore[no-untyped-call]
 
 
 def exposition() -> bytes:

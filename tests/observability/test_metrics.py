@@ -503,3 +503,24 @@ def test_cache_metrics_of_django_prometheus_move_on_redis(
 
     for name in ("django_cache_get_total", "django_cache_get_hits_total"):
         assert after.value(name, backend="redis") - before.value(name, backend="redis") == 1, name
+
+
+def test_a_scrape_skips_the_file_another_process_is_still_creating(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Multiprocess mode: a process creates its file empty and sizes it a moment later; a scrape that
+    comes in between must not fail (it did: `struct.error`, a 500) and still shows every other file."""
+    from prometheus_client.mmap_dict import MmapedDict, mmap_key
+
+    from observability import metrics
+
+    written = MmapedDict(str(tmp_path / "counter_4242.db"))
+    key = mmap_key("api_requests", "api_requests_total", ["protocol"], ["rest"], "Requests.")
+    written.write_value(key, 3.0, 0.0)
+    written.close()
+    (tmp_path / "counter_4343.db").touch()  # another process, between its open() and its truncate()
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+
+    text = metrics.exposition().decode()
+
+    assert 'api_requests_total{protocol="rest"} 3.0' in text
