@@ -95,7 +95,7 @@ class Stack:
 
     def scrape(self) -> Scrape:
         response = requests.get(self.url("/metrics"), timeout=TIMEOUT)
-        assert response.status_code == 200, response.text[:500]
+        assert response.status_code == 200, (response.text[:500], self.diagnostics()[-5000:])
         assert response.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
         self.count(SCRAPE)  # counted once it is answered: the next scrape shows it
         return Scrape(response.text)
@@ -359,7 +359,7 @@ def test_grpcserver_metrics_port_serves_its_own_calls(transactional_db: None, tm
     task = TaskFactory(owner=user)
     _, raw_key = api_key_create(user=user, name="metrics test")
     grpc_port, metrics_port = free_port(), free_port()
-    env = production_environment(GRPC_SHUTDOWN_GRACE="1")
+    env = production_environment(GRPC_SHUTDOWN_GRACE="1", LOG_LEVEL="INFO")  # INFO: its start-up lines
     server = Process(
         [sys.executable, "manage.py", "grpcserver", "--port", str(grpc_port), "--metrics-port", str(metrics_port)],
         env,
@@ -410,7 +410,8 @@ def test_grpcserver_with_a_metrics_port_stops_on_a_sigterm_sent_as_soon_as_it_li
     leave the main thread blocked for good (9 times in 10 here): the handler never ran."""
     grpc_port, metrics_port = free_port(), free_port()
     command = ["manage.py", "grpcserver", "--port", str(grpc_port), "--metrics-port", str(metrics_port)]
-    server = Process([sys.executable, *command], production_environment(), tmp_path / "grpcserver.log")
+    env = production_environment(LOG_LEVEL="INFO")  # INFO: its start-up and shutdown lines
+    server = Process([sys.executable, *command], env, tmp_path / "grpcserver.log")
     try:
         assert wait_until(lambda: port_open(grpc_port) and port_open(metrics_port), timeout=30), server.output()
         server.popen.send_signal(signal.SIGTERM)

@@ -6,6 +6,7 @@ flight get GRPC_SHUTDOWN_GRACE seconds to finish.
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from typing import Any
@@ -16,6 +17,9 @@ from django.core.management.base import BaseCommand, CommandParser
 from api_grpc.server import build_server
 from config.startup import freeze_startup_heap
 from observability import metrics
+
+# Log records, not prints: in production every line on stdout is JSON (README, "Logs").
+logger = logging.getLogger("taskhub.grpc")
 
 
 class Command(BaseCommand):
@@ -36,7 +40,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, host: str, port: int, workers: int, **options: Any) -> None:
         if not settings.GRPC_ENABLED:
-            self.stdout.write("gRPC is switched off (GRPC_ENABLED=false); not serving.")
+            logger.info("gRPC is switched off (GRPC_ENABLED=false); not serving.")
             return
         freeze_startup_heap()
         running = build_server(
@@ -46,22 +50,21 @@ class Command(BaseCommand):
             reflection_enabled=not options["no_reflection"] and settings.GRPC_REFLECTION_ENABLED,
             health_enabled=not options["no_health"] and settings.GRPC_HEALTH_ENABLED,
         )
-        self.stdout.write(f"gRPC: tasks.v1.TaskService on {host}:{running.port} ({workers} workers)", ending="\n")
+        logger.info("gRPC: tasks.v1.TaskService on %s:%s (%s workers)", host, running.port, workers)
         metrics_server = None
         if options["metrics_port"] and settings.METRICS_ENABLED:
             if metrics.multiprocess_directory():
-                self.stderr.write(
+                logger.warning(
                     "gRPC: PROMETHEUS_MULTIPROC_DIR is set, so the HTTP /metrics already includes this "
                     "process; scrape one of the two, or every sum counts twice."
                 )
             metrics_server = metrics.serve(host, options["metrics_port"])
-            self.stdout.write(f"gRPC: metrics on http://{host}:{metrics_server.server_port}/metrics", ending="\n")
-        self.stdout.flush()
+            logger.info("gRPC: metrics on http://%s:%s/metrics", host, metrics_server.server_port)
         stopped = threading.Event()
 
         def stop(signum: int, frame: Any) -> None:
-            self.stdout.write(
-                f"gRPC: {signal.Signals(signum).name}, shutting down (grace {settings.GRPC_SHUTDOWN_GRACE} s)"
+            logger.info(
+                "gRPC: %s, shutting down (grace %s s)", signal.Signals(signum).name, settings.GRPC_SHUTDOWN_GRACE
             )
             running.shutdown(settings.GRPC_SHUTDOWN_GRACE).wait()
             if metrics_server is not None:
