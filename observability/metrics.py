@@ -67,6 +67,20 @@ def enabled() -> bool:
     return bool(settings.METRICS_ENABLED)
 
 
+_children: dict[tuple[Any, ...], Any] = {}
+
+
+def _child(metric: Any, *values: str) -> Any:
+    """`metric.labels(*values)`, remembered. labels() validates, builds and looks up the label tuple
+    under a lock on every call, which cost more than the increment it leads to; the label sets are
+    bounded (route templates, capped GraphQL operation names, gRPC methods, status codes)."""
+    key = (metric, *values)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*values)
+    return child
+
+
 class RequestObservation:
     """Counts one request or call: its status and duration when the block ends, and, from
     `start_active` on, one more in `api_active_requests`.
@@ -94,7 +108,7 @@ class RequestObservation:
         self.protocol = protocol
         if self._on and self._active is None:
             self._active = protocol
-            ACTIVE.labels(protocol).inc()
+            _child(ACTIVE, protocol).inc()
 
     def __enter__(self) -> RequestObservation:
         return self
@@ -106,9 +120,9 @@ class RequestObservation:
             return
         elapsed = time.perf_counter() - self._started
         if self._active is not None:
-            ACTIVE.labels(self._active).dec()
-        REQUESTS.labels(self.protocol, self.method, self.endpoint, self.status).inc()
-        DURATION.labels(self.protocol, self.method, self.endpoint).observe(elapsed)
+            _child(ACTIVE, self._active).dec()
+        _child(REQUESTS, self.protocol, self.method, self.endpoint, self.status).inc()
+        _child(DURATION, self.protocol, self.method, self.endpoint).observe(elapsed)
 
 
 observe_request = RequestObservation
