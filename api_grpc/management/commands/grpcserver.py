@@ -42,6 +42,18 @@ class Command(BaseCommand):
         if not settings.GRPC_ENABLED:
             logger.info("gRPC is switched off (GRPC_ENABLED=false); not serving.")
             return
+        # The handlers go in before the ports open: a SIGTERM sent as soon as the server listens must
+        # stop it gracefully, not kill it. They only note the signal; the main thread shuts down.
+        stopping = threading.Event()
+
+        def stop(signum: int, frame: Any) -> None:
+            logger.info(
+                "gRPC: %s, shutting down (grace %s s)", signal.Signals(signum).name, settings.GRPC_SHUTDOWN_GRACE
+            )
+            stopping.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
         freeze_startup_heap()
         running = build_server(
             host=host,
@@ -60,21 +72,11 @@ class Command(BaseCommand):
                 )
             metrics_server = metrics.serve(host, options["metrics_port"])
             logger.info("gRPC: metrics on http://%s:%s/metrics", host, metrics_server.server_port)
-        stopped = threading.Event()
-
-        def stop(signum: int, frame: Any) -> None:
-            logger.info(
-                "gRPC: %s, shutting down (grace %s s)", signal.Signals(signum).name, settings.GRPC_SHUTDOWN_GRACE
-            )
-            running.shutdown(settings.GRPC_SHUTDOWN_GRACE).wait()
-            if metrics_server is not None:
-                metrics_server.shutdown()
-            stopped.set()
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
         # Python runs signal handlers in the main thread only, between bytecodes. A signal the kernel
         # hands to another thread (gRPC's, the metrics server's) does not wake a main thread blocked
         # in an untimed wait, so the handler would wait for a second signal: wake up every 0.5 s.
-        while not stopped.wait(0.5):
+        while not stopping.wait(0.5):
             pass
+        running.shutdown(settings.GRPC_SHUTDOWN_GRACE).wait()
+        if metrics_server is not None:
+            metrics_server.shutdown()
