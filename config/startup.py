@@ -7,7 +7,8 @@ suggest for servers). Those objects - modules, classes, settings, the schema - l
 process, yet every full collection used to walk all ~130,000 of them: measured in one worker under
 load, one full collection took ~100 ms (the p99 of a cached GET), and with tracing on (a queue of
 finished spans keeps the heap growing) full collections cost ~75 µs per request on average against
-~6 µs once frozen (bench/README.md, "Startup"). Objects made later are collected as before.
+~6 µs once frozen (bench/README.md, "The cost of metrics and tracing"). Objects made later are
+collected as before.
 
 It runs in every process that serves: `config.wsgi` and `config.asgi` (each gunicorn/granian
 worker imports them after the fork) and `manage.py grpcserver`.
