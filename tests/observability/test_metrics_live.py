@@ -367,7 +367,9 @@ def test_grpcserver_metrics_port_serves_its_own_calls(transactional_db: None, tm
     )
     try:
         assert wait_until(lambda: port_open(grpc_port) and port_open(metrics_port), timeout=30), server.output()
-        assert f"gRPC: metrics on http://127.0.0.1:{metrics_port}/metrics" in server.output()
+        # The line is logged once the port is open, so it may come a moment after port_open() is true.
+        announced = f"gRPC: metrics on http://127.0.0.1:{metrics_port}/metrics"
+        assert wait_until(lambda: announced in server.output(), timeout=10), server.output()
         with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
             stub = pb_grpc.TaskServiceStub(channel)
             for _ in range(3):
