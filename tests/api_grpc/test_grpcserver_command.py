@@ -73,7 +73,11 @@ def test_sigterm_shuts_down_gracefully(grpcserver_process: Any, user: Any) -> No
         # It serves: the same database, the same signing key, the same rules.
         assert health.Check(health_pb2.HealthCheckRequest(service=SERVICE), timeout=5).status == 1  # SERVING
         assert ok(stub.GetTask, pb.GetTaskRequest(id=str(task.pk)), metadata).task.title == "Before"
-        assert any("tasks.v1.TaskService on 127.0.0.1:" in line for line in output)
+        # Logged once the port is open; the reader thread may still be on its way with it.
+        deadline = time.monotonic() + 5
+        while not any("tasks.v1.TaskService on 127.0.0.1:" in line for line in output):
+            assert time.monotonic() < deadline, output
+            time.sleep(0.05)
 
         watch = health.Watch(health_pb2.HealthCheckRequest(service=SERVICE), timeout=30)
         assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
