@@ -146,7 +146,7 @@ COST_ROWS = (
 )
 ROWS = ROWS + GRPC_ROWS + COST_ROWS
 # Comparable rows run next to each other in time: (a) next to its baseline (d), its metrics and
-# tracing twins (k, l, back to back) and its GraphQL and gRPC twins (e, h), so the ratios compare
+# tracing twins (k to o, interleaved) and its GraphQL and gRPC twins (e, h), so the ratios compare
 # neighbours; then the lists (b, f, i); the writes (c, g, j) last, because each create orphans the
 # cached list pages the list rows read.
 RUN_ORDER = ("d", "a", "k", "n", "o", "m", "l", "e", "h", "b", "f", "i", "c", "g", "j")
