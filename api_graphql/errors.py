@@ -1,4 +1,4 @@
-"""GraphQL error mapping: every error gets `extensions.code` (DESIGN §5); unexpected ones are masked.
+"""GraphQL error mapping: every error gets `extensions.code` (docs/api/errors.md); unexpected ones are masked.
 
 One table maps the protocol-neutral `core.errors` codes. Errors of the document itself follow
 Apollo's codes: GRAPHQL_PARSE_FAILED (syntax), GRAPHQL_VALIDATION_FAILED (unknown fields, limits of

@@ -1,4 +1,4 @@
-"""The GraphQL schema and its safety limits (DESIGN §6 "Limits").
+"""The GraphQL schema and its safety limits (docs/architecture.md, "Limits").
 
 Introspection and field suggestions follow settings (off unless DEBUG or switched on); a schema is
 built per combination of those switches, so each keeps its own parser and validation caches.

@@ -1,7 +1,7 @@
 """The GraphQL endpoint: identity and rate limit per request, then strawberry runs the operation.
 
 Django's middleware does not authenticate API clients and DRF's classes do not run here, so the
-view calls the same `core.auth` and `core.ratelimit` functions the REST hooks call (STYLE §6).
+view calls the same `core.auth` and `core.ratelimit` functions the REST hooks call.
 """
 
 from __future__ import annotations

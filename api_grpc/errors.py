@@ -1,4 +1,4 @@
-"""gRPC error mapping: one table from `core.errors` codes to status codes (DESIGN §5); never UNKNOWN.
+"""gRPC error mapping: one table from `core.errors` codes to status codes (docs/api/errors.md); never UNKNOWN.
 
 The status message is the error's safe message. Trailing metadata carries `taskhub-error-code`
 (the protocol-neutral code), `taskhub-field-errors` (JSON: field -> messages) for invalid input,

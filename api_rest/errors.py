@@ -1,6 +1,6 @@
 """REST error mapping: every error becomes RFC 9457 problem details (application/problem+json).
 
-One table maps the protocol-neutral `core.errors` codes to HTTP statuses (DESIGN §5). DRF's own
+One table maps the protocol-neutral `core.errors` codes to HTTP statuses (docs/api/errors.md). DRF's own
 exceptions (parse errors, 405, 406, 415, throttling) keep their status and get the same body.
 Unexpected exceptions are not handled here: Django logs them and `server_error` answers a generic
 500 that names only the request id.

@@ -58,7 +58,7 @@ class AwareDateTimeField(serializers.DateTimeField):
 class TaskInputSerializer(serializers.Serializer[dict[str, Any]]):
     """Create (POST), replace (PUT) and, with partial=True, update (PATCH)."""
 
-    # Trimmed, then measured (DESIGN §3); a blank title reaches the domain, which names the rule.
+    # Trimmed, then measured (docs/domain.md); a blank title reaches the domain, which names the rule.
     title = serializers.CharField(max_length=MAX_TITLE_LENGTH, allow_blank=True, trim_whitespace=True)
     description = serializers.CharField(
         max_length=MAX_DESCRIPTION_LENGTH,

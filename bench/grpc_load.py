@@ -1,4 +1,4 @@
-"""Unary gRPC load with h2load (Debian nghttp2-client), as DESIGN §7 describes.
+"""Unary gRPC load with h2load (Debian nghttp2-client), one server core loaded from the other.
 
 h2load POSTs one pre-serialized, length-prefixed message per request with `content-type:
 application/grpc` and `te: trailers`. It sees only HTTP statuses, and gRPC sends its status in the

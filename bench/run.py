@@ -150,7 +150,7 @@ ROWS = ROWS + GRPC_ROWS + COST_ROWS
 # neighbours; then the lists (b, f, i); the writes (c, g, j) last, because each create orphans the
 # cached list pages the list rows read.
 RUN_ORDER = ("d", "a", "k", "n", "o", "m", "l", "e", "h", "b", "f", "i", "c", "g", "j")
-# DESIGN: metrics plus tracing may cost at most this share of (k)'s throughput. It is judged on row
+# The budget: metrics plus tracing may cost at most this share of (k)'s throughput. It is judged on row
 # (m), tracing sampled as the README recommends for production; (l), every request traced, cannot
 # meet it with the Python SDK (README, "What it costs").
 OBSERVABILITY_COST_TARGET = 0.15

@@ -4,11 +4,9 @@
 and through it every view module and the GraphQL schema), collects, and moves every object alive
 at that point into the garbage collector's permanent generation (`gc.freeze()`, as the Python docs
 suggest for servers). Those objects - modules, classes, settings, the schema - live as long as the
-process, yet every full collection used to walk all ~130,000 of them: measured in one worker under
-load, one full collection took ~100 ms (the p99 of a cached GET), and with tracing on (a queue of
-finished spans keeps the heap growing) full collections cost ~75 µs per request on average against
-~6 µs once frozen (bench/README.md, "The cost of metrics and tracing"). Objects made later are
-collected as before.
+process, yet every full collection used to walk all of them, and under load those collections
+were the tail latency of a cached GET (bench/README.md, "The cost of metrics and tracing", has the
+measurements). Objects made later are collected as before.
 
 It runs in every process that serves: `config.wsgi` and `config.asgi` (each gunicorn/granian
 worker imports them after the fork) and `manage.py grpcserver`.

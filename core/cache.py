@@ -51,7 +51,7 @@ class SafeCache:
 
         Django keeps backends per context, not per thread, and grpcio runs every call in a fresh
         contextvars.Context: `caches[alias]` alone would build a new backend (and Redis client) for
-        each gRPC call, which measured ~15% of a cached GetTask.
+        each gRPC call, a large share of a cached GetTask (bench/README.md).
         """
         backend = getattr(self._local, "backend", None)
         if backend is None:

@@ -1,4 +1,4 @@
-"""Bounded retry of transient database errors (DESIGN §6 "Timeouts and retries")."""
+"""Bounded retry of transient database errors (docs/architecture.md, "Timeouts and retries")."""
 
 from __future__ import annotations
 

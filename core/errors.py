@@ -1,7 +1,7 @@
 """Protocol-neutral errors.
 
 Domain code raises these; each adapter (REST, GraphQL, gRPC) owns one table that maps `code` to its
-protocol's idiom (DESIGN §5). No HTTP status lives here.
+protocol's idiom (docs/api/errors.md). No HTTP status lives here.
 """
 
 from __future__ import annotations

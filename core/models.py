@@ -1,4 +1,4 @@
-"""API keys: shown once, stored hashed, identified by a public prefix (DESIGN §6 "Auth")."""
+"""API keys: shown once, stored hashed, identified by a public prefix (docs/architecture.md, "Authentication")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fixed-window rate limits shared by every protocol (DESIGN §6 "Rate limits").
+"""Fixed-window rate limits shared by every protocol (docs/architecture.md, "Rate limits").
 
 `hit(scope, ident)` counts one request against every window of a scope ("anon", "user", "token")
 and says whether it may go on. Counters live in the cache: with Redis, one pipelined round trip

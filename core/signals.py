@@ -1,4 +1,4 @@
-"""Every new user starts as an editor (DESIGN §3)."""
+"""Every new user starts as an editor (docs/domain.md)."""
 
 from typing import Any
 

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 
 class Role(StrEnum):
-    """Roles are Django groups of these names, created by a data migration (DESIGN §3)."""
+    """Roles are Django groups of these names, created by a data migration (docs/domain.md)."""
 
     VIEWER = "viewer"  # read own tasks
     EDITOR = "editor"  # read and write own tasks; every new user gets it

@@ -1,4 +1,4 @@
-"""Health checks (DESIGN §6 "Health"), served by observability.views: liveness, readiness and a
+"""Health checks (docs/operations.md, "Health"), served by observability.views: liveness, readiness and a
 summary for people.
 
 - `/healthz` — the process answers. Touches nothing, so a dead database never restarts the pods.
@@ -100,7 +100,7 @@ def overall_status(ready: bool, components: dict[str, dict[str, Any]]) -> str:
 
 
 def concerns() -> dict[str, Any]:
-    """Which concerns this process runs with (DESIGN §2: each one is a switch)."""
+    """Which concerns this process runs with (each one is a switch: docs/configuration.md)."""
     return {
         "graphql": settings.GRAPHQL_ENABLED,
         "grpc": settings.GRPC_ENABLED,

@@ -1,4 +1,4 @@
-"""Prometheus metrics (DESIGN §6 "Metrics"): defined once here, fed by one hook per protocol.
+"""Prometheus metrics (docs/operations.md, "Metrics"): defined once here, fed by one hook per protocol.
 
 Every process (each HTTP worker, the gRPC server) counts in its own memory, or, when the
 `PROMETHEUS_MULTIPROC_DIR` environment variable names a directory, in files there that `/metrics`

@@ -1,4 +1,4 @@
-"""OpenTelemetry tracing (DESIGN §6 "Tracing"), configured only by the standard `OTEL_*` variables.
+"""OpenTelemetry tracing (docs/operations.md, "Tracing"), configured only by the standard `OTEL_*` variables.
 
 `OTEL_TRACES_EXPORTER` chooses the exporter: `none` (the default: tracing off, nothing recorded),
 `console` (spans as JSON on stdout) or `otlp` (OTLP over HTTP to `OTEL_EXPORTER_OTLP_ENDPOINT` or
@@ -13,10 +13,9 @@ What makes spans:
 - `core.cache`: `cache.get` / `cache.set` spans; `traced`: a span per service and selector call.
 
 The server spans are our own rather than opentelemetry-instrumentation-django's: that middleware
-measured ~430 µs of CPU per request (~250 µs with nothing sampled) against the ≤15% budget of
-DESIGN's metrics-plus-tracing cost, mostly in URL re-resolution and attribute collection (README,
-"Observability"). Ours sets the same semantic-convention attributes it needs and works unchanged under
-WSGI, ASGI and gRPC.
+re-resolves the URL and collects attributes on every request, which alone would spend most of the
+cost budget of metrics plus tracing (bench/README.md has the measurements). Ours sets the
+semantic-convention attributes it needs and works unchanged under WSGI, ASGI and gRPC.
 
 `configure()` runs in every process from ObservabilityConfig.ready(), before any database or Redis
 connection is opened (the instrumentations patch `connect`); under gunicorn that is in each worker,

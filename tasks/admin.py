@@ -1,4 +1,4 @@
-"""Admin for tasks. Saves, deletes and the bulk action go through tasks.services (STYLE §5)."""
+"""Admin for tasks. Saves, deletes and the bulk action go through tasks.services."""
 
 from __future__ import annotations
 

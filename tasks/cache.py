@@ -1,4 +1,4 @@
-"""Caching of task reads (DESIGN §6 "Cache").
+"""Caching of task reads (docs/architecture.md, "Cache").
 
 - One key per task (`task:<id>`) holding the task's column values; writes replace it with the new
   row (or a tombstone on delete) when their transaction commits, and readers only ever `add`, so a

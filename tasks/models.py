@@ -1,4 +1,4 @@
-"""The Task model (DESIGN §3) and the idempotency records of task creation."""
+"""The Task model (docs/domain.md) and the idempotency records of task creation."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Reads of tasks. Every read is scoped to what the actor may see, here and nowhere else.
 
 A task the actor may not see is `TaskNotFound`, exactly as a task that does not exist, so ids do not
-leak (DESIGN §3).
+leak (docs/domain.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Writes of tasks: create, update, delete. Every rule of a write lives here (STYLE §1).
+"""Writes of tasks: create, update, delete. Every rule of a write lives here.
 
 Each service checks the actor's role, validates, writes in one transaction (rerun on a transient
 database error) and, once the transaction commits, refreshes the cache.

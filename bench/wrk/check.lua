@@ -3,7 +3,7 @@
 --   BENCH requests=… duration_us=… p50_us=… p99_us=… non2xx=… gqlerrors=… connect=… read=… write=… timeout=…
 -- and exits with status 1 if any response was bad. Bad is a status that is not 2xx (a 304, a redirect
 -- or an error is not a result) and, when the script set `reject_graphql_errors = true` before loading
--- this file, a body that contains "errors": GraphQL reports errors with HTTP 200 (DESIGN §1).
+-- this file, a body that contains "errors": GraphQL reports errors with HTTP 200.
 
 local threads = {}
 

@@ -1,4 +1,4 @@
-"""The roles of DESIGN §3 as Django groups."""
+"""The roles (viewer, editor, manager) as Django groups."""
 
 from django.db import migrations
 

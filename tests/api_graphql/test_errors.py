@@ -1,4 +1,4 @@
-"""Every GraphQL row of the DESIGN §5 error table as an error with `extensions.code`, and the errors of
+"""Every GraphQL row of the error table (docs/api/errors.md) as an error with `extensions.code`, and the errors of
 the document itself (parse, validation, variables). UNAUTHENTICATED lives in test_auth.py and
 RATE_LIMITED in test_rate_limits.py."""
 

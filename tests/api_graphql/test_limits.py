@@ -1,4 +1,4 @@
-"""Safety limits (DESIGN §6): depth, aliases, tokens, no batching, body size; introspection, field
+"""Safety limits: depth, aliases, tokens, no batching, body size; introspection, field
 suggestions and GraphiQL off unless switched on (DEBUG is off in tests)."""
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ def test_the_access_line_of_a_graphql_request(client: Client, user: Any, logs: p
     assert (line.method, line.path, line.status) == ("POST", "/graphql/", 200)
     assert line.request_id == "gql-line-1"
     assert line.user_id == user.pk
-    assert line.protocol == "graphql"  # DESIGN §6 "Logging": every request line carries its protocol
+    assert line.protocol == "graphql"  # every request line carries its protocol
 
 
 def test_an_unexpected_error_is_logged_under_the_request_id(

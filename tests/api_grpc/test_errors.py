@@ -1,4 +1,4 @@
-"""Every gRPC row of the DESIGN §5 error table, provoked for real, with its status code and its
+"""Every gRPC row of the error table (docs/api/errors.md), provoked for real, with its status code and its
 `taskhub-error-code` trailer; plus request ids, compression and the transport's message-size limit.
 
 (ABORTED for a stale version and both idempotency rows live with their RPCs in test_tasks.py;

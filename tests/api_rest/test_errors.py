@@ -1,4 +1,4 @@
-"""Every REST row of the DESIGN §5 error table, and the HTTP-only errors, as RFC 9457 problem details.
+"""Every REST row of the error table (docs/api/errors.md), and the HTTP-only errors, as RFC 9457 problem details.
 
 (429 lives in test_rate_limits.py; 401 variants in test_auth_tokens.py and test_api_keys.py.)
 """

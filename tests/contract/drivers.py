@@ -1,6 +1,6 @@
 """Protocol drivers of the contract suite: one neutral interface, one implementation per protocol.
 
-A scenario speaks only the neutral language of DESIGN §3 and §5:
+A scenario speaks only the neutral language of docs/domain.md and docs/api/errors.md:
 
 - input: snake_case field names, lower-case enum values ("high", "in_progress"), `datetime` objects
   (a naive one is sent naive, so the service can refuse it);
@@ -46,7 +46,7 @@ from tests.conftest import access_token
 
 # -- the neutral language --------------------------------------------------------------------------
 
-# DESIGN §5, one name per row.
+# The rows of the error table (docs/api/errors.md), one name per row.
 ERRORS = frozenset(
     {
         "invalid_input",
@@ -62,7 +62,7 @@ ERRORS = frozenset(
     }
 )
 
-# DESIGN §3, in its order. `owner` is the owner's user id.
+# The task fields of docs/domain.md, in its order. `owner` is the owner's user id.
 TASK_FIELDS = (
     "id",
     "owner",
@@ -102,7 +102,7 @@ class Page:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one call gave: a value, or the DESIGN §5 name of its error (+ the protocol's own detail)."""
+    """What one call gave: a value, or the error-table name of its error (+ the protocol's own detail)."""
 
     ok: bool
     value: Any = None
@@ -124,7 +124,7 @@ class Credentials:
 
 
 class Driver(Protocol):
-    """The task operations of DESIGN §3, reached through one protocol."""
+    """The task operations of docs/domain.md, reached through one protocol."""
 
     protocol: ClassVar[str]
     # The protocol's error idiom (HTTP status, extensions.code, gRPC status) → a name of ERRORS.
@@ -192,7 +192,7 @@ class RestDriver:
     SERVER_FIXTURE: ClassVar[str | None] = None
     BASE = "/api/v1/tasks"
 
-    # DESIGN §5, REST column. 409 and 422 are both the idempotency row (in flight / other input).
+    # The error table, REST column. 409 and 422 are both the idempotency row (in flight / other input).
     ERROR_TABLE: ClassVar[dict[int, str]] = {
         400: "invalid_input",
         401: "unauthenticated",
@@ -321,7 +321,7 @@ class GraphQLDriver:
     SERVER_FIXTURE: ClassVar[str | None] = None
     URL = "/graphql/"
 
-    # DESIGN §5, GraphQL column.
+    # The error table, GraphQL column.
     ERROR_TABLE: ClassVar[dict[str, str]] = {
         "BAD_USER_INPUT": "invalid_input",
         "UNAUTHENTICATED": "unauthenticated",
@@ -546,7 +546,7 @@ class GrpcDriver:
     # Set by the `grpc_server` fixture (conftest.py) while the server runs.
     channel: ClassVar[grpc.Channel | None] = None
 
-    # DESIGN §5, gRPC column. Two statuses stand for two rows each; the `taskhub-error-code` trailer
+    # The error table, gRPC column. Two statuses stand for two rows each; the `taskhub-error-code` trailer
     # (the core.errors code) tells them apart, so those rows are keyed (status, trailer).
     ERROR_TABLE: ClassVar[dict[grpc.StatusCode | tuple[grpc.StatusCode, str], str]] = {
         (grpc.StatusCode.INVALID_ARGUMENT, "invalid_input"): "invalid_input",

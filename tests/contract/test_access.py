@@ -1,4 +1,4 @@
-"""Who may do what (DESIGN §3 "Visibility and roles", §6 "Auth"), the same on every protocol.
+"""Who may do what (docs/domain.md, "Visibility and roles"), the same on every protocol.
 
 Every refused write is followed by a read through the owner's driver: nothing changed.
 """

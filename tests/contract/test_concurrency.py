@@ -1,4 +1,4 @@
-"""Optimistic concurrency (expected version) and idempotent creates (DESIGN §3, §5, §6)."""
+"""Optimistic concurrency (expected version) and idempotent creates."""
 
 from __future__ import annotations
 

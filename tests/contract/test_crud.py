@@ -1,4 +1,4 @@
-"""Create, read, update, delete; defaults and normalisation of DESIGN §3."""
+"""Create, read, update, delete; defaults and normalisation of docs/domain.md."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def test_title_trimmed_and_tags_normalised(alice: Driver) -> None:
 
 
 def test_a_title_of_200_characters_after_trimming_is_accepted(alice: Driver) -> None:
-    """DESIGN §3: the title is 1-200 chars *trimmed* (tasks.models: trimmed before its length is checked)."""
+    """the title is 1-200 chars *trimmed* (tasks.models: trimmed before its length is checked)."""
     title = "x" * 200
 
     task = alice.create({"title": f"  {title}  "}).unwrap()

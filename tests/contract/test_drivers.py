@@ -1,4 +1,4 @@
-"""The drivers themselves: each error table covers DESIGN §5 exactly once per row."""
+"""The drivers themselves: each error table covers the error table of docs/api/errors.md exactly once per row."""
 
 from __future__ import annotations
 

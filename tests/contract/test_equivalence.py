@@ -1,6 +1,6 @@
 """One scripted session through every driver gives the same outcomes; one protocol reads what another wrote.
 
-The other files run each scenario once per protocol against DESIGN's expectations. This one runs one
+The other files run each scenario once per protocol against the documented expectations. This one runs one
 identical sequence through every protocol and compares the outcomes element by element, once ids
 and server timestamps are replaced by what they stand for.
 """
@@ -41,7 +41,7 @@ class Session:
 
 
 def script(connect: Connect) -> list[tuple[str, Outcome]]:
-    """The session every protocol plays: fresh users, then every kind of outcome of DESIGN §5 that a
+    """The session every protocol plays: fresh users, then every kind of outcome of the error table that a
     client can cause on its own."""
     alice_user, bob_user = UserFactory(), UserFactory()
     viewer_user, manager_user = UserFactory(role=Role.VIEWER), UserFactory(role=Role.MANAGER)
@@ -199,7 +199,7 @@ def test_rate_limit_counters_are_shared_by_the_protocols(
     assert other.list().error == "rate_limited"
 
 
-# -- inputs on which DESIGN is silent: whatever the answer, it is the same on every protocol -----------
+# -- inputs on which the spec is silent: whatever the answer, it is the same on every protocol -----------
 
 EDGE_CASES: dict[str, Callable[[Any], Outcome]] = {
     "empty search": lambda driver: driver.search(""),

@@ -1,4 +1,4 @@
-"""Lists: filters, the six orderings, cursor pagination, search and "my tasks" (DESIGN §3)."""
+"""Lists: filters, the six orderings, cursor pagination, search and "my tasks" (docs/domain.md)."""
 
 from __future__ import annotations
 
@@ -166,7 +166,7 @@ def test_search_matches_title_or_description_case_insensitively(alice: Driver, b
 
 
 def test_search_is_case_insensitive_beyond_ascii(alice: Driver) -> None:
-    """DESIGN §3: search is case-insensitive, whatever the database (SQLite's LIKE folds ASCII only)."""
+    """search is case-insensitive, whatever the database (SQLite's LIKE folds ASCII only)."""
     alice.create({"title": "Café crème", "description": "Évian"}).unwrap()
 
     assert alice.search("CAFÉ").unwrap().titles == ["Café crème"]

@@ -1,4 +1,4 @@
-"""Rate limits (DESIGN §6): per user when authenticated, per IP otherwise; `rate_limited` after the limit."""
+"""Rate limits: per user when authenticated, per IP otherwise; `rate_limited` after the limit."""
 
 from __future__ import annotations
 

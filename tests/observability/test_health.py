@@ -1,4 +1,4 @@
-"""Health (DESIGN §6 "Health", observability/health.py): `/healthz`, `/readyz`, `/health` and gRPC
+"""Health (docs/operations.md, "Health"; core/health.py): `/healthz`, `/readyz`, `/health` and gRPC
 health, proved with real failures, never mocks.
 
 Most tests start a real server process (granian, the production WSGI server, with the production

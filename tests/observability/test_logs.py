@@ -1,4 +1,4 @@
-"""Logs of the real servers (DESIGN §6 "Logging"): what gunicorn (WSGI and ASGI workers) and
+"""Logs of the real servers (docs/operations.md, "Logs"): what gunicorn (WSGI and ASGI workers) and
 `manage.py grpcserver` print, read from their stdout and stderr.
 
 - JSON lines (the production default): every line on stdout is one JSON object; one access line per

@@ -1,4 +1,4 @@
-"""OpenTelemetry tracing (DESIGN §6 "Tracing") of the real servers, seen from a real OTLP collector.
+"""OpenTelemetry tracing (docs/operations.md, "Tracing") of the real servers, seen from a real OTLP collector.
 
 Every server runs in its own process, configured only by OTEL_* variables (tracing_live.py says why):
 gunicorn with two forked gthread workers (WSGI), gunicorn + uvicorn_worker.UvicornWorker (ASGI) and

@@ -73,7 +73,7 @@ def run_concurrently(count: int, func: Callable[[int], Any], *, timeout: float =
 
 
 def expected_order(tasks: Iterable[Task], ordering: str) -> list[Any]:
-    """The ids of `tasks` in `ordering`, as DESIGN §3 and tasks.pagination define it: the id breaks
+    """The ids of `tasks` in `ordering`, as docs/domain.md and tasks.pagination define it: the id breaks
     ties (in the ordering's direction) and a NULL due date comes last in both directions."""
     field = ordering.lstrip("-")
     descending = ordering.startswith("-")

@@ -1,5 +1,5 @@
 """PostgreSQL only: the GIN/trigram indexes serve the tag and search filters, statement timeouts and
-transient-error retries (DESIGN §6 "Timeouts and retries")."""
+transient-error retries (docs/architecture.md, "Timeouts and retries")."""
 
 from __future__ import annotations
 
@@ -164,7 +164,7 @@ def terminate_backend(pid: int) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_connection_dropped_by_the_server_is_retried_on_a_fresh_one(user: Any) -> None:
-    """DESIGN §6: a dropped connection is transient. A server-side drop (restart, failover,
+    """a dropped connection is transient. A server-side drop (restart, failover,
     pg_terminate_backend) reaches the client as SQLSTATE 57P01 admin_shutdown."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")

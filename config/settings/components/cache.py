@@ -1,4 +1,4 @@
-"""Cache: Redis when REDIS_URL is set, Django's local memory otherwise (DESIGN §6 "Cache")."""
+"""Cache: Redis when REDIS_URL is set, Django's local memory otherwise (docs/architecture.md, "Cache")."""
 
 from config.env import env
 from config.settings.components.observability import METRICS_ENABLED

@@ -9,7 +9,8 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"),
 }
 
-# The request time budget (DESIGN §6 "Timeouts"): PostgreSQL cancels any statement that runs longer.
+# The request time budget (docs/architecture.md, "Timeouts and retries"): PostgreSQL cancels any
+# statement that runs longer.
 DATABASE_STATEMENT_TIMEOUT_MS = env.int("DATABASE_STATEMENT_TIMEOUT_MS", default=5000)
 
 _db = DATABASES["default"]

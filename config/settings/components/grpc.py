@@ -5,7 +5,7 @@ from config.env import env
 GRPC_ENABLED = env.bool("GRPC_ENABLED", default=True)
 GRPC_HOST = env.str("GRPC_HOST", default="127.0.0.1")
 GRPC_PORT = env.int("GRPC_PORT", default=50051)
-# Threads running calls. Sync handlers on a thread pool: measured faster than grpc.aio here (README).
+# Threads running calls. Sync handlers on a thread pool: measured faster than grpc.aio (docs/api/grpc.md).
 GRPC_WORKERS = env.int("GRPC_WORKERS", default=8)
 # Calls in progress at once; more are refused with RESOURCE_EXHAUSTED instead of queueing without bound.
 GRPC_MAX_CONCURRENT_RPCS = env.int("GRPC_MAX_CONCURRENT_RPCS", default=64)

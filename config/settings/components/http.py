@@ -1,4 +1,4 @@
-"""CORS (django-cors-headers) and response compression (DESIGN §6)."""
+"""CORS (django-cors-headers) and response compression."""
 
 from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured

@@ -17,7 +17,7 @@ LOGGING = {
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "stream": "ext://sys.stdout",  # DESIGN §6: log lines on stdout (StreamHandler's default is stderr)
+            "stream": "ext://sys.stdout",  # log lines on stdout (StreamHandler's default is stderr)
             "formatter": LOG_FORMAT,
             "filters": ["request_context"],
         },

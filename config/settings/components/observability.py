@@ -1,4 +1,4 @@
-"""Metrics, tracing and health (DESIGN §6). Tracing reads only the standard OTEL_* variables itself
+"""Metrics, tracing and health. Tracing reads only the standard OTEL_* variables itself
 (observability/tracing.py); metrics' multiprocess mode reads PROMETHEUS_MULTIPROC_DIR itself."""
 
 from pathlib import Path

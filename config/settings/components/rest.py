@@ -34,7 +34,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
-# Rate limits (DESIGN §6): each scope has a per-minute and a per-hour window, counted in the cache
+# Rate limits: each scope has a per-minute and a per-hour window, counted in the cache
 # (Redis when configured, so every process shares the counters). "N/m,M/h" in the environment.
 RATE_LIMITS_ENABLED = env.bool("RATE_LIMITS_ENABLED", default=True)
 RATE_LIMITS = {
@@ -43,7 +43,7 @@ RATE_LIMITS = {
     "token": env.list("RATE_LIMIT_TOKEN", default=["10/m", "100/h"]),
 }
 
-# Idempotency-Key records are kept this long (DESIGN §6 "Idempotency").
+# Idempotency-Key records are kept this long (docs/api/rest.md, "Idempotency").
 IDEMPOTENCY_TTL = env.int("IDEMPOTENCY_TTL", default=86_400)
 # A key whose first request has not finished after this long is taken as abandoned.
 IDEMPOTENCY_IN_FLIGHT_TIMEOUT = env.int("IDEMPOTENCY_IN_FLIGHT_TIMEOUT", default=60)

@@ -106,7 +106,7 @@ def test_title_of_201_characters_is_rejected(actor: Actor) -> None:
 
 
 def test_title_length_is_checked_after_trimming(actor: Actor) -> None:
-    """DESIGN §3: title is 1 to 200 chars, trimmed; the surrounding blanks are not part of the title."""
+    """title is 1 to 200 chars, trimmed; the surrounding blanks are not part of the title."""
     task = create(actor, title="  " + "x" * 200 + " ")
     assert task.title == "x" * 200
 

@@ -1,4 +1,4 @@
-"""task_create with an idempotency key (DESIGN §6 "Idempotency")."""
+"""task_create with an idempotency key (docs/api/rest.md, "Idempotency")."""
 
 from __future__ import annotations
 
