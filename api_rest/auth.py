@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from rest_framework import authentication, exceptions, serializers
+from rest_framework import authentication, exceptions
 from rest_framework.request import Request
-from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
+from rest_framework_simplejwt import serializers as jwt_serializers
+from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -63,7 +64,7 @@ class SessionAuthentication(authentication.SessionAuthentication):
         return actor_from_user(result[0]), None
 
 
-class TokenObtainSerializer(TokenObtainPairSerializer):
+class TokenObtainSerializer(jwt_serializers.TokenObtainPairSerializer):
     """Username + password → access and refresh tokens carrying the user's roles."""
 
     @classmethod
@@ -74,26 +75,23 @@ class TokenObtainSerializer(TokenObtainPairSerializer):
         return token  # type: ignore[return-value]
 
 
-class TokenRefreshSerializer(serializers.Serializer[dict[str, str]]):
-    """Refresh → a new access token with the user's current roles, and a new refresh token
-    (rotation); the old refresh token is blacklisted."""
+class RoleRefreshToken(RefreshToken):
+    """A refresh token that re-reads its user when it is presented: a missing or inactive user is
+    refused, and the user's current roles replace the claims, so the access token made from it (and
+    the rotated refresh token) carry them."""
 
-    refresh = serializers.CharField()
-    access = serializers.CharField(read_only=True)
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
-        refresh = RefreshToken(attrs["refresh"])  # TokenError (→ 401) if invalid, expired or blacklisted
-        user_id = refresh.payload.get(jwt_settings.USER_ID_CLAIM)
-        user = get_user_model().objects.filter(pk=user_id).first() if user_id is not None else None
+    def verify(self) -> None:
+        super().verify()
+        user_id = self.payload.get(jwt_settings.USER_ID_CLAIM)
+        user = get_user_model().objects.filter(**{jwt_settings.USER_ID_FIELD: user_id}).first() if user_id else None
         if user is None or not user.is_active:
-            raise exceptions.AuthenticationFailed("No active account found for the given token.")
+            raise TokenError("No active account found for the given token.")
         for claim, value in token_claims(user).items():
-            refresh[claim] = value
-        data = {"access": str(refresh.access_token)}
-        refresh.blacklist()
-        refresh.set_jti()
-        refresh.set_exp()
-        refresh.set_iat()
-        refresh.outstand()
-        data["refresh"] = str(refresh)
-        return data
+            self[claim] = value
+
+
+class TokenRefreshSerializer(jwt_serializers.TokenRefreshSerializer):
+    """Refresh → a new access token with the user's current roles, and a new refresh token
+    (rotation); the old refresh token is blacklisted (SIMPLE_JWT settings)."""
+
+    token_class = RoleRefreshToken

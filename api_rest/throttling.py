@@ -21,10 +21,13 @@ class RateLimitThrottle(BaseThrottle):
     (`rate_limit_scope = "token"`). The decision is kept on the request for the RateLimit headers."""
 
     def allow_request(self, request: Request, view: Any) -> bool:
-        scope = getattr(view, "rate_limit_scope", None) or ("user" if request.user.is_authenticated else "anon")
-        self.decision = ratelimit.hit(scope, rate_limit_ident(request, scope))
-        request._request.rate_limit = self.decision  # type: ignore[attr-defined]
-        return self.decision.allowed
+        decision = getattr(request._request, "rate_limit", None)
+        if decision is None:  # one hit per request, however often DRF asks
+            scope = getattr(view, "rate_limit_scope", None) or ("user" if request.user.is_authenticated else "anon")
+            decision = ratelimit.hit(scope, rate_limit_ident(request, scope))
+            request._request.rate_limit = decision  # type: ignore[attr-defined]
+        self.decision = decision
+        return decision.allowed
 
     def wait(self) -> float:
         return float(self.decision.retry_after)

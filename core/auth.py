@@ -16,11 +16,11 @@ from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 
+import jwt
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import transaction
 from django.utils import timezone
-from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.tokens import AccessToken
 
 from core.cache import safe_cache
 from core.errors import InvalidInput, NotAuthenticated, NotFound
@@ -86,6 +86,29 @@ class _VerifiedTokens:
 verified_tokens = _VerifiedTokens()
 
 
+def decode_access_token(raw_token: str) -> dict[str, Any]:
+    """The claims of a valid, unexpired access token, checked with PyJWT against the SIMPLE_JWT settings.
+
+    simplejwt issues, rotates and revokes tokens at the REST token endpoints; every protocol verifies
+    them here, with the JWT library itself, so the domain needs nothing of DRF. The checks are the ones
+    simplejwt's AccessToken makes: signature and algorithm, expiry (with the configured leeway), a
+    token id, and the token type "access" (a refresh token is not a bearer credential).
+    Raises jwt.InvalidTokenError.
+    """
+    options = settings.SIMPLE_JWT
+    type_claim, user_claim, jti_claim = options["TOKEN_TYPE_CLAIM"], options["USER_ID_CLAIM"], options["JTI_CLAIM"]
+    claims: dict[str, Any] = jwt.decode(
+        raw_token,
+        options["SIGNING_KEY"],
+        algorithms=[options["ALGORITHM"]],
+        leeway=options["LEEWAY"],
+        options={"require": ["exp", type_claim, user_claim, jti_claim]},
+    )
+    if claims[type_claim] != "access":
+        raise jwt.InvalidTokenError("Not an access token.")
+    return claims
+
+
 def authenticate_bearer(raw_token: str) -> Actor:
     """Verify a JWT access token (signature, expiry, type) and return who it speaks for.
 
@@ -94,15 +117,15 @@ def authenticate_bearer(raw_token: str) -> Actor:
     if (actor := verified_tokens.get(raw_token)) is not None:
         return actor
     try:
-        token = AccessToken(raw_token)  # type: ignore[arg-type]
+        claims = decode_access_token(raw_token)
         actor = Actor(
-            id=int(token["user_id"]),  # simplejwt writes the id as a string
-            username=str(token.get("username", "")),
-            roles=frozenset(token.get("roles", ())) & _ROLE_NAMES,
-            is_staff=bool(token.get("staff", False)),
+            id=int(claims[settings.SIMPLE_JWT["USER_ID_CLAIM"]]),  # simplejwt writes the id as a string
+            username=str(claims.get("username", "")),
+            roles=frozenset(claims.get("roles", ())) & _ROLE_NAMES,
+            is_staff=bool(claims.get("staff", False)),
         )
-        expires_at = float(token["exp"])
-    except (TokenError, KeyError, TypeError, ValueError) as exc:
+        expires_at = float(claims["exp"])
+    except (jwt.InvalidTokenError, KeyError, TypeError, ValueError) as exc:
         raise NotAuthenticated("The access token is invalid or has expired.") from exc
     verified_tokens.put(raw_token, actor, expires_at)
     return actor

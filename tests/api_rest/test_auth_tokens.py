@@ -141,6 +141,13 @@ def test_refresh_of_a_deactivated_user_is_401(anon: APIClient, user: Any) -> Non
     assert_problem(anon.post(REFRESH, {"refresh": tokens["refresh"]}, format="json"), 401, "not_authenticated")
 
 
+def test_refresh_of_a_deleted_user_is_401(anon: APIClient, user: Any) -> None:
+    tokens = obtain(anon, user)
+    user.delete()
+
+    assert_problem(anon.post(REFRESH, {"refresh": tokens["refresh"]}, format="json"), 401, "not_authenticated")
+
+
 @pytest.mark.parametrize("which", ["access", "garbage"])
 def test_refresh_with_something_else_is_401(anon: APIClient, user: Any, which: str) -> None:
     value = obtain(anon, user)["access"] if which == "access" else "not.a.token"

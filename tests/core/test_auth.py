@@ -1,7 +1,9 @@
 import time
 from datetime import timedelta
 
+import jwt
 import pytest
+from django.conf import settings
 from django.utils import timezone
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
@@ -38,6 +40,38 @@ def test_manager_role_travels_in_the_token(manager) -> None:
 def test_invalid_bearer_tokens_are_not_authenticated(user, make_token) -> None:
     with pytest.raises(NotAuthenticated):
         authenticate_bearer(make_token(user))
+
+
+def _forged(user, **changes) -> str:
+    """An access token's claims with some changed (None drops a claim), signed as `changes` say."""
+    key = changes.pop("key", settings.SIMPLE_JWT["SIGNING_KEY"])
+    algorithm = changes.pop("algorithm", "HS256")
+    claims = {**AccessToken.for_user(user).payload, **changes}
+    return jwt.encode({k: v for k, v in claims.items() if v is not None}, key, algorithm=algorithm)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        pytest.param({"key": "another-signing-key-of-32-bytes-or-more"}, id="other-key"),
+        pytest.param({"algorithm": "HS384"}, id="other-algorithm"),
+        pytest.param({"token_type": "refresh"}, id="refresh-type"),
+        pytest.param({"token_type": None}, id="no-type"),
+        pytest.param({"jti": None}, id="no-token-id"),
+        pytest.param({"user_id": None}, id="no-user"),
+        pytest.param({"exp": None}, id="no-expiry"),
+    ],
+)
+def test_access_tokens_are_checked_as_simplejwt_checks_them(user, changes) -> None:
+    """core.auth verifies with PyJWT; every check of simplejwt's AccessToken must hold there too."""
+    with pytest.raises(NotAuthenticated):
+        authenticate_bearer(_forged(user, **changes))
+    assert authenticate_bearer(_forged(user)).id == user.pk  # the forger itself makes valid tokens
+
+
+def test_an_unsigned_token_is_not_authenticated(user) -> None:
+    with pytest.raises(NotAuthenticated):
+        authenticate_bearer(_forged(user, key=None, algorithm="none"))
 
 
 def test_expired_bearer_token_is_not_authenticated(user) -> None:

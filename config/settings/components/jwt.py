@@ -23,6 +23,10 @@ SIMPLE_JWT = {
     "AUTH_HEADER_TYPES": ("Bearer",),
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
+    # Stated here because core.auth verifies access tokens with PyJWT from these same settings.
+    "TOKEN_TYPE_CLAIM": "token_type",
+    "JTI_CLAIM": "jti",
+    "LEEWAY": 0,
     "TOKEN_OBTAIN_SERIALIZER": "api_rest.auth.TokenObtainSerializer",
     "TOKEN_REFRESH_SERIALIZER": "api_rest.auth.TokenRefreshSerializer",
 }
