@@ -7,7 +7,7 @@ import strawberry
 from api_graphql.context import actor_of
 from api_graphql.inputs import TaskCreateInput, TaskPatchInput, set_fields
 from api_graphql.types import TaskType
-from tasks.services import task_create, task_delete, task_update
+from tasks.services import task_create_idempotent, task_delete, task_update
 
 
 @strawberry.type
@@ -16,7 +16,8 @@ class Mutation:
     def create_task(
         self, info: strawberry.Info, input: TaskCreateInput, idempotency_key: str | None = None
     ) -> TaskType:
-        return task_create(actor=actor_of(info), data=set_fields(input), idempotency_key=idempotency_key)  # type: ignore[return-value]
+        created = task_create_idempotent(actor=actor_of(info), data=set_fields(input), idempotency_key=idempotency_key)
+        return created.task  # type: ignore[return-value]
 
     @strawberry.mutation(description="Change some fields; with expectedVersion, only if the task is still at it.")
     def update_task(

@@ -9,16 +9,18 @@ from api_grpc.converters import changes_from_proto, create_data_from_proto, list
 from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
 from api_grpc.generated.tasks.v1 import tasks_pb2_grpc as pb_grpc
 from tasks.selectors import task_get, task_list
-from tasks.services import task_create, task_delete, task_update
+from tasks.services import task_create_idempotent, task_delete, task_update
 
 
 class TaskServicer(pb_grpc.TaskServiceServicer):
     def CreateTask(self, request: pb.CreateTaskRequest, context: grpc.ServicerContext) -> pb.CreateTaskResponse:
         key = current_call().metadata.get("idempotency-key")
-        task = task_create(actor=current_actor(), data=create_data_from_proto(request), idempotency_key=key)
-        if task.replayed:
+        created = task_create_idempotent(
+            actor=current_actor(), data=create_data_from_proto(request), idempotency_key=key
+        )
+        if created.replayed:
             current_call().add_trailer(context, "idempotent-replayed", "true")
-        return pb.CreateTaskResponse(task=task_to_proto(task))
+        return pb.CreateTaskResponse(task=task_to_proto(created.task))
 
     def GetTask(self, request: pb.GetTaskRequest, context: grpc.ServicerContext) -> pb.GetTaskResponse:
         return pb.GetTaskResponse(task=task_to_proto(task_get(actor=current_actor(), task_id=request.id)))

@@ -15,7 +15,7 @@ from drf_spectacular.utils import (
     extend_schema_view,
     inline_serializer,
 )
-from rest_framework import exceptions, serializers, status
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
@@ -34,31 +34,27 @@ from api_rest.serializers import (
 from core.cache import cache_stats
 from core.errors import InvalidInput
 from tasks.filters import FILTER_NAMES
+from tasks.models import Task
 from tasks.pagination import ORDERINGS, Page
 from tasks.selectors import task_get, task_list
-from tasks.services import task_create, task_delete, task_replace, task_update
+from tasks.services import task_create_idempotent, task_delete, task_replace, task_update
 
 _PROBLEM = OpenApiResponse(description="Problem details (RFC 9457), application/problem+json.")
 
 
 class BaseApi(APIView):
-    """Rate limits count before permissions, so unauthenticated floods are limited too."""
+    """Rate limits count before permissions, and a bad credential counts too, so floods of bad
+    credentials are limited per client. DRF checks permissions before throttles, so the throttles
+    run as soon as authentication has decided; `RateLimitThrottle` decides once per request, which
+    makes DRF's own later check a no-op."""
 
     api_protocol = "rest"  # the protocol label of metrics and access log lines (observability.middleware)
 
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        self.format_kwarg = self.get_format_suffix(**kwargs)
-        neg = self.perform_content_negotiation(request)
-        request.accepted_renderer, request.accepted_media_type = neg
-        version, scheme = self.determine_version(request, *args, **kwargs)
-        request.version, request.versioning_scheme = version, scheme
+    def perform_authentication(self, request: Request) -> None:
         try:
-            self.perform_authentication(request)
-        except exceptions.AuthenticationFailed:
-            self.check_throttles(request)  # a bad credential still counts against the client's IP
-            raise
-        self.check_throttles(request)
-        self.check_permissions(request)
+            super().perform_authentication(request)
+        finally:
+            self.check_throttles(request)
 
 
 # -- auth ---------------------------------------------------------------------------------------------
@@ -145,8 +141,13 @@ def _page_response(request: Request, page: Page) -> Response:
     )
 
 
-def _task_response(request: Request, task: Any, status_code: int = status.HTTP_200_OK) -> Response:
-    return Response(task_to_json(task), status=status_code, headers={"ETag": task.etag})
+def _etag(task: Task) -> str:
+    """The strong entity tag of this version of the task: its version, quoted."""
+    return f'"{task.version}"'
+
+
+def _task_response(request: Request, task: Task, status_code: int = status.HTTP_200_OK) -> Response:
+    return Response(task_to_json(task), status=status_code, headers={"ETag": _etag(task)})
 
 
 _STRONG_ETAG = re.compile(r'"([1-9][0-9]{0,9})"')
@@ -202,12 +203,13 @@ class TaskCollectionApi(BaseApi):
         """Create a task you own."""
         payload = TaskInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        task = task_create(
+        created = task_create_idempotent(
             actor=actor_of(request), data=payload.validated_data, idempotency_key=request.headers.get("Idempotency-Key")
         )
+        task = created.task
         response = _task_response(request, task, status.HTTP_201_CREATED)
         response["Location"] = request.build_absolute_uri(reverse("api_rest:task-detail", kwargs={"task_id": task.pk}))
-        if task.replayed:
+        if created.replayed:
             response["Idempotent-Replayed"] = "true"
         return response
 
@@ -235,8 +237,9 @@ class TaskDetailApi(BaseApi):
     def get(self, request: Request, task_id: UUID) -> Response:
         """One task, with its version as ETag."""
         task = task_get(actor=actor_of(request), task_id=task_id)
-        if _not_modified(request, task.etag):
-            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": task.etag})
+        etag = _etag(task)
+        if _not_modified(request, etag):
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
         return _task_response(request, task)
 
     @extend_schema(

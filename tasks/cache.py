@@ -16,15 +16,14 @@ check it, so cached data never crosses users.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
 from core.cache import safe_cache
+from core.encoding import canonical_json
 from tasks.models import Task
 
 T = TypeVar("T")
@@ -35,43 +34,19 @@ LOCK_TTL = 5  # seconds a rebuild lock lives if its holder dies
 WAIT_FOR_REBUILD = 0.2  # seconds a reader waits for another's rebuild before going to the database
 
 _FIELDS = tuple(field.attname for field in Task._meta.concrete_fields)
-_FIELD_OBJECTS = tuple(Task._meta.concrete_fields)
 
 
 # -- row <-> cached value ---------------------------------------------------------------------------
 
 
 def task_to_row(task: Task) -> tuple[Any, ...]:
+    """The task's column values, in the model's column order: what a cache entry holds."""
     return tuple(getattr(task, name) for name in _FIELDS)
 
 
 def task_from_row(row: Sequence[Any]) -> Task:
+    """The task a cached row stands for, as if just loaded from the database."""
     return Task.from_db("default", _FIELDS, row)
-
-
-def _json_default(value: Any) -> str:
-    # Full precision: DjangoJSONEncoder would cut datetimes to milliseconds, and a replay must
-    # return exactly what the first response did.
-    if isinstance(value, datetime):  # the same instant hashes the same whatever its offset
-        return (value.astimezone(UTC) if value.tzinfo else value).isoformat()
-    if isinstance(value, UUID):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def dumps(value: Any) -> str:
-    """Canonical JSON (sorted keys, full-precision times) for snapshots, fingerprints and keys."""
-    return json.dumps(value, default=_json_default, sort_keys=True, separators=(",", ":"))
-
-
-def task_to_snapshot(task: Task) -> dict[str, Any]:
-    """A JSON-safe copy of the task's columns (for storage in a JSONField)."""
-    snapshot: dict[str, Any] = json.loads(dumps(dict(zip(_FIELDS, task_to_row(task), strict=True))))
-    return snapshot
-
-
-def task_from_snapshot(snapshot: dict[str, Any]) -> Task:
-    return task_from_row([field.to_python(snapshot[field.attname]) for field in _FIELD_OBJECTS])
 
 
 # -- the generic read-through with stampede protection -----------------------------------------------
@@ -174,5 +149,5 @@ def list_page_key(scope: str, params: Iterable[tuple[str, Any]]) -> str | None:
         generation = safe_cache.get(key)
         if generation is None:
             return None
-    digest = hashlib.sha256(dumps(sorted(params)).encode()).hexdigest()[:32]
+    digest = hashlib.sha256(canonical_json(sorted(params)).encode()).hexdigest()[:32]
     return f"tasks:list:{scope}:{generation}:{digest}"

@@ -178,20 +178,12 @@ class Task(models.Model):
         if errors:
             raise ValidationError(errors)
 
-    # Set by task_create: True when the task is the stored first result of an idempotent replay.
-    replayed: bool = False
-
-    @property
-    def etag(self) -> str:
-        """The strong entity tag of this version of the task."""
-        return f'"{self.version}"'
-
 
 class IdempotencyRecord(models.Model):
     """The first outcome of a create sent with an Idempotency-Key, kept `IDEMPOTENCY_TTL` seconds.
 
     `response` is empty while the first request is in flight; then it holds the created task
-    (`tasks.cache.task_to_snapshot`) that every replay returns.
+    (`tasks.idempotency.task_to_snapshot`) that every replay returns.
     """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")

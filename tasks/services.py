@@ -6,21 +6,20 @@ database error) and, once the transaction commits, refreshes the cache.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from core.db import retry_transient
 from core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, InvalidInput, PermissionDenied, StaleVersion
 from core.types import Actor
 from observability.tracing import traced
-from tasks import cache
+from tasks import cache, idempotency
 from tasks.models import IdempotencyRecord, Priority, Status, Task
 from tasks.selectors import task_get_for_update
 
@@ -35,7 +34,6 @@ _DEFAULTS: dict[str, Any] = {
     "due_date": None,
     "tags": [],
 }
-MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
 
 def _require_write(actor: Actor) -> None:
@@ -87,49 +85,66 @@ def _validate(task: Task) -> None:
     task.full_clean(validate_unique=False, validate_constraints=False)
 
 
+@dataclass(frozen=True, slots=True)
+class Creation:
+    """What a create with an optional idempotency key gave: the task, and whether it is the stored
+    result of an earlier request with the same key (a replay, which created nothing)."""
+
+    task: Task
+    replayed: bool = False
+
+
 @traced("tasks.task_create")
-def task_create(
-    *,
-    actor: Actor,
-    data: Mapping[str, Any],
-    owner_id: int | None = None,
-    idempotency_key: str | None = None,
-) -> Task:
+def task_create(*, actor: Actor, data: Mapping[str, Any], owner_id: int | None = None) -> Task:
     """Create a task owned by the actor (or, for managers and staff, by `owner_id`).
 
-    With an idempotency key, the first call creates and every replay within IDEMPOTENCY_TTL returns
-    the task as first created (`task.replayed` is True) and creates nothing. Raises PermissionDenied,
-    InvalidInput, IdempotencyKeyReused (same key, other input) and IdempotencyKeyInFlight.
-    After commit: caches the task and orphans the owner's cached list pages.
+    Raises PermissionDenied and InvalidInput. After commit: caches the task and orphans the owner's
+    cached list pages.
     """
+    owner, values = _check_create(actor, data, owner_id)
+    return _insert(owner, values, record=None)
+
+
+@traced("tasks.task_create")
+def task_create_idempotent(
+    *, actor: Actor, data: Mapping[str, Any], idempotency_key: str | None, owner_id: int | None = None
+) -> Creation:
+    """task_create, made safe to retry by a client-chosen key (without a key: exactly task_create).
+
+    The first call with a key creates; every replay within IDEMPOTENCY_TTL returns the task as first
+    created, with `replayed` True, and creates nothing. A request that fails for any reason gives its
+    key back. Raises as task_create, and IdempotencyKeyReused (same key, other input) and
+    IdempotencyKeyInFlight (the first request with the key has not finished).
+    """
+    owner, values = _check_create(actor, data, owner_id)
+    if idempotency_key is None:
+        return Creation(_insert(owner, values, record=None))
+    if not 1 <= len(idempotency_key) <= idempotency.MAX_KEY_LENGTH or not idempotency_key.isprintable():
+        raise InvalidInput.for_fields({"idempotency_key": ["Must be 1 to 255 printable characters."]})
+    fingerprint = idempotency.fingerprint(owner, values)
+    record, claimed = idempotency.claim(actor.id, idempotency_key, fingerprint)
+    if not claimed:
+        if record.fingerprint != fingerprint:
+            raise IdempotencyKeyReused()
+        if record.response is None:
+            raise IdempotencyKeyInFlight()
+        return Creation(idempotency.task_from_snapshot(record.response), replayed=True)
+    try:
+        return Creation(_insert(owner, values, record=record))
+    except BaseException:
+        idempotency.release(record)
+        raise
+
+
+def _check_create(actor: Actor, data: Mapping[str, Any], owner_id: int | None) -> tuple[int, dict[str, Any]]:
+    """The owner of a new task and its checked fields; the checks every create makes first."""
     _require_write(actor)
     values = _check_fields(data)
     if "title" not in values:
         raise InvalidInput.for_fields({"title": ["This field is required."]})
     if owner_id is not None and owner_id != actor.id and not actor.sees_all:
         raise PermissionDenied("Only managers create tasks for other users.")
-    owner = owner_id if owner_id is not None else actor.id
-    if idempotency_key is None:
-        return _insert(owner, values, record=None)
-
-    if not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH or not idempotency_key.isprintable():
-        raise InvalidInput.for_fields({"idempotency_key": ["Must be 1 to 255 printable characters."]})
-    fingerprint = hashlib.sha256(cache.dumps({"owner": owner, "data": values}).encode()).hexdigest()
-    record, claimed = _claim_idempotency_key(actor.id, idempotency_key, fingerprint)
-    if not claimed:
-        if record.fingerprint != fingerprint:
-            raise IdempotencyKeyReused()
-        if record.response is None:
-            raise IdempotencyKeyInFlight()
-        task = cache.task_from_snapshot(record.response)
-        task.replayed = True
-        return task
-    try:
-        return _insert(owner, values, record=record)
-    except BaseException:
-        # The key was not used up: the client may retry it, fixed or not.
-        IdempotencyRecord.objects.filter(pk=record.pk, response__isnull=True).delete()
-        raise
+    return (owner_id if owner_id is not None else actor.id), values
 
 
 @retry_transient
@@ -140,41 +155,9 @@ def _insert(owner_id: int, values: dict[str, Any], *, record: IdempotencyRecord 
     with transaction.atomic():
         task.save(force_insert=True)
         if record is not None:
-            record.response = cache.task_to_snapshot(task)
-            record.save(update_fields=["response"])
+            idempotency.finish(record, task)
         transaction.on_commit(lambda: cache.task_written(task))
-    task.replayed = False
     return task
-
-
-@retry_transient
-def _claim_idempotency_key(user_id: int, key: str, fingerprint: str) -> tuple[IdempotencyRecord, bool]:
-    """Insert the record of a key, or return the existing one. True when this call owns the key.
-
-    A record older than IDEMPOTENCY_TTL, or still in flight after IDEMPOTENCY_IN_FLIGHT_TIMEOUT
-    (its request died), is taken over.
-    """
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            return IdempotencyRecord.objects.create(user_id=user_id, key=key, fingerprint=fingerprint), True
-    except IntegrityError:
-        pass
-    record = IdempotencyRecord.objects.get(user_id=user_id, key=key)
-    expired = record.created_at < now - timedelta(seconds=settings.IDEMPOTENCY_TTL)
-    abandoned = record.response is None and record.created_at < now - timedelta(
-        seconds=settings.IDEMPOTENCY_IN_FLIGHT_TIMEOUT
-    )
-    if expired or abandoned:
-        # Conditional on the old row, so of two concurrent takers only one wins.
-        taken = IdempotencyRecord.objects.filter(pk=record.pk, created_at=record.created_at).update(
-            fingerprint=fingerprint, response=None, created_at=now
-        )
-        if taken:
-            record.refresh_from_db()
-            return record, True
-        record.refresh_from_db()
-    return record, False
 
 
 @traced("tasks.task_update")

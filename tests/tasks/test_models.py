@@ -51,11 +51,6 @@ def test_priority_ranks_high_over_medium_over_low() -> None:
         Priority.from_name("High")
 
 
-def test_etag_is_the_quoted_version(make_task: Any) -> None:
-    task = make_task(version=7)
-    assert task.etag == '"7"'
-
-
 def test_normalize_tags() -> None:
     assert normalize_tags([" A ", "b", "a", "B "]) == ["a", "b"]
     assert normalize_tags([]) == []

@@ -46,7 +46,6 @@ def test_defaults(actor: Actor, user: Any) -> None:
     assert task.version == 1
     assert before <= task.created_at <= after
     assert before <= task.updated_at <= after
-    assert task.replayed is False  # type: ignore[attr-defined]
 
 
 def test_the_returned_task_is_what_is_stored(actor: Actor) -> None:

@@ -12,7 +12,7 @@ from django.utils import timezone
 from core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, PermissionDenied
 from core.types import Actor
 from tasks.models import IdempotencyRecord, Priority, Task
-from tasks.services import task_create, task_update
+from tasks.services import Creation, task_create_idempotent, task_update
 from tests.tasks.helpers import TASK_COLUMNS, columns, raises_invalid, run_concurrently, stored
 
 pytestmark = pytest.mark.django_db
@@ -21,37 +21,42 @@ KEY = "3f1c7c8e-key"
 DATA = {"title": "Pay rent", "priority": "high", "tags": ["Home"]}
 
 
-def create(actor: Actor, data: dict[str, Any] = DATA, key: str = KEY, **kwargs: Any) -> Task:
-    return task_create(actor=actor, data=data, idempotency_key=key, **kwargs)
+def create(actor: Actor, data: dict[str, Any] = DATA, key: str = KEY, **kwargs: Any) -> Creation:
+    return task_create_idempotent(actor=actor, data=data, idempotency_key=key, **kwargs)
 
 
 def test_first_call_creates_and_records_the_result(actor: Actor, user: Any) -> None:
-    task = create(actor)
-    assert task.replayed is False  # type: ignore[attr-defined]
+    created = create(actor)
+    assert created.replayed is False
     assert Task.objects.count() == 1
     record = IdempotencyRecord.objects.get()
     assert (record.user_id, record.key) == (user.pk, KEY)
     assert record.response is not None
-    assert record.response["id"] == str(task.pk)
+    assert record.response["id"] == str(created.task.pk)
 
 
 def test_replay_returns_the_first_result_and_creates_nothing(
     actor: Actor, django_capture_on_commit_callbacks: Any
 ) -> None:
-    first = create(actor)
+    first = create(actor).task
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         again = create(actor)
 
-    assert again.replayed is True  # type: ignore[attr-defined]
-    assert again.pk == first.pk
-    assert (again.owner_id, again.title, again.priority, again.tags, again.version) == (
+    assert again.replayed is True
+    assert again.task.pk == first.pk
+    assert (again.task.owner_id, again.task.title, again.task.priority, again.task.tags, again.task.version) == (
         first.owner_id,
         "Pay rent",
         Priority.HIGH,
         ["home"],
         1,
     )
-    assert (again.status, again.completed, again.due_date, again.completed_at) == ("todo", False, None, None)
+    assert (again.task.status, again.task.completed, again.task.due_date, again.task.completed_at) == (
+        "todo",
+        False,
+        None,
+        None,
+    )
     assert Task.objects.count() == 1
     assert IdempotencyRecord.objects.count() == 1
     assert callbacks == []
@@ -59,33 +64,33 @@ def test_replay_returns_the_first_result_and_creates_nothing(
 
 def test_replay_is_exactly_the_first_result(actor: Actor) -> None:
     """'A replay returns the first result': every column, timestamps to the microsecond included."""
-    first = create(actor)
-    again = create(actor)
+    first = create(actor).task
+    again = create(actor).task
     assert columns(again) == columns(first)
     assert columns(again) == stored(first)
 
 
 def test_replay_returns_the_first_result_even_after_the_task_changed(actor: Actor) -> None:
-    first = create(actor)
+    first = create(actor).task
     task_update(actor=actor, task_id=first.pk, changes={"title": "Paid"})
-    again = create(actor)
+    again = create(actor).task
     assert (again.pk, again.title, again.version) == (first.pk, "Pay rent", 1)
     assert Task.objects.get().title == "Paid"
 
 
 def test_many_replays_all_return_the_same_task(actor: Actor) -> None:
-    first = create(actor)
-    ids = {create(actor).pk for _ in range(5)}
+    first = create(actor).task
+    ids = {create(actor).task.pk for _ in range(5)}
     assert ids == {first.pk}
     assert Task.objects.count() == 1
 
 
 def test_equivalent_payload_is_a_replay(actor: Actor) -> None:
     """Priority by name or by member is the same input."""
-    first = create(actor, {"title": "x", "priority": "high"})
+    first = create(actor, {"title": "x", "priority": "high"}).task
     again = create(actor, {"title": "x", "priority": Priority.HIGH})
-    assert again.replayed is True  # type: ignore[attr-defined]
-    assert again.pk == first.pk
+    assert again.replayed is True
+    assert again.task.pk == first.pk
 
 
 @pytest.mark.parametrize(
@@ -99,7 +104,7 @@ def test_equivalent_payload_is_a_replay(actor: Actor) -> None:
     ],
 )
 def test_same_key_with_other_payload_is_rejected(actor: Actor, other: dict[str, Any]) -> None:
-    first = create(actor)
+    first = create(actor).task
     with pytest.raises(IdempotencyKeyReused):
         create(actor, other)
     assert list(Task.objects.values_list("pk", flat=True)) == [first.pk]
@@ -138,52 +143,52 @@ def test_in_flight_key_with_other_payload_is_reused(actor: Actor) -> None:
 def test_abandoned_in_flight_key_is_taken_over(actor: Actor) -> None:
     create(actor)
     _simulate_in_flight(timedelta(seconds=settings.IDEMPOTENCY_IN_FLIGHT_TIMEOUT + 5))
-    task = create(actor)
-    assert task.replayed is False  # type: ignore[attr-defined]
-    assert list(Task.objects.values_list("pk", flat=True)) == [task.pk]
-    assert IdempotencyRecord.objects.get().response["id"] == str(task.pk)  # type: ignore[index]
+    created = create(actor)
+    assert created.replayed is False
+    assert list(Task.objects.values_list("pk", flat=True)) == [created.task.pk]
+    assert IdempotencyRecord.objects.get().response["id"] == str(created.task.pk)  # type: ignore[index]
 
 
 def test_expired_record_is_taken_over(actor: Actor) -> None:
-    first = create(actor)
+    first = create(actor).task
     IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_TTL + 60))
 
     second = create(actor)
-    assert second.replayed is False  # type: ignore[attr-defined]
-    assert second.pk != first.pk
+    assert second.replayed is False
+    assert second.task.pk != first.pk
     assert Task.objects.count() == 2
     record = IdempotencyRecord.objects.get()
-    assert record.response["id"] == str(second.pk)  # type: ignore[index]
+    assert record.response["id"] == str(second.task.pk)  # type: ignore[index]
     assert record.created_at > timezone.now() - timedelta(seconds=60)
 
     third = create(actor)
-    assert (third.pk, third.replayed) == (second.pk, True)  # type: ignore[attr-defined]
+    assert (third.task.pk, third.replayed) == (second.task.pk, True)
 
 
 def test_expired_record_may_be_taken_over_with_other_payload(actor: Actor) -> None:
     create(actor)
     IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_TTL + 60))
-    task = create(actor, {"title": "Something else"})
+    task = create(actor, {"title": "Something else"}).task
     assert task.title == "Something else"
     assert Task.objects.count() == 2
 
 
 def test_record_just_inside_the_ttl_is_still_replayed(actor: Actor) -> None:
-    first = create(actor)
+    first = create(actor).task
     IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_TTL - 60))
     again = create(actor)
-    assert (again.pk, again.replayed) == (first.pk, True)  # type: ignore[attr-defined]
+    assert (again.task.pk, again.replayed) == (first.pk, True)
     assert Task.objects.count() == 1
 
 
 def test_keys_are_per_user(actor: Actor, other_actor: Actor, user: Any, other_user: Any) -> None:
-    mine = create(actor)
+    mine = create(actor).task
     theirs = create(other_actor)
-    assert mine.pk != theirs.pk
-    assert (mine.owner_id, theirs.owner_id) == (user.pk, other_user.pk)
-    assert theirs.replayed is False  # type: ignore[attr-defined]
-    assert create(other_actor).pk == theirs.pk
-    assert create(actor).pk == mine.pk
+    assert mine.pk != theirs.task.pk
+    assert (mine.owner_id, theirs.task.owner_id) == (user.pk, other_user.pk)
+    assert theirs.replayed is False
+    assert create(other_actor).task.pk == theirs.task.pk
+    assert create(actor).task.pk == mine.pk
     assert IdempotencyRecord.objects.count() == 2
 
 
@@ -192,8 +197,8 @@ def test_failed_validation_frees_the_key(actor: Actor) -> None:
         create(actor, {"title": "   "})
     assert not IdempotencyRecord.objects.exists()
 
-    task = create(actor, {"title": "Fixed"})
-    assert (task.title, task.replayed) == ("Fixed", False)  # type: ignore[attr-defined]
+    created = create(actor, {"title": "Fixed"})
+    assert (created.task.title, created.replayed) == ("Fixed", False)
     assert Task.objects.count() == 1
 
 
@@ -202,7 +207,7 @@ def test_failed_validation_after_the_claim_frees_the_key(manager_actor: Actor) -
     with raises_invalid("owner"):
         create(manager_actor, {"title": "x"}, owner_id=987_654_321)
     assert not IdempotencyRecord.objects.exists()
-    assert create(manager_actor, {"title": "x"}).replayed is False  # type: ignore[attr-defined]
+    assert create(manager_actor, {"title": "x"}).replayed is False
 
 
 def test_rejected_fields_leave_no_record(actor: Actor) -> None:
@@ -221,8 +226,8 @@ def test_invalid_keys_are_rejected(actor: Actor, key: str) -> None:
 
 def test_longest_key_is_accepted(actor: Actor) -> None:
     key = "k" * 255
-    first = create(actor, key=key)
-    assert create(actor, key=key).pk == first.pk
+    first = create(actor, key=key).task
+    assert create(actor, key=key).task.pk == first.pk
 
 
 def test_viewer_with_a_key_is_denied_before_anything_is_recorded(viewer_actor: Actor) -> None:
@@ -239,19 +244,19 @@ def test_replay_snapshot_holds_every_column(actor: Actor) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_replays_create_exactly_one_task(actor: Actor) -> None:
     def call(_: int) -> Any:
-        return task_create(actor=actor, data=DATA, idempotency_key="concurrent")
+        return task_create_idempotent(actor=actor, data=DATA, idempotency_key="concurrent")
 
     results = run_concurrently(6, call)
 
-    unexpected = [r for r in results if not isinstance(r, Task | IdempotencyKeyInFlight)]
+    unexpected = [r for r in results if not isinstance(r, Creation | IdempotencyKeyInFlight)]
     assert not unexpected, unexpected
-    tasks = [r for r in results if isinstance(r, Task)]
+    creations = [r for r in results if isinstance(r, Creation)]
     assert Task.objects.count() == 1
     created = Task.objects.get()
-    assert {t.pk for t in tasks} == {created.pk}
-    assert sum(not t.replayed for t in tasks) == 1  # type: ignore[attr-defined]
+    assert {c.task.pk for c in creations} == {created.pk}
+    assert sum(not c.replayed for c in creations) == 1
     record = IdempotencyRecord.objects.get()
     assert record.response["id"] == str(created.pk)  # type: ignore[index]
     # Once everything has settled, the key replays.
-    again = task_create(actor=actor, data=DATA, idempotency_key="concurrent")
-    assert (again.pk, again.replayed) == (created.pk, True)  # type: ignore[attr-defined]
+    again = task_create_idempotent(actor=actor, data=DATA, idempotency_key="concurrent")
+    assert (again.task.pk, again.replayed) == (created.pk, True)
