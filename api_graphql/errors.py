@@ -18,6 +18,7 @@ from django.conf import settings
 from graphql.error import GraphQLError
 from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.extensions import SchemaExtension
+from strawberry.utils.str_converters import to_camel_case
 
 from core import errors
 
@@ -42,18 +43,13 @@ INTERNAL_MESSAGE = "Internal server error."
 _SUGGESTION = re.compile(r" ?Did you mean [^?]*\?")
 
 
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
 def error_payload(app_error: errors.ApplicationError) -> tuple[str, dict[str, Any]]:
     """(message, extensions) of a domain error: `code`, plus its detail in camelCase."""
     extensions: dict[str, Any] = {"code": CODE_BY_ERROR.get(app_error.code, "BAD_USER_INPUT")}
     for name, value in app_error.extra.items():
         if name == "fields":  # GraphQL names are camelCase, and the list arguments have their own names
-            value = {_ARGUMENT_NAMES.get(field, _camel(field)): messages for field, messages in value.items()}
-        extensions[_camel(name)] = value
+            value = {_ARGUMENT_NAMES.get(field, to_camel_case(field)): messages for field, messages in value.items()}
+        extensions[to_camel_case(name)] = value
     return app_error.message, extensions
 
 

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 
 import grpc
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import connection
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from api_grpc.generated.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 from api_grpc.interceptors import default_interceptors
 from api_grpc.servicers import TaskServicer
+from core.health import OK, check_database
 
 logger = logging.getLogger(__name__)
 
@@ -48,13 +49,7 @@ class DatabaseHealthChecker(threading.Thread):
         self._stopped = threading.Event()
 
     def check(self) -> bool:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT 1")
-            healthy = True
-        except DatabaseError:
-            connection.close()
-            healthy = False
+        healthy = check_database()["status"] == OK
         status = health_pb2.HealthCheckResponse.SERVING if healthy else health_pb2.HealthCheckResponse.NOT_SERVING
         for service in ("", SERVICE_NAME):
             self.servicer.set(service, status)
@@ -63,8 +58,7 @@ class DatabaseHealthChecker(threading.Thread):
     def run(self) -> None:
         try:
             while not self._stopped.wait(self.interval):
-                if not self.check():
-                    logger.warning("database unreachable: gRPC health is NOT_SERVING")
+                self.check()  # a failure is logged by the check
         finally:
             connection.close()  # this thread's own connection
 

@@ -2,8 +2,8 @@
 
 One table maps the protocol-neutral `core.errors` codes to HTTP statuses (docs/api/errors.md). DRF's own
 exceptions (parse errors, 405, 406, 415, throttling) keep their status and get the same body.
-Unexpected exceptions are not handled here: Django logs them and `server_error` answers a generic
-500 that names only the request id.
+Unexpected exceptions are not handled here: Django logs them and `config.views.server_error` answers
+a generic 500 that names only the request id.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -153,29 +153,3 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if renderer is None or renderer.format == "json":
         response.content_type = PROBLEM_CONTENT_TYPE
     return response
-
-
-def _problem_response(status_code: int, code: str, detail: str) -> JsonResponse:
-    return JsonResponse(problem(status_code, code, detail), status=status_code, content_type=PROBLEM_CONTENT_TYPE)
-
-
-def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    """handler404: unknown URLs (and malformed ids in them) get a problem body too."""
-    return _problem_response(404, errors.NotFound.code, "No resource at this URL.")
-
-
-def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    if isinstance(exception, RequestDataTooBig):
-        return _problem_response(413, "request_too_large", "The request body is larger than 1 MiB.")
-    return _problem_response(400, "bad_request", "The request could not be understood.")
-
-
-def permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return _problem_response(403, errors.PermissionDenied.code, "Forbidden.")
-
-
-def server_error(request: HttpRequest) -> JsonResponse:
-    """handler500: a generic body. The traceback goes to the log, under the same request id."""
-    return _problem_response(
-        500, "internal_error", "An unexpected error occurred. Quote the request_id when you report it."
-    )

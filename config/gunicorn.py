@@ -5,7 +5,7 @@
 Workers are forked before they import Django (no `preload_app`), so each one opens its own database
 and Redis connections and sets up tracing after the fork. With PROMETHEUS_MULTIPROC_DIR set (an
 empty directory per host, e.g. a Kubernetes emptyDir), /metrics sums every worker and the gRPC
-server; `child_exit` drops a dead worker's in-flight gauge at once (README, "Metrics").
+server; `child_exit` drops a dead worker's in-flight gauge at once (docs/operations.md, "Metrics").
 """
 
 import os

@@ -5,12 +5,13 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from observability import views as observability
+from config import views
+from observability.views import metrics_view
 
 urlpatterns = [
-    path("healthz", observability.healthz, name="healthz"),
-    path("readyz", observability.readyz, name="readyz"),
-    path("health", observability.health, name="health"),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("health", views.health, name="health"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("api_rest.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -20,7 +21,7 @@ urlpatterns = [
 ]
 
 if settings.METRICS_ENABLED:
-    urlpatterns.append(path("metrics", observability.metrics_view, name="metrics"))
+    urlpatterns.append(path("metrics", metrics_view, name="metrics"))
 
 if settings.GRAPHQL_ENABLED:
     from api_graphql.schema import schema
@@ -28,7 +29,7 @@ if settings.GRAPHQL_ENABLED:
 
     urlpatterns.append(path("graphql/", GraphQLView.as_view(schema=schema), name="graphql"))
 
-handler400 = "api_rest.errors.bad_request"
-handler403 = "api_rest.errors.permission_denied"
-handler404 = "api_rest.errors.not_found"
-handler500 = "api_rest.errors.server_error"
+handler400 = "config.views.bad_request"
+handler403 = "config.views.permission_denied"
+handler404 = "config.views.not_found"
+handler500 = "config.views.server_error"

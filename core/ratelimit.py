@@ -56,9 +56,6 @@ class Decision:
 
 ALLOW_ALL = Decision(allowed=True, limit=0, remaining=0, reset=0, retry_after=0)
 
-rejections = 0  # process-local count of rejected hits; exported as a metric by observability
-errors = 0  # process-local count of cache faults while counting (requests let through)
-
 
 def windows(scope: str) -> list[Window]:
     return [Window.parse(rate) for rate in settings.RATE_LIMITS[scope]]
@@ -66,20 +63,17 @@ def windows(scope: str) -> list[Window]:
 
 def hit(scope: str, ident: str) -> Decision:
     """Count one request of `ident` (a user id or client IP) in `scope` and decide."""
-    global rejections, errors
     if not settings.RATE_LIMITS_ENABLED:
         return ALLOW_ALL
     now = time.time()
     scope_windows = windows(scope)
     keys = [(f"rl:{scope}:{ident}:{w.seconds}:{int(now // w.seconds)}", w) for w in scope_windows]
     if safe_cache.resting:  # the cache server just failed: do not wait on it once per request
-        errors += 1
         metrics.RATE_LIMIT_ERRORS.inc()
         return ALLOW_ALL
     try:
         counts = _increment(keys)
     except Exception:
-        errors += 1
         metrics.RATE_LIMIT_ERRORS.inc()
         safe_cache.record_fault("rate limit", keys[0][0])
         return ALLOW_ALL
@@ -97,7 +91,6 @@ def hit(scope: str, ident: str) -> Decision:
         if decision is ALLOW_ALL or _stricter(candidate, decision):
             decision = candidate
     if not decision.allowed:
-        rejections += 1
         metrics.RATE_LIMITED.labels(scope).inc()
     return decision
 

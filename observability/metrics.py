@@ -3,7 +3,7 @@
 Every process (each HTTP worker, the gRPC server) counts in its own memory, or, when the
 `PROMETHEUS_MULTIPROC_DIR` environment variable names a directory, in files there that `/metrics`
 sums over all processes: prometheus_client reads that variable when it is first imported, so it must
-be in the environment before the process starts (README, "Metrics").
+be in the environment before the process starts (docs/operations.md, "Metrics").
 
 Labels are bounded by construction: `endpoint` is a route template (`/api/v1/tasks/{task_id}`), a
 GraphQL operation (`query TaskList`) or a gRPC method, never a raw path or id; `status` is the HTTP

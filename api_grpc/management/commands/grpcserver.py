@@ -15,10 +15,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from api_grpc.server import build_server
-from config.startup import freeze_startup_heap
+from core.startup import freeze_startup_heap
 from observability import metrics
 
-# Log records, not prints: in production every line on stdout is JSON (README, "Logs").
+# Log records, not prints: in production every line on stdout is JSON (docs/operations.md, "Logs").
 logger = logging.getLogger("taskhub.grpc")
 
 

@@ -1,14 +1,14 @@
 """Metrics, tracing and health. Tracing reads only the standard OTEL_* variables itself
 (observability/tracing.py); metrics' multiprocess mode reads PROMETHEUS_MULTIPROC_DIR itself."""
 
-from pathlib import Path
+import tomllib
 
 from config.env import BASE_DIR, env
 
 # /metrics, the request metrics and django-prometheus' database and cache wrappers.
 METRICS_ENABLED = env.bool("METRICS_ENABLED", default=True)
 # The gRPC server's own /metrics port (0: none). Not needed when it shares PROMETHEUS_MULTIPROC_DIR
-# with the HTTP workers: then the HTTP /metrics already sums the gRPC process (README, "Metrics").
+# with the HTTP workers: then the HTTP /metrics already sums the gRPC process (docs/operations.md, "Metrics").
 GRPC_METRICS_PORT = env.int("GRPC_METRICS_PORT", default=0)
 # Distinct GraphQL operation names a process labels by name; later ones are counted as "<type> other".
 GRAPHQL_METRICS_MAX_OPERATIONS = env.int("GRAPHQL_METRICS_MAX_OPERATIONS", default=100)
@@ -20,11 +20,7 @@ PROMETHEUS_EXPORT_MIGRATIONS = False
 HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=2.0)
 
 # /health: the version of the running code.
-TASKHUB_VERSION = env.str("TASKHUB_VERSION", default="") or next(
-    (
-        line.split("=", 1)[1].strip().strip('"')
-        for line in Path(BASE_DIR / "pyproject.toml").read_text().splitlines()
-        if line.startswith("version")
-    ),
-    "unknown",
+TASKHUB_VERSION = (
+    env.str("TASKHUB_VERSION", default="")
+    or tomllib.loads((BASE_DIR / "pyproject.toml").read_text())["project"]["version"]
 )

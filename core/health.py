@@ -1,5 +1,5 @@
-"""Health checks (docs/operations.md, "Health"), served by observability.views: liveness, readiness and a
-summary for people.
+"""Health checks (docs/operations.md, "Health"): readiness for the HTTP probes (config.views) and the
+database check of the gRPC health service (api_grpc.server).
 
 - `/healthz` — the process answers. Touches nothing, so a dead database never restarts the pods.
 - `/readyz` — can this process serve? The database answers `SELECT 1`, every migration is applied,

@@ -1,4 +1,4 @@
-"""What a serving process does before its first request: config.startup.freeze_startup_heap, run by
+"""What a serving process does before its first request: core.startup.freeze_startup_heap, run by
 config.wsgi and config.asgi on import (so in every gunicorn / granian worker) and by grpcserver."""
 
 import json
