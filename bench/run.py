@@ -151,10 +151,10 @@ ROWS = ROWS + GRPC_ROWS + COST_ROWS
 # cached list pages the list rows read.
 RUN_ORDER = ("d", "a", "k", "n", "o", "m", "l", "e", "h", "b", "f", "i", "c", "g", "j")
 # The budget: metrics plus tracing may cost at most this share of (k)'s throughput. It is judged on row
-# (m), tracing sampled as the README recommends for production; (l), every request traced, cannot
-# meet it with the Python SDK (README, "What it costs").
+# (m), tracing sampled as docs/operations.md ("Tracing") recommends for production; (l), every request
+# traced, cannot meet it with the Python SDK (bench/README.md, "What metrics and tracing cost").
 OBSERVABILITY_COST_TARGET = 0.15
-# The head sampling the README recommends for production: the share of the traces that start here.
+# The head sampling docs/operations.md recommends for production: the share of the traces that start here.
 RECOMMENDED_SAMPLING_RATIO = "0.05"
 
 
@@ -261,7 +261,7 @@ def variant_environment(env: dict[str, str], variant: str, metrics_directory: Pa
     - `observed`: METRICS_ENABLED=true in multiprocess mode (PROMETHEUS_MULTIPROC_DIR, a fresh empty
       directory, as production runs it) and tracing to OTLP at an endpoint nothing listens on, so every
       request is sampled, batched and its export fails, as with a collector that is down;
-    - `sampled`: as `observed`, with the head sampling the README recommends for production
+    - `sampled`: as `observed`, with the head sampling docs/operations.md recommends for production
       (`parentbased_traceidratio`, RECOMMENDED_SAMPLING_RATIO of the traces that start here);
     - `unsampled`: as `sampled` with a ratio of 0: tracing on, every request dropped by the sampler,
       which is what each request pays for tracing whether or not it is sampled;
@@ -484,7 +484,7 @@ SERVER_NAMES = {"granian": "granian WSGI, 1 worker x 4 threads", "uvicorn": "gun
 class Server:
     """The HTTP server the production way, one worker pinned to `cpu`, in its own process group.
 
-    granian: WSGI on a fixed pool of blocking threads (the production default, see the README).
+    granian: WSGI on a fixed pool of blocking threads (the production default, docs/operations.md).
     uvicorn: gunicorn + one uvicorn worker running the ASGI application (kept for comparison).
     """
 

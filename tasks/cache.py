@@ -34,6 +34,11 @@ LOCK_TTL = 5  # seconds a rebuild lock lives if its holder dies
 WAIT_FOR_REBUILD = 0.2  # seconds a reader waits for another's rebuild before going to the database
 
 _FIELDS = tuple(field.attname for field in Task._meta.concrete_fields)
+# The columns a cached row holds, by name and order. A single task's entry carries it and list page
+# keys include it, so a release that adds, drops or reorders a column never reads another release's
+# rows: while both run side by side (a rolling deploy), such an entry is a miss, served from the
+# database, until the next write of the task replaces it.
+ROW_SHAPE = hashlib.sha256(",".join(_FIELDS).encode()).hexdigest()[:8]
 
 
 # -- row <-> cached value ---------------------------------------------------------------------------
@@ -92,15 +97,19 @@ def task_cached(task_id: UUID, load: Callable[[], Task | None]) -> Task | None:
 
     def build() -> Any:
         task = load()
-        return ABSENT if task is None else task_to_row(task)
+        return ABSENT if task is None else (ROW_SHAPE, *task_to_row(task))
 
-    row = get_or_build(task_key(task_id), build)
-    return None if row == ABSENT else task_from_row(row)
+    entry = get_or_build(task_key(task_id), build)
+    if entry == ABSENT:
+        return None
+    if entry[0] != ROW_SHAPE:  # written by a release with other columns
+        return load()
+    return task_from_row(entry[1:])
 
 
 def task_written(task: Task) -> None:
     """Call on commit of a create or update: store the new row and orphan the owner's list pages."""
-    safe_cache.set(task_key(task.pk), task_to_row(task))
+    safe_cache.set(task_key(task.pk), (ROW_SHAPE, *task_to_row(task)))
     _bump_generations(task.owner_id)
 
 
@@ -150,4 +159,4 @@ def list_page_key(scope: str, params: Iterable[tuple[str, Any]]) -> str | None:
         if generation is None:
             return None
     digest = hashlib.sha256(canonical_json(sorted(params)).encode()).hexdigest()[:32]
-    return f"tasks:list:{scope}:{generation}:{digest}"
+    return f"tasks:list:{ROW_SHAPE}:{scope}:{generation}:{digest}"

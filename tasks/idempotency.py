@@ -38,8 +38,12 @@ def task_to_snapshot(task: Task) -> dict[str, Any]:
 
 
 def task_from_snapshot(snapshot: dict[str, Any]) -> Task:
-    """The task exactly as the first request created it."""
-    values = [field.to_python(snapshot[field.attname]) for field in _FIELD_OBJECTS]
+    """The task exactly as the first request created it. A column the snapshot lacks (it was stored
+    before the column existed) takes the field's default."""
+    values = [
+        field.to_python(snapshot[field.attname]) if field.attname in snapshot else field.get_default()
+        for field in _FIELD_OBJECTS
+    ]
     return Task.from_db("default", [field.attname for field in _FIELD_OBJECTS], values)
 
 

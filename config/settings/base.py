@@ -94,7 +94,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "var" / "static")
 # WhiteNoise serves the admin's, the browsable API's and Swagger UI / ReDoc's files from this server,
 # compressed and with far-future caching of hashed names: no CDN, no separate web server needed.
-# Production runs `manage.py collectstatic` once (docker/entrypoint-web.sh); in DEBUG they are found in place.
+# Production runs `manage.py collectstatic` once (docs/operations.md); in DEBUG they are found in place.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

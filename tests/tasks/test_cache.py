@@ -16,7 +16,7 @@ from django_redis.cache import RedisCache
 from core.cache import SafeCache, safe_cache
 from tasks import cache as task_cache
 from tasks.selectors import task_get, task_list
-from tasks.services import task_create
+from tasks.services import task_create, task_update
 from tests.factories import actor_of
 from tests.tasks.helpers import run_concurrently
 
@@ -205,7 +205,32 @@ def test_cached_reads_live_in_redis_not_in_the_process(user: Any) -> None:
     task_list(actor=actor)
     fresh = caches.create_connection("default")
     assert isinstance(fresh, RedisCache)  # django-redis' backend (or django-prometheus' subclass of it)
-    row = fresh.get(task_cache.task_key(task.pk))
-    assert row is not None
-    assert task_cache.task_from_row(row).title == "shared"
+    entry = fresh.get(task_cache.task_key(task.pk))
+    assert entry is not None and entry[0] == task_cache.ROW_SHAPE
+    assert task_cache.task_from_row(entry[1:]).title == "shared"
     assert fresh.get(f"tasks:generation:{task_cache.owner_scope(user.pk)}") is not None
+
+
+@pytest.mark.django_db
+def test_an_entry_of_other_columns_is_a_miss_until_the_next_write(
+    user: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """A release with other columns (a rolling deploy runs two side by side) wrote this entry: it is
+    never read as a task, and the next write of the task replaces it."""
+    actor = actor_of(user)
+    task = task_create(actor=actor, data={"title": "current"})
+    foreign = ("0ther000", task.pk, "a row of another release", 7)
+    safe_cache.set(task_cache.task_key(task.pk), foreign)
+
+    assert task_get(actor=actor, task_id=task.pk).title == "current"
+    assert safe_cache.get(task_cache.task_key(task.pk)) == foreign  # a reader never overwrites
+
+    with django_capture_on_commit_callbacks(execute=True):
+        task_update(actor=actor, task_id=task.pk, changes={"title": "changed"})
+    assert safe_cache.get(task_cache.task_key(task.pk))[0] == task_cache.ROW_SHAPE
+    assert task_get(actor=actor, task_id=task.pk).title == "changed"
+
+
+def test_list_pages_are_keyed_by_the_row_shape() -> None:
+    key = task_cache.list_page_key(task_cache.ALL_SCOPE, [("limit", 20)])
+    assert key is not None and f":{task_cache.ROW_SHAPE}:" in key

@@ -260,3 +260,13 @@ def test_concurrent_replays_create_exactly_one_task(actor: Actor) -> None:
     # Once everything has settled, the key replays.
     again = task_create_idempotent(actor=actor, data=DATA, idempotency_key="concurrent")
     assert (again.task.pk, again.replayed) == (created.pk, True)
+
+
+def test_a_snapshot_stored_before_a_column_existed_replays_with_its_default(actor: Actor) -> None:
+    first = create(actor).task
+    record = IdempotencyRecord.objects.get()
+    record.response = {name: value for name, value in record.response.items() if name != "description"}  # type: ignore[union-attr]
+    record.save()
+
+    again = create(actor)
+    assert (again.replayed, again.task.pk, again.task.description) == (True, first.pk, "")
