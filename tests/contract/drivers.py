@@ -6,7 +6,8 @@ A scenario speaks only the neutral language of docs/domain.md and docs/api/error
   (a naive one is sent naive, so the service can refuse it);
 - output: an `Outcome` whose `value` is a neutral task dict (the §3 field names, lower-case enums,
   aware datetimes), a `Page` (items + the cursor of the next page) or None, and whose `error` is the
-  name of a §5 row ("not_found", "stale_version", ...).
+  name of a §5 row ("not_found", "stale_version", ...), or NOT_EXPRESSIBLE when the driver's protocol
+  has no form for the input and nothing was sent.
 
 Each driver owns the translation to its protocol and ONE table from its error idiom (HTTP status,
 GraphQL `extensions.code`, gRPC status) to those names. Adding a protocol means writing a driver and
@@ -24,7 +25,7 @@ gRPC talks to a real server running in this process on its own threads and datab
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from rest_framework.test import APIClient
+from strawberry.utils.str_converters import to_camel_case
 
 from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
 from api_grpc.generated.tasks.v1 import tasks_pb2_grpc as pb_grpc
@@ -61,6 +63,11 @@ ERRORS = frozenset(
         "internal",
     }
 )
+
+# Not a row of the error table but the driver's own outcome: the input has no form on the driver's
+# protocol, so nothing was sent and no server decided anything. A scenario expects it only for the
+# cases it names (`refusal`); anywhere else it fails the test like any other wrong outcome.
+NOT_EXPRESSIBLE = "not_expressible"
 
 # The task fields of docs/domain.md, in its order. `owner` is the owner's user id.
 TASK_FIELDS = (
@@ -160,6 +167,12 @@ class Driver(Protocol):
     def update(self, task_id: str, changes: Mapping[str, Any], expected_version: int | None = None) -> Outcome: ...
 
     def delete(self, task_id: str) -> Outcome: ...
+
+
+def refusal(driver: Driver, case: str, not_expressible: Mapping[str, Collection[str]]) -> str:
+    """The outcome a scenario expects for input the service must refuse: the server's `invalid_input`,
+    or NOT_EXPRESSIBLE for the cases `not_expressible` names under the driver's protocol."""
+    return NOT_EXPRESSIBLE if case in not_expressible.get(driver.protocol, ()) else "invalid_input"
 
 
 @contextmanager
@@ -299,16 +312,11 @@ class RestDriver:
 # -- GraphQL ---------------------------------------------------------------------------------------
 
 
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
 def _snake(name: str) -> str:
     return "".join(f"_{char.lower()}" if char.isupper() else char for char in name)
 
 
-_TASK_SELECTION = " ".join(_camel("owner_id" if name == "owner" else name) for name in TASK_FIELDS)
+_TASK_SELECTION = " ".join(to_camel_case("owner_id" if name == "owner" else name) for name in TASK_FIELDS)
 _CONNECTION_SELECTION = f"edges {{ node {{ {_TASK_SELECTION} }} }} pageInfo {{ hasNextPage endCursor }}"
 _LIST_ARGUMENTS = "(filters: $filters, ordering: $ordering, first: $first, after: $after)"
 _LIST_VARIABLES = "($filters: TaskFilterInput, $ordering: TaskOrdering!, $first: Int, $after: String)"
@@ -386,7 +394,7 @@ class GraphQLDriver:
         for name, value in data.items():
             if name in ENUM_FIELDS and isinstance(value, str):
                 value = value.upper()
-            converted[_camel(name)] = _iso(value)
+            converted[to_camel_case(name)] = _iso(value)
         return converted
 
     @staticmethod
@@ -474,12 +482,13 @@ class GraphQLDriver:
 
 
 class Unsendable(ValueError):
-    """A neutral input that has no form in tasks.v1 or in gRPC metadata: the client refuses it."""
+    """A neutral input that has no form in tasks.v1 or in gRPC metadata: the driver cannot send it."""
 
 
 def _message(message_class: type[Message], fields: Mapping[str, Any]) -> Message:
-    """Build a request message as a client would; protobuf's own refusals (no such field, a value of
-    the wrong type) are the client refusing the input."""
+    """Build a request message as a client would. Protobuf refuses a value of the wrong type, and a
+    field the message lacks: tasks.v1 gives it no field number, so no bytes can say it (a number
+    tasks.v1 does not define is an unknown field, which a proto3 server skips by design)."""
     try:
         return message_class(**fields)
     except (ValueError, TypeError) as exc:
@@ -497,13 +506,22 @@ def _enum_number(enum: Any, prefix: str, value: Any) -> int:
     return max(number.number for number in enum.DESCRIPTOR.values) + 1
 
 
+def _not_an_instant() -> Timestamp:
+    """A Timestamp that names no instant: its nanos must lie in 0..999,999,999 and here are -1. The
+    wire carries it as it carries any Timestamp; only the receiver's validation can refuse it."""
+    return Timestamp(seconds=0, nanos=-1)
+
+
 def _timestamp(name: str, value: Any) -> Timestamp | None:
+    """An aware datetime → its Timestamp; a value that is not a time ("next tuesday") → a Timestamp
+    that is not an instant either, which the server must refuse; None → unset."""
     if value is None:
         return None
     if not isinstance(value, datetime):
-        raise Unsendable(f"{name}: {value!r} is not a time; a Timestamp holds only instants")
+        return _not_an_instant()
     if value.tzinfo is None or value.utcoffset() is None:
-        # protobuf would read it as UTC: a guess that changes the input (the README refuses to guess).
+        # Every Timestamp is an instant, so a naive time has no form: sending it as UTC would be a
+        # guess that changes the input, and the server would accept the guess.
         raise Unsendable(f"{name}: {value!r} is naive; a Timestamp holds only instants")
     stamp = Timestamp()
     stamp.FromDatetime(value)
@@ -526,17 +544,21 @@ class GrpcDriver:
     `idempotency-key`.
 
     Neutral input → proto: enum names → enum numbers (a name tasks.v1 lacks → a number it lacks, which
-    the server refuses), aware datetimes → Timestamps, None → the field unset (for an update, named
-    in the mask and unset: cleared). An update names exactly the changed fields in its FieldMask (a
-    field the Task message lacks, e.g. "colour", is named in the mask only: the server refuses it).
+    the server refuses), aware datetimes → Timestamps, a value that is not a time → a Timestamp that
+    is not an instant (nanos -1, which the server refuses), None → the field unset (for an update,
+    named in the mask and unset: cleared). An update names exactly the changed fields in its
+    FieldMask (a field the Task message lacks, e.g. "colour", is named in the mask only: the server
+    refuses it).
 
-    Some neutral inputs have no proto form at all; the client refuses them and they are never sent,
-    which the driver reports as `invalid_input` (the server is not involved; `detail` says so):
-    - what protobuf itself refuses: a field the request message lacks (create with `version` or
-      `colour`, a `colour` filter), a non-time in a Timestamp ("next tuesday");
-    - metadata gRPC cannot carry (an idempotency key with a tab);
-    - a naive datetime: a Timestamp is an instant, and protobuf would guess UTC;
-    - `limit=0`: page_size 0 is proto3's unset value and means "the default page size".
+    Some neutral inputs have no form on the wire at all. The driver sends nothing and reports
+    NOT_EXPRESSIBLE (`detail` says why), never a row of the error table, since no server decided:
+    - a field the request message lacks (create with `version` or `colour`): it has no field number,
+      and bytes under a number tasks.v1 does not define are an unknown field the server skips;
+    - a naive datetime: every Timestamp is an instant, and sending it as UTC would change the input;
+    - `limit=0`: page_size 0 is proto3's unset value and means "the default page size" (tasks.v1);
+    - metadata gRPC cannot carry: its ASCII values are printable characters only (`_metadata_value`),
+      so an idempotency key with a tab cannot be sent.
+    A scenario names the cases it expects this for (`refusal`).
     """
 
     protocol: ClassVar[str] = "grpc"
@@ -588,7 +610,7 @@ class GrpcDriver:
             if idempotency_key is not None:
                 metadata.append(("idempotency-key", _metadata_value("idempotency-key", idempotency_key)))
         except Unsendable as exc:
-            return None, Outcome(ok=False, error="invalid_input", detail=f"refused by the client, never sent: {exc}")
+            return None, Outcome(ok=False, error=NOT_EXPRESSIBLE, detail=f"not expressible on gRPC, never sent: {exc}")
         try:
             response = getattr(self.stub, method)(request, metadata=metadata, timeout=self.TIMEOUT)
         except grpc.RpcError as exc:

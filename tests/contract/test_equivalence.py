@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from core.types import Role
-from tests.contract.drivers import PROTOCOLS, Connect, Outcome, Page
+from tests.contract.drivers import NOT_EXPRESSIBLE, PROTOCOLS, Connect, Outcome, Page
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -24,6 +24,11 @@ PAIRS = [pytest.param(a, b, id=f"{a}-then-{b}") for a, b in itertools.permutatio
 DUE = datetime(2030, 3, 1, 9, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
+# Steps of the script a protocol has no form for, by protocol: its driver sends nothing and reports
+# NOT_EXPRESSIBLE (drivers.py, GrpcDriver says why). Such a step must give exactly that there, and is
+# compared among the other protocols only. gRPC: page_size 0 is proto3's unset value, which tasks.v1
+# defines as the default page size.
+STEPS_NOT_EXPRESSIBLE = {"grpc": {"limit 0"}}
 
 
 class Session:
@@ -133,7 +138,8 @@ def neutral(outcome: Outcome, labels: dict[str, str], names: dict[int, str]) -> 
 def test_one_script_gives_the_same_outcomes_on_every_protocol() -> None:
     runs = {protocol: script(Connect(protocol)) for protocol in PROTOCOLS}
 
-    reference_protocol, reference = next(iter(runs.items()))
+    reference_protocol = next(protocol for protocol in PROTOCOLS if not STEPS_NOT_EXPRESSIBLE.get(protocol))
+    reference = runs[reference_protocol]
     assert {outcome.error for _, outcome in reference} >= {
         None,
         "invalid_input",
@@ -145,8 +151,12 @@ def test_one_script_gives_the_same_outcomes_on_every_protocol() -> None:
     }
     for protocol, steps in runs.items():
         assert [label for label, _ in steps] == [label for label, _ in reference]
+        not_expressible = STEPS_NOT_EXPRESSIBLE.get(protocol, set())
         for (label, expected), (_, actual) in zip(reference, steps, strict=True):
-            assert actual == expected, f"{label}: {reference_protocol} gave {expected}, {protocol} gave {actual}"
+            if label in not_expressible:
+                assert actual.error == NOT_EXPRESSIBLE, f"{label}: {protocol} gave {actual}"
+            else:
+                assert actual == expected, f"{label}: {reference_protocol} gave {expected}, {protocol} gave {actual}"
 
 
 # -- one protocol after another ----------------------------------------------------------------------
@@ -209,16 +219,23 @@ EDGE_CASES: dict[str, Callable[[Any], Outcome]] = {
     "tag filter of spaces": lambda driver: driver.list(filters={"tag": "  "}),
     "title of non-breaking spaces": lambda driver: driver.create({"title": "\u00a0\u00a0"}),
 }
+# Edge cases a protocol has no form for, as STEPS_NOT_EXPRESSIBLE. gRPC: ListTasksRequest has no
+# `colour` field, and bytes under a number tasks.v1 does not define are an unknown field the server skips.
+EDGE_CASES_NOT_EXPRESSIBLE = {"grpc": {"unknown filter"}}
 
 
-@pytest.mark.parametrize("call", list(EDGE_CASES.values()), ids=list(EDGE_CASES))
-def test_inputs_design_leaves_open_get_the_same_outcome_on_every_protocol(call: Callable[[Any], Outcome]) -> None:
+@pytest.mark.parametrize("case", list(EDGE_CASES), ids=list(EDGE_CASES))
+def test_inputs_design_leaves_open_get_the_same_outcome_on_every_protocol(case: str) -> None:
     outcomes = {}
     for protocol in PROTOCOLS:
         user = UserFactory()
         driver = Connect(protocol).as_user(user)
         driver.create({"title": "Existing"}).unwrap()
-        outcomes[protocol] = neutral(call(driver), {}, {user.pk: "user"})
+        outcome = EDGE_CASES[case](driver)
+        if case in EDGE_CASES_NOT_EXPRESSIBLE.get(protocol, ()):
+            assert outcome.error == NOT_EXPRESSIBLE, f"{protocol} gave {outcome}"
+            continue
+        outcomes[protocol] = neutral(outcome, {}, {user.pk: "user"})
 
     reference = next(iter(outcomes.values()))
     assert all(outcome == reference for outcome in outcomes.values()), {
