@@ -34,11 +34,13 @@ LOCK_TTL = 5  # seconds a rebuild lock lives if its holder dies
 WAIT_FOR_REBUILD = 0.2  # seconds a reader waits for another's rebuild before going to the database
 
 _FIELDS = tuple(field.attname for field in Task._meta.concrete_fields)
-# The columns a cached row holds, by name and order. A single task's entry carries it and list page
-# keys include it, so a release that adds, drops or reorders a column never reads another release's
-# rows: while both run side by side (a rolling deploy), such an entry is a miss, served from the
-# database, until the next write of the task replaces it.
-ROW_SHAPE = hashlib.sha256(",".join(_FIELDS).encode()).hexdigest()[:8]
+# The columns a cached row holds: names, order and field types. A single task's entry carries it
+# and list page keys include it, so a release that adds, drops, reorders, renames or retypes a
+# column never reads another release's rows: while both run side by side (a rolling deploy), such
+# an entry is a miss, served from the database, until the next write of the task replaces it.
+ROW_SHAPE = hashlib.sha256(
+    ",".join(f"{field.attname}:{field.get_internal_type()}" for field in Task._meta.concrete_fields).encode()
+).hexdigest()[:8]
 
 
 # -- row <-> cached value ---------------------------------------------------------------------------

@@ -4,9 +4,9 @@ A scenario speaks only the neutral language of docs/domain.md and docs/api/error
 
 - input: snake_case field names, lower-case enum values ("high", "in_progress"), `datetime` objects
   (a naive one is sent naive, so the service can refuse it);
-- output: an `Outcome` whose `value` is a neutral task dict (the §3 field names, lower-case enums,
+- output: an `Outcome` whose `value` is a neutral task dict (the field names of docs/domain.md, lower-case enums,
   aware datetimes), a `Page` (items + the cursor of the next page) or None, and whose `error` is the
-  name of a §5 row ("not_found", "stale_version", ...), or NOT_EXPRESSIBLE when the driver's protocol
+  name of a row of docs/api/errors.md ("not_found", "stale_version", ...), or NOT_EXPRESSIBLE when the driver's protocol
   has no form for the input and nothing was sent.
 
 Each driver owns the translation to its protocol and ONE table from its error idiom (HTTP status,

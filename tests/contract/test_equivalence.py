@@ -209,7 +209,7 @@ def test_rate_limit_counters_are_shared_by_the_protocols(
     assert other.list().error == "rate_limited"
 
 
-# -- inputs on which the spec is silent: whatever the answer, it is the same on every protocol -----------
+# -- inputs on which docs/domain.md is silent: whatever the answer, it is the same on every protocol -----------
 
 EDGE_CASES: dict[str, Callable[[Any], Outcome]] = {
     "empty search": lambda driver: driver.search(""),

@@ -16,7 +16,8 @@ GRAPHQL_METRICS_MAX_OPERATIONS = env.int("GRAPHQL_METRICS_MAX_OPERATIONS", defau
 # database down; /readyz reports unapplied migrations instead.
 PROMETHEUS_EXPORT_MIGRATIONS = False
 
-# Seconds /readyz and /health give each dependency check.
+# Seconds /readyz, /health and the gRPC health service give the database check (the cache check is
+# bounded by the Redis timeouts).
 HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=2.0)
 
 # /health: the version of the running code.
