@@ -6,7 +6,17 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 GRPC_PORT ?= 50051
 
-.PHONY: run test lint install install-dev chromium prometheus clean
+# The tools from outside the venv, each a command on PATH or a path. To use another one, name it on the command
+# line or in the environment (`make test PROMTOOL=/opt/prometheus/promtool`); the tests read the same variables.
+# A tool left at its default that is missing is installed: chromium and prometheus with apt-get when make runs as
+# root (a fresh Debian machine, as in .ci/run), buf with npm; otherwise make stops and says what to install.
+CHROMIUM   ?= chromium
+PROMTOOL   ?= promtool
+PROMETHEUS ?= prometheus
+# buf: the version tools/package.json pins once it is installed in tools/node_modules, else the one on PATH.
+BUF        ?= $(shell test -x tools/node_modules/.bin/buf && echo tools/node_modules/.bin/buf || echo buf)
+
+.PHONY: run test lint install install-dev chromium prometheus buf clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,16 +31,35 @@ $(VENV)/.installed-dev: requirements/base.txt requirements/production.txt requir
 	touch $@ $(VENV)/.installed-prod
 
 install: $(VENV)/.installed-prod
-install-dev: $(VENV)/.installed-dev chromium prometheus
+install-dev: $(VENV)/.installed-dev chromium prometheus buf
+
+# $(call debian-tool,VARIABLE,PACKAGE): the command VARIABLE names runs; else, VARIABLE being left at its default,
+# Debian's PACKAGE is installed when make runs as root, and make stops with what to install when it does not.
+debian-tool = if [ -x "$$(command -v '$($(1))')" ]; then :; \
+	elif [ '$(origin $(1))' != file ]; then echo "make: $(1)=$($(1)) is not a command that can run." >&2; exit 1; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2); \
+	else echo "make: '$($(1))' is not installed. Install Debian's package $(2) (as root: apt-get install $(2))," \
+		"or name the command with $(1)=/path/to/$($(1))." >&2; exit 1; fi
 
 # The metrics tests lint a live scrape with `promtool check metrics` and let a real Prometheus scrape
 # the service: Debian's package `prometheus` has both (installed, never started as a service here).
 prometheus:
-	@command -v promtool >/dev/null && command -v prometheus >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; }
+	@$(call debian-tool,PROMTOOL,prometheus)
+	@$(call debian-tool,PROMETHEUS,prometheus)
 
-# The browser tests drive Debian's Chromium (no browser download): install it if it is missing.
+# The browser tests drive Debian's Chromium (no browser download).
 chromium:
-	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@$(call debian-tool,CHROMIUM,chromium)
+
+# buf lints the protos. Left at its default and missing, it is installed from the npm registry into tools/node_modules
+# (no root needed).
+buf:
+	@if [ -x "$$(command -v '$(BUF)')" ]; then :; \
+	elif [ '$(origin BUF)' != file ]; then echo "make: BUF=$(BUF) is not a command that can run." >&2; exit 1; \
+	elif command -v npm >/dev/null; then npm ci --prefix tools --no-audit --no-fund; \
+	else echo "make: buf is not installed. Install npm (Debian's package npm), and make installs buf in" \
+		"tools/node_modules; or put buf on PATH; or name the command with BUF=/path/to/buf." >&2; exit 1; fi
 
 ## Install, migrate, create the demo user and tasks, and serve HTTP on 127.0.0.1:8000 and gRPC on
 ## 127.0.0.1:50051 (embedded: SQLite + local memory). Ctrl-C stops both. Both processes count their
@@ -45,15 +74,20 @@ run: install
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 ## Lint, architecture contracts, deploy check, migration drift, and the whole test suite.
+# The tests get the tools' variables; the metrics tests look promtool and prometheus up on PATH, where var/bin comes
+# first with a link of each name to the command its variable names.
 test: install-dev lint
+	@rm -rf var/bin && mkdir -p var/bin && \
+	ln -s "$$(readlink -f "$$(command -v '$(PROMTOOL)')")" var/bin/promtool && \
+	ln -s "$$(readlink -f "$$(command -v '$(PROMETHEUS)')")" var/bin/prometheus
+	PATH="$(CURDIR)/var/bin:$$PATH" CHROMIUM='$(CHROMIUM)' PROMTOOL='$(PROMTOOL)' PROMETHEUS='$(PROMETHEUS)' \
 	$(BIN)/pytest
 
-lint: install-dev
+lint: $(VENV)/.installed-dev buf
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
-	@test -x tools/node_modules/.bin/buf || npm ci --prefix tools --no-audit --no-fund
-	tools/node_modules/.bin/buf lint api_grpc/protos
+	'$(BUF)' lint api_grpc/protos
 	$(BIN)/mypy tasks core observability api_rest api_graphql api_grpc config
 	DJANGO_SECRET_KEY=check-$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
 	JWT_SIGNING_KEY=check-$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \

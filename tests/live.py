@@ -3,10 +3,24 @@ the database this pytest session created."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 from urllib.parse import quote
 
 from django.db import connection
+
+
+def executable(variable: str, *names: str) -> str | None:
+    """The absolute path of a tool from outside the venv (chromium, promtool, prometheus): the command, a name on PATH
+    or a path, that the environment variable `variable` names (as `make test` passes it), else the first of `names`
+    on PATH. None when it is missing or does not run."""
+    chosen = os.environ.get(variable, "").strip()
+    for name in [chosen] if chosen else names:
+        path = shutil.which(name)
+        if path is not None:
+            return os.path.abspath(path)
+    return None
 
 
 def free_port() -> int:

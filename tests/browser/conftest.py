@@ -1,16 +1,18 @@
-"""Headless Chromium (Debian's package) driven by Playwright, with every other host blocked."""
+"""Headless Chromium (Debian's package, or the command CHROMIUM names) driven by Playwright, with every other host
+blocked."""
 
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Browser, Page, Route, sync_playwright
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+from tests.live import executable
+
+CHROMIUM = executable("CHROMIUM", "chromium", "chromium-browser")
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -25,7 +27,10 @@ ARGS = [
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     if CHROMIUM is None:
-        pytest.fail("Chromium is not installed (apt-get install chromium); `.ci/run` installs it.")
+        pytest.fail(
+            "Chromium is not installed (apt-get install chromium; `make test` does it as root), "
+            "or the command CHROMIUM names does not run."
+        )
     # Playwright's sync API keeps an event loop running in this thread, which Django takes for an
     # async context; the test's database calls are still plain synchronous calls.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
