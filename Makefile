@@ -74,14 +74,9 @@ run: install
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 ## Lint, architecture contracts, deploy check, migration drift, and the whole test suite.
-# The tests get the tools' variables; the metrics tests look promtool and prometheus up on PATH, where var/bin comes
-# first with a link of each name to the command its variable names.
+# The tests find the outside tools through the same variables (tests/live.py, `executable`).
 test: install-dev lint
-	@rm -rf var/bin && mkdir -p var/bin && \
-	ln -s "$$(readlink -f "$$(command -v '$(PROMTOOL)')")" var/bin/promtool && \
-	ln -s "$$(readlink -f "$$(command -v '$(PROMETHEUS)')")" var/bin/prometheus
-	PATH="$(CURDIR)/var/bin:$$PATH" CHROMIUM='$(CHROMIUM)' PROMTOOL='$(PROMTOOL)' PROMETHEUS='$(PROMETHEUS)' \
-	$(BIN)/pytest
+	CHROMIUM='$(CHROMIUM)' PROMTOOL='$(PROMTOOL)' PROMETHEUS='$(PROMETHEUS)' $(BIN)/pytest
 
 lint: $(VENV)/.installed-dev buf
 	$(BIN)/ruff check .

@@ -14,7 +14,6 @@ promtool and prometheus come from Debian's `prometheus` package (`make prometheu
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -37,7 +36,7 @@ from api_grpc.generated.tasks.v1 import tasks_pb2_grpc as pb_grpc
 from core.auth import api_key_create
 from tests.factories import TaskFactory, UserFactory
 from tests.faults import row_locked, terminate_other_connections
-from tests.live import free_port
+from tests.live import executable, free_port
 from tests.observability.metrics_live import (
     LabelKey,
     Process,
@@ -65,9 +64,12 @@ IDLE = {"rest": 0.0, "graphql": 0.0, "grpc": 0.0, "http": 1.0}  # only the scrap
 def binary(name: str) -> str:
     """The path of a Prometheus tool. The test command installs them (`make prometheus`), so a
     missing one is a broken set-up and fails the test rather than skipping it unnoticed."""
-    path = shutil.which(name)
+    path = executable(name.upper(), name)
     if path is None:
-        pytest.fail(f"`{name}` is not installed: install Debian's package `prometheus` (`make prometheus`).")
+        pytest.fail(
+            f"`{name}` is not installed: install Debian's package `prometheus` (`make prometheus`), "
+            f"or name it with {name.upper()}=/path/to/{name}."
+        )
     return path
 
 
