@@ -1,6 +1,6 @@
 """GraphQL error mapping: every error gets `extensions.code` (docs/api/errors.md); unexpected ones are masked.
 
-One table maps the protocol-neutral `core.errors` codes. Errors of the document itself follow
+Domain errors get the code of the one table, `core.errors.OUTCOMES`. Errors of the document itself follow
 Apollo's codes: GRAPHQL_PARSE_FAILED (syntax), GRAPHQL_VALIDATION_FAILED (unknown fields, limits of
 depth, aliases and tokens, introspection when it is off), BAD_USER_INPUT (variables of the wrong
 type or enum value). Anything else is logged with its traceback under the request id and reaches
@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
-from graphql.error import GraphQLError
+from graphql.error import GraphQLError, GraphQLSyntaxError
+from graphql.language import Lexer, Source, TokenKind, VariableDefinitionNode
 from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.extensions import SchemaExtension
 from strawberry.utils.str_converters import to_camel_case
@@ -24,19 +25,7 @@ from core import errors
 
 logger = logging.getLogger(__name__)
 
-CODE_BY_ERROR: dict[str, str] = {
-    errors.InvalidInput.code: "BAD_USER_INPUT",
-    errors.NotAuthenticated.code: "UNAUTHENTICATED",
-    errors.PermissionDenied.code: "FORBIDDEN",
-    errors.NotFound.code: "NOT_FOUND",
-    errors.StaleVersion.code: "PRECONDITION_FAILED",
-    errors.IdempotencyKeyReused.code: "CONFLICT",
-    errors.IdempotencyKeyInFlight.code: "CONFLICT",
-    errors.RateLimited.code: "RATE_LIMITED",
-    errors.ServiceUnavailable.code: "UNAVAILABLE",
-    errors.TimeBudgetExceeded.code: "TIMEOUT",
-}
-INTERNAL = "INTERNAL_SERVER_ERROR"
+INTERNAL = errors.OUTCOMES[errors.InternalError.code].graphql_code
 # Domain names of list parameters -> the GraphQL arguments that carry them.
 _ARGUMENT_NAMES = {"limit": "first", "cursor": "after"}
 INTERNAL_MESSAGE = "Internal server error."
@@ -45,7 +34,11 @@ _SUGGESTION = re.compile(r" ?Did you mean [^?]*\?")
 
 def error_payload(app_error: errors.ApplicationError) -> tuple[str, dict[str, Any]]:
     """(message, extensions) of a domain error: `code`, plus its detail in camelCase."""
-    extensions: dict[str, Any] = {"code": CODE_BY_ERROR.get(app_error.code, "BAD_USER_INPUT")}
+    code = errors.outcome_of(app_error).graphql_code
+    if code is None:  # an error of the HTTP transport cannot come from a resolver: a bug
+        logger.error("%s raised inside GraphQL, where it has no code", type(app_error).__name__)
+        return INTERNAL_MESSAGE, {"code": INTERNAL}
+    extensions: dict[str, Any] = {"code": code}
     for name, value in app_error.extra.items():
         if name == "fields":  # GraphQL names are camelCase, and the list arguments have their own names
             value = {_ARGUMENT_NAMES.get(field, to_camel_case(field)): messages for field, messages in value.items()}
@@ -75,15 +68,18 @@ class ErrorCodes(SchemaExtension):
 
     def _map(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error
-        if error.message.startswith("Syntax Error"):
-            # The token limit aborts the parser with a syntax error; it is a limit of the document.
-            code = "GRAPHQL_VALIDATION_FAILED" if "tokens" in error.message else "GRAPHQL_PARSE_FAILED"
+        if isinstance(error, GraphQLSyntaxError):
+            # The token limit aborts the parser with a syntax error too; it is a limit of the document.
+            over_limit = _more_tokens_than(self.execution_context.query or "", settings.GRAPHQL_MAX_TOKENS)
+            code = "GRAPHQL_VALIDATION_FAILED" if over_limit else "GRAPHQL_PARSE_FAILED"
             return self._copy(error, self._public(error.message), {"code": code})
         if id(error) in self._validation_errors:
             return self._copy(error, self._public(error.message), {"code": "GRAPHQL_VALIDATION_FAILED"})
-        # Variable values that do not fit their declared types: graphql-core reports "Variable '$x'
-        # got invalid value…", wrapping strawberry's scalar errors (StrawberryInputCoercionError).
-        if error.message.startswith("Variable '$") or isinstance(original, StrawberryInputCoercionError):
+        # Variable values that do not fit their declared types: graphql-core reports them on the
+        # variable's definition, wrapping strawberry's scalar errors (StrawberryInputCoercionError).
+        if isinstance(original, StrawberryInputCoercionError) or any(
+            isinstance(node, VariableDefinitionNode) for node in error.nodes or ()
+        ):
             return self._copy(error, self._public(error.message), {"code": "BAD_USER_INPUT"})
         app_error = errors.translate(original) if original is not None else None
         if app_error is None:
@@ -106,3 +102,24 @@ class ErrorCodes(SchemaExtension):
             message, nodes=error.nodes, source=error.source, positions=error.positions, path=error.path,
             extensions=extensions,
         )  # fmt: skip
+
+
+def _more_tokens_than(document: str, limit: int) -> bool:
+    """Whether `document` has more than `limit` tokens, comments included, as graphql-core's parser
+    counts them for `max_tokens`. Lexes at most `limit` + 1 tokens; False at a real syntax error."""
+    lexer = Lexer(Source(document))
+    count = 0
+    previous = lexer.token
+    try:
+        while True:
+            token = lexer.advance()
+            skipped = previous.next  # the comments the lexer stepped over
+            while skipped is not None and skipped is not token:
+                count += 1
+                skipped = skipped.next
+            if token.kind is TokenKind.EOF or count > limit:
+                return count > limit
+            count += 1
+            previous = token
+    except GraphQLSyntaxError:
+        return False

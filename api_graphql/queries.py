@@ -7,7 +7,7 @@ import strawberry
 from api_graphql.context import actor_of
 from api_graphql.inputs import TaskFilterInput, TaskOrdering
 from api_graphql.types import PageInfo, TaskConnection, TaskEdge, TaskType
-from tasks.pagination import Page, cursor_after
+from tasks.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, cursor_after
 from tasks.selectors import task_get, task_list, task_search
 
 
@@ -69,7 +69,9 @@ class Query:
     def task(self, info: strawberry.Info, id: strawberry.ID) -> TaskType | None:
         return task_get(actor=actor_of(info), task_id=id)  # type: ignore[return-value]
 
-    @strawberry.field(description="The tasks you may see (managers: everybody's), `first` 1-100 (default 20).")
+    @strawberry.field(
+        description=f"The tasks you may see (managers: everybody's), `first` 1-{MAX_LIMIT} (default {DEFAULT_LIMIT})."
+    )
     def tasks(
         self,
         info: strawberry.Info,

@@ -75,10 +75,8 @@ class GraphQLView(StrawberryView):
         self._identity = (actor, auth_error)
         if actor is not None:
             request.user = actor  # type: ignore[assignment]  # for the access log
-            decision = ratelimit.hit("user", f"user:{actor.id}")
-        else:
-            ip = ratelimit.client_ip(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"))
-            decision = ratelimit.hit("anon", f"ip:{ip}")
+        ip = ratelimit.client_ip(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"))
+        decision = ratelimit.hit_caller(actor.id if actor is not None else None, ip)
         request.rate_limit = decision  # type: ignore[attr-defined]  # RateLimit-* headers
         if not decision.allowed:
             return _rate_limited(decision)

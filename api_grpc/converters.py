@@ -11,6 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
 from core.errors import InvalidInput
 from tasks.models import Priority, Task
+from tasks.services import EDITABLE_FIELDS
 
 PRIORITY_TO_PROTO = {
     int(Priority.LOW): pb.PRIORITY_LOW,
@@ -29,7 +30,6 @@ ORDERING_FROM_PROTO = {
     pb.TASK_ORDERING_PRIORITY: "priority",
     pb.TASK_ORDERING_PRIORITY_DESC: "-priority",
 }
-UPDATABLE_PATHS = frozenset({"title", "description", "priority", "status", "completed", "due_date", "tags"})
 
 
 def _set_time(field: Timestamp, value: datetime | None) -> None:
@@ -92,7 +92,7 @@ def changes_from_proto(task: pb.Task, paths: Iterable[str]) -> dict[str, Any]:
     paths = list(paths)
     if not paths:
         raise InvalidInput.for_fields({"update_mask": ["Name the fields to change."]})
-    if unknown := sorted(set(paths) - UPDATABLE_PATHS):
+    if unknown := sorted(set(paths) - EDITABLE_FIELDS):
         raise InvalidInput.for_fields({"update_mask": [f"Cannot update: {', '.join(unknown)}."]})
     changes: dict[str, Any] = {}
     for path in paths:

@@ -1,4 +1,5 @@
-"""gRPC error mapping: one table from `core.errors` codes to status codes (docs/api/errors.md); never UNKNOWN.
+"""gRPC error mapping: the status of each `core.errors` code comes from `core.errors.OUTCOMES` (docs/api/errors.md);
+never UNKNOWN.
 
 The status message is the error's safe message. Trailing metadata carries `taskhub-error-code`
 (the protocol-neutral code), `taskhub-field-errors` (JSON: field -> messages) for invalid input,
@@ -19,19 +20,6 @@ from core import errors
 
 logger = logging.getLogger(__name__)
 
-STATUS_BY_CODE: dict[str, grpc.StatusCode] = {
-    errors.InvalidInput.code: grpc.StatusCode.INVALID_ARGUMENT,
-    errors.NotAuthenticated.code: grpc.StatusCode.UNAUTHENTICATED,
-    errors.PermissionDenied.code: grpc.StatusCode.PERMISSION_DENIED,
-    errors.NotFound.code: grpc.StatusCode.NOT_FOUND,
-    errors.StaleVersion.code: grpc.StatusCode.ABORTED,
-    errors.IdempotencyKeyReused.code: grpc.StatusCode.INVALID_ARGUMENT,
-    errors.IdempotencyKeyInFlight.code: grpc.StatusCode.ABORTED,
-    errors.RateLimited.code: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    errors.ServiceUnavailable.code: grpc.StatusCode.UNAVAILABLE,
-    errors.TimeBudgetExceeded.code: grpc.StatusCode.DEADLINE_EXCEEDED,
-}
-INTERNAL_MESSAGE = "Internal server error."
 # Domain names of list parameters -> the request fields that carry them.
 _FIELD_NAMES = {"limit": "page_size", "cursor": "page_token"}
 
@@ -42,8 +30,12 @@ def abort_with(exc: BaseException, context: grpc.ServicerContext) -> NoReturn:
     app_error = errors.translate(exc)
     if app_error is None:
         logger.error("unexpected error in %s", call.method, exc_info=exc)
-        call.add_trailer(context, "taskhub-error-code", "internal")
-        _abort(context, grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE)
+        app_error = errors.InternalError()
+    status_name = errors.outcome_of(app_error).grpc_status
+    if status_name is None:  # an error of the HTTP transport cannot come from a servicer: a bug
+        logger.error("%s raised in %s, where gRPC has no status for it", type(app_error).__name__, call.method)
+    if status_name is None or status_name == "INTERNAL":
+        app_error, status_name = errors.InternalError(), "INTERNAL"
     call.add_trailer(context, "taskhub-error-code", app_error.code)
     if fields := app_error.extra.get("fields"):
         renamed = {_FIELD_NAMES.get(name, name): messages for name, messages in fields.items()}
@@ -52,7 +44,7 @@ def abort_with(exc: BaseException, context: grpc.ServicerContext) -> NoReturn:
         call.add_trailer(context, "taskhub-current-version", str(app_error.extra["current_version"]))
     if isinstance(app_error, errors.RateLimited):
         call.add_trailer(context, "retry-after", str(app_error.retry_after))
-    _abort(context, STATUS_BY_CODE.get(app_error.code, grpc.StatusCode.INVALID_ARGUMENT), app_error.message)
+    _abort(context, grpc.StatusCode[status_name], app_error.message)
 
 
 def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str) -> NoReturn:

@@ -137,14 +137,11 @@ def authenticate(metadata: dict[str, str], peer: str) -> Actor:
         refused = None
     except NotAuthenticated as exc:
         actor, refused = None, exc
-    if actor is None:
-        decision = ratelimit.hit("anon", "ip:" + _peer_ip(peer))
-        if not decision.allowed:
-            raise RateLimited(retry_after=decision.retry_after)
-        raise refused or NotAuthenticated()
-    decision = ratelimit.hit("user", f"user:{actor.id}")
+    decision = ratelimit.hit_caller(actor.id if actor is not None else None, _peer_ip(peer))
     if not decision.allowed:
         raise RateLimited(retry_after=decision.retry_after)
+    if actor is None:
+        raise refused or NotAuthenticated()
     return actor
 
 

@@ -35,7 +35,7 @@ from core.cache import cache_stats
 from core.errors import InvalidInput
 from tasks.filters import FILTER_NAMES
 from tasks.models import Task
-from tasks.pagination import ORDERINGS, Page
+from tasks.pagination import DEFAULT_LIMIT, MAX_LIMIT, ORDERINGS, Page, parse_limit
 from tasks.selectors import task_get, task_list
 from tasks.services import task_create_idempotent, task_delete, task_replace, task_update
 
@@ -106,7 +106,7 @@ _LIST_PARAMETERS = [
     OpenApiParameter("due_after", OpenApiTypes.DATETIME),
     OpenApiParameter("search", str, description="Case-insensitive text in title or description."),
     OpenApiParameter("ordering", str, enum=list(ORDERINGS), description="Default -created_at."),
-    OpenApiParameter("limit", int, description="1 to 100, default 20."),
+    OpenApiParameter("limit", int, description=f"1 to {MAX_LIMIT}, default {DEFAULT_LIMIT}."),
     OpenApiParameter("cursor", str, description="The `next` or `previous` link's cursor."),
 ]
 
@@ -119,13 +119,10 @@ def _list_arguments(request: Request) -> dict[str, Any]:
     if unknown := sorted(set(params) - _LIST_PARAMETER_NAMES):
         # A misspelt filter must not quietly list everything.
         raise InvalidInput.for_fields({name: ["Unknown query parameter."] for name in unknown})
-    limit = params.get("limit")
-    if limit is not None and not (limit.isascii() and limit.isdigit()):
-        raise InvalidInput.for_fields({"limit": ["Must be a whole number from 1 to 100."]})
     return {
         "filters": {name: params[name] for name in FILTER_NAMES if name in params},
         "ordering": params.get("ordering"),
-        "limit": int(limit) if limit is not None else None,
+        "limit": parse_limit(params.get("limit")),
         "cursor": params.get("cursor"),
     }
 

@@ -1,7 +1,7 @@
 """REST error mapping: every error becomes RFC 9457 problem details (application/problem+json).
 
-One table maps the protocol-neutral `core.errors` codes to HTTP statuses (docs/api/errors.md). DRF's own
-exceptions (parse errors, 405, 406, 415, throttling) keep their status and get the same body.
+DRF's and Django's exceptions become the `core.errors` they stand for; the status comes from the one
+table, `core.errors.OUTCOMES` (docs/api/errors.md).
 Unexpected exceptions are not handled here: Django logs them and `config.views.server_error` answers
 a generic 500 that names only the request id.
 """
@@ -13,7 +13,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.response import Response
 
 from core import errors
@@ -21,19 +21,6 @@ from observability.middleware import current_request_id
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE = "urn:taskhub:problem:{code}"
-
-STATUS_BY_CODE: dict[str, int] = {
-    errors.InvalidInput.code: status.HTTP_400_BAD_REQUEST,
-    errors.NotAuthenticated.code: status.HTTP_401_UNAUTHORIZED,
-    errors.PermissionDenied.code: status.HTTP_403_FORBIDDEN,
-    errors.NotFound.code: status.HTTP_404_NOT_FOUND,
-    errors.StaleVersion.code: status.HTTP_412_PRECONDITION_FAILED,
-    errors.IdempotencyKeyReused.code: status.HTTP_422_UNPROCESSABLE_ENTITY,
-    errors.IdempotencyKeyInFlight.code: status.HTTP_409_CONFLICT,
-    errors.RateLimited.code: status.HTTP_429_TOO_MANY_REQUESTS,
-    errors.ServiceUnavailable.code: status.HTTP_503_SERVICE_UNAVAILABLE,
-    errors.TimeBudgetExceeded.code: status.HTTP_504_GATEWAY_TIMEOUT,
-}
 
 TITLES: dict[int, str] = {
     400: "Bad request",
@@ -53,12 +40,12 @@ TITLES: dict[int, str] = {
     504: "Gateway timeout",
 }
 
-# DRF exceptions that have no core equivalent keep their status under these codes.
-_DRF_CODES: dict[type[exceptions.APIException], str] = {
-    exceptions.ParseError: "malformed_request",
-    exceptions.MethodNotAllowed: "method_not_allowed",
-    exceptions.NotAcceptable: "not_acceptable",
-    exceptions.UnsupportedMediaType: "unsupported_media_type",
+# DRF's own exceptions -> the core error each one is.
+_DRF_ERRORS: dict[type[exceptions.APIException], type[errors.ApplicationError]] = {
+    exceptions.ParseError: errors.MalformedRequest,
+    exceptions.MethodNotAllowed: errors.MethodNotAllowed,
+    exceptions.NotAcceptable: errors.NotAcceptable,
+    exceptions.UnsupportedMediaType: errors.UnsupportedMediaType,
 }
 
 
@@ -101,32 +88,42 @@ def _detail_text(detail: Any) -> str:
     return str(detail)
 
 
+def as_application_error(exc: BaseException) -> errors.ApplicationError | None:
+    """The core error a DRF or Django exception stands for (then `core.errors.translate`), or None."""
+    if isinstance(exc, exceptions.ValidationError):
+        return errors.InvalidInput.for_fields(_field_errors(exc.detail))
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        return errors.NotAuthenticated(_detail_text(exc.detail))
+    if isinstance(exc, exceptions.PermissionDenied):
+        return errors.PermissionDenied(_detail_text(exc.detail))  # e.g. why CSRF failed
+    if isinstance(exc, DjangoPermissionDenied):
+        return errors.PermissionDenied()
+    if isinstance(exc, exceptions.NotFound | Http404):
+        return errors.NotFound()
+    if isinstance(exc, exceptions.Throttled):
+        return errors.RateLimited(retry_after=int(getattr(exc, "wait", None) or 1))
+    if isinstance(exc, RequestDataTooBig):
+        return errors.RequestTooLarge()
+    if isinstance(exc, exceptions.APIException):
+        for drf_class, error_class in _DRF_ERRORS.items():
+            if isinstance(exc, drf_class):
+                return error_class(_detail_text(exc.detail))
+        return None  # an APIException of our own making would be a bug: it has no row
+    return errors.translate(exc)
+
+
 def to_problem(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]] | None:
     """(status, body, headers) for an exception a client may see, or None for an unexpected one."""
-    headers: dict[str, str] = {}
-    if isinstance(exc, exceptions.ValidationError):
-        fields = _field_errors(exc.detail)
-        exc = errors.InvalidInput.for_fields(fields)
-    elif isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
-        exc = errors.NotAuthenticated(_detail_text(exc.detail))
-    elif isinstance(exc, exceptions.PermissionDenied):
-        exc = errors.PermissionDenied(_detail_text(exc.detail))  # e.g. why CSRF failed
-    elif isinstance(exc, DjangoPermissionDenied):
-        exc = errors.PermissionDenied()
-    elif isinstance(exc, exceptions.NotFound | Http404):
-        exc = errors.NotFound()
-    elif isinstance(exc, exceptions.Throttled):
-        exc = errors.RateLimited(retry_after=int(getattr(exc, "wait", None) or 1))
-    elif isinstance(exc, RequestDataTooBig):
-        return 413, problem(413, "request_too_large", "The request body is larger than 1 MiB."), headers
-    elif isinstance(exc, exceptions.APIException):
-        code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
-        return exc.status_code, problem(exc.status_code, code, _detail_text(exc.detail)), headers
-
-    app_error = errors.translate(exc)
+    app_error = as_application_error(exc)
     if app_error is None:
         return None
-    status_code = STATUS_BY_CODE.get(app_error.code, status.HTTP_400_BAD_REQUEST)
+    return problem_of(app_error)
+
+
+def problem_of(app_error: errors.ApplicationError) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """(status, body, headers) of a core error, its status from `core.errors.OUTCOMES`."""
+    status_code = errors.outcome_of(app_error).http_status
+    headers: dict[str, str] = {}
     extra = dict(app_error.extra)
     if "fields" in extra:
         extra["errors"] = extra.pop("fields")

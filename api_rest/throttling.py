@@ -10,12 +10,6 @@ from rest_framework.throttling import BaseThrottle
 from core import ratelimit
 
 
-def rate_limit_ident(request: Request, scope: str) -> str:
-    if scope == "user":
-        return f"user:{request.user.pk}"
-    return "ip:" + ratelimit.client_ip(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"))
-
-
 class RateLimitThrottle(BaseThrottle):
     """Per user when authenticated, per client IP otherwise; a view may name a stricter scope
     (`rate_limit_scope = "token"`). The decision is kept on the request for the RateLimit headers."""
@@ -23,8 +17,11 @@ class RateLimitThrottle(BaseThrottle):
     def allow_request(self, request: Request, view: Any) -> bool:
         decision = getattr(request._request, "rate_limit", None)
         if decision is None:  # one hit per request, however often DRF asks
-            scope = getattr(view, "rate_limit_scope", None) or ("user" if request.user.is_authenticated else "anon")
-            decision = ratelimit.hit(scope, rate_limit_ident(request, scope))
+            ip = ratelimit.client_ip(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"))
+            if scope := getattr(view, "rate_limit_scope", None):
+                decision = ratelimit.hit(scope, f"ip:{ip}")
+            else:
+                decision = ratelimit.hit_caller(request.user.pk if request.user.is_authenticated else None, ip)
             request._request.rate_limit = decision  # type: ignore[attr-defined]
         self.decision = decision
         return decision.allowed

@@ -13,7 +13,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 
-from api_rest.errors import PROBLEM_CONTENT_TYPE, problem
+from api_rest.errors import PROBLEM_CONTENT_TYPE, problem_of
 from core import errors
 from core.health import OK, UNAVAILABLE, concerns, overall_status, readiness
 
@@ -62,27 +62,28 @@ def _probe_answer(response: JsonResponse) -> JsonResponse:
 # -- error handlers (handler400, handler403, handler404, handler500) -----------------------------------
 
 
-def _problem_response(status_code: int, code: str, detail: str) -> JsonResponse:
-    return JsonResponse(problem(status_code, code, detail), status=status_code, content_type=PROBLEM_CONTENT_TYPE)
+def _problem_response(error: errors.ApplicationError) -> JsonResponse:
+    status_code, body, headers = problem_of(error)
+    return JsonResponse(body, status=status_code, content_type=PROBLEM_CONTENT_TYPE, headers=headers)
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     """Unknown URLs (and malformed ids in them) get a problem body too."""
-    return _problem_response(404, errors.NotFound.code, "No resource at this URL.")
+    return _problem_response(errors.NotFound("No resource at this URL."))
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     if isinstance(exception, RequestDataTooBig):
-        return _problem_response(413, "request_too_large", "The request body is larger than 1 MiB.")
-    return _problem_response(400, "bad_request", "The request could not be understood.")
+        return _problem_response(errors.RequestTooLarge())
+    return _problem_response(errors.BadRequest())
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    return _problem_response(403, errors.PermissionDenied.code, "Forbidden.")
+    return _problem_response(errors.PermissionDenied("Forbidden."))
 
 
 def server_error(request: HttpRequest) -> JsonResponse:
     """A generic body. The traceback goes to the log, under the same request id."""
     return _problem_response(
-        500, "internal_error", "An unexpected error occurred. Quote the request_id when you report it."
+        errors.InternalError("An unexpected error occurred. Quote the request_id when you report it.")
     )

@@ -1,16 +1,23 @@
-"""Protocol-neutral errors.
+"""Protocol-neutral errors, and the one table that says how each protocol answers them.
 
-Domain code raises these; each adapter (REST, GraphQL, gRPC) owns one table that maps `code` to its
-protocol's idiom (docs/api/errors.md). No HTTP status lives here.
+Domain code raises these. Every class has a `code`; `OUTCOMES` maps each code to its HTTP status, its
+GraphQL `extensions.code` and its gRPC status (by name: this layer does not import grpc), and the
+three adapters read only that table (docs/api/errors.md, "The table").
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError
+
+logger = logging.getLogger(__name__)
 
 
 class ApplicationError(Exception):
@@ -92,6 +99,106 @@ class ServiceUnavailable(ApplicationError):
 class TimeBudgetExceeded(ApplicationError):
     code = "timeout"
     default_message = "The request took longer than its time budget."
+
+
+# -- errors of the transport: raised by an adapter about the request itself, never by the domain -----
+
+
+class MalformedRequest(ApplicationError):
+    """The request cannot be decoded at all: a body that is not JSON, bytes that are not the protobuf message."""
+
+    code = "malformed_request"
+    default_message = "The request body could not be decoded."
+
+
+class BadRequest(ApplicationError):
+    """A request the web framework cannot take (a Host not allowed, a broken multipart body)."""
+
+    code = "bad_request"
+    default_message = "The request could not be understood."
+
+
+class MethodNotAllowed(ApplicationError):
+    code = "method_not_allowed"
+    default_message = "This method is not allowed here."
+
+
+class NotAcceptable(ApplicationError):
+    code = "not_acceptable"
+    default_message = "None of the media types in Accept can be produced."
+
+
+class LengthRequired(ApplicationError):
+    code = "length_required"
+    default_message = "A request body needs a Content-Length."
+
+
+class RequestTooLarge(ApplicationError):
+    code = "request_too_large"
+
+    def __init__(self, message: str | None = None, *, extra: Mapping[str, Any] | None = None) -> None:
+        limit = settings.REQUEST_MAX_BYTES
+        size = f"{limit // 1024 // 1024} MiB" if limit % (1024 * 1024) == 0 else f"{limit} bytes"
+        super().__init__(message or f"The request is larger than {size}.", extra=extra)
+
+
+class UnsupportedMediaType(ApplicationError):
+    code = "unsupported_media_type"
+    default_message = "The request body's media type is not supported."
+
+
+class InternalError(ApplicationError):
+    """A bug. Never raised on purpose: adapters answer it for any exception `translate` does not know."""
+
+    code = "internal"
+    default_message = "Internal server error."
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How each protocol says one error code.
+
+    `graphql_code` is None where the error happens before GraphQL runs: the endpoint then answers with
+    the HTTP status and a problem-details body, as REST does. `grpc_status` (a `grpc.StatusCode` name) is
+    None where gRPC has no such condition (HTTP framing and media types).
+    """
+
+    http_status: int
+    graphql_code: str | None
+    grpc_status: str | None
+
+
+OUTCOMES: Mapping[str, Outcome] = MappingProxyType(
+    {
+        InvalidInput.code: Outcome(400, "BAD_USER_INPUT", "INVALID_ARGUMENT"),
+        NotAuthenticated.code: Outcome(401, "UNAUTHENTICATED", "UNAUTHENTICATED"),
+        PermissionDenied.code: Outcome(403, "FORBIDDEN", "PERMISSION_DENIED"),
+        NotFound.code: Outcome(404, "NOT_FOUND", "NOT_FOUND"),
+        StaleVersion.code: Outcome(412, "PRECONDITION_FAILED", "ABORTED"),
+        IdempotencyKeyInFlight.code: Outcome(409, "CONFLICT", "ABORTED"),
+        IdempotencyKeyReused.code: Outcome(422, "CONFLICT", "INVALID_ARGUMENT"),
+        RateLimited.code: Outcome(429, "RATE_LIMITED", "RESOURCE_EXHAUSTED"),
+        ServiceUnavailable.code: Outcome(503, "UNAVAILABLE", "UNAVAILABLE"),
+        TimeBudgetExceeded.code: Outcome(504, "TIMEOUT", "DEADLINE_EXCEEDED"),
+        MalformedRequest.code: Outcome(400, None, "INVALID_ARGUMENT"),
+        BadRequest.code: Outcome(400, None, None),
+        MethodNotAllowed.code: Outcome(405, None, None),
+        NotAcceptable.code: Outcome(406, None, None),
+        LengthRequired.code: Outcome(411, None, None),
+        RequestTooLarge.code: Outcome(413, None, "RESOURCE_EXHAUSTED"),
+        UnsupportedMediaType.code: Outcome(415, None, None),
+        InternalError.code: Outcome(500, "INTERNAL_SERVER_ERROR", "INTERNAL"),
+    }
+)
+
+
+def outcome_of(error: ApplicationError) -> Outcome:
+    """The row of `error`'s code. A code without a row is a bug: logged, and answered as internal."""
+    try:
+        return OUTCOMES[error.code]
+    except KeyError:
+        logger.error("error code %r (%s) has no row in core.errors.OUTCOMES", error.code, type(error).__name__)
+        return OUTCOMES[InternalError.code]
 
 
 # PostgreSQL SQLSTATE for "canceling statement due to statement timeout".

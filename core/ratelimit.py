@@ -95,6 +95,14 @@ def hit(scope: str, ident: str) -> Decision:
     return decision
 
 
+def hit_caller(actor_id: object | None, address: str) -> Decision:
+    """The rule every protocol follows: an authenticated caller counts per user ("user" scope), anyone
+    else, refused credentials included, per client address ("anon" scope)."""
+    if actor_id is not None:
+        return hit("user", f"user:{actor_id}")
+    return hit("anon", f"ip:{address}")
+
+
 def _stricter(a: Decision, b: Decision) -> bool:
     if a.allowed != b.allowed:
         return not a.allowed

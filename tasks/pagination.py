@@ -50,12 +50,24 @@ def check_ordering(ordering: str | None) -> str:
     return ordering
 
 
+_LIMIT_MESSAGE = f"Must be a whole number from 1 to {MAX_LIMIT}."
+
+
 def check_limit(limit: int | None) -> int:
     if limit is None:
         return DEFAULT_LIMIT
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInput.for_fields({"limit": [f"Must be a whole number from 1 to {MAX_LIMIT}."]})
+        raise InvalidInput.for_fields({"limit": [_LIMIT_MESSAGE]})
     return limit
+
+
+def parse_limit(text: str | None) -> int | None:
+    """A page size given as text (a query parameter): digits only; `check_limit` bounds it."""
+    if text is None:
+        return None
+    if not (text.isascii() and text.isdigit()):
+        raise InvalidInput.for_fields({"limit": [_LIMIT_MESSAGE]})
+    return int(text)
 
 
 def paginate(queryset: QuerySet[Task], *, ordering: str, limit: int, cursor: str | None) -> Page:

@@ -107,9 +107,6 @@ WHITENOISE_USE_FINDERS = ENV_DEBUG
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Request body limit (docs/architecture.md, "Limits"): larger bodies get 413.
-DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
-
 from config.settings.components.cache import *  # noqa: E402,F403
 from config.settings.components.database import *  # noqa: E402,F403
 from config.settings.components.graphql import *  # noqa: E402,F403

@@ -215,7 +215,7 @@ def test_500_is_a_generic_problem_with_the_request_id(user: Any, make_task: Any)
 
     response = client.get(task_url(task.pk), HTTP_X_REQUEST_ID="trace-me-500")
 
-    body = assert_problem(response, 500, "internal_error")
+    body = assert_problem(response, 500, "internal")
     assert set(body) == PROBLEM_KEYS
     assert body["request_id"] == "trace-me-500"
     text = response.content.decode()

@@ -1,6 +1,7 @@
 """gRPC server (`manage.py grpcserver`)."""
 
 from config.env import env
+from config.settings.components.http import REQUEST_MAX_BYTES
 
 GRPC_ENABLED = env.bool("GRPC_ENABLED", default=True)
 GRPC_HOST = env.str("GRPC_HOST", default="127.0.0.1")
@@ -9,7 +10,7 @@ GRPC_PORT = env.int("GRPC_PORT", default=50051)
 GRPC_WORKERS = env.int("GRPC_WORKERS", default=8)
 # Calls in progress at once; more are refused with RESOURCE_EXHAUSTED instead of queueing without bound.
 GRPC_MAX_CONCURRENT_RPCS = env.int("GRPC_MAX_CONCURRENT_RPCS", default=64)
-GRPC_MAX_RECEIVE_MESSAGE_BYTES = env.int("GRPC_MAX_RECEIVE_MESSAGE_BYTES", default=1024 * 1024)
+GRPC_MAX_RECEIVE_MESSAGE_BYTES = env.int("GRPC_MAX_RECEIVE_MESSAGE_BYTES", default=REQUEST_MAX_BYTES)
 GRPC_MAX_SEND_MESSAGE_BYTES = env.int("GRPC_MAX_SEND_MESSAGE_BYTES", default=4 * 1024 * 1024)
 GRPC_REFLECTION_ENABLED = env.bool("GRPC_REFLECTION_ENABLED", default=True)
 GRPC_HEALTH_ENABLED = env.bool("GRPC_HEALTH_ENABLED", default=True)

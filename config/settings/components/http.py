@@ -1,9 +1,14 @@
-"""CORS (django-cors-headers) and response compression."""
+"""The size of a request, CORS (django-cors-headers) and response compression."""
 
 from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env
+
+# The largest request (docs/architecture.md, "Limits"): an HTTP body (larger: 413) and a gRPC message
+# (larger: RESOURCE_EXHAUSTED, unless GRPC_MAX_RECEIVE_MESSAGE_BYTES says otherwise).
+REQUEST_MAX_BYTES = env.int("REQUEST_MAX_BYTES", default=1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BYTES
 
 CORS_ENABLED = env.bool("CORS_ENABLED", default=True)
 # Exact origins ("https://app.example.com"); none by default, so browsers on other origins get no access.
