@@ -27,7 +27,9 @@ class Mutation:
             actor=actor_of(info), task_id=id, changes=set_fields(input), expected_version=expected_version
         )
 
-    @strawberry.mutation(description="Delete a task; true when it is gone.")
-    def delete_task(self, info: strawberry.Info, id: strawberry.ID) -> bool:
-        task_delete(actor=actor_of(info), task_id=id)
+    @strawberry.mutation(
+        description="Delete a task; true when it is gone. With expectedVersion, only if the task is still at it."
+    )
+    def delete_task(self, info: strawberry.Info, id: strawberry.ID, expected_version: int | None = None) -> bool:
+        task_delete(actor=actor_of(info), task_id=id, expected_version=expected_version)
         return True

@@ -166,7 +166,7 @@ class Driver(Protocol):
 
     def update(self, task_id: str, changes: Mapping[str, Any], expected_version: int | None = None) -> Outcome: ...
 
-    def delete(self, task_id: str) -> Outcome: ...
+    def delete(self, task_id: str, expected_version: int | None = None) -> Outcome: ...
 
 
 def refusal(driver: Driver, case: str, not_expressible: Mapping[str, Collection[str]]) -> str:
@@ -304,8 +304,9 @@ class RestDriver:
         )
         return failure or Outcome(ok=True, value=self._task(response.json()))
 
-    def delete(self, task_id: str) -> Outcome:
-        _, failure = self._send("delete", f"{self.BASE}/{task_id}", {204})
+    def delete(self, task_id: str, expected_version: int | None = None) -> Outcome:
+        headers = {"HTTP_IF_MATCH": f'"{expected_version}"'} if expected_version is not None else {}
+        _, failure = self._send("delete", f"{self.BASE}/{task_id}", {204}, **headers)
         return failure or Outcome(ok=True, value=None)
 
 
@@ -469,9 +470,9 @@ class GraphQLDriver:
         node, failure = self._execute(document, variables, ["updateTask"])
         return failure or Outcome(ok=True, value=self._task(node))
 
-    def delete(self, task_id: str) -> Outcome:
-        document = "mutation Delete($id: ID!) { deleteTask(id: $id) }"
-        deleted, failure = self._execute(document, {"id": task_id}, ["deleteTask"])
+    def delete(self, task_id: str, expected_version: int | None = None) -> Outcome:
+        document = "mutation Delete($id: ID!, $version: Int) { deleteTask(id: $id, expectedVersion: $version) }"
+        deleted, failure = self._execute(document, {"id": task_id, "version": expected_version}, ["deleteTask"])
         if failure:
             return failure
         assert deleted is True, f"deleteTask answered {deleted!r}"
@@ -733,8 +734,11 @@ class GrpcDriver:
         response, failure = self._call("UpdateTask", build)
         return failure or Outcome(ok=True, value=self._task(response.task))
 
-    def delete(self, task_id: str) -> Outcome:
-        _, failure = self._call("DeleteTask", lambda: pb.DeleteTaskRequest(id=task_id))
+    def delete(self, task_id: str, expected_version: int | None = None) -> Outcome:
+        _, failure = self._call(
+            "DeleteTask",
+            lambda: _message(pb.DeleteTaskRequest, {"id": task_id, "expected_version": expected_version}),
+        )
         return failure or Outcome(ok=True, value=None)
 
 
