@@ -13,10 +13,12 @@ GRPC_PORT ?= 50051
 CHROMIUM   ?= chromium
 PROMTOOL   ?= promtool
 PROMETHEUS ?= prometheus
+# Node.js runs graphql-http, the GraphQL-over-HTTP audit of tests/api_graphql/test_http_audit.py.
+NODE       ?= node
 # buf: the version tools/package.json pins once it is installed in tools/node_modules, else the one on PATH.
 BUF        ?= $(shell test -x tools/node_modules/.bin/buf && echo tools/node_modules/.bin/buf || echo buf)
 
-.PHONY: run test lint install install-dev chromium prometheus buf clean
+.PHONY: run test lint install install-dev chromium prometheus buf node-tools clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +33,7 @@ $(VENV)/.installed-dev: requirements/base.txt requirements/production.txt requir
 	touch $@ $(VENV)/.installed-prod
 
 install: $(VENV)/.installed-prod
-install-dev: $(VENV)/.installed-dev chromium prometheus buf
+install-dev: $(VENV)/.installed-dev chromium prometheus buf node-tools
 
 # $(call debian-tool,VARIABLE,PACKAGE): the command VARIABLE names runs; else, VARIABLE being left at its default,
 # Debian's PACKAGE is installed when make runs as root, and make stops with what to install when it does not.
@@ -61,6 +63,15 @@ buf:
 	else echo "make: buf is not installed. Install npm (Debian's package npm), and make installs buf in" \
 		"tools/node_modules; or put buf on PATH; or name the command with BUF=/path/to/buf." >&2; exit 1; fi
 
+# Every npm tool at the version tools/package-lock.json pins, in tools/node_modules (no root needed): buf, and
+# graphql-http, which the GraphQL-over-HTTP audit test runs with Node.js. Installed again when the lock changes.
+node-tools: tools/node_modules/.package-lock.json
+
+tools/node_modules/.package-lock.json: tools/package.json tools/package-lock.json
+	@if command -v npm >/dev/null; then npm ci --prefix tools --no-audit --no-fund && touch $@; \
+	else echo "make: npm is not installed. Install Debian's package npm, and make installs buf and graphql-http" \
+		"in tools/node_modules." >&2; exit 1; fi
+
 ## Install, migrate, create the demo user and tasks, and serve HTTP on 127.0.0.1:8000 and gRPC on
 ## 127.0.0.1:50051 (embedded: SQLite + local memory). Ctrl-C stops both. Both processes count their
 ## metrics in var/metrics (emptied at each start), so http://127.0.0.1:8000/metrics shows both.
@@ -76,7 +87,7 @@ run: install
 ## Lint, architecture contracts, deploy check, migration drift, and the whole test suite.
 # The tests find the outside tools through the same variables (tests/live.py, `executable`).
 test: install-dev lint
-	CHROMIUM='$(CHROMIUM)' PROMTOOL='$(PROMTOOL)' PROMETHEUS='$(PROMETHEUS)' $(BIN)/pytest
+	CHROMIUM='$(CHROMIUM)' PROMTOOL='$(PROMTOOL)' PROMETHEUS='$(PROMETHEUS)' NODE='$(NODE)' $(BIN)/pytest
 
 lint: $(VENV)/.installed-dev buf
 	$(BIN)/ruff check .

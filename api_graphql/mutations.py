@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from api_graphql.context import actor_of
-from api_graphql.inputs import TaskCreateInput, TaskPatchInput, set_fields
+from api_graphql.inputs import TaskCreateInput, TaskPatchInput, write_fields
 from api_graphql.types import TaskType
 from tasks.services import task_create_idempotent, task_delete, task_update
 
@@ -16,7 +16,9 @@ class Mutation:
     def create_task(
         self, info: strawberry.Info, input: TaskCreateInput, idempotency_key: str | None = None
     ) -> TaskType:
-        created = task_create_idempotent(actor=actor_of(info), data=set_fields(input), idempotency_key=idempotency_key)
+        created = task_create_idempotent(
+            actor=actor_of(info), data=write_fields(input), idempotency_key=idempotency_key
+        )
         return created.task  # type: ignore[return-value]
 
     @strawberry.mutation(description="Change some fields; with expectedVersion, only if the task is still at it.")
@@ -24,10 +26,12 @@ class Mutation:
         self, info: strawberry.Info, id: strawberry.ID, input: TaskPatchInput, expected_version: int | None = None
     ) -> TaskType:
         return task_update(  # type: ignore[return-value]
-            actor=actor_of(info), task_id=id, changes=set_fields(input), expected_version=expected_version
+            actor=actor_of(info), task_id=id, changes=write_fields(input), expected_version=expected_version
         )
 
-    @strawberry.mutation(description="Delete a task; true when it is gone.")
-    def delete_task(self, info: strawberry.Info, id: strawberry.ID) -> bool:
-        task_delete(actor=actor_of(info), task_id=id)
+    @strawberry.mutation(
+        description="Delete a task; true when it is gone. With expectedVersion, only if the task is still at it."
+    )
+    def delete_task(self, info: strawberry.Info, id: strawberry.ID, expected_version: int | None = None) -> bool:
+        task_delete(actor=actor_of(info), task_id=id, expected_version=expected_version)
         return True

@@ -14,6 +14,7 @@ from typing import Any
 import strawberry
 from django.conf import settings
 from graphql.error import GraphQLError
+from graphql.language import OperationDefinitionNode
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
@@ -46,6 +47,33 @@ class ParserCache(StrawberryParserCache):
         yield
 
 
+def operation_is_ambiguous(context: ExecutionContext) -> bool:
+    """The document holds several operations and the request names none of them.
+
+    The GraphQL spec (GetOperation) makes that a request error; strawberry would run the first
+    operation instead (its ExecutionContext falls back to the first operation's name).
+    """
+    document = context.graphql_document
+    if document is None or context._provided_operation_name is not None:
+        return False
+    return sum(isinstance(definition, OperationDefinitionNode) for definition in document.definitions) > 1
+
+
+class OperationChoice(SchemaExtension):
+    """Refuses a document of several operations without `operationName`, as a validation error
+    (GRAPHQL_VALIDATION_FAILED), before anything runs (docs/api/graphql.md, "Requests").
+
+    It must come after ValidationCache: that one sets the validation errors, which this one extends,
+    and strawberry then returns them without executing."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        if operation_is_ambiguous(context):
+            error = GraphQLError("Must provide operation name if query contains multiple operations.")
+            context.pre_execution_errors = [*(context.pre_execution_errors or ()), error]
+        yield
+
+
 class OperationName(SchemaExtension):
     """Names the request's operation (`query TaskList`) for the metrics' `endpoint` label and the
     access log's `route`; "invalid" when the document names no operation to run."""
@@ -56,6 +84,8 @@ class OperationName(SchemaExtension):
         try:
             operation_type: str | None = context.operation_type.value
         except RuntimeError:  # no document, or no operation of the requested name
+            operation_type = None
+        if operation_is_ambiguous(context):
             operation_type = None
         request = getattr(context.context, "request", None)
         if request is not None:
@@ -86,6 +116,7 @@ def build_schema(*, introspection: bool = True, field_suggestions: bool = True) 
         lambda: MaxTokensLimiter(max_token_count=settings.GRAPHQL_MAX_TOKENS),
         lambda: ParserCache(maxsize=cache_size),
         lambda: ValidationCache(maxsize=cache_size),
+        OperationChoice,
         ErrorCodes,
         OperationName,
     ]

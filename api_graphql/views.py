@@ -11,10 +11,14 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from strawberry.django.views import GraphQLView as StrawberryView
+from strawberry.django.views import TemporalHttpResponse
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
 
 from api_graphql.context import Context
 from api_graphql.errors import error_payload
@@ -25,6 +29,10 @@ from core.errors import ApplicationError, NotAuthenticated, RateLimited
 from core.types import Actor
 
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+# The response media types (GraphQL over HTTP), application/json first: a client that accepts both
+# equally (`*/*`, no Accept at all) gets application/json, the type every client understands.
+_MEDIA_TYPES = ["application/json", GRAPHQL_RESPONSE_JSON]
 
 
 def _csrf_passes(request: HttpRequest) -> bool:
@@ -53,13 +61,22 @@ def identify(request: HttpRequest) -> tuple[Actor | None, ApplicationError | Non
     return actor_from_user(user), None
 
 
-def _rate_limited(decision: ratelimit.Decision) -> HttpResponse:
+def _is_request_error(result: ExecutionResult) -> bool:
+    """An error that kept the operation from running (the document does not parse or validate, a
+    variable does not fit, no operation to run): no data, and no error names a field's path."""
+    errors = result.errors or []
+    return result.data is None and bool(errors) and all(error.path is None for error in errors)
+
+
+def _rate_limited(decision: ratelimit.Decision, media_type: str) -> HttpResponse:
     message, extensions = error_payload(RateLimited(retry_after=decision.retry_after))
-    body = {"data": None, "errors": [{"message": message, "extensions": extensions}]}
+    body: dict[str, Any] = {"errors": [{"message": message, "extensions": extensions}]}
+    if media_type != GRAPHQL_RESPONSE_JSON:
+        body = {"data": None, **body}
     return HttpResponse(
         json.dumps(body),
         status=429,
-        content_type="application/json",
+        content_type=media_type,
         headers={"Retry-After": str(decision.retry_after)},
     )
 
@@ -70,6 +87,8 @@ class GraphQLView(StrawberryView):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         self.schema = current_schema()
+        self._media_type = request.get_preferred_type(_MEDIA_TYPES) or "application/json"
+        self._request_error = False
         self.graphql_ide = "graphiql" if settings.GRAPHIQL_ENABLED else None
         actor, auth_error = identify(request)
         self._identity = (actor, auth_error)
@@ -79,11 +98,31 @@ class GraphQLView(StrawberryView):
         decision = ratelimit.hit_caller(actor.id if actor is not None else None, ip)
         request.rate_limit = decision  # type: ignore[attr-defined]  # RateLimit-* headers
         if not decision.allowed:
-            return _rate_limited(decision)
+            return _rate_limited(decision, self._media_type)
         # The metrics' endpoint label until OperationName names the operation that runs; a request
         # refused before any operation is chosen (no query, an unknown operationName) keeps it.
         request.api_endpoint = "invalid"  # type: ignore[attr-defined]
         return super().dispatch(request, *args, **kwargs)
+
+    def process_result(self, request: HttpRequest, result: ExecutionResult) -> GraphQLHTTPResponse:
+        """application/json: every result as strawberry renders it (HTTP 200). A client that prefers
+        application/graphql-response+json gets a request error as HTTP 400 with no `data` entry,
+        as the GraphQL-over-HTTP spec asks (docs/api/graphql.md, "Requests")."""
+        response_data = super().process_result(request, result)
+        if self._media_type == GRAPHQL_RESPONSE_JSON and _is_request_error(result):
+            self._request_error = True
+            response_data.pop("data", None)
+        return response_data
+
+    def create_response(  # type: ignore[override]
+        self, response_data: GraphQLHTTPResponse, sub_response: TemporalHttpResponse
+    ) -> HttpResponseBase:
+        response = super().create_response(response_data, sub_response)
+        if self._media_type == GRAPHQL_RESPONSE_JSON:
+            response["Content-Type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
+            if self._request_error:
+                response.status_code = 400
+        return response
 
     def get_context(self, request: HttpRequest, response: HttpResponse) -> Context:  # type: ignore[override]
         actor, auth_error = self._identity

@@ -41,5 +41,9 @@ class TaskServicer(pb_grpc.TaskServiceServicer):
         return pb.UpdateTaskResponse(task=task_to_proto(task))
 
     def DeleteTask(self, request: pb.DeleteTaskRequest, context: grpc.ServicerContext) -> pb.DeleteTaskResponse:
-        task_delete(actor=current_actor(), task_id=request.id)
+        task_delete(
+            actor=current_actor(),
+            task_id=request.id,
+            expected_version=request.expected_version if request.HasField("expected_version") else None,
+        )
         return pb.DeleteTaskResponse()

@@ -275,10 +275,14 @@ class TaskDetailApi(BaseApi):
         )
         return _task_response(request, task)
 
-    @extend_schema(operation_id="tasks_destroy", responses={204: None, 403: _PROBLEM, 404: _PROBLEM})
+    @extend_schema(
+        operation_id="tasks_destroy",
+        parameters=[_IF_MATCH],
+        responses={204: None, 403: _PROBLEM, 404: _PROBLEM, 412: _PROBLEM},
+    )
     def delete(self, request: Request, task_id: UUID) -> Response:
-        """Delete a task."""
-        task_delete(actor=actor_of(request), task_id=task_id)
+        """Delete a task; with If-Match, only if it is still at that version."""
+        task_delete(actor=actor_of(request), task_id=task_id, expected_version=_expected_version(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -211,14 +211,19 @@ def task_replace(
 
 @traced("tasks.task_delete")
 @retry_transient
-def task_delete(*, actor: Actor, task_id: UUID | str) -> None:
-    """Delete a visible task. Raises PermissionDenied and TaskNotFound.
+def task_delete(*, actor: Actor, task_id: UUID | str, expected_version: int | None = None) -> None:
+    """Delete a visible task.
 
-    After commit: the cache answers "not found" for it and the owner's list pages are orphaned.
+    With `expected_version`, the delete applies only if the task is still at that version: the
+    version is compared under the row lock the delete holds, as task_update compares it. Raises
+    PermissionDenied, TaskNotFound and StaleVersion. After commit: the cache answers "not found" for
+    it and the owner's list pages are orphaned.
     """
     _require_write(actor)
     with transaction.atomic():
         task = task_get_for_update(actor=actor, task_id=task_id)
+        if expected_version is not None and task.version != expected_version:
+            raise StaleVersion(current=task.version)
         pk, owner_id = task.pk, task.owner_id
         task.delete()
         transaction.on_commit(lambda: cache.task_deleted(pk, owner_id))

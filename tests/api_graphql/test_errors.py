@@ -67,6 +67,56 @@ def test_bad_user_input_names_fields_in_camel_case(
     assert not Task.objects.exists()
 
 
+# -- explicit null (docs/api/graphql.md, "Mutations") ----------------------------------------------------------
+
+NULL_REFUSED = "This field may not be null."
+# Every field of TaskPatchInput but dueDate, whose null means "no due date"; TaskCreateInput the same,
+# but title, which the SDL declares non-null (String!), so GraphQL itself refuses its null.
+NOT_NULLABLE = ["title", "description", "priority", "status", "completed", "tags"]
+
+
+@pytest.mark.parametrize(
+    ("mutation", "field"),
+    [("create", field) for field in NOT_NULLABLE if field != "title"] + [("update", field) for field in NOT_NULLABLE],
+)
+def test_an_explicit_null_is_refused_the_same_way_for_every_field(
+    client: Client, as_user: dict[str, str], user: Any, make_task: Any, mutation: str, field: str
+) -> None:
+    task = make_task(owner=user, title="Keep me", tags=["a"])
+    before = Task.objects.values().get(pk=task.pk)
+    if mutation == "create":
+        response = gql(client, CREATE, {"input": {"title": "New", field: None}}, **as_user)
+    else:
+        response = gql(client, UPDATE, {"id": str(task.pk), "input": {field: None}}, **as_user)
+
+    error = only_error(response, "BAD_USER_INPUT")
+    assert error["message"] == "The input is not valid."
+    assert error["extensions"]["fields"] == {field: [NULL_REFUSED]}
+    assert Task.objects.values().get() == before  # nothing created, nothing changed
+
+
+def test_every_null_field_is_named(client: Client, as_user: dict[str, str], user: Any, make_task: Any) -> None:
+    task = make_task(owner=user)
+    nulls = dict.fromkeys(NOT_NULLABLE)
+
+    error = only_error(gql(client, UPDATE, {"id": str(task.pk), "input": nulls}, **as_user), "BAD_USER_INPUT")
+
+    assert error["extensions"]["fields"] == {field: [NULL_REFUSED] for field in NOT_NULLABLE}
+
+
+@pytest.mark.parametrize("mutation", ["create", "update"])
+def test_a_null_due_date_means_no_due_date(
+    client: Client, as_user: dict[str, str], user: Any, make_task: Any, mutation: str
+) -> None:
+    task = make_task(owner=user, due_date="2031-01-01T00:00:00Z")
+    if mutation == "create":
+        data_of(gql(client, CREATE, {"input": {"title": "New", "dueDate": None}}, **as_user))
+        assert Task.objects.exclude(pk=task.pk).get().due_date is None
+    else:
+        data_of(gql(client, UPDATE, {"id": str(task.pk), "input": {"dueDate": None}}, **as_user))
+        assert Task.objects.get(pk=task.pk).due_date is None
+
+
 def test_naive_due_date_says_why(client: Client, as_user: dict[str, str]) -> None:
     error = only_error(
         gql(client, CREATE, {"input": {"title": "x", "dueDate": "2030-01-01T10:00:00"}}, **as_user), "BAD_USER_INPUT"

@@ -1,4 +1,4 @@
-"""Mutations: createTask (with idempotencyKey), updateTask (with expectedVersion), deleteTask."""
+"""Mutations: createTask (with idempotencyKey), updateTask and deleteTask (with expectedVersion)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ UPDATE = (
     " updateTask(id: $id, input: $input, expectedVersion: $expected) {" + TASK_FIELDS + "} }"
 )
 DELETE = "mutation($id: ID!) { deleteTask(id: $id) }"
+DELETE_AT = "mutation($id: ID!, $expected: Int) { deleteTask(id: $id, expectedVersion: $expected) }"
 TASK = "query($id: ID!) { task(id: $id) {" + TASK_FIELDS + "} }"
 LIST = "{ tasks { edges { node { id title } } } }"
 
@@ -284,6 +285,23 @@ def test_delete_returns_true_and_the_task_is_gone(
     only_error(response, "NOT_FOUND")
     assert response.json()["data"] == {"task": None}
     assert data_of(gql(client, LIST, **as_user))["tasks"]["edges"] == []
+    assert not Task.objects.exists()
+
+
+def test_delete_with_a_stale_version_is_precondition_failed(
+    client: Client, as_user: dict[str, str], user: Any, make_task: Any
+) -> None:
+    task = make_task(owner=user, title="Old")
+    data_of(gql(client, UPDATE, {"id": str(task.pk), "input": {"title": "Second"}}, **as_user))
+
+    response = gql(client, DELETE_AT, {"id": str(task.pk), "expected": 1}, **as_user)
+
+    error = only_error(response, "PRECONDITION_FAILED")
+    assert error["extensions"]["currentVersion"] == 2
+    assert error["path"] == ["deleteTask"]
+    assert response.json()["data"] is None
+    assert Task.objects.filter(pk=task.pk, version=2).exists()
+    assert data_of(gql(client, DELETE_AT, {"id": str(task.pk), "expected": 2}, **as_user)) == {"deleteTask": True}
     assert not Task.objects.exists()
 
 

@@ -124,3 +124,19 @@ def test_counters_live_in_redis(client: Client, as_user: dict[str, str], user: A
     # Shared by every process: the counter is a Redis key, not process memory.
     keys = cache.client.get_client().keys(f"*rl:user:user:{user.pk}:*")  # type: ignore[attr-defined]
     assert len(keys) == 1
+
+
+def test_429_in_the_media_type_the_client_prefers(client: Client, as_user: dict[str, str], rate_limits: Any) -> None:
+    """A client that prefers application/graphql-response+json gets it for a refusal too, with no
+    `data` entry: nothing ran (docs/api/graphql.md, "Requests")."""
+    rate_limits(user=["1/h"])
+    accept = {"HTTP_ACCEPT": "application/graphql-response+json, application/json;q=0.9"}
+    data_of(gql(client, ME, **as_user))
+
+    refused = gql(client, ME, **as_user, **accept)
+
+    assert refused.status_code == 429, refused.content
+    assert refused["Content-Type"].startswith("application/graphql-response+json")
+    body = json.loads(refused.content)
+    assert "data" not in body
+    assert [error["extensions"]["code"] for error in body["errors"]] == ["RATE_LIMITED"]

@@ -84,7 +84,7 @@ def test_the_served_schema_has_the_exported_types(settings: Any) -> None:
         "me: Me!",
         "createTask(input: TaskCreateInput!, idempotencyKey: String = null): Task!",
         "updateTask(id: ID!, input: TaskPatchInput!, expectedVersion: Int = null): Task!",
-        "deleteTask(id: ID!): Boolean!",
+        "deleteTask(id: ID!, expectedVersion: Int = null): Boolean!",
         "dueDate: DateTime",
         "IN_PROGRESS",
     ],

@@ -541,6 +541,24 @@ def test_delete_then_get_is_not_found(stub: Any, as_user: Metadata, user: Any) -
     )
 
 
+def test_delete_with_expected_version(stub: Any, as_user: Metadata, user: Any) -> None:
+    task = TaskFactory(owner=user, title="v1")
+    ok(stub.UpdateTask, update(task.pk, ["title"], title="v2"), as_user)
+
+    _, found = fails(
+        stub.DeleteTask,
+        pb.DeleteTaskRequest(id=str(task.pk), expected_version=1),
+        as_user,
+        code=grpc.StatusCode.ABORTED,
+        error_code="stale_version",
+    )
+
+    assert found["taskhub-current-version"] == "2"
+    assert Task.objects.filter(pk=task.pk, version=2).exists()
+    ok(stub.DeleteTask, pb.DeleteTaskRequest(id=str(task.pk), expected_version=2), as_user)
+    assert not Task.objects.filter(pk=task.pk).exists()
+
+
 def test_a_manager_updates_and_deletes_any_task(stub: Any, manager: Any) -> None:
     task = TaskFactory(owner=UserFactory(), title="theirs")
 

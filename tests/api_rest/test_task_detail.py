@@ -254,6 +254,41 @@ def test_delete_is_204_then_the_task_is_gone(api: APIClient, task: Task) -> None
     assert api.get(TASKS).json()["results"] == []
 
 
+def test_delete_with_matching_if_match_deletes(api: APIClient, task: Task) -> None:
+    etag = api.get(task_url(task.pk))["ETag"]
+
+    assert api.delete(task_url(task.pk), HTTP_IF_MATCH=etag).status_code == 204
+    assert not Task.objects.filter(pk=task.pk).exists()
+
+
+def test_delete_with_stale_if_match_is_412_with_current_version(api: APIClient, task: Task) -> None:
+    """RFC 9110 §13.1.1: the precondition is evaluated before the method, so a stale tag deletes nothing."""
+    api.patch(task_url(task.pk), {"title": "Someone else"}, format="json")  # now at version 2
+
+    response = api.delete(task_url(task.pk), HTTP_IF_MATCH='"1"')
+
+    body = assert_problem(response, 412, "stale_version")
+    assert body["current_version"] == 2
+    assert Task.objects.filter(pk=task.pk, version=2).exists()
+
+
+@pytest.mark.parametrize("header", ["1", 'W/"1"', '"1" junk'], ids=["unquoted", "weak", "junk"])
+def test_delete_with_weak_or_malformed_if_match_is_412(api: APIClient, task: Task, header: str) -> None:
+    assert (
+        assert_problem(api.delete(task_url(task.pk), HTTP_IF_MATCH=header), 412, "stale_version")["current_version"]
+        == 1
+    )
+    assert Task.objects.filter(pk=task.pk).exists()
+
+
+def test_delete_with_if_match_star_deletes_any_version(api: APIClient, task: Task) -> None:
+    Task.objects.filter(pk=task.pk).update(version=5)
+
+    assert api.delete(task_url(task.pk), HTTP_IF_MATCH="*").status_code == 204
+    assert not Task.objects.filter(pk=task.pk).exists()
+    assert_problem(api.delete(task_url(task.pk), HTTP_IF_MATCH="*"), 404, "not_found")
+
+
 # -- roles -----------------------------------------------------------------------------------------------
 
 

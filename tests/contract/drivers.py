@@ -166,7 +166,7 @@ class Driver(Protocol):
 
     def update(self, task_id: str, changes: Mapping[str, Any], expected_version: int | None = None) -> Outcome: ...
 
-    def delete(self, task_id: str) -> Outcome: ...
+    def delete(self, task_id: str, expected_version: int | None = None) -> Outcome: ...
 
 
 def refusal(driver: Driver, case: str, not_expressible: Mapping[str, Collection[str]]) -> str:
@@ -304,8 +304,9 @@ class RestDriver:
         )
         return failure or Outcome(ok=True, value=self._task(response.json()))
 
-    def delete(self, task_id: str) -> Outcome:
-        _, failure = self._send("delete", f"{self.BASE}/{task_id}", {204})
+    def delete(self, task_id: str, expected_version: int | None = None) -> Outcome:
+        headers = {"HTTP_IF_MATCH": f'"{expected_version}"'} if expected_version is not None else {}
+        _, failure = self._send("delete", f"{self.BASE}/{task_id}", {204}, **headers)
         return failure or Outcome(ok=True, value=None)
 
 
@@ -469,9 +470,9 @@ class GraphQLDriver:
         node, failure = self._execute(document, variables, ["updateTask"])
         return failure or Outcome(ok=True, value=self._task(node))
 
-    def delete(self, task_id: str) -> Outcome:
-        document = "mutation Delete($id: ID!) { deleteTask(id: $id) }"
-        deleted, failure = self._execute(document, {"id": task_id}, ["deleteTask"])
+    def delete(self, task_id: str, expected_version: int | None = None) -> Outcome:
+        document = "mutation Delete($id: ID!, $version: Int) { deleteTask(id: $id, expectedVersion: $version) }"
+        deleted, failure = self._execute(document, {"id": task_id, "version": expected_version}, ["deleteTask"])
         if failure:
             return failure
         assert deleted is True, f"deleteTask answered {deleted!r}"
@@ -555,6 +556,8 @@ class GrpcDriver:
     - a field the request message lacks (create with `version` or `colour`): it has no field number,
       and bytes under a number tasks.v1 does not define are an unknown field the server skips;
     - a naive datetime: every Timestamp is an instant, and sending it as UTC would change the input;
+    - null for any field but a time: proto3 has no null, and an unset field is its zero value (a
+      create's default, an update's "set to zero"), another input than null;
     - `limit=0`: page_size 0 is proto3's unset value and means "the default page size" (tasks.v1);
     - metadata gRPC cannot carry: its ASCII values are printable characters only (`_metadata_value`),
       so an idempotency key with a tab cannot be sent.
@@ -689,10 +692,20 @@ class GrpcDriver:
 
     # operations
 
+    @staticmethod
+    def _no_null(data: Mapping[str, Any]) -> None:
+        """proto3 has no null: an unset field is its zero value, which a create takes as the default
+        and an update (named in the mask) as "set to the zero value". Only a Timestamp's absence
+        means what null means (no due date)."""
+        if nulls := sorted(name for name, value in data.items() if value is None and name not in GrpcDriver._TIMES):
+            raise Unsendable(f"{', '.join(nulls)}: null; proto3 has no null, an unset field is its zero value")
+
     def create(self, data: Mapping[str, Any], idempotency_key: str | None = None) -> Outcome:
-        response, failure = self._call(
-            "CreateTask", lambda: _message(pb.CreateTaskRequest, self._fields(data)), idempotency_key
-        )
+        def build() -> Message:
+            self._no_null(data)
+            return _message(pb.CreateTaskRequest, self._fields(data))
+
+        response, failure = self._call("CreateTask", build, idempotency_key)
         return failure or Outcome(ok=True, value=self._task(response.task))
 
     def get(self, task_id: str) -> Outcome:
@@ -722,6 +735,7 @@ class GrpcDriver:
 
     def update(self, task_id: str, changes: Mapping[str, Any], expected_version: int | None = None) -> Outcome:
         def build() -> Message:
+            self._no_null(changes)
             carried = {name: value for name, value in changes.items() if name in pb.Task.DESCRIPTOR.fields_by_name}
             return pb.UpdateTaskRequest(
                 id=task_id,
@@ -733,8 +747,11 @@ class GrpcDriver:
         response, failure = self._call("UpdateTask", build)
         return failure or Outcome(ok=True, value=self._task(response.task))
 
-    def delete(self, task_id: str) -> Outcome:
-        _, failure = self._call("DeleteTask", lambda: pb.DeleteTaskRequest(id=task_id))
+    def delete(self, task_id: str, expected_version: int | None = None) -> Outcome:
+        _, failure = self._call(
+            "DeleteTask",
+            lambda: _message(pb.DeleteTaskRequest, {"id": task_id, "expected_version": expected_version}),
+        )
         return failure or Outcome(ok=True, value=None)
 
 

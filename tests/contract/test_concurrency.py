@@ -68,6 +68,52 @@ def test_an_unseen_task_is_not_found_whatever_the_version(alice: Driver, bob: Dr
     assert alice.get(task["id"]).unwrap() == task
 
 
+# -- expected version of a delete (RFC 9110 §13.1.1: the precondition is evaluated) -------------------
+
+
+def test_a_stale_delete_is_refused_and_deletes_nothing(alice: Driver) -> None:
+    task = alice.create({"title": "Draft"}).unwrap()
+    v2 = alice.update(task["id"], {"title": "Second"}).unwrap()
+
+    outcome = alice.delete(task["id"], expected_version=1)
+
+    assert outcome.error == "stale_version", outcome
+    assert alice.get(task["id"]).unwrap() == v2
+    assert alice.list().unwrap().items == [v2]
+    alice.delete(task["id"], expected_version=2).unwrap()
+    assert alice.get(task["id"]).error == "not_found"
+    assert alice.list().unwrap().items == []
+
+
+@pytest.mark.parametrize("expected_version", [0, 2, 99])
+def test_a_delete_expecting_any_other_version_is_stale(alice: Driver, expected_version: int) -> None:
+    task = alice.create({"title": "Draft"}).unwrap()
+
+    assert alice.delete(task["id"], expected_version=expected_version).error == "stale_version"
+    assert alice.get(task["id"]).unwrap() == task
+
+
+def test_of_an_update_and_a_delete_of_one_version_the_second_is_stale(connect: Connect, user: Any) -> None:
+    first, second = connect.as_user(user), connect.with_api_key(user)
+    task = first.create({"title": "Shared"}).unwrap()
+    seen = second.get(task["id"]).unwrap()["version"]
+
+    won = first.update(task["id"], {"priority": "high"}, expected_version=seen).unwrap()
+    lost = second.delete(task["id"], expected_version=seen)
+
+    assert lost.error == "stale_version", lost
+    assert second.get(task["id"]).unwrap() == won
+
+
+def test_a_delete_of_an_unseen_task_is_not_found_whatever_the_version(alice: Driver, bob: Driver) -> None:
+    task = alice.create({"title": "Alice's"}).unwrap()
+
+    assert bob.delete(task["id"], expected_version=1).error == "not_found"
+    assert bob.delete(task["id"], expected_version=5).error == "not_found"
+    assert alice.delete("00000000-0000-4000-8000-000000000000", expected_version=1).error == "not_found"
+    assert alice.get(task["id"]).unwrap() == task
+
+
 # -- idempotency keys ------------------------------------------------------------------------------
 
 DATA = {"title": "Pay rent", "priority": "high", "tags": ["home"], "due_date": datetime(2030, 2, 1, 9, tzinfo=UTC)}

@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
-from core.errors import PermissionDenied
+from core.errors import PermissionDenied, StaleVersion
 from core.types import Actor
 from tasks.models import Task
 from tasks.selectors import TaskNotFound, task_get, task_list
 from tasks.services import task_create, task_delete, task_update
+from tests.tasks.helpers import run_concurrently
 
 pytestmark = pytest.mark.django_db
 
@@ -93,3 +94,63 @@ def test_deleting_one_task_leaves_the_others(actor: Actor, task: Task, make_task
     theirs = make_task(owner=other_user)
     task_delete(actor=actor, task_id=task.pk)
     assert set(Task.objects.values_list("pk", flat=True)) == {mine.pk, theirs.pk}
+
+
+# -- expected version (docs/domain.md, "Operations") --------------------------------------------------
+
+
+def test_delete_at_the_expected_version(actor: Actor, task: Task) -> None:
+    task_update(actor=actor, task_id=task.pk, changes={"title": "v2"})
+
+    task_delete(actor=actor, task_id=task.pk, expected_version=2)
+
+    assert not Task.objects.filter(pk=task.pk).exists()
+
+
+@pytest.mark.parametrize("expected_version", [0, 1, 3, 99])
+def test_a_stale_expected_version_deletes_nothing(actor: Actor, task: Task, expected_version: int) -> None:
+    task_update(actor=actor, task_id=task.pk, changes={"title": "v2"})
+
+    with pytest.raises(StaleVersion) as raised:
+        task_delete(actor=actor, task_id=task.pk, expected_version=expected_version)
+
+    assert raised.value.extra == {"current_version": 2}
+    assert Task.objects.filter(pk=task.pk, version=2).exists()
+
+
+def test_no_expected_version_deletes_whatever_the_version(actor: Actor, task: Task) -> None:
+    task_update(actor=actor, task_id=task.pk, changes={"title": "v2"})
+
+    task_delete(actor=actor, task_id=task.pk, expected_version=None)
+
+    assert not Task.objects.exists()
+
+
+def test_an_unseen_task_is_not_found_whatever_the_expected_version(other_actor: Actor, task: Task) -> None:
+    for expected_version in (1, 2):
+        with pytest.raises(TaskNotFound):
+            task_delete(actor=other_actor, task_id=task.pk, expected_version=expected_version)
+    assert Task.objects.filter(pk=task.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_update_and_a_delete_of_the_same_version_one_wins(actor: Actor) -> None:
+    """The version is compared under the row lock the delete takes: of a delete and an update that
+    both expect version 1, exactly one applies, and the other learns why."""
+    for _ in range(5):
+        task = task_create(actor=actor, data={"title": "Race"})
+
+        def call(index: int, task_id: Any = task.pk) -> Any:
+            if index == 0:
+                return task_delete(actor=actor, task_id=task_id, expected_version=1) or "deleted"
+            return task_update(actor=actor, task_id=task_id, changes={"title": "updated"}, expected_version=1)
+
+        deleted, updated = run_concurrently(2, call)
+        if deleted == "deleted":
+            assert isinstance(updated, TaskNotFound), updated
+            assert not Task.objects.filter(pk=task.pk).exists()
+        else:
+            assert isinstance(deleted, StaleVersion), deleted
+            assert deleted.extra == {"current_version": 2}
+            assert isinstance(updated, Task) and updated.version == 2, updated
+            assert Task.objects.get(pk=task.pk).title == "updated"

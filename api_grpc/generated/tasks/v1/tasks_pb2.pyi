@@ -169,10 +169,12 @@ class UpdateTaskResponse(_message.Message):
     def __init__(self, task: _Optional[_Union[Task, _Mapping]] = ...) -> None: ...
 
 class DeleteTaskRequest(_message.Message):
-    __slots__ = ("id",)
+    __slots__ = ("id", "expected_version")
     ID_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
     id: str
-    def __init__(self, id: _Optional[str] = ...) -> None: ...
+    expected_version: int
+    def __init__(self, id: _Optional[str] = ..., expected_version: _Optional[int] = ...) -> None: ...
 
 class DeleteTaskResponse(_message.Message):
     __slots__ = ()

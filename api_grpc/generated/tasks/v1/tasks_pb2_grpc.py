@@ -95,7 +95,7 @@ class TaskServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeleteTask(self, request, context):
-        """Deletes a task.
+        """Deletes a task; with expected_version, only if it is still at that version.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

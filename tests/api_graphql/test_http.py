@@ -1,0 +1,139 @@
+"""GraphQL over HTTP (docs/api/graphql.md, "Requests"): the operation to run, and the two response
+media types, `application/json` (always 200) and `application/graphql-response+json` (a request
+error is 400 with no `data`)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from tasks.models import Task
+from tests.api_graphql.conftest import URL, body_of, data_of
+
+pytestmark = pytest.mark.django_db
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+TWO_OPERATIONS = 'mutation Create { createTask(input: {title: "first"}) { id } } query Mine { me { id } }'
+
+
+def post(client: Client, payload: dict[str, Any], accept: str | None = None, **headers: Any) -> Any:
+    if accept is not None:
+        headers["HTTP_ACCEPT"] = accept
+    return client.post(URL, json.dumps(payload), content_type="application/json", **headers)
+
+
+def graphql_response_body(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.content[:500]
+    assert response["Content-Type"].split(";")[0].strip() == GRAPHQL_RESPONSE, response["Content-Type"]
+    body: dict[str, Any] = json.loads(response.content)
+    return body
+
+
+# -- which operation runs --------------------------------------------------------------------------------
+
+
+def test_several_operations_without_operation_name_is_a_request_error(client: Client, as_user: dict[str, str]) -> None:
+    """GraphQL spec, GetOperation: with several operations, operationName is required. Nothing runs."""
+    body = body_of(post(client, {"query": TWO_OPERATIONS}, **as_user))
+
+    assert body["data"] is None
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED", body
+    assert "operation name" in error["message"]
+    assert not Task.objects.exists()
+
+
+def test_several_operations_without_operation_name_is_400_for_graphql_response_json(
+    client: Client, as_user: dict[str, str]
+) -> None:
+    body = graphql_response_body(post(client, {"query": TWO_OPERATIONS}, GRAPHQL_RESPONSE, **as_user), 400)
+
+    assert "data" not in body
+    assert [error["extensions"]["code"] for error in body["errors"]] == ["GRAPHQL_VALIDATION_FAILED"]
+    assert not Task.objects.exists()
+
+
+@pytest.mark.parametrize("name", ["Create", "Mine"])
+def test_operation_name_picks_the_operation(client: Client, as_user: dict[str, str], name: str) -> None:
+    data = data_of(post(client, {"query": TWO_OPERATIONS, "operationName": name}, **as_user))
+
+    assert list(data) == [{"Create": "createTask", "Mine": "me"}[name]]
+    assert Task.objects.count() == (1 if name == "Create" else 0)
+
+
+@pytest.mark.parametrize("operation_name", [None, "Mine"])
+def test_one_operation_needs_no_operation_name(client: Client, as_user: dict[str, str], operation_name: Any) -> None:
+    payload = {"query": "query Mine { me { username } }", "operationName": operation_name}
+
+    assert "me" in data_of(post(client, payload, **as_user))
+
+
+# -- media types -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [None, "application/json", "*/*", "application/*", "application/json, application/graphql-response+json"],
+)
+def test_application_json_by_default(client: Client, accept: str | None) -> None:
+    response = post(client, {"query": "{ __typename }"}, accept)
+
+    assert response["Content-Type"].startswith("application/json")
+    assert body_of(response) == {"data": {"__typename": "Query"}}
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [GRAPHQL_RESPONSE, f"{GRAPHQL_RESPONSE}, application/json;q=0.9", f"application/json;q=0.5, {GRAPHQL_RESPONSE}"],
+)
+def test_graphql_response_json_when_the_client_prefers_it(client: Client, accept: str) -> None:
+    body = graphql_response_body(post(client, {"query": "{ __typename }"}, accept), 200)
+
+    assert body == {"data": {"__typename": "Query"}}
+
+
+@pytest.mark.parametrize(
+    ("document", "variables", "code"),
+    [
+        ("{", None, "GRAPHQL_PARSE_FAILED"),
+        ("{ tasks { edgez { node { id } } } }", None, "GRAPHQL_VALIDATION_FAILED"),
+        ("query($id: ID!) { task(id: $id) { id } }", {"id": None}, "BAD_USER_INPUT"),
+        ("query($first: Int) { tasks(first: $first) { edges { cursor } } }", {"first": "ten"}, "BAD_USER_INPUT"),
+    ],
+    ids=["parse", "validation", "missing-variable", "variable-of-wrong-type"],
+)
+def test_a_request_error_is_400_for_graphql_response_json_and_200_for_json(
+    client: Client, as_user: dict[str, str], document: str, variables: Any, code: str
+) -> None:
+    payload = {"query": document, "variables": variables}
+
+    body = graphql_response_body(post(client, payload, GRAPHQL_RESPONSE, **as_user), 400)
+    assert "data" not in body
+    assert {error["extensions"]["code"] for error in body["errors"]} == {code}
+
+    legacy = body_of(post(client, payload, "application/json", **as_user))
+    assert legacy["data"] is None
+    assert {error["extensions"]["code"] for error in legacy["errors"]} == {code}
+
+
+def test_a_field_error_is_200_with_data_for_graphql_response_json(client: Client, as_user: dict[str, str]) -> None:
+    """An error while executing is not a request error: the response has `data` and is 200."""
+    document = 'query { task(id: "00000000-0000-4000-8000-000000000000") { id } }'
+
+    body = graphql_response_body(post(client, {"query": document}, GRAPHQL_RESPONSE, **as_user), 200)
+
+    assert body["data"] == {"task": None}
+    assert [error["extensions"]["code"] for error in body["errors"]] == ["NOT_FOUND"]
+
+
+def test_a_failed_mutation_with_null_data_is_200_for_graphql_response_json(client: Client) -> None:
+    """`data: null` from a non-null field that failed is still an executed operation: 200, with data."""
+    document = 'mutation { deleteTask(id: "00000000-0000-4000-8000-000000000000") }'
+
+    body = graphql_response_body(post(client, {"query": document}, GRAPHQL_RESPONSE), 200)
+
+    assert body["data"] is None
+    assert [error["extensions"]["code"] for error in body["errors"]] == ["UNAUTHENTICATED"]
