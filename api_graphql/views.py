@@ -21,6 +21,7 @@ from api_graphql.errors import error_payload
 from api_graphql.schema import current_schema
 from core import ratelimit
 from core.auth import actor_from_user, authenticate_credentials
+from core.encoding import loads_bounded
 from core.errors import ApplicationError, NotAuthenticated, RateLimited
 from core.types import Actor
 
@@ -86,6 +87,11 @@ class GraphQLView(StrawberryView):
         # refused before any operation is chosen (no query, an unknown operationName) keeps it.
         request.api_endpoint = "invalid"  # type: ignore[attr-defined]
         return super().dispatch(request, *args, **kwargs)
+
+    def decode_json(self, data: str | bytes) -> object:
+        """The body and GET `variables` with a nesting limit: deeper is HTTP 400 "Unable to parse
+        request body as JSON", never a RecursionError (`core.encoding.loads_bounded`)."""
+        return loads_bounded(data)
 
     def get_context(self, request: HttpRequest, response: HttpResponse) -> Context:  # type: ignore[override]
         actor, auth_error = self._identity
