@@ -496,8 +496,9 @@ class Unsendable(ValueError):
 
 def _message(message_class: type[Message], fields: Mapping[str, Any]) -> Message:
     """Build a request message as a client would. Protobuf refuses a value of the wrong type, and a
-    field the message lacks: tasks.v1 gives it no field number, so no bytes can say it (a number
-    tasks.v1 does not define is an unknown field, which a proto3 server skips by design)."""
+    field the message lacks: tasks.v1 gives it no field number, so no bytes can say its name (a
+    number tasks.v1 does not define is an unknown field, which the server refuses, but no number
+    stands for `colour`)."""
     try:
         return message_class(**fields)
     except (ValueError, TypeError) as exc:
@@ -561,8 +562,9 @@ class GrpcDriver:
 
     Some neutral inputs have no form on the wire at all. The driver sends nothing and reports
     NOT_EXPRESSIBLE (`detail` says why), never a row of the error table, since no server decided:
-    - a field the request message lacks (create with `version` or `colour`): it has no field number,
-      and bytes under a number tasks.v1 does not define are an unknown field the server skips;
+    - a field the request message lacks (create with `version` or `colour`): it has no field number
+      (bytes under a number tasks.v1 does not define are refused as an unknown field, whatever it
+      was meant to be);
     - a naive datetime: every Timestamp is an instant, and sending it as UTC would change the input;
     - `limit=0`: page_size 0 is proto3's unset value and means "the default page size" (tasks.v1);
     - an empty `tag` filter: an empty string is proto3's unset value, so it means "no tag filter";
