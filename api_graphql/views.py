@@ -25,6 +25,7 @@ from api_graphql.errors import error_payload
 from api_graphql.schema import current_schema
 from core import ratelimit
 from core.auth import actor_from_user, authenticate_credentials
+from core.encoding import loads_bounded
 from core.errors import ApplicationError, NotAuthenticated, RateLimited
 from core.types import Actor
 
@@ -123,6 +124,11 @@ class GraphQLView(StrawberryView):
             if self._request_error:
                 response.status_code = 400
         return response
+
+    def decode_json(self, data: str | bytes) -> object:
+        """The body and GET `variables` with a nesting limit: deeper is HTTP 400 "Unable to parse
+        request body as JSON", never a RecursionError (`core.encoding.loads_bounded`)."""
+        return loads_bounded(data)
 
     def get_context(self, request: HttpRequest, response: HttpResponse) -> Context:  # type: ignore[override]
         actor, auth_error = self._identity

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
+from google.protobuf.unknown_fields import UnknownFieldSet
 
 from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
-from core.errors import InvalidInput
+from core.errors import InvalidInput, MalformedRequest
 from tasks.models import Priority, Task
 from tasks.services import EDITABLE_FIELDS
 
@@ -30,6 +33,44 @@ ORDERING_FROM_PROTO = {
     pb.TASK_ORDERING_PRIORITY: "priority",
     pb.TASK_ORDERING_PRIORITY_DESC: "-priority",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """What `decode_request` gives in place of a request whose bytes are refused: the servicer never
+    sees it, the interceptor raises `error` once the caller is authenticated (as REST parses a body
+    only after authentication)."""
+
+    error: InvalidInput
+
+
+def decode_request(deserialize: Callable[[bytes], Message], data: bytes) -> Message | Refused:
+    """The request message of `data`, or Refused: bytes that are not a message of the method's type
+    (grpcio would answer INTERNAL, without our trailers), and a message with fields tasks.v1 does not
+    define. proto3 keeps unknown fields quietly; taskhub refuses them, as REST refuses unknown body
+    fields and GraphQL unknown input fields (docs/api/grpc.md, "Errors")."""
+    try:
+        message = deserialize(data)
+    except Exception:  # DecodeError, bad UTF-8, nesting too deep: the bytes are the client's error
+        return Refused(MalformedRequest("The request is not a valid message of this method's type."))
+    if unknown := unknown_fields(message):
+        return Refused(
+            InvalidInput.for_fields({path: ["Unknown field: tasks.v1 defines no such number."] for path in unknown})
+        )
+    return message
+
+
+def unknown_fields(message: Message, prefix: str = "") -> list[str]:
+    """The paths of the fields `message` and the messages in it carry that their type does not
+    define, named by the field names down to them and the unknown number (`task.99`)."""
+    unknown = UnknownFieldSet(message)
+    found = [f"{prefix}{unknown[index].field_number}" for index in range(len(unknown))]
+    for descriptor, value in message.ListFields():
+        if descriptor.message_type is None:
+            continue
+        for item in value if descriptor.is_repeated else (value,):
+            found += unknown_fields(item, f"{prefix}{descriptor.name}.")
+    return found
 
 
 def _set_time(field: Timestamp, value: datetime | None) -> None:

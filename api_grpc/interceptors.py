@@ -5,7 +5,8 @@ call's metrics and its SERVER span (continuing a `traceparent` sent in the metad
 healthy database connections, as Django does around an HTTP request; the deadline (a call whose
 deadline has passed does no work, and its statements get only the time that is left; a call that
 was cancelled or cut off by a shutdown runs no further statement); identity
-(`authorization: Bearer <jwt>` or `x-api-key`, through core.auth) and the caller's rate limit; the
+(`authorization: Bearer <jwt>` or `x-api-key`, through core.auth) and the caller's rate limit; a
+request whose bytes were refused (`converters.decode_request`) is INVALID_ARGUMENT from here; the
 servicer; every exception mapped to its status (never UNKNOWN); one access log line.
 
 One interceptor rather than one per concern, and the wrapped handler built once per method: grpcio
@@ -25,6 +26,7 @@ import grpc
 from django.db import close_old_connections
 
 from api_grpc.context import CallState, bind_call, unbind_call
+from api_grpc.converters import Refused, decode_request
 from api_grpc.errors import abort_with
 from core import ratelimit
 from core.auth import authenticate_credentials
@@ -69,7 +71,9 @@ class TaskServiceInterceptor(grpc.ServerInterceptor):
             return handler
         wrapped = grpc.unary_unary_rpc_method_handler(
             partial(self.call, handler.unary_unary, method),
-            request_deserializer=handler.request_deserializer,
+            # Bad bytes become a Refused request, which `serve` answers INVALID_ARGUMENT with our
+            # trailers, instead of grpcio's INTERNAL "Exception deserializing request!".
+            request_deserializer=partial(decode_request, handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
         self._handlers[method] = wrapped  # a race only builds the same handler twice
@@ -126,6 +130,8 @@ class TaskServiceInterceptor(grpc.ServerInterceptor):
             raise TimeBudgetExceeded("The deadline passed before the work started.")
         with time_budget(remaining, wanted=context.is_active):
             state.actor = authenticate(state.metadata, context.peer())
+            if isinstance(request, Refused):
+                raise request.error
             return behavior(request, context)
 
 

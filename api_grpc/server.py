@@ -11,10 +11,10 @@ import grpc
 from django.conf import settings
 from django.db import connection
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
 from api_grpc.generated.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 from api_grpc.interceptors import default_interceptors
+from api_grpc.reflection import enable_server_reflection
 from api_grpc.servicers import TaskServicer
 from core.health import OK, check_database
 
@@ -101,10 +101,10 @@ def build_server(
         checker.check()
 
     if settings.GRPC_REFLECTION_ENABLED if reflection_enabled is None else reflection_enabled:
-        names = [SERVICE_NAME, reflection.SERVICE_NAME]
+        names = [SERVICE_NAME]
         if health_servicer is not None:
             names.append(health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)
-        reflection.enable_server_reflection(names, server)
+        enable_server_reflection(names, server)  # v1alpha and v1
 
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:

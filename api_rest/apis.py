@@ -33,7 +33,7 @@ from api_rest.serializers import (
 )
 from core.cache import cache_stats
 from core.errors import InvalidInput
-from tasks.filters import FILTER_NAMES
+from tasks.filters import FILTER_NAMES, single_values
 from tasks.models import Task
 from tasks.pagination import DEFAULT_LIMIT, MAX_LIMIT, ORDERINGS, Page, parse_limit
 from tasks.selectors import task_get, task_list
@@ -115,10 +115,10 @@ _LIST_PARAMETER_NAMES = FILTER_NAMES | {"ordering", "limit", "cursor", "format"}
 
 
 def _list_arguments(request: Request) -> dict[str, Any]:
-    params = request.query_params
-    if unknown := sorted(set(params) - _LIST_PARAMETER_NAMES):
+    if unknown := sorted(set(request.query_params) - _LIST_PARAMETER_NAMES):
         # A misspelt filter must not quietly list everything.
         raise InvalidInput.for_fields({name: ["Unknown query parameter."] for name in unknown})
+    params = single_values(dict(request.query_params.lists()))  # ?status=a&status=b is refused, not the last
     return {
         "filters": {name: params[name] for name in FILTER_NAMES if name in params},
         "ordering": params.get("ordering"),

@@ -12,7 +12,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from core.auth import actor_from_user, authenticate_api_key, authenticate_bearer, token_claims
+from core.auth import actor_from_user, authenticate_api_key, authenticate_bearer, bearer_token, token_claims
 from core.errors import NotAuthenticated
 from core.types import Actor
 
@@ -26,14 +26,15 @@ def actor_of(request: Request) -> Actor:
 
 
 class BearerAuthentication(authentication.BaseAuthentication):
-    """`Authorization: Bearer <access token>`."""
+    """`Authorization: Bearer <access token>`. Any other `Authorization` value is refused, not
+    passed over to the API key or the session (`core.auth.bearer_token`)."""
 
     def authenticate(self, request: Request) -> tuple[Actor, str] | None:
-        scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
-        if scheme.lower() != "bearer":
-            return None
         try:
-            return authenticate_bearer(token.strip()), token
+            token = bearer_token(request.META.get("HTTP_AUTHORIZATION"))
+            if token is None:
+                return None
+            return authenticate_bearer(token), token
         except NotAuthenticated as exc:
             raise exceptions.AuthenticationFailed(exc.message) from None
 

@@ -10,10 +10,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.utils.dateparse import parse_datetime
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from tasks.models import MAX_DESCRIPTION_LENGTH, MAX_TAG_LENGTH, MAX_TAGS_SENT, MAX_TITLE_LENGTH, Priority, Status, Task
+from tasks.models import (
+    MAX_DESCRIPTION_LENGTH,
+    MAX_TAG_LENGTH,
+    MAX_TAGS_SENT,
+    MAX_TITLE_LENGTH,
+    Priority,
+    Status,
+    Task,
+    parse_aware_datetime,
+)
 
 PRIORITY_NAMES = {int(p): p.label for p in Priority}
 
@@ -44,15 +53,14 @@ def task_to_json(task: Task) -> dict[str, Any]:
 
 
 class AwareDateTimeField(serializers.DateTimeField):
-    """ISO 8601 with a time zone offset; a naive time is rejected rather than guessed."""
-
-    default_error_messages = {"naive": "Include a time zone offset, e.g. 2030-01-31T17:00:00Z."}
+    """ISO 8601 with a time zone offset, by the domain's one rule (`tasks.models.parse_aware_datetime`):
+    a naive time is refused rather than guessed, and text naming no time (day 30 of February) too."""
 
     def to_internal_value(self, value: Any) -> datetime:
-        parsed = parse_datetime(value) if isinstance(value, str) else None
-        if parsed is not None and parsed.tzinfo is None:
-            self.fail("naive")
-        return super().to_internal_value(value)
+        try:
+            return parse_aware_datetime(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
 
 
 class TaskInputSerializer(serializers.Serializer[dict[str, Any]]):

@@ -220,14 +220,27 @@ def authenticate_api_key(raw_key: str) -> Actor:
     return actor
 
 
+def bearer_token(authorization: str | None) -> str | None:
+    """The access token of an `Authorization: Bearer <token>` value; None when there is no header.
+
+    Credentials that are sent but not understood are refused, never skipped for the next ones
+    (docs/architecture.md, "Authentication"): any other scheme (`Basic …`), and a header without a
+    token, raise NotAuthenticated, even beside a valid API key or session.
+    """
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticated("Send `Authorization: Bearer <access token>`.")
+    return token.strip()
+
+
 def authenticate_credentials(*, authorization: str | None, api_key: str | None) -> Actor | None:
-    """The Actor named by an `Authorization: Bearer <jwt>` value or an API key, whichever is given
-    (GraphQL headers, gRPC metadata); None when neither is. Raises NotAuthenticated for a bad one."""
-    if authorization:
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise NotAuthenticated("Send `Authorization: Bearer <access token>`.")
-        return authenticate_bearer(token.strip())
-    if api_key:
+    """The Actor named by the `Authorization` value (`bearer_token`) or else the API key, whichever
+    is given, as every protocol reads them (REST and GraphQL headers, gRPC metadata); None when
+    neither is. A header that is present is checked, even empty. Raises NotAuthenticated for a bad one."""
+    if (token := bearer_token(authorization)) is not None:
+        return authenticate_bearer(token)
+    if api_key is not None:
         return authenticate_api_key(api_key.strip())
     return None

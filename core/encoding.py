@@ -1,4 +1,5 @@
-"""Canonical JSON: one spelling per value, for cache keys, fingerprints and stored snapshots."""
+"""JSON: the canonical spelling of a value (cache keys, fingerprints, stored snapshots), and the bounded
+parse of request bodies."""
 
 from __future__ import annotations
 
@@ -21,3 +22,41 @@ def _default(value: Any) -> str:
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys, no spaces, full-precision UTC times and UUIDs as strings."""
     return json.dumps(value, default=_default, sort_keys=True, separators=(",", ":"))
+
+
+# The deepest nesting of arrays and objects a request body may have. taskhub's inputs need 3 levels
+# (GraphQL variables: the request, an input object, a list of tags); Python's recursive JSON decoder
+# and the code after it (DRF's and strawberry's input coercion) would fail with RecursionError, a 500,
+# on a body nested a few thousand levels deep.
+MAX_JSON_DEPTH = 64
+
+
+def loads_bounded(data: str | bytes, max_depth: int = MAX_JSON_DEPTH, **options: Any) -> Any:
+    """`json.loads(data, **options)`, refusing documents nested deeper than `max_depth` with
+    JSONDecodeError (a ValueError, which each protocol already answers as a body that is not JSON)."""
+    text = data.decode() if isinstance(data, bytes) else data
+    try:
+        value = json.loads(text, **options)
+    except RecursionError:
+        raise json.JSONDecodeError(f"Nested deeper than {max_depth} levels.", "", 0) from None
+    # Cheap first: fewer brackets than the limit cannot nest deeper than it (the count is done in C).
+    if text.count("[") + text.count("{") > max_depth and _depth(value) > max_depth:
+        raise json.JSONDecodeError(f"Nested deeper than {max_depth} levels.", "", 0)
+    return value
+
+
+def _depth(value: Any) -> int:
+    """How deeply arrays and objects nest in a decoded JSON value (a scalar is 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, level + 1)
+        stack.extend((child, level + 1) for child in children)
+    return deepest

@@ -1,22 +1,24 @@
 """The task list filters, one FilterSet applied inside `task_list` for every protocol.
 
 Adapters pass a plain mapping of strings (`{"status": "todo", "tag": "home"}`); invalid values
-become InvalidInput with one message per field.
+become InvalidInput with one message per field. The rules of the parameters themselves
+(docs/domain.md, "List: filters"): an unknown name, a name given twice, and an empty value are
+invalid input, never ignored nor guessed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 import django_filters
-from django.core.exceptions import ValidationError
+from django import forms
 from django.db import connection
 from django.db.models import Func, Q, QuerySet, TextField
-from django_filters.fields import IsoDateTimeField
 
 from core.errors import InvalidInput
-from tasks.models import Priority, Status, Task, in_utc_range
+from tasks.models import Priority, Status, Task, parse_aware_datetime
 from tasks.sqlite import SQLITE_CASEFOLD
 
 _BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
@@ -29,15 +31,17 @@ class Casefold(Func):
     output_field = TextField()
 
 
-class _UtcDateTimeField(IsoDateTimeField):
+class _UtcDateTimeField(forms.Field):
+    """A time with an offset, in UTC: the rule of every time a client sends (`parse_aware_datetime`).
+    A naive time is refused, as in a write; UTC keeps offsets PostgreSQL cannot store out of the SQL."""
+
     def to_python(self, value: Any) -> datetime | None:
-        parsed = super().to_python(value)
-        if parsed is not None and not in_utc_range(parsed):
-            raise ValidationError("The date and time is out of range.", code="invalid")
-        return parsed  # type: ignore[no-any-return]
+        if value in self.empty_values:
+            return None
+        return parse_aware_datetime(value)
 
 
-class _UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+class _UtcDateTimeFilter(django_filters.Filter):
     field_class = _UtcDateTimeField
 
 
@@ -80,9 +84,37 @@ class TaskFilter(django_filters.FilterSet):
 FILTER_NAMES = frozenset(TaskFilter.base_filters)
 
 
-def normalize_filters(filters: dict[str, Any] | None) -> dict[str, str]:
-    """Drop empty values and reject unknown filter names (typos must not silently list everything)."""
-    filters = {name: value for name, value in (filters or {}).items() if value not in (None, "")}
+# Blank text is a value of its own only for `search`: every text contains it, so it matches every task.
+_BLANK_ALLOWED = frozenset({"search"})
+
+
+def single_values(params: Mapping[str, Iterable[str]]) -> dict[str, str]:
+    """One value per parameter name, from a transport that can repeat a name (an HTTP query string).
+
+    A name given more than once is invalid input: which value counts would be a guess (Django's
+    QueryDict keeps the last, other stacks the first).
+    """
+    values: dict[str, str] = {}
+    repeated: dict[str, list[str]] = {}
+    for name, given in params.items():
+        given = list(given)
+        if len(given) != 1:
+            repeated[name] = ["Give this parameter once."]
+        else:
+            values[name] = given[0]
+    if repeated:
+        raise InvalidInput.for_fields(repeated)
+    return values
+
+
+def normalize_filters(filters: Mapping[str, Any] | None) -> dict[str, str]:
+    """The filters as text: absent ones (None) dropped; unknown names refused (a misspelt filter must
+    not silently list everything); empty and blank values refused except for `search` (an empty
+    value is not an absent filter: `status=` names no status)."""
+    filters = {name: value for name, value in (filters or {}).items() if value is not None}
     if unknown := sorted(set(filters) - FILTER_NAMES):
         raise InvalidInput.for_fields({name: ["Unknown filter."] for name in unknown})
-    return {name: str(value).lower() if isinstance(value, bool) else str(value) for name, value in filters.items()}
+    text = {name: str(value).lower() if isinstance(value, bool) else str(value) for name, value in filters.items()}
+    if blank := sorted(name for name, value in text.items() if not value.strip() and name not in _BLANK_ALLOWED):
+        raise InvalidInput.for_fields({name: ["This filter may not be empty."] for name in blank})
+    return text

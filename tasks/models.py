@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Lookup, Q
 from django.db.models.sql.compiler import SQLCompiler
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 MAX_TITLE_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 10_000
@@ -19,6 +20,12 @@ MAX_TAGS = 20
 MAX_TAG_LENGTH = 50
 # Raw tags a request may send before duplicates are dropped; bounds the work of one request.
 MAX_TAGS_SENT = 100
+# PostgreSQL text cannot hold NUL, so no text of a task may (docs/domain.md, "Rules"); the message is
+# Django's and DRF's own for the same rule.
+NUL_MESSAGE = "Null characters are not allowed."
+NAIVE_MESSAGE = "The date and time must include a time zone offset."
+NOT_A_TIME_MESSAGE = "Must be a date and time with a time zone offset, e.g. 2030-01-31T17:00:00Z."
+OUT_OF_RANGE_MESSAGE = "The date and time is out of range."
 
 
 class Priority(models.IntegerChoices):
@@ -56,6 +63,8 @@ def normalize_tags(value: Any) -> list[str]:
     for raw in value:
         if not isinstance(raw, str):
             raise ValidationError("Each tag must be a string.", code="invalid")
+        if "\x00" in raw:
+            raise ValidationError(NUL_MESSAGE, code="null_characters_not_allowed")
         tag = raw.strip().lower()
         if not 1 <= len(tag) <= MAX_TAG_LENGTH:
             raise ValidationError(f"Each tag must be 1 to {MAX_TAG_LENGTH} characters long.", code="invalid")
@@ -73,6 +82,37 @@ def in_utc_range(value: datetime) -> bool:
     except OverflowError:
         return False
     return True
+
+
+def aware_utc(value: datetime) -> datetime:
+    """The same instant in UTC. Raises ValidationError for a naive time (never guessed) and for a
+    time with no UTC equivalent. Converting also keeps offsets PostgreSQL cannot store (beyond
+    ±15:59, which ISO 8601 and Python allow up to ±23:59) away from the database."""
+    if timezone.is_naive(value):
+        raise ValidationError(NAIVE_MESSAGE, code="naive")
+    if not in_utc_range(value):
+        raise ValidationError(OUT_OF_RANGE_MESSAGE, code="out_of_range")
+    return value.astimezone(UTC)
+
+
+def parse_aware_datetime(value: Any) -> datetime:
+    """An ISO 8601 date and time with an offset (text, or a datetime) → the same instant in UTC.
+
+    The one rule for every time a client sends, in a write or a list filter (docs/domain.md,
+    "Rules"). Raises ValidationError: for text that is not a date and time, including well-formed text
+    that names no time (day 30 of February, year 0, hour 25, offset +25:00); then as `aware_utc`.
+    """
+    if isinstance(value, str):
+        try:
+            parsed = parse_datetime(value.strip())
+        except ValueError:  # well formed, but not a date, time or offset
+            parsed = None
+        if parsed is None:
+            raise ValidationError(NOT_A_TIME_MESSAGE, code="invalid")
+        value = parsed
+    if not isinstance(value, datetime):
+        raise ValidationError(NOT_A_TIME_MESSAGE, code="invalid")
+    return aware_utc(value)
 
 
 class TagsField(models.JSONField):
@@ -160,6 +200,9 @@ class Task(models.Model):
 
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}  # a blank title is refused by clean_fields (blank=False)
+        for name in ("title", "description"):
+            if "\x00" in str(getattr(self, name)):
+                errors[name] = [NUL_MESSAGE]
         # A TextField's max_length binds forms only; the model must check it itself.
         if len(self.description) > MAX_DESCRIPTION_LENGTH:
             errors["description"] = [f"Ensure this field has at most {MAX_DESCRIPTION_LENGTH} characters."]
@@ -169,12 +212,10 @@ class Task(models.Model):
             errors["tags"] = list(exc.messages)
         # clean() runs even when clean_fields failed, so the due date may still be the raw input.
         if isinstance(self.due_date, datetime):
-            if timezone.is_naive(self.due_date):
-                errors["due_date"] = ["The date and time must include a time zone offset."]
-            elif not in_utc_range(self.due_date):
-                errors["due_date"] = ["The date and time is out of range."]
-            else:  # stored in UTC: the saved object then equals what the database returns
-                self.due_date = self.due_date.astimezone(UTC)
+            try:  # stored in UTC: the saved object then equals what the database returns
+                self.due_date = aware_utc(self.due_date)
+            except ValidationError as exc:
+                errors["due_date"] = list(exc.messages)
         if errors:
             raise ValidationError(errors)
 

@@ -6,6 +6,7 @@ leak (docs/domain.md).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from uuid import UUID
 
@@ -24,14 +25,20 @@ class TaskNotFound(NotFound):
     default_message = "No task with this id is visible to you."
 
 
+# The one spelling of a task id: the lower-case, hyphenated UUID every protocol gives out (and the
+# only one REST's `<uuid:…>` path converter matches).
+_TASK_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def parse_task_id(task_id: UUID | str) -> UUID:
-    """An id that is not a UUID names no task: TaskNotFound, like any other unknown id."""
+    """An id that is not a task id names no task: TaskNotFound, like any other unknown id. Other
+    spellings of the same UUID (upper case, no hyphens, braces, `urn:uuid:`) are not task ids, so
+    every protocol answers them alike (docs/domain.md, "Visibility and roles")."""
     if isinstance(task_id, UUID):
         return task_id
-    try:
-        return UUID(str(task_id))
-    except ValueError as exc:
-        raise TaskNotFound() from exc
+    if not isinstance(task_id, str) or not _TASK_ID.fullmatch(task_id):
+        raise TaskNotFound()
+    return UUID(task_id)
 
 
 def task_visible(*, actor: Actor) -> QuerySet[Task]:

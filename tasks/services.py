@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -20,7 +20,7 @@ from core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, InvalidInp
 from core.types import Actor
 from observability.tracing import traced
 from tasks import cache, idempotency
-from tasks.models import IdempotencyRecord, Priority, Status, Task
+from tasks.models import IdempotencyRecord, Priority, Status, Task, parse_aware_datetime
 from tasks.selectors import task_get_for_update
 
 EDITABLE_FIELDS = frozenset({"title", "description", "priority", "status", "completed", "due_date", "tags"})
@@ -57,8 +57,11 @@ def _check_fields(data: Mapping[str, Any]) -> dict[str, Any]:
             raise InvalidInput.for_fields({name: ["Must be a string."]})
     if "completed" in values and not isinstance(values["completed"], bool):
         raise InvalidInput.for_fields({"completed": ["Must be true or false."]})
-    if values.get("due_date") is not None and not isinstance(values["due_date"], str | datetime):
-        raise InvalidInput.for_fields({"due_date": ["Must be a date and time with an offset."]})
+    if values.get("due_date") is not None:
+        try:
+            values["due_date"] = parse_aware_datetime(values["due_date"])
+        except ValidationError as exc:
+            raise InvalidInput.for_fields({"due_date": list(exc.messages)}) from None
     return values
 
 

@@ -232,8 +232,11 @@ def test_syntax_errors_are_parse_failed(client: Client, as_user: dict[str, str],
         ('{"query": "mutation { createTask(input: {title: \\"x\\"}) { id } }"', "application/json"),  # cut short
         ('{"variables": {}}', "application/json"),  # no query
         ("", "application/json"),
+        # Deeper than core.encoding.MAX_JSON_DEPTH: once a RecursionError, an internal error.
+        ('{"query": "{ me { id } }", "variables": {"v": ' + "[" * 100_000 + "]" * 100_000 + "}}", "application/json"),
+        ('{"query": "{ me { id } }", "variables": {"v": ' + "[" * 65 + "]" * 65 + "}}", "application/json"),
     ],
-    ids=["malformed-json", "no-query", "empty"],
+    ids=["malformed-json", "no-query", "empty", "nested-100000-deep", "nested-66-deep"],
 )
 def test_malformed_requests_are_400_and_not_executed(
     client: Client, as_user: dict[str, str], body: str, content_type: str
@@ -242,6 +245,21 @@ def test_malformed_requests_are_400_and_not_executed(
 
     assert response.status_code == 400, response.content
     assert not Task.objects.exists()
+
+
+def test_variables_nested_deeply_in_a_get_are_400(client: Client, as_user: dict[str, str]) -> None:
+    variables = '{"v": ' + "[" * 10_000 + "]" * 10_000 + "}"
+
+    response = client.get("/graphql/", {"query": "{ me { id } }", "variables": variables}, **as_user)
+
+    assert response.status_code == 400, response.content[:300]
+
+
+def test_variables_nested_within_the_limit_are_served(client: Client, as_user: dict[str, str]) -> None:
+    document = "mutation($input: TaskCreateInput!) { createTask(input: $input) { tags } }"
+    variables = {"input": {"title": "x", "tags": ["a"]}, "unused": [[[[[[[[[[]]]]]]]]]]}
+
+    assert data_of(gql(client, document, variables, **as_user)) == {"createTask": {"tags": ["a"]}}
 
 
 # -- FORBIDDEN -----------------------------------------------------------------------------------------------------

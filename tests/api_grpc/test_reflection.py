@@ -23,6 +23,8 @@ from tests.factories import TaskFactory
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CLIENT = Path(__file__).with_name("reflection_client.py")
+V1_CLIENT = Path(__file__).with_name("reflection_v1_client.py")
+V1_PROTO = Path(__file__).with_name("reflection_v1.proto")
 
 
 def test_a_reflection_only_client_lists_and_calls(grpc_server: Running, user: Any, other_user: Any) -> None:
@@ -61,3 +63,56 @@ def test_reflection_can_be_switched_off(start_server: Any) -> None:
         with pytest.raises(grpc.RpcError) as info:
             list(stub.ServerReflectionInfo(iter([request]), timeout=5))
     assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_a_v1_reflection_client_lists_and_reads_descriptors(grpc_server: Running, tmp_path: Path) -> None:
+    """grpc.reflection.v1, the stable version current clients try first, beside v1alpha; the client
+    is compiled from the test's own v1 proto and never loads grpcio-reflection."""
+    (tmp_path / "reflection_v1.proto").write_text(V1_PROTO.read_text())
+    protoc = [sys.executable, "-m", "grpc_tools.protoc", f"-I{tmp_path}", f"--python_out={tmp_path}"]
+    compiled = subprocess.run(
+        [*protoc, f"--grpc_python_out={tmp_path}", str(tmp_path / "reflection_v1.proto")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert compiled.returncode == 0, compiled.stderr
+
+    result = subprocess.run(
+        [sys.executable, str(V1_CLIENT), f"127.0.0.1:{grpc_server.port}", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    assert {
+        "tasks.v1.TaskService",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1.ServerReflection",
+        "grpc.reflection.v1alpha.ServerReflection",
+    } <= set(found["services"])
+    assert found["tasks_methods"] == ["CreateTask", "GetTask", "ListTasks", "UpdateTask", "DeleteTask"]
+    assert found["v1_file"] == [
+        "grpc/reflection/v1/reflection.proto",
+        "grpc.reflection.v1",
+        ["ServerReflectionRequest", "ExtensionRequest"],
+    ]
+    assert found["modules"] == []
+
+
+def test_a_second_server_in_the_process_serves_v1_reflection_too(start_server: Any) -> None:
+    """The v1 file is added to the descriptor pool once; a second server finds it there."""
+    for _ in range(2):
+        running = start_server()
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            info = channel.stream_stream(
+                "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+                request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+                response_deserializer=reflection_pb2.ServerReflectionResponse.FromString,
+            )
+            (response,) = info(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)
+        assert "grpc.reflection.v1.ServerReflection" in {s.name for s in response.list_services_response.service}

@@ -42,6 +42,26 @@ def test_400_malformed_json(api: APIClient, payload: str) -> None:
     assert not Task.objects.exists()
 
 
+@pytest.mark.parametrize("depth", [65, 100_000])
+def test_400_json_nested_too_deeply(api: APIClient, depth: int) -> None:
+    """Deeper than core.encoding.MAX_JSON_DEPTH: once a RecursionError, a 500."""
+    payload = '{"title": "x", "tags": ' + "[" * depth + "]" * depth + "}"
+
+    response = api.post(TASKS, payload, content_type="application/json")
+
+    body = assert_problem(response, 400, "malformed_request")
+    assert "Nested deeper than 64 levels" in body["detail"]
+    assert not Task.objects.exists()
+
+
+def test_json_nested_within_the_limit_reaches_the_serializer(api: APIClient) -> None:
+    payload = '{"title": "x", "tags": ' + "[" * 64 + "]" * 64 + "}"  # 65 levels with the body: one too many
+    assert_problem(api.post(TASKS, payload, content_type="application/json"), 400, "malformed_request")
+
+    payload = '{"title": "x", "tags": ' + "[" * 63 + "]" * 63 + "}"  # 64 levels: parsed, then refused by type
+    assert_problem(api.post(TASKS, payload, content_type="application/json"), 400, "invalid_input", fields={"tags.0"})
+
+
 def test_400_unknown_fields(api: APIClient) -> None:
     response = api.post(TASKS, {"title": "x", "colour": "red", "size": 3}, format="json")
 

@@ -124,10 +124,19 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Credentials:
-    """What a client sends to say who it is: a bearer token, an API key, both or neither."""
+    """What a client sends to say who it is: a bearer token, an API key, both or neither; or, in
+    `authorization`, a raw `Authorization` value (any scheme) sent in place of the bearer token."""
 
     bearer: str | None = None
     api_key: str | None = None
+    authorization: str | None = None
+
+    @property
+    def authorization_value(self) -> str | None:
+        """The `Authorization` header (gRPC: `authorization` metadata) to send, if any."""
+        if self.authorization is not None:
+            return self.authorization
+        return f"Bearer {self.bearer}" if self.bearer is not None else None
 
 
 class Driver(Protocol):
@@ -223,8 +232,8 @@ class RestDriver:
     def __init__(self, credentials: Credentials) -> None:
         self.client = APIClient()
         headers = {}
-        if credentials.bearer is not None:
-            headers["HTTP_AUTHORIZATION"] = f"Bearer {credentials.bearer}"
+        if (authorization := credentials.authorization_value) is not None:
+            headers["HTTP_AUTHORIZATION"] = authorization
         if credentials.api_key is not None:
             headers["HTTP_X_API_KEY"] = credentials.api_key
         self.client.credentials(**headers)
@@ -347,8 +356,8 @@ class GraphQLDriver:
     def __init__(self, credentials: Credentials) -> None:
         self.client = Client()
         self.headers: dict[str, str] = {}
-        if credentials.bearer is not None:
-            self.headers["HTTP_AUTHORIZATION"] = f"Bearer {credentials.bearer}"
+        if (authorization := credentials.authorization_value) is not None:
+            self.headers["HTTP_AUTHORIZATION"] = authorization
         if credentials.api_key is not None:
             self.headers["HTTP_X_API_KEY"] = credentials.api_key
 
@@ -488,8 +497,9 @@ class Unsendable(ValueError):
 
 def _message(message_class: type[Message], fields: Mapping[str, Any]) -> Message:
     """Build a request message as a client would. Protobuf refuses a value of the wrong type, and a
-    field the message lacks: tasks.v1 gives it no field number, so no bytes can say it (a number
-    tasks.v1 does not define is an unknown field, which a proto3 server skips by design)."""
+    field the message lacks: tasks.v1 gives it no field number, so no bytes can say its name (a
+    number tasks.v1 does not define is an unknown field, which the server refuses, but no number
+    stands for `colour`)."""
     try:
         return message_class(**fields)
     except (ValueError, TypeError) as exc:
@@ -553,12 +563,14 @@ class GrpcDriver:
 
     Some neutral inputs have no form on the wire at all. The driver sends nothing and reports
     NOT_EXPRESSIBLE (`detail` says why), never a row of the error table, since no server decided:
-    - a field the request message lacks (create with `version` or `colour`): it has no field number,
-      and bytes under a number tasks.v1 does not define are an unknown field the server skips;
+    - a field the request message lacks (create with `version` or `colour`): it has no field number
+      (bytes under a number tasks.v1 does not define are refused as an unknown field, whatever it
+      was meant to be);
     - a naive datetime: every Timestamp is an instant, and sending it as UTC would change the input;
     - null for any field but a time: proto3 has no null, and an unset field is its zero value (a
       create's default, an update's "set to zero"), another input than null;
     - `limit=0`: page_size 0 is proto3's unset value and means "the default page size" (tasks.v1);
+    - an empty `tag` filter: an empty string is proto3's unset value, so it means "no tag filter";
     - metadata gRPC cannot carry: its ASCII values are printable characters only (`_metadata_value`),
       so an idempotency key with a tab cannot be sent.
     A scenario names the cases it expects this for (`refusal`).
@@ -598,8 +610,8 @@ class GrpcDriver:
             raise RuntimeError("No gRPC server: gRPC drivers work only under the contract fixtures (conftest.py).")
         self.stub = pb_grpc.TaskServiceStub(self.channel)
         self.metadata: list[tuple[str, str]] = []
-        if credentials.bearer is not None:
-            self.metadata.append(("authorization", f"Bearer {credentials.bearer}"))
+        if (authorization := credentials.authorization_value) is not None:
+            self.metadata.append(("authorization", authorization))
         if credentials.api_key is not None:
             self.metadata.append(("x-api-key", credentials.api_key))
 
@@ -680,6 +692,8 @@ class GrpcDriver:
         def build() -> Message:
             if limit == 0:
                 raise Unsendable("page_size: 0 is the unset value (the default page size), not a page of 0")
+            if empty := sorted(name for name, value in (filters or {}).items() if value == "" and name == "tag"):
+                raise Unsendable(f"{', '.join(empty)}: an empty string is proto3's unset value, not an empty filter")
             fields = self._fields(filters or {})
             fields.update(ordering=self._ordering(ordering), page_size=limit, page_token=cursor, **options)
             return _message(pb.ListTasksRequest, fields)
@@ -786,6 +800,9 @@ class Connect:
 
     def with_raw_api_key(self, raw_key: str) -> Driver:
         return self.driver_class(Credentials(api_key=raw_key))
+
+    def with_credentials(self, credentials: Credentials) -> Driver:
+        return self.driver_class(credentials)
 
 
 def new_api_key(user: Any, *, read_only: bool = False) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from core.auth import api_key_revoke
-from tests.contract.drivers import Connect, Driver, Outcome, new_api_key
+from tests.contract.drivers import Connect, Credentials, Driver, Outcome, new_api_key
 from tests.factories import TaskFactory
 
 pytestmark = pytest.mark.django_db
@@ -58,6 +58,15 @@ BAD_CREDENTIALS: dict[str, Callable[[Connect, Any], Driver]] = {
     "malformed API key": lambda connect, user: connect.with_raw_api_key("th_nope"),
     "unknown API key": lambda connect, user: connect.with_raw_api_key("th_000000000000_" + "x" * 43),
     "revoked API key": lambda connect, user: connect.with_raw_api_key(revoked_key(user)),
+    # Credentials sent but not understood are refused, never skipped for the next ones
+    # (docs/architecture.md, "Authentication").
+    "Basic beside a valid API key": lambda connect, user: connect.with_credentials(
+        Credentials(authorization="Basic YWxpY2U6c2VjcmV0", api_key=new_api_key(user))
+    ),
+    "bare Bearer beside a valid API key": lambda connect, user: connect.with_credentials(
+        Credentials(authorization="Bearer", api_key=new_api_key(user))
+    ),
+    "empty API key": lambda connect, user: connect.with_raw_api_key(""),
 }
 
 

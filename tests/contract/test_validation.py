@@ -6,7 +6,8 @@ NOT_EXPRESSIBLE instead, and only the cases named in the *_NOT_EXPRESSIBLE table
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -40,6 +41,15 @@ BAD_WRITES = {
     "status contradicts completed": {"status": "completed", "completed": False},
     "read-only field": {"version": 7},
     "unknown field": {"colour": "red"},
+    # Well-formed ISO 8601 text naming no time: each once answered 500 / INTERNAL.
+    "day 30 of February": {"due_date": "2030-02-30T10:00:00Z"},
+    "year 0": {"due_date": "0000-06-01T10:00:00Z"},
+    "hour 25": {"due_date": "2030-06-01T25:00:00Z"},
+    "offset +25:00": {"due_date": "2030-06-01T10:00:00+25:00"},
+    # PostgreSQL text cannot hold NUL; the domain refuses it before the database sees it.
+    "NUL in the title": {"title": "a\x00b"},
+    "NUL in the description": {"description": "before\x00after"},
+    "NUL in a tag": {"tags": ["ok", "b\x00d"]},
 }
 # The bad inputs a protocol has no form for, by protocol: its driver sends nothing and reports
 # NOT_EXPRESSIBLE (drivers.py, GrpcDriver says why for each), and these cases assert exactly that.
@@ -92,9 +102,22 @@ BAD_LISTS = {
     "bad due_before filter": {"filters": {"due_before": "soon"}},
     "tag filter of 51 characters": {"filters": {"tag": "x" * 51}},
     "search filter of 201 characters": {"filters": {"search": "x" * 201}},
+    # A naive time is refused in a filter as in a write (docs/domain.md, "Rules").
+    "naive due_before filter": {"filters": {"due_before": NAIVE}},
+    "naive due_after filter": {"filters": {"due_after": NAIVE}},
+    "day 30 of February in due_before": {"filters": {"due_before": "2030-02-30T10:00:00Z"}},
+    "offset +25:00 in due_after": {"filters": {"due_after": "2030-06-01T10:00:00+25:00"}},
+    # An empty value is a bad value, not an absent filter (docs/domain.md, "List: filters").
+    "empty status filter": {"filters": {"status": ""}},
+    "empty priority filter": {"filters": {"priority": ""}},
+    "empty tag filter": {"filters": {"tag": ""}},
+    "empty due_before filter": {"filters": {"due_before": ""}},
+    "NUL in the tag filter": {"filters": {"tag": "a\x00b"}},
+    "NUL in the search filter": {"filters": {"search": "a\x00b"}},
 }
-# page_size 0 is proto3's unset value, which tasks.v1 defines as the default page size.
-LISTS_NOT_EXPRESSIBLE = {"grpc": {"limit 0"}}
+# page_size 0 is proto3's unset value, which tasks.v1 defines as the default page size; likewise an
+# empty string is an unset `tag`, and a Timestamp holds no naive time.
+LISTS_NOT_EXPRESSIBLE = {"grpc": {"limit 0", "empty tag filter", "naive due_before filter", "naive due_after filter"}}
 
 
 @pytest.mark.parametrize("case", list(BAD_LISTS), ids=list(BAD_LISTS))
@@ -124,11 +147,22 @@ def test_a_cursor_of_another_ordering_is_invalid(alice: Driver) -> None:
     assert alice.list(ordering="created_at", limit=1, cursor=cursor).unwrap().titles == ["b"]
 
 
+def test_a_filter_offset_beyond_what_postgresql_stores_is_the_same_instant(alice: Driver) -> None:
+    """+20:00 is a valid offset that PostgreSQL cannot store (±15:59): the filter compares in UTC."""
+    due = alice.create({"title": "Due", "due_date": AWARE}).unwrap()
+    far_east = timezone(timedelta(hours=20))
+
+    assert alice.list(filters={"due_before": AWARE.astimezone(far_east) + timedelta(seconds=1)}).unwrap().items == [due]
+    assert alice.list(filters={"due_after": AWARE.astimezone(far_east)}).unwrap().items == []
+    assert alice.list(filters={"due_after": AWARE.astimezone(timezone(timedelta(hours=-20)))}).unwrap().items == []
+
+
 BAD_SEARCHES = {
     "limit 0": {"limit": 0},
     "limit 101": {"limit": 101},
     "garbage cursor": {"cursor": "garbage!"},
     "query of 201 characters": {"query": "x" * 201},
+    "NUL in the query": {"query": "a\x00b"},
 }
 
 
@@ -140,3 +174,25 @@ def test_invalid_search_arguments(alice: Driver, case: str) -> None:
 
     # On gRPC a search is a ListTasks call, so the list table applies.
     assert outcome.error == refusal(alice, case, LISTS_NOT_EXPRESSIBLE), outcome
+
+
+# A task id is the lower-case, hyphenated UUID the server gives out; every other spelling of the
+# same UUID names no task (docs/domain.md, "Visibility and roles").
+OTHER_SPELLINGS = {
+    "upper case": str.upper,
+    "no hyphens": lambda task_id: task_id.replace("-", ""),
+    "braces": lambda task_id: "{" + task_id + "}",
+    "urn": lambda task_id: "urn:uuid:" + task_id,
+    "surrounding blanks": lambda task_id: f" {task_id} ",
+}
+
+
+@pytest.mark.parametrize("spell", list(OTHER_SPELLINGS.values()), ids=list(OTHER_SPELLINGS))
+def test_another_spelling_of_a_task_id_is_not_found(alice: Driver, spell: Any) -> None:
+    task = alice.create({"title": "Keep me"}).unwrap()
+    other = spell(task["id"])
+
+    assert alice.get(other).error == "not_found"
+    assert alice.update(other, {"title": "Changed"}).error == "not_found"
+    assert alice.delete(other).error == "not_found"
+    assert alice.get(task["id"]).unwrap() == task

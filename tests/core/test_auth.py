@@ -7,7 +7,14 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
-from core.auth import api_key_create, api_key_revoke, authenticate_api_key, authenticate_bearer
+from core.auth import (
+    api_key_create,
+    api_key_revoke,
+    authenticate_api_key,
+    authenticate_bearer,
+    authenticate_credentials,
+    bearer_token,
+)
 from core.errors import InvalidInput, NotAuthenticated, NotFound
 from core.models import ApiKey
 from core.types import Role
@@ -166,3 +173,22 @@ def test_the_verified_token_memory_is_bounded(user) -> None:
     for name in ("a", "b", "c"):
         memory.put(name, actor, time.time() + 60)
     assert memory.get("a") is None and memory.get("c") is actor
+
+
+@pytest.mark.parametrize("authorization", ["Basic dXNlcjpwYXNz", "Bearer", "Bearer   ", "", "Token abc", "bearer-x"])
+def test_an_authorization_that_is_not_a_bearer_token_is_refused_even_beside_an_api_key(user, authorization) -> None:
+    """Credentials sent but not understood are refused, never skipped (docs/architecture.md, "Authentication")."""
+    _, raw = api_key_create(user=user, name="beside")
+
+    with pytest.raises(NotAuthenticated):
+        authenticate_credentials(authorization=authorization, api_key=raw)
+    assert authenticate_credentials(authorization=None, api_key=raw).id == user.pk
+
+
+def test_no_credentials_is_nobody_and_an_empty_api_key_is_refused(db) -> None:
+    assert authenticate_credentials(authorization=None, api_key=None) is None
+    assert bearer_token(None) is None
+    assert bearer_token("Bearer  abc ") == "abc"
+    assert bearer_token("bearer abc") == "abc"
+    with pytest.raises(NotAuthenticated):
+        authenticate_credentials(authorization=None, api_key="")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -9,7 +10,19 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from tasks.models import MAX_TAGS, IdempotencyRecord, Priority, Status, Task, normalize_tags
+from tasks.models import (
+    MAX_TAGS,
+    NAIVE_MESSAGE,
+    NOT_A_TIME_MESSAGE,
+    NUL_MESSAGE,
+    OUT_OF_RANGE_MESSAGE,
+    IdempotencyRecord,
+    Priority,
+    Status,
+    Task,
+    normalize_tags,
+    parse_aware_datetime,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -56,3 +69,58 @@ def test_normalize_tags() -> None:
     assert normalize_tags([]) == []
     with pytest.raises(ValidationError):
         normalize_tags([f"t{n}" for n in range(MAX_TAGS + 1)])
+
+
+# -- parse_aware_datetime: the one rule for every time a client sends ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2030-01-31T17:00:00Z", datetime(2030, 1, 31, 17, tzinfo=UTC)),
+        ("2030-01-31T17:00:00+02:00", datetime(2030, 1, 31, 15, tzinfo=UTC)),
+        # Offsets PostgreSQL cannot store (beyond ±15:59) arrive in UTC.
+        ("2030-01-31T17:00:00+20:00", datetime(2030, 1, 30, 21, tzinfo=UTC)),
+        ("2030-01-31T17:00:00-23:59", datetime(2030, 2, 1, 16, 59, tzinfo=UTC)),
+        (datetime(2030, 1, 31, 17, tzinfo=timezone.get_fixed_timezone(60)), datetime(2030, 1, 31, 16, tzinfo=UTC)),
+    ],
+)
+def test_parse_aware_datetime_gives_the_instant_in_utc(text: Any, expected: datetime) -> None:
+    parsed = parse_aware_datetime(text)
+    assert parsed == expected and parsed.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("2030-02-30T10:00:00Z", NOT_A_TIME_MESSAGE),
+        ("0000-06-01T10:00:00Z", NOT_A_TIME_MESSAGE),
+        ("2030-06-01T25:00:00Z", NOT_A_TIME_MESSAGE),
+        ("2030-06-01T10:00:00+25:00", NOT_A_TIME_MESSAGE),
+        ("next tuesday", NOT_A_TIME_MESSAGE),
+        ("", NOT_A_TIME_MESSAGE),
+        (17, NOT_A_TIME_MESSAGE),
+        ("2030-06-01T10:00:00", NAIVE_MESSAGE),
+        (datetime(2030, 6, 1), NAIVE_MESSAGE),  # noqa: DTZ001 - the point
+        ("0001-01-01T00:00:00+05:00", OUT_OF_RANGE_MESSAGE),
+        ("9999-12-31T23:00:00-05:00", OUT_OF_RANGE_MESSAGE),
+    ],
+)
+def test_parse_aware_datetime_refuses_with_a_message(value: Any, message: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_aware_datetime(value)
+    assert info.value.messages == [message]
+
+
+@pytest.mark.parametrize("field", ["title", "description"])
+def test_nul_characters_are_refused_in_text(user: Any, field: str) -> None:
+    task = Task(owner=user, **{"title": "x", field: "a\x00b"})
+    with pytest.raises(ValidationError) as info:
+        task.full_clean()
+    assert info.value.message_dict == {field: [NUL_MESSAGE]}
+
+
+def test_nul_characters_are_refused_in_tags() -> None:
+    with pytest.raises(ValidationError) as info:
+        normalize_tags(["ok", "b\x00d"])
+    assert info.value.messages == [NUL_MESSAGE]

@@ -30,10 +30,20 @@ def test_owner_gets_own_task(actor: Actor, task: Task) -> None:
     assert columns(got) == stored(task)
 
 
-def test_id_may_be_a_string_in_any_case(actor: Actor, task: Task) -> None:
+def test_id_is_the_lower_case_hyphenated_string_or_a_uuid(actor: Actor, task: Task) -> None:
     assert task_get(actor=actor, task_id=str(task.pk)).pk == task.pk
-    assert task_get(actor=actor, task_id=str(task.pk).upper()).pk == task.pk
-    assert task_get(actor=actor, task_id=task.pk.hex).pk == task.pk
+    assert task_get(actor=actor, task_id=task.pk).pk == task.pk
+
+
+@pytest.mark.parametrize(
+    "spell",
+    [str.upper, lambda text: text.replace("-", ""), lambda text: "{" + text + "}", lambda text: "urn:uuid:" + text],
+    ids=["upper case", "no hyphens", "braces", "urn"],
+)
+def test_another_spelling_of_the_id_is_not_found(actor: Actor, task: Task, spell: Callable[[str], str]) -> None:
+    """The same outcome as REST, whose path takes only the one spelling (docs/domain.md)."""
+    with pytest.raises(TaskNotFound):
+        task_get(actor=actor, task_id=spell(str(task.pk)))
 
 
 def test_other_users_task_is_not_found(other_actor: Actor, task: Task) -> None:

@@ -188,7 +188,9 @@ def test_empty_list(actor: Actor) -> None:
         ({"status": "todo", "tag": "home"}, {"milk", "trip"}),
         ({"priority": "low", "tag": "home"}, {"milk"}),
         ({"completed": "false", "search": "milk"}, {"milk", "mum"}),
-        ({"status": "", "priority": None}, MINE),
+        ({"status": None, "priority": None}, MINE),  # None is an absent filter (GraphQL's null)
+        ({"search": ""}, MINE),  # blank text is in every text
+        ({"search": "   "}, MINE),
         ({}, MINE),
         (None, MINE),
     ],
@@ -222,6 +224,22 @@ def test_filters_apply_to_a_managers_whole_view(manager_actor: Actor, tasks: dic
         {"due_after": "9999-12-31T23:00:00-05:00"},
         {"tag": "x" * 51},
         {"search": "x" * 201},
+        # Naive: refused as in a write, never read in the server's time zone.
+        {"due_before": "2030-01-01T00:00:00"},
+        {"due_after": datetime(2030, 1, 1)},  # noqa: DTZ001 - the point
+        # Well-formed text naming no time.
+        {"due_before": "2030-02-30T00:00:00Z"},
+        {"due_before": "2030-01-01T25:00:00Z"},
+        {"due_after": "2030-01-01T00:00:00+25:00"},
+        # An empty value is not an absent filter.
+        {"status": ""},
+        {"priority": ""},
+        {"completed": ""},
+        {"tag": ""},
+        {"tag": "   "},
+        {"due_before": ""},
+        {"tag": "a\x00b"},
+        {"search": "a\x00b"},
     ],
 )
 def test_invalid_filter_value_names_the_filter(actor: Actor, tasks: dict[str, Task], filters: dict[str, Any]) -> None:
@@ -290,7 +308,7 @@ def test_each_ordering(actor: Actor, ordered: list[Task], ordering: str) -> None
 
 def test_default_ordering_is_newest_first(actor: Actor, ordered: list[Task]) -> None:
     assert [t.pk for t in task_list(actor=actor).items] == expected_order(ordered, "-created_at")
-    assert [t.pk for t in task_list(actor=actor, ordering="").items] == expected_order(ordered, "-created_at")
+    assert [t.pk for t in task_list(actor=actor, ordering=None).items] == expected_order(ordered, "-created_at")
 
 
 def test_priority_orders_high_medium_low(actor: Actor, ordered: list[Task]) -> None:
@@ -309,7 +327,7 @@ def test_tasks_without_due_date_come_last(actor: Actor, ordered: list[Task], ord
     assert dues[:-2] == sorted(dues[:-2], reverse=ordering.startswith("-"))  # type: ignore[type-var]
 
 
-@pytest.mark.parametrize("ordering", ["title", "-updated_at", "created", "priority,created_at", "?", "-"])
+@pytest.mark.parametrize("ordering", ["title", "-updated_at", "created", "priority,created_at", "?", "-", ""])
 def test_unknown_ordering_is_rejected(actor: Actor, ordering: str) -> None:
     with pytest.raises(InvalidInput) as info:
         task_list(actor=actor, ordering=ordering)
