@@ -41,7 +41,7 @@ class Refused:
     sees it, the interceptor raises `error` once the caller is authenticated (as REST parses a body
     only after authentication)."""
 
-    error: InvalidInput
+    error: InvalidInput | MalformedRequest
 
 
 def decode_request(deserialize: Callable[[bytes], Message], data: bytes) -> Message | Refused:
