@@ -6,8 +6,10 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import MiddlewareNotUsed
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.middleware.gzip import GZipMiddleware
+
+from api_rest.errors import PROBLEM_CONTENT_TYPE, problem
 
 
 class CompressionMiddleware(GZipMiddleware):
@@ -40,3 +42,30 @@ class RateLimitHeadersMiddleware:
             response["RateLimit-Remaining"] = str(decision.remaining)
             response["RateLimit-Reset"] = str(decision.reset)
         return response
+
+
+class LengthRequiredMiddleware:
+    """411 Length Required for a request whose body comes without a `Content-Length` (sent with
+    `Transfer-Encoding: chunked`, or any other transfer coding).
+
+    Django reads exactly CONTENT_LENGTH bytes of a body; WSGI servers such as granian pass a chunked
+    body through without one, so Django would see an empty body: a PATCH would answer 200 having
+    changed nothing. Refusing it says so instead (docs/api/rest.md, "Headers"). Right below the
+    observability middleware, so the refusal is logged and counted like any other answer."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if "HTTP_TRANSFER_ENCODING" in request.META and not request.META.get("CONTENT_LENGTH"):
+            return JsonResponse(
+                problem(
+                    411,
+                    "length_required",
+                    "A request body needs a Content-Length header; chunked bodies are refused.",
+                    title="Length required",
+                ),
+                status=411,
+                content_type=PROBLEM_CONTENT_TYPE,
+            )
+        return self.get_response(request)

@@ -44,6 +44,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "observability.middleware.ObservabilityMiddleware",
+    # A body without Content-Length (chunked) would reach the views empty: 411 instead.
+    "config.middleware.LengthRequiredMiddleware",
     # Compresses what everything below produces; switched by COMPRESSION_ENABLED.
     "config.middleware.CompressionMiddleware",
     "config.middleware.RateLimitHeadersMiddleware",
