@@ -26,6 +26,7 @@ class RateLimitThrottle(BaseThrottle):
             scope = getattr(view, "rate_limit_scope", None) or ("user" if request.user.is_authenticated else "anon")
             decision = ratelimit.hit(scope, rate_limit_ident(request, scope))
             request._request.rate_limit = decision  # type: ignore[attr-defined]
+            request._request.rate_limit_scope = scope  # type: ignore[attr-defined]  # see core.ratelimit.check_login
         self.decision = decision
         return decision.allowed
 

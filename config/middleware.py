@@ -6,10 +6,12 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import MiddlewareNotUsed
-from django.http import HttpRequest, HttpResponseBase, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.middleware.gzip import GZipMiddleware
+from django.utils.html import escape
 
 from api_rest.errors import PROBLEM_CONTENT_TYPE, problem
+from core.errors import RateLimited
 
 
 class CompressionMiddleware(GZipMiddleware):
@@ -69,3 +71,37 @@ class LengthRequiredMiddleware:
                 content_type=PROBLEM_CONTENT_TYPE,
             )
         return self.get_response(request)
+
+
+class RateLimitedMiddleware:
+    """429 with `Retry-After` for a `core.errors.RateLimited` that escapes a view no adapter maps:
+    the admin's and the browsable API's login forms, refused by `core.backends` (docs/architecture.md,
+    "Rate limits"). A browser gets a short HTML page; any other client problem JSON."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponseBase | None:
+        if not isinstance(exception, RateLimited):
+            return None
+        seconds = exception.retry_after
+        response: HttpResponseBase
+        if "text/html" in request.headers.get("Accept", ""):
+            response = HttpResponse(
+                "<!DOCTYPE html><html><head><title>Too many requests</title></head><body>"
+                "<h1>Too many login attempts</h1>"
+                f"<p>Try again in {escape(seconds)} seconds.</p></body></html>",
+                status=429,
+                content_type="text/html; charset=utf-8",
+            )
+        else:
+            response = JsonResponse(
+                problem(429, exception.code, exception.message, retry_after=seconds),
+                status=429,
+                content_type=PROBLEM_CONTENT_TYPE,
+            )
+        response["Retry-After"] = str(seconds)
+        return response

@@ -59,6 +59,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # 429 for a login form refused by the login rate limit (core.backends).
+    "config.middleware.RateLimitedMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

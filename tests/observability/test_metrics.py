@@ -443,7 +443,7 @@ def test_rate_limit_rejections_are_counted_per_scope_on_every_protocol(
     client_for: Callable[..., APIClient], user: Any, settings: Any, stub: Any
 ) -> None:
     settings.RATE_LIMITS_ENABLED = True
-    settings.RATE_LIMITS = {"anon": ["2/h"], "user": ["2/h"], "token": ["1000/h"]}
+    settings.RATE_LIMITS = {"anon": ["2/h"], "user": ["2/h"], "token": ["1000/h"], "login_user": ["1000/h"]}
     api = client_for(user)
     rejected = "api_rate_limit_rejections_total"
     before = scrape()

@@ -41,7 +41,12 @@ RATE_LIMITS = {
     "anon": env.list("RATE_LIMIT_ANON", default=["60/m", "1000/h"]),
     "user": env.list("RATE_LIMIT_USER", default=["600/m", "10000/h"]),
     "token": env.list("RATE_LIMIT_TOKEN", default=["10/m", "100/h"]),
+    # Password attempts per username, from any address (docs/architecture.md, "Rate limits").
+    "login_user": env.list("RATE_LIMIT_LOGIN_USER", default=["10/m", "100/h"]),
 }
+
+# Every password login (token endpoint, admin, browsable API) goes through core.ratelimit.check_login.
+AUTHENTICATION_BACKENDS = ["core.backends.RateLimitedModelBackend"]
 
 # Idempotency-Key records are kept this long (docs/api/rest.md, "Idempotency").
 IDEMPOTENCY_TTL = env.int("IDEMPOTENCY_TTL", default=86_400)
