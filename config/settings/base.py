@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_filters",
     "corsheaders",
+    "csp",
     "observability",
     "core",
     "tasks",
@@ -50,6 +51,8 @@ MIDDLEWARE = [
     "config.middleware.CompressionMiddleware",
     "config.middleware.RateLimitHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every response (switched by CSP_ENABLED).
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # CORS before CommonMiddleware, so preflights are answered before redirects (switched by CORS_ENABLED).
     "corsheaders.middleware.CorsMiddleware",
@@ -127,3 +130,5 @@ from config.settings.components.security import *  # noqa: E402,F403
 
 if not CORS_ENABLED:  # noqa: F405
     MIDDLEWARE.remove("corsheaders.middleware.CorsMiddleware")
+if not CSP_ENABLED:  # noqa: F405
+    MIDDLEWARE.remove("csp.middleware.CSPMiddleware")

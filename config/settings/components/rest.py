@@ -1,6 +1,6 @@
 """Django REST framework, the OpenAPI schema, and the rate limits every protocol shares."""
 
-from config.env import env
+from config.env import DEBUG, env
 
 REST_FRAMEWORK = {
     # Bearer first: its WWW-Authenticate header turns "not authenticated" into 401 instead of 403.
@@ -21,6 +21,10 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+
+# /api/schema/, /api/docs/ (Swagger UI) and /api/redoc/; off: 404. Off in production unless switched
+# on, like GraphiQL and introspection: the schema is a map of the API for anyone who asks.
+API_DOCS_ENABLED = env.bool("API_DOCS_ENABLED", default=DEBUG)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "taskhub API",
