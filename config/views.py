@@ -1,4 +1,5 @@
-"""Site-wide views: the health probes and the error pages of every URL, wired in config/urls.py.
+"""Site-wide views: the health probes, /metrics behind its token, ReDoc's bundle, and the error pages
+of every URL, wired in config/urls.py (who may see what: docs/operations.md, "Exposure").
 
 The API adapters render their own errors; these answer for everything else (an unknown URL, a body
 too large before any view runs, an unexpected error) in the same problem-details form as REST.

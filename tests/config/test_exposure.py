@@ -31,7 +31,8 @@ def serve(start_http: Callable[..., Process], production_static_root: str) -> Ca
         return start_http(
             server_environment(
                 test_database_url(), settings.REDIS_URL, DJANGO_STATIC_ROOT=production_static_root, **variables
-            )
+            ),
+            workers=2,
         )
 
     return start

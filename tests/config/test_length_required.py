@@ -50,7 +50,7 @@ def _send_chunked(
 
 @pytest.fixture
 def server(start_http: Callable[..., Process]) -> Process:
-    return start_http(server_environment(test_database_url(), settings.REDIS_URL))
+    return start_http(server_environment(test_database_url(), settings.REDIS_URL), workers=2)
 
 
 def _assert_411(status: int, headers: dict[str, str], body: Any) -> None:

@@ -105,7 +105,10 @@ def serve(start_http: Callable[..., Process], production_static_root: str) -> Ca
         return start_http(
             server_environment(
                 test_database_url(), settings.REDIS_URL, DJANGO_STATIC_ROOT=production_static_root, **variables
-            )
+            ),
+            # Production runs several workers sharing Redis' counters; the local-memory cache of the
+            # embedded default counts per process, so one worker there (docs/architecture.md, "Rate limits").
+            workers=2 if settings.REDIS_URL else 1,
         )
 
     return start

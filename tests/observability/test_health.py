@@ -277,17 +277,18 @@ def _spawn(command: list[str], env: dict[str, str], log_path: Path) -> subproces
 
 @pytest.fixture
 def start_http(tmp_path: Path) -> Iterator[Callable[..., Process]]:
-    """Start granian the production way (WSGI, one worker) with `server_environment(...)`; ready once
-    /healthz answers 200; stopped (with every worker) when the test ends."""
+    """Start granian the production way (WSGI, one worker unless `workers` says more) with
+    `server_environment(...)`; ready once /healthz answers 200; stopped (with every worker) when the
+    test ends."""
     started: list[Process] = []
 
-    def start(env: dict[str, str]) -> Process:
+    def start(env: dict[str, str], workers: int = 1) -> Process:
         port = free_port()
         log_path = tmp_path / f"granian-{port}.log"
         command = [
             str(Path(sys.executable).parent / "granian"),
             "--interface", "wsgi",
-            "--workers", "1",
+            "--workers", str(workers),
             "--blocking-threads", "4",
             "--host", "127.0.0.1",
             "--port", str(port),
