@@ -23,6 +23,7 @@ class RateLimitThrottle(BaseThrottle):
             else:
                 decision = ratelimit.hit_caller(request.user.pk if request.user.is_authenticated else None, ip)
             request._request.rate_limit = decision  # type: ignore[attr-defined]
+            request._request.rate_limit_scope = scope  # type: ignore[attr-defined]  # see core.ratelimit.check_login
         self.decision = decision
         return decision.allowed
 

@@ -1,12 +1,29 @@
 """The composition root: wires the adapters' URLs; nothing else imports an adapter."""
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 from django.conf import settings
 from django.contrib import admin
+from django.http import Http404, HttpRequest, HttpResponseBase
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from config import views
-from observability.views import metrics_view
+
+
+def api_docs(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """The schema and documentation pages, 404 while API_DOCS_ENABLED is off (read per request)."""
+
+    @functools.wraps(view)
+    def docs_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not settings.API_DOCS_ENABLED:
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return docs_view
+
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
@@ -14,14 +31,16 @@ urlpatterns = [
     path("health", views.health, name="health"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("api_rest.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("api/schema/", api_docs(SpectacularAPIView.as_view()), name="schema"),
+    # The split view serves Swagger UI's start-up script as a file (?script): the CSP allows no inline script.
+    path("api/docs/", api_docs(SpectacularSwaggerSplitView.as_view(url_name="schema")), name="swagger-ui"),
+    path("api/redoc/", api_docs(SpectacularRedocView.as_view(url_name="schema")), name="redoc"),
+    path("api/redoc/redoc.standalone.js", api_docs(views.redoc_bundle), name="redoc-bundle"),
     path("api-auth/", include("rest_framework.urls")),  # log in/out links of the browsable API
 ]
 
 if settings.METRICS_ENABLED:
-    urlpatterns.append(path("metrics", metrics_view, name="metrics"))
+    urlpatterns.append(path("metrics", views.metrics, name="metrics"))
 
 if settings.GRAPHQL_ENABLED:
     from api_graphql.schema import schema

@@ -1,4 +1,5 @@
-"""Site-wide views: the health probes and the error pages of every URL, wired in config/urls.py.
+"""Site-wide views: the health probes, /metrics behind its token, ReDoc's bundle, and the error pages
+of every URL, wired in config/urls.py (who may see what: docs/operations.md, "Exposure").
 
 The API adapters render their own errors; these answer for everything else (an unknown URL, a body
 too large before any view runs, an unexpected error) in the same problem-details form as REST.
@@ -6,16 +7,23 @@ too large before any view runs, an unexpected error) in the same problem-details
 
 from __future__ import annotations
 
+import functools
+import hmac
+from pathlib import Path
 from typing import Any
 
+import drf_spectacular_sidecar
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 
 from api_rest.errors import PROBLEM_CONTENT_TYPE, problem_of
 from core import errors
+from core.auth import actor_from_user, authenticate_api_key, authenticate_bearer
 from core.health import OK, UNAVAILABLE, concerns, overall_status, readiness
+from core.types import Actor, Role
+from observability.views import metrics_view
 
 # -- health ------------------------------------------------------------------------------------------
 
@@ -37,18 +45,13 @@ def readyz(request: HttpRequest) -> JsonResponse:
 
 @never_cache
 def health(request: HttpRequest) -> JsonResponse:
+    """The status for everyone; the version, the components and the concerns only for staff and
+    managers, or with the metrics token (docs/operations.md, "Health")."""
     ready, components = readiness()
-    return _probe_answer(
-        JsonResponse(
-            {
-                "status": overall_status(ready, components),
-                "version": settings.TASKHUB_VERSION,
-                "components": components,
-                "concerns": concerns(),
-            },
-            status=200 if ready else 503,
-        )
-    )
+    body: dict[str, Any] = {"status": overall_status(ready, components)}
+    if _may_see_details(request):
+        body.update(version=settings.TASKHUB_VERSION, components=components, concerns=concerns())
+    return _probe_answer(JsonResponse(body, status=200 if ready else 503))
 
 
 def _probe_answer(response: JsonResponse) -> JsonResponse:
@@ -56,6 +59,82 @@ def _probe_answer(response: JsonResponse) -> JsonResponse:
     already, and Django's "Service Unavailable" ERROR line every few seconds of an outage (one per
     probe) would only bury it. Django skips responses marked as logged."""
     response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
+
+
+def _may_see_details(request: HttpRequest) -> bool:
+    if has_metrics_token(request):
+        return True
+    actor = _actor_of(request)
+    return actor is not None and (actor.is_staff or Role.MANAGER in actor.roles)
+
+
+def _actor_of(request: HttpRequest) -> Actor | None:
+    """Who sends the request: a bearer token, an API key or the session, as the APIs take them; None
+    for anyone else, and for a credential that does not hold."""
+    scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    try:
+        if scheme.lower() == "bearer":
+            return authenticate_bearer(token.strip())
+        if raw_key := request.META.get("HTTP_X_API_KEY"):
+            return authenticate_api_key(raw_key.strip())
+        user = getattr(request, "user", None)
+        return actor_from_user(user) if user is not None and user.is_authenticated else None
+    except errors.NotAuthenticated:
+        return None
+
+
+# -- metrics ------------------------------------------------------------------------------------------
+
+
+def has_metrics_token(request: HttpRequest) -> bool:
+    """`Authorization: Bearer <METRICS_TOKEN>`, compared in constant time; False when no token is set."""
+    expected = settings.METRICS_TOKEN
+    scheme, _, given = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if not expected or scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode(), expected.encode())
+
+
+@never_cache
+def metrics(request: HttpRequest) -> HttpResponse:
+    """/metrics behind METRICS_TOKEN (docs/operations.md, "Metrics"): 401 without it. With no token
+    configured, open only with DJANGO_DEBUG on; otherwise 403, closed until one is set."""
+    if settings.METRICS_TOKEN:
+        if not has_metrics_token(request):
+            response = _problem_response(
+                errors.NotAuthenticated("Send the metrics token: Authorization: Bearer <token>.")
+            )
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
+    elif not settings.DEBUG:
+        return _problem_response(errors.PermissionDenied("Metrics are closed: no METRICS_TOKEN is configured."))
+    return metrics_view(request)
+
+
+# -- API documentation --------------------------------------------------------------------------------
+
+# ReDoc's bundle shows a logo it loads from Redocly's CDN; a server without internet cannot reach it,
+# and the CSP (img-src 'self' data:) refuses it. It is replaced by an empty image of this server's own.
+_REDOC_BUNDLE = (
+    Path(drf_spectacular_sidecar.__file__).parent / "static/drf_spectacular_sidecar/redoc/bundles/redoc.standalone.js"
+)
+_REDOC_CDN_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+_EMPTY_IMAGE = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' width='1' height='1'/%3E"
+
+
+@functools.cache
+def _redoc_bundle_source() -> bytes:
+    source = _REDOC_BUNDLE.read_text(encoding="utf-8")
+    if _REDOC_CDN_LOGO not in source:  # a new ReDoc build: look at what it loads from where
+        raise RuntimeError(f"ReDoc's bundle no longer names {_REDOC_CDN_LOGO}; check its outside requests.")
+    return source.replace(_REDOC_CDN_LOGO, _EMPTY_IMAGE).encode()
+
+
+def redoc_bundle(request: HttpRequest) -> HttpResponse:
+    """drf-spectacular-sidecar's ReDoc bundle with no request to the internet (templates/drf_spectacular/redoc.html)."""
+    response = HttpResponse(_redoc_bundle_source(), content_type="text/javascript; charset=utf-8")
+    response["Cache-Control"] = "public, max-age=86400"
     return response
 
 

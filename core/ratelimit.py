@@ -1,7 +1,8 @@
 """Fixed-window rate limits shared by every protocol (docs/architecture.md, "Rate limits").
 
-`hit(scope, ident)` counts one request against every window of a scope ("anon", "user", "token")
-and says whether it may go on. Counters live in the cache: with Redis, one pipelined round trip
+`hit(scope, ident)` counts one request against every window of a scope ("anon", "user", "token",
+"login_user") and says whether it may go on; `check_login` is the one rule of password logins.
+Counters live in the cache: with Redis, one pipelined round trip
 (INCR + EXPIRE NX per window) that every process shares atomically; with the local-memory cache,
 add + incr under its lock. If the cache fails the request is let through (fail open), logged and
 counted: an outage of Redis must not take the API down with it.
@@ -12,6 +13,7 @@ cache round trips per window.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -21,6 +23,7 @@ from typing import Any
 from django.conf import settings
 
 from core.cache import safe_cache
+from core.errors import RateLimited
 from observability import metrics
 
 logger = logging.getLogger(__name__)
@@ -149,3 +152,41 @@ def client_ip(remote_addr: str | None, forwarded_for: str | None) -> str:
         if len(entries) >= hops:
             return entries[-hops]
     return remote_addr or "unknown"
+
+
+# -- password logins -----------------------------------------------------------------------------------
+
+LOGIN_IP_SCOPE = "token"  # the token endpoints' per-address counter: every password login shares it
+LOGIN_USER_SCOPE = "login_user"
+
+
+def check_login(request: Any, username: str | None) -> None:
+    """Count one password attempt against the client address (scope "token", the same counter as
+    the token endpoints) and against the username (scope "login_user"), before the password is
+    checked; raise RateLimited when either is over its limit, whatever the password.
+
+    `request` is any object with Django's `META` (an HttpRequest, or DRF's Request, which passes
+    `META` through). A request the token endpoints' throttle already counted in scope "token"
+    (`request.rate_limit_scope`) is not counted per address twice. The decision is left on the
+    request as `rate_limit` for the RateLimit-* headers when nothing counted it before.
+    (docs/architecture.md, "Rate limits")
+    """
+    decisions = []
+    if getattr(request, "rate_limit_scope", None) != LOGIN_IP_SCOPE:
+        ip = client_ip(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"))
+        decisions.append(hit(LOGIN_IP_SCOPE, f"ip:{ip}"))
+    decisions.append(hit(LOGIN_USER_SCOPE, login_user_ident(username or "")))
+    decision = decisions[0]
+    for candidate in decisions[1:]:
+        if _stricter(candidate, decision):
+            decision = candidate
+    if getattr(request, "rate_limit", None) is None and decision.limit:
+        request.rate_limit = decision
+    if not decision.allowed:
+        raise RateLimited(retry_after=decision.retry_after)
+
+
+def login_user_ident(username: str) -> str:
+    """Usernames differ only in case for Django's default backend lookups of most databases, and come
+    from the client: the key holds a digest of the case-folded name, bounded and free of odd bytes."""
+    return "user:" + hashlib.sha256(username.casefold().encode()).hexdigest()[:32]

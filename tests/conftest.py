@@ -3,6 +3,9 @@ by default, the real PostgreSQL and Redis in the second `.ci/run` pass."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -42,6 +45,27 @@ def _end_stray_sessions(django_db_setup: None, django_db_blocker: Any) -> Iterat
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+@pytest.fixture(scope="session")
+def production_static_root(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """`manage.py collectstatic` with the production storage, once per session: what a production
+    server serves pages from (pass it as DJANGO_STATIC_ROOT to a live server that renders pages)."""
+    root = tmp_path_factory.mktemp("static")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "DJANGO_SECRET_KEY": "s" * 60,
+        "JWT_SIGNING_KEY": "j" * 60,
+        "DJANGO_STATIC_ROOT": str(root),
+    }
+    env.pop("DJANGO_DEBUG", None)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--no-input"],
+        env=env, cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    return str(root)
 
 
 @pytest.fixture(autouse=True)

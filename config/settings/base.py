@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_filters",
     "corsheaders",
+    "csp",
     "observability",
     "core",
     "tasks",
@@ -44,10 +45,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "observability.middleware.ObservabilityMiddleware",
+    # A body without Content-Length (chunked) would reach the views empty: 411 instead.
+    "config.middleware.LengthRequiredMiddleware",
     # Compresses what everything below produces; switched by COMPRESSION_ENABLED.
     "config.middleware.CompressionMiddleware",
     "config.middleware.RateLimitHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every response (switched by CSP_ENABLED).
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # CORS before CommonMiddleware, so preflights are answered before redirects (switched by CORS_ENABLED).
     "corsheaders.middleware.CorsMiddleware",
@@ -57,6 +62,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # 429 for a login form refused by the login rate limit (core.backends).
+    "config.middleware.RateLimitedMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -120,3 +127,5 @@ from config.settings.components.security import *  # noqa: E402,F403
 
 if not CORS_ENABLED:  # noqa: F405
     MIDDLEWARE.remove("corsheaders.middleware.CorsMiddleware")
+if not CSP_ENABLED:  # noqa: F405
+    MIDDLEWARE.remove("csp.middleware.CSPMiddleware")

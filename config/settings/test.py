@@ -4,6 +4,8 @@ import os
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-" + "x" * 50)
 os.environ.setdefault("JWT_SIGNING_KEY", "test-jwt-signing-key-" + "y" * 40)
+# /metrics and /health's details need it outside DJANGO_DEBUG; live servers inherit it.
+os.environ.setdefault("METRICS_TOKEN", "test-metrics-token-" + "z" * 20)
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("CACHE_KEY_PREFIX", "taskhub-test")
 # Rate-limit tests switch limits on themselves; elsewhere they would only add noise.

@@ -91,6 +91,12 @@ def rate_limits(settings: Any) -> Callable[..., None]:
 
     def set_limits(**scopes: list[str]) -> None:
         settings.RATE_LIMITS_ENABLED = True
-        settings.RATE_LIMITS = {"anon": ["1000/h"], "user": ["1000/h"], "token": ["1000/h"], **scopes}
+        settings.RATE_LIMITS = {
+            "anon": ["1000/h"],
+            "user": ["1000/h"],
+            "token": ["1000/h"],
+            "login_user": ["1000/h"],
+            **scopes,
+        }
 
     return set_limits

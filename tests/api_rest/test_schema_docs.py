@@ -19,6 +19,12 @@ from api_rest.serializers import TaskOutputSerializer, task_to_json
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _api_docs(settings: Any) -> None:
+    settings.API_DOCS_ENABLED = True  # off by default outside DJANGO_DEBUG (tests/config/test_exposure.py)
+
+
 TASK_PATHS = {
     "/api/v1/tasks": {"get", "post"},
     "/api/v1/tasks/{task_id}": {"get", "put", "patch", "delete"},
@@ -141,13 +147,24 @@ def test_docs_pages_load_only_local_files(anon: APIClient, path: str, bundle: st
     for url in urls:
         parts = urlsplit(url)
         assert not parts.scheme and not parts.netloc, f"{path} loads {url} from another host"
-        assert url.startswith("/" + settings.STATIC_URL.lstrip("/")), url
-        assert finders.find(parts.path.removeprefix("/" + settings.STATIC_URL.lstrip("/"))), f"{url} is missing"
+        if url.startswith("/" + settings.STATIC_URL.lstrip("/")):
+            assert finders.find(parts.path.removeprefix("/" + settings.STATIC_URL.lstrip("/"))), f"{url} is missing"
+        else:  # Swagger UI's start-up script and ReDoc's bundle come from views of this server
+            assert anon.get(url).status_code == 200, url
 
 
-@pytest.mark.parametrize("path", ["/api/docs/", "/api/redoc/"])
-def test_docs_pages_point_at_the_local_schema(anon: APIClient, path: str) -> None:
+@pytest.mark.parametrize(("path", "script"), [("/api/docs/", "/api/docs/?script="), ("/api/redoc/", None)])
+def test_docs_pages_point_at_the_local_schema(anon: APIClient, path: str, script: str | None) -> None:
     html = anon.get(path).content.decode()
+    if script is not None:  # Swagger UI: the schema URL is in its start-up script, a file (no inline script)
+        assert f'src="{script}"' in html
+        html += anon.get(script).content.decode()
 
     assert '"/api/schema/"' in html
     assert "https://" not in html and "http://" not in html
+
+
+@pytest.mark.parametrize("path", ["/api/schema/", "/api/docs/", "/api/redoc/", "/api/redoc/redoc.standalone.js"])
+def test_docs_are_404_when_switched_off(anon: APIClient, settings: Any, path: str) -> None:
+    settings.API_DOCS_ENABLED = False
+    assert anon.get(path).status_code == 404

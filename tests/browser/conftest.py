@@ -1,5 +1,5 @@
 """Headless Chromium (Debian's package, or the command CHROMIUM names) driven by Playwright, with every other host
-blocked."""
+blocked, and every Content-Security-Policy violation recorded."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, Route, sync_playwright
 
 from tests.live import executable
 
@@ -43,12 +43,34 @@ def browser() -> Iterator[Browser]:
         os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
+# Runs in every document before its own scripts: the browser's report of each violation of the page's CSP.
+_REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  const blocked = event.blockedURI || "inline";
+  const where = `${event.sourceFile}:${event.lineNumber}:${event.columnNumber}`;
+  window.reportCspViolation(`${event.violatedDirective} blocked ${blocked} in ${event.documentURI} (${where})`);
+});
+"""
+
+
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    """A page that may only talk to the test server; `page.blocked` lists what it tried elsewhere."""
+    """A page that may only talk to the test server; `page.blocked` lists what it tried elsewhere, and
+    `page.csp_violations` what the Content-Security-Policy refused (the `securitypolicyviolation`
+    events and the console's CSP errors)."""
     context = browser.new_context()
+    violations: list[str] = []
+    context.expose_function("reportCspViolation", lambda text: violations.append(text))
+    context.add_init_script(_REPORT_VIOLATIONS)
     page = context.new_page()
     page.blocked = []  # type: ignore[attr-defined]
+    page.csp_violations = violations  # type: ignore[attr-defined]
+
+    def on_console(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            violations.append(f"console: {message.text}")
+
+    page.on("console", on_console)
 
     def only_local(route: Route) -> None:
         host = urlsplit(route.request.url).hostname

@@ -33,7 +33,9 @@ def test_graphiql_runs_a_query_with_the_session(live_server, settings, page: Pag
 
     # GraphiQL fetches the schema with a session POST as soon as it renders (introspection).
     with page.expect_response(_is_graphql_post) as introspection:
-        page.goto(f"{live_server.url}/graphql/")
+        page_response = page.goto(f"{live_server.url}/graphql/")
+    assert page_response is not None
+    assert "'nonce-" in page_response.headers["content-security-policy"]  # its inline script runs by nonce
     assert introspection.value.status == 200
     assert "errors" not in introspection.value.json(), introspection.value.text()[:500]
     expect(page).to_have_title("taskhub GraphiQL")
@@ -65,3 +67,4 @@ def test_graphiql_runs_a_query_with_the_session(live_server, settings, page: Pag
     expect(result).to_contain_text('"title": "Shown by GraphiQL"')
     expect(result).not_to_contain_text("Someone else's task")
     assert page.blocked == []
+    assert page.csp_violations == []  # type: ignore[attr-defined]

@@ -61,6 +61,6 @@ def test_anonymous_clients_are_limited_per_ip_even_when_refused(
 
 def test_limits_off_means_no_limit(settings: Any, alice: Driver) -> None:
     settings.RATE_LIMITS_ENABLED = False
-    settings.RATE_LIMITS = {"anon": ["1/h"], "user": ["1/h"], "token": ["1/h"]}
+    settings.RATE_LIMITS = {"anon": ["1/h"], "user": ["1/h"], "token": ["1/h"], "login_user": ["1/h"]}
 
     assert all(alice.list().ok for _ in range(3))

@@ -67,6 +67,9 @@ SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 NO_STORE = "no-store"  # never_cache: a probe's answer must never come from a cache on the way
 DEAD_SQLITE = "sqlite:////nonexistent-directory/taskhub-health/db.sqlite3"  # cannot be opened, or created
+# /health's details (version, components, concerns) are for staff, managers and the metrics token; the
+# servers inherit METRICS_TOKEN from this process (config.settings.test).
+DETAILS = {"Authorization": f"Bearer {os.environ['METRICS_TOKEN']}"}
 
 
 # -- ports, URLs and environments ------------------------------------------------------------------------
@@ -274,17 +277,18 @@ def _spawn(command: list[str], env: dict[str, str], log_path: Path) -> subproces
 
 @pytest.fixture
 def start_http(tmp_path: Path) -> Iterator[Callable[..., Process]]:
-    """Start granian the production way (WSGI, one worker) with `server_environment(...)`; ready once
-    /healthz answers 200; stopped (with every worker) when the test ends."""
+    """Start granian the production way (WSGI, one worker unless `workers` says more) with
+    `server_environment(...)`; ready once /healthz answers 200; stopped (with every worker) when the
+    test ends."""
     started: list[Process] = []
 
-    def start(env: dict[str, str]) -> Process:
+    def start(env: dict[str, str], workers: int = 1) -> Process:
         port = free_port()
         log_path = tmp_path / f"granian-{port}.log"
         command = [
             str(Path(sys.executable).parent / "granian"),
             "--interface", "wsgi",
-            "--workers", "1",
+            "--workers", str(workers),
             "--blocking-threads", "4",
             "--host", "127.0.0.1",
             "--port", str(port),
@@ -370,7 +374,7 @@ def test_a_dead_database_is_not_ready_but_alive(dead_database: str, start_http: 
     assert components["cache"] == {"status": "ok", "backend": "local-memory"}  # the cache is not the problem
     assert ready.body["failing"] == ["database"], ready.body  # the migrations could not be checked
 
-    health = server.get("/health")
+    health = server.get("/health", DETAILS)
     assert_probe(health, 503)
     assert health.body["status"] == "unavailable"
     assert health.body["version"] == VERSION
@@ -434,7 +438,7 @@ def test_a_dead_cache_is_degraded_but_ready(transactional_db: None, start_http: 
     assert components["database"]["status"] == "ok"
     assert components["migrations"] == {"status": "ok"}
 
-    health = server.get("/health")
+    health = server.get("/health", DETAILS)
     assert_probe(health, 200)
     assert health.body["status"] == "degraded"
     assert components_of(health)["cache"]["status"] == "degraded"
@@ -465,7 +469,7 @@ def test_everything_up_is_ok(django_db_setup: None, start_http: Callable[..., Pr
     assert components["migrations"] == {"status": "ok"}
     assert components["cache"] == {"status": "ok", "backend": "redis" if settings.REDIS_URL else "local-memory"}
 
-    health = server.get("/health")
+    health = server.get("/health", DETAILS)
     assert_probe(health, 200)
     assert health.body["status"] == "ok"
     assert health.body["version"] == VERSION
@@ -481,7 +485,7 @@ def test_everything_up_is_ok(django_db_setup: None, start_http: Callable[..., Pr
         "compression": True,
         "metrics_multiprocess": False,
     }
-    assert server.get("/metrics").status == 200  # metrics on, as /health says
+    assert server.get("/metrics", DETAILS).status == 200  # metrics on, as /health says
 
 
 def test_health_reports_the_concerns_switched(
@@ -510,7 +514,7 @@ def test_health_reports_the_concerns_switched(
         )
     )
 
-    health = server.get("/health")
+    health = server.get("/health", DETAILS)
     assert_probe(health, 200)
     assert health.body["status"] == "ok"
     assert health.body["version"] == "9.8.7-health-test"
@@ -600,7 +604,7 @@ def test_unapplied_migrations_are_not_ready_until_migrated(
     assert set(pending) <= every_migration
     assert "contenttypes.0001_initial" in pending and "auth.0001_initial" in pending
 
-    health = server.get("/health")
+    health = server.get("/health", DETAILS)
     assert_probe(health, 503)
     assert components_of(health)["migrations"]["pending"] == pending
 
@@ -613,7 +617,7 @@ def test_unapplied_migrations_are_not_ready_until_migrated(
     assert_probe(ready, 200)
     assert ready.body["status"] == "ok"
     assert components_of(ready)["migrations"] == {"status": "ok"}
-    assert server.get("/health").status == 200
+    assert server.get("/health", DETAILS).status == 200
 
 
 # -- PostgreSQL and Redis stop and start under a running server -------------------------------------
@@ -741,7 +745,7 @@ def test_in_process_readiness_follows_the_database() -> None:
         body = answer.json()
         assert body["failing"] == ["database"]
         assert body["components"]["database"]["status"] == "unavailable"
-        assert client.get("/health").status_code == 503
+        assert client.get("/health", headers=DETAILS).status_code == 503
 
     answer = client.get("/readyz")
     assert answer.status_code == 200, answer.json()

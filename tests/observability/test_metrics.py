@@ -18,6 +18,7 @@ from typing import Any
 
 import grpc
 import pytest
+from django.conf import settings
 from django.db import connections
 from django.test import Client, override_settings
 from google.protobuf.field_mask_pb2 import FieldMask
@@ -54,7 +55,7 @@ DISTINCT_IDS = 1000
 
 
 def scrape(client: Client | None = None) -> Scrape:
-    response = (client or Client()).get("/metrics")
+    response = (client or Client()).get("/metrics", headers={"Authorization": f"Bearer {settings.METRICS_TOKEN}"})
     assert response.status_code == 200, response.content[:300]
     assert response["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
     return Scrape(response.content.decode())
@@ -443,7 +444,7 @@ def test_rate_limit_rejections_are_counted_per_scope_on_every_protocol(
     client_for: Callable[..., APIClient], user: Any, settings: Any, stub: Any
 ) -> None:
     settings.RATE_LIMITS_ENABLED = True
-    settings.RATE_LIMITS = {"anon": ["2/h"], "user": ["2/h"], "token": ["1000/h"]}
+    settings.RATE_LIMITS = {"anon": ["2/h"], "user": ["2/h"], "token": ["1000/h"], "login_user": ["1000/h"]}
     api = client_for(user)
     rejected = "api_rate_limit_rejections_total"
     before = scrape()

@@ -58,6 +58,8 @@ REST_TASK = "/api/v1/tasks/{task_id}"
 GET_TASK = "/tasks.v1.TaskService/GetTask"
 SCRAPE: LabelKey = ("http", "GET", "/metrics", "200")
 TIMEOUT = 20.0
+# The servers inherit METRICS_TOKEN from this process (config.settings.test); /metrics needs it.
+METRICS_AUTH = {"Authorization": f"Bearer {os.environ['METRICS_TOKEN']}"}
 IDLE = {"rest": 0.0, "graphql": 0.0, "grpc": 0.0, "http": 1.0}  # only the scrape itself is in flight
 
 
@@ -96,7 +98,7 @@ class Stack:
             self.sent[key] += 1
 
     def scrape(self) -> Scrape:
-        response = requests.get(self.url("/metrics"), timeout=TIMEOUT)
+        response = requests.get(self.url("/metrics"), headers=METRICS_AUTH, timeout=TIMEOUT)
         assert response.status_code == 200, (response.text[:500], self.diagnostics()[-5000:])
         assert response.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
         self.count(SCRAPE)  # counted once it is answered: the next scrape shows it
@@ -435,13 +437,15 @@ def test_grpcserver_with_a_metrics_port_stops_on_a_sigterm_sent_as_soon_as_it_li
 
 @pytest.fixture
 def prometheus(stack: Stack, tmp_path: Path) -> Iterator[int]:
-    """A real Prometheus on loopback scraping the gunicorn port every second; yields its port."""
+    """A real Prometheus on loopback scraping the gunicorn port every second, with the metrics token
+    (`authorization: credentials:`, as a deployment configures it); yields its port."""
     executable = binary("prometheus")
     port = free_port()
     config = tmp_path / "prometheus.yml"
     config.write_text(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
         "scrape_configs:\n  - job_name: taskhub\n    scrape_interval: 1s\n"
+        f"    authorization:\n      type: Bearer\n      credentials: '{os.environ['METRICS_TOKEN']}'\n"
         f"    static_configs:\n      - targets: ['127.0.0.1:{stack.http_port}']\n"
     )
     server = Process(
@@ -532,5 +536,7 @@ def test_promtool_passes_a_live_scrape_and_a_real_prometheus_scrapes_it_and_answ
     assert float(total["value"][1]) >= sum(sent.values()) + ours + 1
     [up] = query(port, 'up{job="taskhub"}')
     assert up["value"][1] == "1"
+    # The same scrape without the token is refused: Prometheus' scrapes succeed because it sends it.
+    assert requests.get(stack.url("/metrics"), timeout=TIMEOUT).status_code == 401
     [grpc_ok] = query(port, f'api_requests_total{{protocol="grpc",endpoint="{GET_TASK}",status="OK"}}')
     assert float(grpc_ok["value"][1]) == sent[("grpc", "POST", GET_TASK, "OK")]

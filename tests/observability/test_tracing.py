@@ -20,6 +20,7 @@ one with the console exporter and one whose OTLP endpoint is dead. What is prove
 from __future__ import annotations
 
 import json
+import os
 import re
 import statistics
 import threading
@@ -564,7 +565,7 @@ def test_asgi_under_uvicorn_workers_records_spans(servers: Servers, collector: C
 
 
 def _concerns(server: Server) -> dict[str, Any]:
-    response = http(server, "GET", "/health")
+    response = http(server, "GET", "/health", headers={"Authorization": f"Bearer {os.environ['METRICS_TOKEN']}"})
     assert response.status == 200, response.body
     return response.json()["concerns"]  # type: ignore[no-any-return]
 

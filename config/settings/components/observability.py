@@ -7,6 +7,10 @@ from config.env import BASE_DIR, env
 
 # /metrics, the request metrics and django-prometheus' database and cache wrappers.
 METRICS_ENABLED = env.bool("METRICS_ENABLED", default=True)
+# The bearer token of /metrics, and of /health's details (docs/operations.md, "Metrics"): requests
+# must send `Authorization: Bearer <token>`. Without one, /metrics is open only with DJANGO_DEBUG on,
+# and refused (403) otherwise, so a production deploy never serves its metrics to the world by omission.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # The gRPC server's own /metrics port (0: none). Not needed when it shares PROMETHEUS_MULTIPROC_DIR
 # with the HTTP workers: then the HTTP /metrics already sums the gRPC process (docs/operations.md, "Metrics").
 GRPC_METRICS_PORT = env.int("GRPC_METRICS_PORT", default=0)

@@ -1,6 +1,6 @@
 """Django REST framework, the OpenAPI schema, and the rate limits every protocol shares."""
 
-from config.env import env
+from config.env import DEBUG, env
 
 REST_FRAMEWORK = {
     # Bearer first: its WWW-Authenticate header turns "not authenticated" into 401 instead of 403.
@@ -22,6 +22,10 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
+# /api/schema/, /api/docs/ (Swagger UI) and /api/redoc/; off: 404. Off in production unless switched
+# on, like GraphiQL and introspection: the schema is a map of the API for anyone who asks.
+API_DOCS_ENABLED = env.bool("API_DOCS_ENABLED", default=DEBUG)
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "taskhub API",
     "DESCRIPTION": "Tasks over REST. Errors are RFC 9457 problem details (application/problem+json).",
@@ -41,7 +45,12 @@ RATE_LIMITS = {
     "anon": env.list("RATE_LIMIT_ANON", default=["60/m", "1000/h"]),
     "user": env.list("RATE_LIMIT_USER", default=["600/m", "10000/h"]),
     "token": env.list("RATE_LIMIT_TOKEN", default=["10/m", "100/h"]),
+    # Password attempts per username, from any address (docs/architecture.md, "Rate limits").
+    "login_user": env.list("RATE_LIMIT_LOGIN_USER", default=["10/m", "100/h"]),
 }
+
+# Every password login (token endpoint, admin, browsable API) goes through core.ratelimit.check_login.
+AUTHENTICATION_BACKENDS = ["core.backends.RateLimitedModelBackend"]
 
 # Idempotency-Key records are kept this long (docs/api/rest.md, "Idempotency").
 IDEMPOTENCY_TTL = env.int("IDEMPOTENCY_TTL", default=86_400)

@@ -1,5 +1,7 @@
 """HTTP security: safe by default with DEBUG off, so `manage.py check --deploy` is clean."""
 
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
+
 from config.env import DEBUG, env
 
 # Behind a TLS-terminating proxy or load balancer, set SECURE_PROXY_SSL_HEADER_ENABLED so Django
@@ -24,3 +26,25 @@ SECURE_REFERRER_POLICY = "same-origin"
 # Client IP for rate limits: the socket address, unless this many trusted proxies append to
 # X-Forwarded-For; then the address the outermost trusted proxy saw. A forged header cannot change it.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# Content-Security-Policy (django-csp) on every response (docs/configuration.md, "HTTPS"). The pages
+# (admin, browsable API, Swagger UI, ReDoc, GraphiQL) load everything from this server: scripts from
+# files, plus GraphiQL's one inline script with the request's nonce; no eval. Styles may be inline
+# (Swagger UI, ReDoc and GraphiQL set them from script); images and fonts may be data: URLs; ReDoc
+# runs its search in a blob: worker. Nothing may frame the pages, and forms post only here.
+CSP_ENABLED = env.bool("CSP_ENABLED", default=True)
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "worker-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
