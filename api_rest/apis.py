@@ -21,14 +21,16 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 from rest_framework_simplejwt import views as jwt_views
-from rest_framework_simplejwt.serializers import TokenBlacklistSerializer
 
-from api_rest.auth import TokenObtainSerializer, TokenRefreshSerializer, actor_of
+from api_rest.auth import actor_of
 from api_rest.serializers import (
     TaskInputSerializer,
     TaskOutputSerializer,
     TaskPageSerializer,
+    TokenObtainInputSerializer,
     TokenPairSerializer,
+    TokenRefreshInputSerializer,
+    TokenRevokeInputSerializer,
     task_to_json,
 )
 from core.cache import cache_stats
@@ -68,7 +70,7 @@ class TokenObtainApi(jwt_views.TokenObtainPairView):
 
     api_protocol = "rest"
     rate_limit_scope = "token"
-    serializer_class = TokenObtainSerializer
+    serializer_class = TokenObtainInputSerializer
 
 
 @extend_schema_view(
@@ -79,7 +81,7 @@ class TokenRefreshApi(jwt_views.TokenRefreshView):
 
     api_protocol = "rest"
     rate_limit_scope = "token"
-    serializer_class = TokenRefreshSerializer
+    serializer_class = TokenRefreshInputSerializer
 
 
 class TokenRevokeApi(jwt_views.TokenBlacklistView):
@@ -87,7 +89,7 @@ class TokenRevokeApi(jwt_views.TokenBlacklistView):
 
     api_protocol = "rest"
     rate_limit_scope = "token"
-    serializer_class = TokenBlacklistSerializer
+    serializer_class = TokenRevokeInputSerializer
 
     @extend_schema(responses={204: None, 401: _PROBLEM})
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
