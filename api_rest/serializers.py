@@ -15,13 +15,29 @@ from datetime import datetime
 from typing import Any
 
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework_simplejwt.serializers import PasswordField, TokenBlacklistSerializer
 
 from api_rest.auth import TokenObtainSerializer, TokenRefreshSerializer
-from tasks.models import MAX_DESCRIPTION_LENGTH, MAX_TAG_LENGTH, MAX_TAGS_SENT, MAX_TITLE_LENGTH, Priority, Status, Task
+from tasks.models import (
+    MAX_DESCRIPTION_LENGTH,
+    MAX_TAG_LENGTH,
+    MAX_TAGS,
+    MAX_TAGS_SENT,
+    MAX_TITLE_LENGTH,
+    Priority,
+    Status,
+    Task,
+)
 
 PRIORITY_NAMES = {int(p): p.label for p in Priority}
+
+
+def trimmed_length_pattern(maximum: int) -> str:
+    """A JSON Schema pattern for "1 to `maximum` characters once surrounding white space is trimmed"
+    (docs/domain.md, "The task"): a raw length limit would be false, as "  x  " is the title "x"."""
+    return rf"^\s*\S(?:[\s\S]{{0,{maximum - 2}}}\S)?\s*$"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -58,6 +74,26 @@ class StrictCharField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+def _trimmed_string(maximum: int, description: str) -> dict[str, Any]:
+    """The schema of a string the domain trims before it measures it. Wrapped in `allOf` so that
+    drf-spectacular adds neither the field's raw `max_length` (a bound of the work, not the rule) nor
+    a blank alternative (`allow_blank` only lets a blank value reach the domain, which refuses it)."""
+    return {
+        "allOf": [{"type": "string", "minLength": 1, "pattern": trimmed_length_pattern(maximum)}],
+        "description": description,
+    }
+
+
+@extend_schema_field(_trimmed_string(MAX_TITLE_LENGTH, f"Trimmed first, then 1 to {MAX_TITLE_LENGTH} characters."))
+class TitleField(StrictCharField):
+    """The title: the domain trims it, then checks its length and that it is not blank."""
+
+
+@extend_schema_field(_trimmed_string(MAX_TAG_LENGTH, f"Trimmed and lowercased, then 1 to {MAX_TAG_LENGTH} characters."))
+class TagField(StrictCharField):
+    """One tag as sent; the domain trims, lowercases and measures it."""
 
 
 class StrictPasswordField(PasswordField):
@@ -119,7 +155,7 @@ class TaskInputSerializer(StrictInput, serializers.Serializer[dict[str, Any]]):
     """Create (POST), replace (PUT) and, with partial=True, update (PATCH)."""
 
     # Trimmed, then measured (docs/domain.md); a blank title reaches the domain, which names the rule.
-    title = StrictCharField(max_length=MAX_TITLE_LENGTH, allow_blank=True, trim_whitespace=True)
+    title = TitleField(max_length=MAX_TITLE_LENGTH, allow_blank=True, trim_whitespace=True)
     description = StrictCharField(
         max_length=MAX_DESCRIPTION_LENGTH,
         allow_blank=True,
@@ -131,9 +167,11 @@ class TaskInputSerializer(StrictInput, serializers.Serializer[dict[str, Any]]):
     completed = StrictBooleanField(required=False)
     due_date = AwareDateTimeField(allow_null=True, required=False)
     tags = serializers.ListField(
-        child=StrictCharField(allow_blank=True, trim_whitespace=False, max_length=MAX_TAG_LENGTH + 100),
+        child=TagField(allow_blank=True, trim_whitespace=False, max_length=MAX_TAG_LENGTH + 100),
         max_length=MAX_TAGS_SENT,
         required=False,
+        help_text=f"At most {MAX_TAGS_SENT} sent; duplicates (after trimming and lowercasing) are dropped, "
+        f"and at most {MAX_TAGS} may remain.",
     )
 
 
@@ -162,18 +200,20 @@ class TaskOutputSerializer(serializers.Serializer[Task]):
     """The task as every REST response shows it (documentation of `task_to_json`)."""
 
     id = serializers.UUIDField()
-    owner = serializers.IntegerField(help_text="The owner's user id.")
-    title = serializers.CharField()
-    description = serializers.CharField()
+    owner = serializers.IntegerField(min_value=1, help_text="The owner's user id.")
+    title = serializers.CharField(min_length=1, max_length=MAX_TITLE_LENGTH)
+    description = serializers.CharField(allow_blank=True, max_length=MAX_DESCRIPTION_LENGTH)
     priority = serializers.ChoiceField(choices=[p.label for p in Priority])
     status = serializers.ChoiceField(choices=Status.values)
     completed = serializers.BooleanField()
     due_date = serializers.DateTimeField(allow_null=True)
-    tags = serializers.ListField(child=serializers.CharField())
+    tags = serializers.ListField(
+        child=serializers.CharField(min_length=1, max_length=MAX_TAG_LENGTH), max_length=MAX_TAGS
+    )
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
     completed_at = serializers.DateTimeField(allow_null=True)
-    version = serializers.IntegerField(help_text="Grows by one with every change; the ETag.")
+    version = serializers.IntegerField(min_value=1, help_text="Grows by one with every change; the ETag.")
 
 
 class TaskPageSerializer(serializers.Serializer[Any]):
@@ -187,3 +227,26 @@ class TokenPairSerializer(serializers.Serializer[Any]):
 
     access = serializers.CharField(help_text="JWT access token; send as `Authorization: Bearer …`.")
     refresh = serializers.CharField(help_text="JWT refresh token; one use (rotated).")
+
+
+class ProblemSerializer(serializers.Serializer[Any]):
+    """Every REST error: RFC 9457 problem details, `application/problem+json` (docs/api/errors.md)."""
+
+    type = serializers.CharField(help_text="`urn:taskhub:problem:<code>`.")
+    title = serializers.CharField(help_text="The name of the HTTP status.")
+    status = serializers.IntegerField(min_value=400, max_value=599, help_text="The HTTP status.")
+    detail = serializers.CharField(help_text="A sentence safe to show.")
+    code = serializers.CharField(help_text="The error code of docs/api/errors.md, e.g. `invalid_input`.")
+    request_id = serializers.CharField(required=False, help_text="Equals the `X-Request-ID` header.")
+    # The metaclass moves declared fields off the class, so this does not shadow Serializer.errors at run time.
+    errors = serializers.DictField(  # type: ignore[assignment]
+        child=serializers.ListField(child=serializers.CharField(), min_length=1),
+        required=False,
+        help_text="Invalid input: field (nested as `tags.0`) or query parameter → messages.",
+    )
+    current_version = serializers.IntegerField(
+        min_value=1, required=False, help_text="`stale_version`: the task's version now."
+    )
+    retry_after = serializers.IntegerField(
+        min_value=0, required=False, help_text="`rate_limited`: seconds to wait, as `Retry-After`."
+    )
