@@ -138,14 +138,58 @@ _TASK_LINKS = {
 }
 
 
+# `completed` and `status` sent together must agree (docs/domain.md, "The task"): the one rule between two
+# fields of a task body, which only a `not` can state in OpenAPI 3.0.
+_COMPLETED_AGREES_WITH_STATUS = {
+    "not": {
+        "anyOf": [
+            {
+                "required": ["status", "completed"],
+                "properties": {"status": {"enum": ["completed"]}, "completed": {"enum": [False]}},
+            },
+            {
+                "required": ["status", "completed"],
+                "properties": {"status": {"enum": ["todo", "in_progress"]}, "completed": {"enum": [True]}},
+            },
+        ]
+    }
+}
+_TASK_BODIES = ("TaskInputRequest", "PatchedTaskInputRequest")
+# A list parameter sent empty (`?tag=`) counts as not sent, except `limit`, which must be a number.
+_LISTS = ("tasks_list", "tasks_mine")
+_EMPTY_REFUSED = {"limit"}
+
+
+def _unwrap(schema: dict[str, Any]) -> None:
+    """A field schema given as `allOf` of one inline schema (api_rest/serializers.py, where it keeps
+    drf-spectacular from adding the field's own length and blank rules) becomes that schema."""
+    parts = schema.get("allOf")
+    if isinstance(parts, list) and len(parts) == 1 and "$ref" not in parts[0]:
+        schema.pop("allOf")
+        schema.update({**parts[0], **schema})
+
+
 def postprocess(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     """SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]: every request and response object is closed
-    (`additionalProperties: false`: bodies refuse unknown fields, responses have no others), and a
-    created task links to the operations on it, with its ETag as `If-Match`."""
-    for component in result.get("components", {}).get("schemas", {}).values():
+    (`additionalProperties: false`: bodies refuse unknown fields, responses have no others), a task
+    body states that `completed` agrees with `status`, and a created task links to the operations on
+    it, with its ETag as `If-Match`; list parameters that may be sent empty say so."""
+    schemas = result.get("components", {}).get("schemas", {})
+    for component in schemas.values():
         if component.get("type") == "object" and "properties" in component:
             component.setdefault("additionalProperties", False)
+            for field in component["properties"].values():
+                _unwrap(field)
+                _unwrap(field.get("items", {}))
+    for name in _TASK_BODIES:
+        if name in schemas:
+            schemas[name].update(_COMPLETED_AGREES_WITH_STATUS)
     for path in result.get("paths", {}).values():
+        for operation in path.values():
+            if operation.get("operationId") in _LISTS:
+                for parameter in operation.get("parameters", []):
+                    if parameter["in"] == "query" and parameter["name"] not in _EMPTY_REFUSED:
+                        parameter["allowEmptyValue"] = True
         operation = path.get("post")
         if not operation or operation.get("operationId") != "tasks_create":
             continue

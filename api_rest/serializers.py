@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.core.validators import ProhibitNullCharactersValidator, RegexValidator
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -34,10 +35,31 @@ from tasks.models import (
 PRIORITY_NAMES = {int(p): p.label for p in Priority}
 
 
+# The white space Python's str.strip() removes, spelled out: `\s` means other sets in other regex
+# dialects (ECMA 262's has U+FEFF and lacks U+001C-U+001F and U+0085).
+_SPACE = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# A character that is neither white space nor NUL (refused in every string by DRF: PostgreSQL cannot store it).
+_SOLID = rf"[^\x00{_SPACE}]"
+
+
 def trimmed_length_pattern(maximum: int) -> str:
     """A JSON Schema pattern for "1 to `maximum` characters once surrounding white space is trimmed"
-    (docs/domain.md, "The task"): a raw length limit would be false, as "  x  " is the title "x"."""
-    return rf"^\s*\S(?:[\s\S]{{0,{maximum - 2}}}\S)?\s*$"
+    (docs/domain.md, "The task"), without NUL: a raw length limit would be false, as "  x  " is the
+    title "x"."""
+    return rf"^[{_SPACE}]*{_SOLID}(?:[^\x00]{{0,{maximum - 2}}}{_SOLID})?[{_SPACE}]*$"
+
+
+# Not blank and without NUL (refused in every string by DRF; PostgreSQL cannot store it): DRF trims
+# these fields, and a blank value is refused.
+NOT_BLANK_PATTERN = rf"^[^\x00]*{_SOLID}[^\x00]*$"
+
+
+class NoNullCharacters(RegexValidator):
+    """DRF's own NUL check as a RegexValidator, which drf-spectacular writes into the schema as a pattern."""
+
+    regex = r"^[^\x00]*\Z"
+    message = "Null characters are not allowed."
+    code = "null_characters_not_allowed"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -70,6 +92,12 @@ class StrictCharField(serializers.CharField):
 
     default_error_messages = {"invalid": "Must be a string."}
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.validators = [
+            NoNullCharacters() if isinstance(v, ProhibitNullCharactersValidator) else v for v in self.validators
+        ]
+
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
@@ -79,11 +107,22 @@ class StrictCharField(serializers.CharField):
 def _trimmed_string(maximum: int, description: str) -> dict[str, Any]:
     """The schema of a string the domain trims before it measures it. Wrapped in `allOf` so that
     drf-spectacular adds neither the field's raw `max_length` (a bound of the work, not the rule) nor
-    a blank alternative (`allow_blank` only lets a blank value reach the domain, which refuses it)."""
+    a blank alternative (`allow_blank` only lets a blank value reach the domain, which refuses it);
+    `api_rest.schema.postprocess` unwraps it."""
     return {
         "allOf": [{"type": "string", "minLength": 1, "pattern": trimmed_length_pattern(maximum)}],
         "description": description,
     }
+
+
+@extend_schema_field(
+    {
+        "allOf": [{"type": "string", "maxLength": MAX_DESCRIPTION_LENGTH, "pattern": r"^[^\x00]*$"}],
+        "description": f"Kept as sent, blank allowed; at most {MAX_DESCRIPTION_LENGTH} characters.",
+    }
+)
+class DescriptionField(StrictCharField):
+    """The description, kept as sent (no trimming); blank is allowed."""
 
 
 @extend_schema_field(_trimmed_string(MAX_TITLE_LENGTH, f"Trimmed first, then 1 to {MAX_TITLE_LENGTH} characters."))
@@ -96,8 +135,22 @@ class TagField(StrictCharField):
     """One tag as sent; the domain trims, lowercases and measures it."""
 
 
+@extend_schema_field({"allOf": [{"type": "string", "pattern": NOT_BLANK_PATTERN}]})
+class NotBlankField(StrictCharField):
+    """A string DRF trims and refuses when blank (a username, a token)."""
+
+
 class StrictPasswordField(PasswordField):
+    """A password exactly as sent: surrounding spaces are part of it (simplejwt's field trimmed them,
+    so such a password could never log in)."""
+
     default_error_messages = {"invalid": "Must be a string."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(trim_whitespace=False, **kwargs)
+        self.validators = [
+            NoNullCharacters() if isinstance(v, ProhibitNullCharactersValidator) else v for v in self.validators
+        ]
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
@@ -156,7 +209,7 @@ class TaskInputSerializer(StrictInput, serializers.Serializer[dict[str, Any]]):
 
     # Trimmed, then measured (docs/domain.md); a blank title reaches the domain, which names the rule.
     title = TitleField(max_length=MAX_TITLE_LENGTH, allow_blank=True, trim_whitespace=True)
-    description = StrictCharField(
+    description = DescriptionField(
         max_length=MAX_DESCRIPTION_LENGTH,
         allow_blank=True,
         trim_whitespace=False,
@@ -180,20 +233,20 @@ class TokenObtainInputSerializer(StrictInput, TokenObtainSerializer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields[self.username_field] = StrictCharField(write_only=True)
+        self.fields[self.username_field] = NotBlankField(write_only=True)
         self.fields["password"] = StrictPasswordField()
 
 
 class TokenRefreshInputSerializer(StrictInput, TokenRefreshSerializer):
     """`POST auth/token/refresh`: a refresh token, a JSON string."""
 
-    refresh = StrictCharField()
+    refresh = NotBlankField()
 
 
 class TokenRevokeInputSerializer(StrictInput, TokenBlacklistSerializer):
     """`POST auth/token/revoke`: a refresh token, a JSON string."""
 
-    refresh = StrictCharField(write_only=True)
+    refresh = NotBlankField(write_only=True)
 
 
 class TaskOutputSerializer(serializers.Serializer[Task]):

@@ -113,3 +113,33 @@ def test_a_title_that_is_a_number_is_not_stored_as_text(api: APIClient) -> None:
 
     assert_problem(response, 400, "invalid_input", fields={"title"})
     assert not Task.objects.filter(title="123").exists()
+
+
+def test_a_password_is_taken_as_sent_with_its_surrounding_spaces(anon: APIClient, user: Any) -> None:
+    """Found by schemathesis: the password was trimmed, so "  secret  " could never log in, and a
+    password of spaces was 400 "blank" instead of a wrong password."""
+    user.set_password("  spaced out  ")
+    user.save()
+
+    assert anon.post(TOKEN, {"username": user.username, "password": "  spaced out  "}, format="json").status_code == 200
+    assert_problem(
+        anon.post(TOKEN, {"username": user.username, "password": "spaced out"}, format="json"), 401, "not_authenticated"
+    )
+    assert_problem(anon.post(TOKEN, {"username": user.username, "password": "   "}, format="json"), 401)
+
+
+@pytest.mark.parametrize(
+    ("path", "data", "field"),
+    [
+        (TASKS, {"title": "a\x00b"}, "title"),
+        (TASKS, {"title": "t", "description": "\x00"}, "description"),
+        (TASKS, {"title": "t", "tags": ["a\x00"]}, "tags"),
+        (TOKEN, {"username": "a\x00", "password": PASSWORD}, "username"),
+        (REFRESH, {"refresh": "\x00"}, "refresh"),
+    ],
+)
+def test_a_nul_character_in_a_body_string_is_400(api: APIClient, path: str, data: dict, field: str) -> None:
+    """The schema says so (a pattern without NUL); PostgreSQL could not store it."""
+    body = assert_problem(api.post(path, data, format="json"), 400, "invalid_input")
+
+    assert _field_of(body) == {field}, body
