@@ -21,14 +21,17 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 from rest_framework_simplejwt import views as jwt_views
-from rest_framework_simplejwt.serializers import TokenBlacklistSerializer
 
-from api_rest.auth import TokenObtainSerializer, TokenRefreshSerializer, actor_of
+from api_rest.auth import actor_of
+from api_rest.schema import ALWAYS, WITH_BODY, etag_header, problems, response_header, response_headers
 from api_rest.serializers import (
     TaskInputSerializer,
     TaskOutputSerializer,
     TaskPageSerializer,
+    TokenObtainInputSerializer,
     TokenPairSerializer,
+    TokenRefreshInputSerializer,
+    TokenRevokeInputSerializer,
     task_to_json,
 )
 from core.cache import cache_stats
@@ -39,7 +42,9 @@ from tasks.pagination import DEFAULT_LIMIT, MAX_LIMIT, ORDERINGS, Page, parse_li
 from tasks.selectors import task_get, task_list
 from tasks.services import task_create_idempotent, task_delete, task_replace, task_update
 
-_PROBLEM = OpenApiResponse(description="Problem details (RFC 9457), application/problem+json.")
+# The token endpoints have no credentials to check: their 401 is a bad password or token, no challenge.
+_TOKEN_HEADERS = response_headers(challenge=False)
+_HEADERS = response_headers(challenge=True)
 
 
 class BaseApi(APIView):
@@ -61,25 +66,29 @@ class BaseApi(APIView):
 
 
 @extend_schema_view(
-    post=extend_schema(responses={200: TokenPairSerializer, 400: _PROBLEM, 401: _PROBLEM, 429: _PROBLEM})
+    post=extend_schema(
+        parameters=_TOKEN_HEADERS, responses={200: TokenPairSerializer, **problems(*ALWAYS, *WITH_BODY, 401)}
+    )
 )
 class TokenObtainApi(jwt_views.TokenObtainPairView):
     """Username and password → an access token (short-lived) and a refresh token."""
 
     api_protocol = "rest"
     rate_limit_scope = "token"
-    serializer_class = TokenObtainSerializer
+    serializer_class = TokenObtainInputSerializer
 
 
 @extend_schema_view(
-    post=extend_schema(responses={200: TokenPairSerializer, 400: _PROBLEM, 401: _PROBLEM, 429: _PROBLEM})
+    post=extend_schema(
+        parameters=_TOKEN_HEADERS, responses={200: TokenPairSerializer, **problems(*ALWAYS, *WITH_BODY, 401)}
+    )
 )
 class TokenRefreshApi(jwt_views.TokenRefreshView):
     """A refresh token → a new access token and a new refresh token; the old one stops working."""
 
     api_protocol = "rest"
     rate_limit_scope = "token"
-    serializer_class = TokenRefreshSerializer
+    serializer_class = TokenRefreshInputSerializer
 
 
 class TokenRevokeApi(jwt_views.TokenBlacklistView):
@@ -87,9 +96,12 @@ class TokenRevokeApi(jwt_views.TokenBlacklistView):
 
     api_protocol = "rest"
     rate_limit_scope = "token"
-    serializer_class = TokenBlacklistSerializer
+    serializer_class = TokenRevokeInputSerializer
 
-    @extend_schema(responses={204: None, 401: _PROBLEM})
+    @extend_schema(
+        parameters=_TOKEN_HEADERS,
+        responses={204: OpenApiResponse(description="Revoked."), **problems(*ALWAYS, *WITH_BODY, 401)},
+    )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         super().post(request, *args, **kwargs)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -100,14 +112,27 @@ class TokenRevokeApi(jwt_views.TokenBlacklistView):
 _LIST_PARAMETERS = [
     OpenApiParameter("status", str, enum=["todo", "in_progress", "completed"]),
     OpenApiParameter("priority", str, enum=["low", "medium", "high"]),
-    OpenApiParameter("completed", bool),
-    OpenApiParameter("tag", str),
-    OpenApiParameter("due_before", OpenApiTypes.DATETIME),
-    OpenApiParameter("due_after", OpenApiTypes.DATETIME),
-    OpenApiParameter("search", str, description="Case-insensitive text in title or description."),
+    OpenApiParameter("completed", str, enum=["true", "false", "1", "0"]),
+    OpenApiParameter(
+        "tag", {"type": "string", "maxLength": 50}, description="Compared trimmed and lowercased; blank: any."
+    ),
+    OpenApiParameter("due_before", OpenApiTypes.DATETIME, description="Strictly before; with an offset."),
+    OpenApiParameter("due_after", OpenApiTypes.DATETIME, description="Strictly after; with an offset."),
+    OpenApiParameter(
+        "search",
+        {"type": "string", "maxLength": 200},
+        description="Case-insensitive text in title or description; blank lists everything.",
+    ),
     OpenApiParameter("ordering", str, enum=list(ORDERINGS), description="Default -created_at."),
-    OpenApiParameter("limit", int, description=f"1 to {MAX_LIMIT}, default {DEFAULT_LIMIT}."),
-    OpenApiParameter("cursor", str, description="The `next` or `previous` link's cursor."),
+    OpenApiParameter(
+        "limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, description=f"Default {DEFAULT_LIMIT}."
+    ),
+    OpenApiParameter(
+        "cursor",
+        {"type": "string", "pattern": "^[A-Za-z0-9_-]+$"},
+        description="Opaque: the cursor of a `next` or `previous` link. It works only with the `ordering` "
+        "it came from (the default when none was given); any other cursor is 400.",
+    ),
 ]
 
 
@@ -172,8 +197,8 @@ def _not_modified(request: Request, etag: str) -> bool:
 class TaskCollectionApi(BaseApi):
     @extend_schema(
         operation_id="tasks_list",
-        parameters=_LIST_PARAMETERS,
-        responses={200: TaskPageSerializer, 400: _PROBLEM, 401: _PROBLEM},
+        parameters=[*_LIST_PARAMETERS, *_HEADERS],
+        responses={200: TaskPageSerializer, **problems(*ALWAYS, 400, 401)},
     )
     def get(self, request: Request) -> Response:
         """The tasks you may see (managers: everybody's), one page at a time."""
@@ -184,17 +209,29 @@ class TaskCollectionApi(BaseApi):
         request=TaskInputSerializer,
         parameters=[
             OpenApiParameter(
-                "Idempotency-Key", str, OpenApiParameter.HEADER, description="Replays return the first result."
-            )
+                "Idempotency-Key",
+                # 1 to 255 printable ASCII characters, no surrounding spaces (HTTP drops them), as a
+                # pattern: with minLength/maxLength as well, schemathesis 4.32's coverage phase pairs
+                # this header with the body `0` and calls it valid.
+                {"type": "string", "pattern": r"^[!-~](?:[ -~]{0,253}[!-~])?$"},
+                OpenApiParameter.HEADER,
+                description="1 to 255 printable characters (anything else is 400 on `idempotency_key`), per "
+                "user. A retry with the same body returns the first result (with `Idempotent-Replayed: true`); "
+                "with another body it is 422.",
+            ),
+            *_HEADERS,
+            etag_header(201),
+            response_header(
+                "Location", {"type": "string", "format": "uri"}, "The task's URL.", response=[201], required=True
+            ),
+            response_header(
+                "Idempotent-Replayed",
+                {"type": "string", "enum": ["true"]},
+                "The stored result of an earlier request with the same `Idempotency-Key`.",
+                response=[201],
+            ),
         ],
-        responses={
-            201: TaskOutputSerializer,
-            400: _PROBLEM,
-            401: _PROBLEM,
-            403: _PROBLEM,
-            409: _PROBLEM,
-            422: _PROBLEM,
-        },
+        responses={201: TaskOutputSerializer, **problems(*ALWAYS, *WITH_BODY, 401, 403, 409, 422)},
     )
     def post(self, request: Request) -> Response:
         """Create a task you own."""
@@ -214,22 +251,41 @@ class TaskCollectionApi(BaseApi):
 class TaskMineApi(BaseApi):
     @extend_schema(
         operation_id="tasks_mine",
-        parameters=_LIST_PARAMETERS,
-        responses={200: TaskPageSerializer, 400: _PROBLEM, 401: _PROBLEM},
+        parameters=[*_LIST_PARAMETERS, *_HEADERS],
+        responses={200: TaskPageSerializer, **problems(*ALWAYS, 400, 401)},
     )
     def get(self, request: Request) -> Response:
         """Only the tasks you own, whatever your role."""
         return _page_response(request, task_list(actor=actor_of(request), mine=True, **_list_arguments(request)))
 
 
-_IF_MATCH = OpenApiParameter("If-Match", str, OpenApiParameter.HEADER, description='The ETag you read, e.g. "3".')
+_IF_MATCH = OpenApiParameter(
+    "If-Match",
+    str,
+    OpenApiParameter.HEADER,
+    description='The ETag you read, e.g. "3": the change applies only to that version, else 412. `*` or no '
+    "header: any version. A weak or malformed tag never matches.",
+)
 
 
 class TaskDetailApi(BaseApi):
     @extend_schema(
         operation_id="tasks_retrieve",
-        parameters=[OpenApiParameter("If-None-Match", str, OpenApiParameter.HEADER)],
-        responses={200: TaskOutputSerializer, 304: None, 401: _PROBLEM, 404: _PROBLEM},
+        parameters=[
+            OpenApiParameter(
+                "If-None-Match",
+                str,
+                OpenApiParameter.HEADER,
+                description="ETags (a list, weak tags and `*` accepted): 304 when one names the current version.",
+            ),
+            *_HEADERS,
+            etag_header(200, 304),
+        ],
+        responses={
+            200: TaskOutputSerializer,
+            304: OpenApiResponse(description="Not modified: the task is still at that version."),
+            **problems(*ALWAYS, 401, 404),
+        },
     )
     def get(self, request: Request, task_id: UUID) -> Response:
         """One task, with its version as ETag."""
@@ -242,8 +298,8 @@ class TaskDetailApi(BaseApi):
     @extend_schema(
         operation_id="tasks_partial_update",
         request=TaskInputSerializer,
-        parameters=[_IF_MATCH],
-        responses={200: TaskOutputSerializer, 400: _PROBLEM, 403: _PROBLEM, 404: _PROBLEM, 412: _PROBLEM},
+        parameters=[_IF_MATCH, *_HEADERS, etag_header(200)],
+        responses={200: TaskOutputSerializer, **problems(*ALWAYS, *WITH_BODY, 401, 403, 404, 412)},
     )
     def patch(self, request: Request, task_id: UUID) -> Response:
         """Change some fields."""
@@ -260,8 +316,8 @@ class TaskDetailApi(BaseApi):
     @extend_schema(
         operation_id="tasks_update",
         request=TaskInputSerializer,
-        parameters=[_IF_MATCH],
-        responses={200: TaskOutputSerializer, 400: _PROBLEM, 403: _PROBLEM, 404: _PROBLEM, 412: _PROBLEM},
+        parameters=[_IF_MATCH, *_HEADERS, etag_header(200)],
+        responses={200: TaskOutputSerializer, **problems(*ALWAYS, *WITH_BODY, 401, 403, 404, 412)},
     )
     def put(self, request: Request, task_id: UUID) -> Response:
         """Replace every editable field; those left out go back to their defaults."""
@@ -277,8 +333,8 @@ class TaskDetailApi(BaseApi):
 
     @extend_schema(
         operation_id="tasks_destroy",
-        parameters=[_IF_MATCH],
-        responses={204: None, 403: _PROBLEM, 404: _PROBLEM, 412: _PROBLEM},
+        parameters=[_IF_MATCH, *_HEADERS],
+        responses={204: OpenApiResponse(description="Deleted."), **problems(*ALWAYS, 401, 403, 404, 412)},
     )
     def delete(self, request: Request, task_id: UUID) -> Response:
         """Delete a task; with If-Match, only if it is still at that version."""
@@ -299,7 +355,9 @@ _CACHE_STATS = inline_serializer(
 
 
 class CacheStatsApi(BaseApi):
-    @extend_schema(operation_id="cache_stats", responses={200: _CACHE_STATS, 401: _PROBLEM, 403: _PROBLEM})
+    @extend_schema(
+        operation_id="cache_stats", parameters=_HEADERS, responses={200: _CACHE_STATS, **problems(*ALWAYS, 401, 403)}
+    )
     def get(self, request: Request) -> Response:
         """Cache hits, misses and errors over all processes (managers)."""
         return Response(cache_stats(actor=actor_of(request)))

@@ -85,7 +85,7 @@ FILTER_NAMES = frozenset(TaskFilter.base_filters)
 
 
 # Blank text is a value of its own only for `search`: every text contains it, so it matches every task.
-_BLANK_ALLOWED = frozenset({"search"})
+BLANK_ALLOWED = frozenset({"search"})
 
 
 def single_values(params: Mapping[str, Iterable[str]]) -> dict[str, str]:
@@ -115,6 +115,6 @@ def normalize_filters(filters: Mapping[str, Any] | None) -> dict[str, str]:
     if unknown := sorted(set(filters) - FILTER_NAMES):
         raise InvalidInput.for_fields({name: ["Unknown filter."] for name in unknown})
     text = {name: str(value).lower() if isinstance(value, bool) else str(value) for name, value in filters.items()}
-    if blank := sorted(name for name, value in text.items() if not value.strip() and name not in _BLANK_ALLOWED):
+    if blank := sorted(name for name, value in text.items() if not value.strip() and name not in BLANK_ALLOWED):
         raise InvalidInput.for_fields({name: ["This filter may not be empty."] for name in blank})
     return text

@@ -36,6 +36,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Closed objects and the links of a created task (api_rest/schema.py), after drf-spectacular's own hook.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "api_rest.schema.postprocess"],
 }
 
 # Rate limits: each scope has a per-minute and a per-hour window, counted in the cache
