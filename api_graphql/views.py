@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.http.request import MediaType
 from django.http.response import HttpResponseBase
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.decorators import method_decorator
@@ -34,6 +35,37 @@ GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 # The response media types (GraphQL over HTTP), application/json first: a client that accepts both
 # equally (`*/*`, no Accept at all) gets application/json, the type every client understands.
 _MEDIA_TYPES = ["application/json", GRAPHQL_RESPONSE_JSON]
+
+
+def _specificity(accepted: MediaType, media_type: str) -> int | None:
+    """How specifically the range `accepted` names `media_type`: 2 for the type itself, 1 for
+    `application/*`, 0 for `*/*`; None when it does not name it. Parameters play no part."""
+    main_type, _, sub_type = media_type.partition("/")
+    accepted_main, accepted_sub = accepted.main_type.lower(), accepted.sub_type.lower()
+    if (accepted_main, accepted_sub) == (main_type, sub_type):
+        return 2
+    if (accepted_main, accepted_sub) == (main_type, "*"):
+        return 1
+    return 0 if (accepted_main, accepted_sub) == ("*", "*") else None
+
+
+def _preferred_media_type(accept: str | None) -> str:
+    """The response media type for this `Accept` (RFC 9110 §12.5.1): each type takes the quality of
+    the most specific range that names it, parameters other than `q` ignored (so
+    `application/graphql-response+json; charset=utf-8` names the type), and the higher quality wins;
+    on a tie, or when no range names either, application/json. Django's `get_preferred_type` would
+    match a range with parameters only to a type offered with the very same ones."""
+    ranges = [MediaType(token) for token in (accept or "*/*").split(",") if token.strip()]
+    chosen, best = _MEDIA_TYPES[0], 0.0
+    for media_type in _MEDIA_TYPES:
+        named = [
+            (specificity, accepted.quality)
+            for accepted in ranges
+            if (specificity := _specificity(accepted, media_type)) is not None
+        ]
+        if named and (quality := max(named)[1]) > best:
+            chosen, best = media_type, quality
+    return chosen
 
 
 def _csrf_passes(request: HttpRequest) -> bool:
@@ -88,7 +120,7 @@ class GraphQLView(StrawberryView):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         self.schema = current_schema()
-        self._media_type = request.get_preferred_type(_MEDIA_TYPES) or "application/json"
+        self._media_type = _preferred_media_type(request.headers.get("Accept"))
         self._request_error = False
         self.graphql_ide = "graphiql" if settings.GRAPHIQL_ENABLED else None
         actor, auth_error = identify(request)

@@ -76,7 +76,17 @@ def test_one_operation_needs_no_operation_name(client: Client, as_user: dict[str
 
 @pytest.mark.parametrize(
     "accept",
-    [None, "application/json", "*/*", "application/*", "application/json, application/graphql-response+json"],
+    [
+        None,
+        "application/json",
+        "*/*",
+        "application/*",
+        "application/json, application/graphql-response+json",
+        "text/html",
+        f"application/json; charset=utf-8, {GRAPHQL_RESPONSE}; charset=utf-8",  # a tie
+        f"{GRAPHQL_RESPONSE}; charset=utf-8; q=0.5, application/json",
+        f"{GRAPHQL_RESPONSE};q=0, */*",
+    ],
 )
 def test_application_json_by_default(client: Client, accept: str | None) -> None:
     response = post(client, {"query": "{ __typename }"}, accept)
@@ -87,7 +97,18 @@ def test_application_json_by_default(client: Client, accept: str | None) -> None
 
 @pytest.mark.parametrize(
     "accept",
-    [GRAPHQL_RESPONSE, f"{GRAPHQL_RESPONSE}, application/json;q=0.9", f"application/json;q=0.5, {GRAPHQL_RESPONSE}"],
+    [
+        GRAPHQL_RESPONSE,
+        f"{GRAPHQL_RESPONSE}, application/json;q=0.9",
+        f"application/json;q=0.5, {GRAPHQL_RESPONSE}",
+        # Parameters other than q do not change the type (Django matches them literally).
+        f"{GRAPHQL_RESPONSE};charset=utf-8",
+        f"{GRAPHQL_RESPONSE}; charset=utf-8, application/json; q=0.9",
+        f"application/json; charset=utf-8; q=0.5, {GRAPHQL_RESPONSE}; charset=utf-8; q=0.8",
+        "APPLICATION/GRAPHQL-RESPONSE+JSON",
+        "application/json;q=0, */*",
+        f"*/*;q=0.1, {GRAPHQL_RESPONSE}",
+    ],
 )
 def test_graphql_response_json_when_the_client_prefers_it(client: Client, accept: str) -> None:
     body = graphql_response_body(post(client, {"query": "{ __typename }"}, accept), 200)
@@ -117,6 +138,18 @@ def test_a_request_error_is_400_for_graphql_response_json_and_200_for_json(
     legacy = body_of(post(client, payload, "application/json", **as_user))
     assert legacy["data"] is None
     assert {error["extensions"]["code"] for error in legacy["errors"]} == {code}
+
+
+@pytest.mark.parametrize(
+    "accept", [f"{GRAPHQL_RESPONSE};charset=utf-8", f"{GRAPHQL_RESPONSE}; charset=utf-8; q=1, application/json;q=0.9"]
+)
+def test_a_request_error_is_400_when_accept_names_graphql_response_json_with_parameters(
+    client: Client, as_user: dict[str, str], accept: str
+) -> None:
+    body = graphql_response_body(post(client, {"query": "{"}, accept, **as_user), 400)
+
+    assert "data" not in body
+    assert [error["extensions"]["code"] for error in body["errors"]] == ["GRAPHQL_PARSE_FAILED"]
 
 
 def test_a_field_error_is_200_with_data_for_graphql_response_json(client: Client, as_user: dict[str, str]) -> None:
