@@ -18,7 +18,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from strawberry.django.views import GraphQLView as StrawberryView
 from strawberry.django.views import TemporalHttpResponse
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from api_graphql.context import Context
@@ -156,6 +156,27 @@ class GraphQLView(StrawberryView):
             if self._request_error:
                 response.status_code = 400
         return response
+
+    def execute_single(
+        self,
+        request: HttpRequest,
+        request_adapter: Any,
+        sub_response: TemporalHttpResponse,
+        context: Any,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """The operation name the request sent goes into the context: a document of several operations
+        needs one (api_graphql.schema.OperationChoice)."""
+        context.operation_name = request_data.operation_name
+        return super().execute_single(
+            request=request,
+            request_adapter=request_adapter,
+            sub_response=sub_response,
+            context=context,
+            root_value=root_value,
+            request_data=request_data,
+        )
 
     def decode_json(self, data: str | bytes) -> object:
         """The body and GET `variables` with a nesting limit: deeper is HTTP 400 "Unable to parse
