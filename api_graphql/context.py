@@ -16,6 +16,9 @@ class Context(StrawberryDjangoContext):
     actor: Actor | None = None
     # A credential that was sent but is not valid: every resolver that needs an actor raises it.
     auth_error: ApplicationError | None = None
+    # The `operationName` the request sent, None when it named none (set by `views.GraphQLView`).
+    # strawberry's `ExecutionContext.operation_name` cannot tell: it falls back to the first operation.
+    operation_name: str | None = None
 
 
 def actor_of(info: strawberry.Info) -> Actor:

@@ -15,6 +15,7 @@ import strawberry
 from django.conf import settings
 from graphql.error import GraphQLError
 from graphql.language import OperationDefinitionNode
+from graphql.utilities import get_operation_ast
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
@@ -29,6 +30,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionContext
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
+from api_graphql.context import Context
 from api_graphql.errors import ErrorCodes
 from api_graphql.mutations import Mutation
 from api_graphql.queries import Query
@@ -51,12 +53,17 @@ def operation_is_ambiguous(context: ExecutionContext) -> bool:
     """The document holds several operations and the request names none of them.
 
     The GraphQL spec (GetOperation) makes that a request error; strawberry would run the first
-    operation instead (its ExecutionContext falls back to the first operation's name).
+    operation instead (its ExecutionContext falls back to the first operation's name, so the name the
+    request sent comes from our Context). `get_operation_ast(document)` finds the operation of a
+    request without a name: None when there are several, or none at all.
     """
     document = context.graphql_document
-    if document is None or context._provided_operation_name is not None:
+    request_context = context.context
+    if document is None or (isinstance(request_context, Context) and request_context.operation_name is not None):
         return False
-    return sum(isinstance(definition, OperationDefinitionNode) for definition in document.definitions) > 1
+    return get_operation_ast(document) is None and any(
+        isinstance(definition, OperationDefinitionNode) for definition in document.definitions
+    )
 
 
 class OperationChoice(SchemaExtension):

@@ -9,16 +9,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from cross_web import HTTPException
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.request import MediaType
 from django.http.response import HttpResponseBase
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from strawberry.django.views import GraphQLView as StrawberryView
 from strawberry.django.views import TemporalHttpResponse
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET
 
 from api_graphql.context import Context
 from api_graphql.errors import error_payload
@@ -26,7 +30,16 @@ from api_graphql.schema import current_schema
 from core import ratelimit
 from core.auth import actor_from_user, authenticate_credentials
 from core.encoding import loads_bounded
-from core.errors import ApplicationError, NotAuthenticated, RateLimited
+from core.errors import (
+    ApplicationError,
+    MalformedRequest,
+    MethodNotAllowed,
+    NotAuthenticated,
+    NotFound,
+    RateLimited,
+    UnsupportedMediaType,
+)
+from core.problems import PROBLEM_CONTENT_TYPE, problem_of
 from core.types import Actor
 
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -34,6 +47,37 @@ GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 # The response media types (GraphQL over HTTP), application/json first: a client that accepts both
 # equally (`*/*`, no Accept at all) gets application/json, the type every client understands.
 _MEDIA_TYPES = ["application/json", GRAPHQL_RESPONSE_JSON]
+
+
+def _specificity(accepted: MediaType, media_type: str) -> int | None:
+    """How specifically the range `accepted` names `media_type`: 2 for the type itself, 1 for
+    `application/*`, 0 for `*/*`; None when it does not name it. Parameters play no part."""
+    main_type, _, sub_type = media_type.partition("/")
+    accepted_main, accepted_sub = accepted.main_type.lower(), accepted.sub_type.lower()
+    if (accepted_main, accepted_sub) == (main_type, sub_type):
+        return 2
+    if (accepted_main, accepted_sub) == (main_type, "*"):
+        return 1
+    return 0 if (accepted_main, accepted_sub) == ("*", "*") else None
+
+
+def _preferred_media_type(accept: str | None) -> str:
+    """The response media type for this `Accept` (RFC 9110 §12.5.1): each type takes the quality of
+    the most specific range that names it, parameters other than `q` ignored (so
+    `application/graphql-response+json; charset=utf-8` names the type), and the higher quality wins;
+    on a tie, or when no range names either, application/json. Django's `get_preferred_type` would
+    match a range with parameters only to a type offered with the very same ones."""
+    ranges = [MediaType(token) for token in (accept or "*/*").split(",") if token.strip()]
+    chosen, best = _MEDIA_TYPES[0], 0.0
+    for media_type in _MEDIA_TYPES:
+        named = [
+            (specificity, accepted.quality)
+            for accepted in ranges
+            if (specificity := _specificity(accepted, media_type)) is not None
+        ]
+        if named and (quality := max(named)[1]) > best:
+            chosen, best = media_type, quality
+    return chosen
 
 
 def _csrf_passes(request: HttpRequest) -> bool:
@@ -69,6 +113,29 @@ def _is_request_error(result: ExecutionResult) -> bool:
     return result.data is None and bool(errors) and all(error.path is None for error in errors)
 
 
+def _transport_error(exc: HTTPException) -> ApplicationError:
+    """strawberry's refusal of the HTTP request itself, as the row of the one table it stands for
+    (docs/api/errors.md, "Errors of one protocol only"): a method other than GET and POST, or a
+    mutation over GET (the GraphQL-over-HTTP spec asks for 405 there too), is `method_not_allowed`;
+    the GraphiQL page while it is off is `not_found`; every other refusal (the body is not JSON, no
+    query, a batch, an `operationName` that names no operation, `variables` that are not an object)
+    is `malformed_request`: the request is not a GraphQL request, with strawberry's reason as the
+    detail."""
+    if exc.status_code == 405 or isinstance(exc.__cause__, InvalidOperationTypeError):
+        return MethodNotAllowed(exc.reason)
+    if exc.status_code == 404:
+        return NotFound()
+    return MalformedRequest(exc.reason)
+
+
+def _problem_response(error: ApplicationError, headers: dict[str, str] | None = None) -> JsonResponse:
+    """RFC 9457 problem details, as REST answers the same rows (core.problems)."""
+    status_code, body, problem_headers = problem_of(error)
+    return JsonResponse(
+        body, status=status_code, content_type=PROBLEM_CONTENT_TYPE, headers={**problem_headers, **(headers or {})}
+    )
+
+
 def _rate_limited(decision: ratelimit.Decision, media_type: str) -> HttpResponse:
     message, extensions = error_payload(RateLimited(retry_after=decision.retry_after))
     body: dict[str, Any] = {"errors": [{"message": message, "extensions": extensions}]}
@@ -88,7 +155,7 @@ class GraphQLView(StrawberryView):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         self.schema = current_schema()
-        self._media_type = request.get_preferred_type(_MEDIA_TYPES) or "application/json"
+        self._media_type = _preferred_media_type(request.headers.get("Accept"))
         self._request_error = False
         self.graphql_ide = "graphiql" if settings.GRAPHIQL_ENABLED else None
         actor, auth_error = identify(request)
@@ -104,6 +171,20 @@ class GraphQLView(StrawberryView):
         # refused before any operation is chosen (no query, an unknown operationName) keeps it.
         request.api_endpoint = "invalid"  # type: ignore[attr-defined]
         return super().dispatch(request, *args, **kwargs)
+
+    def run(self, request: HttpRequest, context: Any = UNSET, root_value: Any = UNSET) -> HttpResponseBase:
+        """strawberry's run, with the errors of the HTTP transport as problem details instead of its
+        text/plain answers. A POST body must be application/json (415 otherwise); bytes that are not
+        UTF-8 are a body that is not JSON, not an internal error."""
+        try:
+            if request.method == "POST" and request.content_type != "application/json":
+                return _problem_response(UnsupportedMediaType("A GraphQL POST body must be application/json."))
+            return super().run(request, context, root_value)
+        except HTTPException as exc:
+            error = _transport_error(exc)
+        except UnicodeDecodeError:
+            error = MalformedRequest("The request body is not UTF-8, so not JSON.")
+        return _problem_response(error, {"Allow": "GET, POST"} if isinstance(error, MethodNotAllowed) else None)
 
     def process_result(self, request: HttpRequest, result: ExecutionResult) -> GraphQLHTTPResponse:
         """application/json: every result as strawberry renders it (HTTP 200). A client that prefers
@@ -124,6 +205,27 @@ class GraphQLView(StrawberryView):
             if self._request_error:
                 response.status_code = 400
         return response
+
+    def execute_single(
+        self,
+        request: HttpRequest,
+        request_adapter: Any,
+        sub_response: TemporalHttpResponse,
+        context: Any,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """The operation name the request sent goes into the context: a document of several operations
+        needs one (api_graphql.schema.OperationChoice)."""
+        context.operation_name = request_data.operation_name
+        return super().execute_single(
+            request=request,
+            request_adapter=request_adapter,
+            sub_response=sub_response,
+            context=context,
+            root_value=root_value,
+            request_data=request_data,
+        )
 
     def decode_json(self, data: str | bytes) -> object:
         """The body and GET `variables` with a nesting limit: deeper is HTTP 400 "Unable to parse

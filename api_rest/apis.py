@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from uuid import UUID
 
 from django.urls import reverse
+from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -35,7 +36,7 @@ from api_rest.serializers import (
     task_to_json,
 )
 from core.cache import cache_stats
-from core.errors import InvalidInput
+from core.errors import InvalidInput, StaleVersion
 from tasks.filters import FILTER_NAMES, single_values
 from tasks.models import Task
 from tasks.pagination import DEFAULT_LIMIT, MAX_LIMIT, ORDERINGS, Page, parse_limit
@@ -172,18 +173,50 @@ def _task_response(request: Request, task: Task, status_code: int = status.HTTP_
     return Response(task_to_json(task), status=status_code, headers={"ETag": _etag(task)})
 
 
-_STRONG_ETAG = re.compile(r'"([1-9][0-9]{0,9})"')
+_MAX_VERSION_DIGITS = 10
+_T = TypeVar("_T")
 
 
-def _expected_version(request: Request) -> int | None:
-    """If-Match → the version the client last saw. `*` or no header: any version. A weak or
-    malformed tag can never match (RFC 9110 uses strong comparison for If-Match)."""
-    header = request.headers.get("If-Match")
-    if header is None or header.strip() == "*":
+def _version_of(tag: str) -> int | None:
+    """The version a strong entity tag names ("3" → 3, as `_etag` spells it), or None: a weak tag
+    (`W/"3"`) or any other spelling (`"03"`, `"x"`) can never match."""
+    value = tag[1:-1] if len(tag) > 2 and tag[0] == tag[-1] == '"' else ""
+    if not (value.isascii() and value.isdecimal()) or len(value) > _MAX_VERSION_DIGITS or value.startswith("0"):
         return None
-    if match := _STRONG_ETAG.fullmatch(header.strip()):
-        return int(match.group(1))
-    return 0  # versions start at 1: a guaranteed mismatch
+    return int(value)
+
+
+def _if_match_versions(request: Request) -> frozenset[int] | None:
+    """If-Match → the versions the client accepts. None: no header, or `*` (any version). Every
+    entity tag of the list counts (RFC 9110 §13.1.1: the condition is true when any of them
+    matches, by strong comparison); an empty set when none can match (weak or malformed tags)."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        return None
+    tags = parse_etags(header)
+    if tags == ["*"]:
+        return None
+    return frozenset(version for tag in tags if (version := _version_of(tag)) is not None)
+
+
+def _if_match(request: Request, write: Callable[[int | None], _T]) -> _T:
+    """Run `write(expected_version)` under the request's If-Match. The service compares one version
+    under the row lock; with several tags, a refusal names the current version, and when that one
+    is listed too the write runs again with it, at most once per listed version."""
+    versions = _if_match_versions(request)
+    if versions is None:
+        return write(None)
+    expected = max(versions, default=0)  # versions start at 1: 0 is a guaranteed mismatch (412)
+    tried: set[int] = set()
+    while True:
+        tried.add(expected)
+        try:
+            return write(expected)
+        except StaleVersion as stale:
+            current = stale.extra["current_version"]
+            if current not in versions or current in tried:
+                raise
+            expected = current
 
 
 def _not_modified(request: Request, etag: str) -> bool:
@@ -305,11 +338,14 @@ class TaskDetailApi(BaseApi):
         """Change some fields."""
         payload = TaskInputSerializer(data=request.data, partial=True)
         payload.is_valid(raise_exception=True)
-        task = task_update(
-            actor=actor_of(request),
-            task_id=task_id,
-            changes=payload.validated_data,
-            expected_version=_expected_version(request),
+        task = _if_match(
+            request,
+            lambda expected_version: task_update(
+                actor=actor_of(request),
+                task_id=task_id,
+                changes=payload.validated_data,
+                expected_version=expected_version,
+            ),
         )
         return _task_response(request, task)
 
@@ -323,11 +359,14 @@ class TaskDetailApi(BaseApi):
         """Replace every editable field; those left out go back to their defaults."""
         payload = TaskInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        task = task_replace(
-            actor=actor_of(request),
-            task_id=task_id,
-            data=payload.validated_data,
-            expected_version=_expected_version(request),
+        task = _if_match(
+            request,
+            lambda expected_version: task_replace(
+                actor=actor_of(request),
+                task_id=task_id,
+                data=payload.validated_data,
+                expected_version=expected_version,
+            ),
         )
         return _task_response(request, task)
 
@@ -338,7 +377,12 @@ class TaskDetailApi(BaseApi):
     )
     def delete(self, request: Request, task_id: UUID) -> Response:
         """Delete a task; with If-Match, only if it is still at that version."""
-        task_delete(actor=actor_of(request), task_id=task_id, expected_version=_expected_version(request))
+        _if_match(
+            request,
+            lambda expected_version: task_delete(
+                actor=actor_of(request), task_id=task_id, expected_version=expected_version
+            ),
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -1,7 +1,8 @@
 """REST error mapping: every error becomes RFC 9457 problem details (application/problem+json).
 
 DRF's and Django's exceptions become the `core.errors` they stand for; the status comes from the one
-table, `core.errors.OUTCOMES` (docs/api/errors.md).
+table, `core.errors.OUTCOMES` (docs/api/errors.md), and the body from `core.problems`, which the
+GraphQL endpoint and the site-wide error pages share.
 Unexpected exceptions are not handled here: Django logs them and `config.views.server_error` answers
 a generic 500 that names only the request id.
 """
@@ -17,28 +18,8 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 
 from core import errors
-from observability.middleware import current_request_id
-
-PROBLEM_CONTENT_TYPE = "application/problem+json"
-PROBLEM_TYPE = "urn:taskhub:problem:{code}"
-
-TITLES: dict[int, str] = {
-    400: "Bad request",
-    401: "Not authenticated",
-    403: "Forbidden",
-    404: "Not found",
-    405: "Method not allowed",
-    406: "Not acceptable",
-    409: "Conflict",
-    412: "Precondition failed",
-    413: "Request body too large",
-    415: "Unsupported media type",
-    422: "Unprocessable content",
-    429: "Too many requests",
-    500: "Internal server error",
-    503: "Service unavailable",
-    504: "Gateway timeout",
-}
+from core.problems import PROBLEM_CONTENT_TYPE as PROBLEM_CONTENT_TYPE
+from core.problems import problem_of as problem_of
 
 # DRF's own exceptions -> the core error each one is.
 _DRF_ERRORS: dict[type[exceptions.APIException], type[errors.ApplicationError]] = {
@@ -47,20 +28,6 @@ _DRF_ERRORS: dict[type[exceptions.APIException], type[errors.ApplicationError]] 
     exceptions.NotAcceptable: errors.NotAcceptable,
     exceptions.UnsupportedMediaType: errors.UnsupportedMediaType,
 }
-
-
-def problem(status_code: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "type": PROBLEM_TYPE.format(code=code),
-        "title": TITLES.get(status_code, "Error"),
-        "status": status_code,
-        "detail": detail,
-        "code": code,
-    }
-    body.update(extra)
-    if request_id := current_request_id():
-        body["request_id"] = request_id
-    return body
 
 
 def _field_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -118,20 +85,6 @@ def to_problem(exc: BaseException) -> tuple[int, dict[str, Any], dict[str, str]]
     if app_error is None:
         return None
     return problem_of(app_error)
-
-
-def problem_of(app_error: errors.ApplicationError) -> tuple[int, dict[str, Any], dict[str, str]]:
-    """(status, body, headers) of a core error, its status from `core.errors.OUTCOMES`."""
-    status_code = errors.outcome_of(app_error).http_status
-    headers: dict[str, str] = {}
-    extra = dict(app_error.extra)
-    if "fields" in extra:
-        extra["errors"] = extra.pop("fields")
-    if isinstance(app_error, errors.RateLimited):
-        headers["Retry-After"] = str(app_error.retry_after)
-    if isinstance(app_error, errors.ServiceUnavailable):
-        headers["Retry-After"] = "5"
-    return status_code, problem(status_code, app_error.code, app_error.message, **extra), headers
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

@@ -158,9 +158,10 @@ class InternalError(ApplicationError):
 class Outcome:
     """How each protocol says one error code.
 
-    `graphql_code` is None where the error happens before GraphQL runs: the endpoint then answers with
-    the HTTP status and a problem-details body, as REST does. `grpc_status` (a `grpc.StatusCode` name) is
-    None where gRPC has no such condition (HTTP framing and media types).
+    `graphql_code` is None where the error happens before GraphQL runs, in the HTTP transport: the
+    GraphQL endpoint then answers with the HTTP status and a problem-details body (`core.problems`),
+    as REST does (docs/api/errors.md, "GraphQL"). `grpc_status` (a `grpc.StatusCode` name) is None
+    where gRPC has no such condition (HTTP framing and media types).
     """
 
     http_status: int

@@ -241,9 +241,12 @@ def test_syntax_errors_are_parse_failed(client: Client, as_user: dict[str, str],
 def test_malformed_requests_are_400_and_not_executed(
     client: Client, as_user: dict[str, str], body: str, content_type: str
 ) -> None:
-    response = client.post("/graphql/", body, content_type=content_type, **as_user)
+    # CONTENT_TYPE given again: Django's test client leaves it out when the body is empty.
+    response = client.post("/graphql/", body, content_type=content_type, CONTENT_TYPE=content_type, **as_user)
 
     assert response.status_code == 400, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "malformed_request"
     assert not Task.objects.exists()
 
 
@@ -253,6 +256,8 @@ def test_variables_nested_deeply_in_a_get_are_400(client: Client, as_user: dict[
     response = client.get("/graphql/", {"query": "{ me { id } }", "variables": variables}, **as_user)
 
     assert response.status_code == 400, response.content[:300]
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "malformed_request"
 
 
 def test_variables_nested_within_the_limit_are_served(client: Client, as_user: dict[str, str]) -> None:

@@ -1,6 +1,7 @@
-"""GraphQL over HTTP (docs/api/graphql.md, "Requests"): the operation to run, and the two response
+"""GraphQL over HTTP (docs/api/graphql.md, "Requests"): the operation to run, the two response
 media types, `application/json` (always 200) and `application/graphql-response+json` (a request
-error is 400 with no `data`)."""
+error is 400 with no `data`), and the errors of the HTTP transport, answered as problem details
+(docs/api/errors.md, "GraphQL")."""
 
 from __future__ import annotations
 
@@ -76,7 +77,17 @@ def test_one_operation_needs_no_operation_name(client: Client, as_user: dict[str
 
 @pytest.mark.parametrize(
     "accept",
-    [None, "application/json", "*/*", "application/*", "application/json, application/graphql-response+json"],
+    [
+        None,
+        "application/json",
+        "*/*",
+        "application/*",
+        "application/json, application/graphql-response+json",
+        "text/html",
+        f"application/json; charset=utf-8, {GRAPHQL_RESPONSE}; charset=utf-8",  # a tie
+        f"{GRAPHQL_RESPONSE}; charset=utf-8; q=0.5, application/json",
+        f"{GRAPHQL_RESPONSE};q=0, */*",
+    ],
 )
 def test_application_json_by_default(client: Client, accept: str | None) -> None:
     response = post(client, {"query": "{ __typename }"}, accept)
@@ -87,7 +98,18 @@ def test_application_json_by_default(client: Client, accept: str | None) -> None
 
 @pytest.mark.parametrize(
     "accept",
-    [GRAPHQL_RESPONSE, f"{GRAPHQL_RESPONSE}, application/json;q=0.9", f"application/json;q=0.5, {GRAPHQL_RESPONSE}"],
+    [
+        GRAPHQL_RESPONSE,
+        f"{GRAPHQL_RESPONSE}, application/json;q=0.9",
+        f"application/json;q=0.5, {GRAPHQL_RESPONSE}",
+        # Parameters other than q do not change the type (Django matches them literally).
+        f"{GRAPHQL_RESPONSE};charset=utf-8",
+        f"{GRAPHQL_RESPONSE}; charset=utf-8, application/json; q=0.9",
+        f"application/json; charset=utf-8; q=0.5, {GRAPHQL_RESPONSE}; charset=utf-8; q=0.8",
+        "APPLICATION/GRAPHQL-RESPONSE+JSON",
+        "application/json;q=0, */*",
+        f"*/*;q=0.1, {GRAPHQL_RESPONSE}",
+    ],
 )
 def test_graphql_response_json_when_the_client_prefers_it(client: Client, accept: str) -> None:
     body = graphql_response_body(post(client, {"query": "{ __typename }"}, accept), 200)
@@ -119,6 +141,18 @@ def test_a_request_error_is_400_for_graphql_response_json_and_200_for_json(
     assert {error["extensions"]["code"] for error in legacy["errors"]} == {code}
 
 
+@pytest.mark.parametrize(
+    "accept", [f"{GRAPHQL_RESPONSE};charset=utf-8", f"{GRAPHQL_RESPONSE}; charset=utf-8; q=1, application/json;q=0.9"]
+)
+def test_a_request_error_is_400_when_accept_names_graphql_response_json_with_parameters(
+    client: Client, as_user: dict[str, str], accept: str
+) -> None:
+    body = graphql_response_body(post(client, {"query": "{"}, accept, **as_user), 400)
+
+    assert "data" not in body
+    assert [error["extensions"]["code"] for error in body["errors"]] == ["GRAPHQL_PARSE_FAILED"]
+
+
 def test_a_field_error_is_200_with_data_for_graphql_response_json(client: Client, as_user: dict[str, str]) -> None:
     """An error while executing is not a request error: the response has `data` and is 200."""
     document = 'query { task(id: "00000000-0000-4000-8000-000000000000") { id } }'
@@ -137,3 +171,92 @@ def test_a_failed_mutation_with_null_data_is_200_for_graphql_response_json(clien
 
     assert body["data"] is None
     assert [error["extensions"]["code"] for error in body["errors"]] == ["UNAUTHENTICATED"]
+
+
+# -- errors of the HTTP transport: problem details, as REST answers the same rows ------------------------
+
+PROBLEM = "application/problem+json"
+
+
+def problem_of(response: Any, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.content[:500]
+    assert response["Content-Type"] == PROBLEM, (response["Content-Type"], response.content[:300])
+    body: dict[str, Any] = json.loads(response.content)
+    assert body["type"] == f"urn:taskhub:problem:{code}", body
+    assert (body["status"], body["code"]) == (status, code), body
+    assert body["title"] and body["detail"], body
+    assert body["request_id"] == response["X-Request-ID"]
+    return body
+
+
+CREATE = 'mutation { createTask(input: {title: "sent"}) { id } }'
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        ('{"query": "mutation { createTask(input: {title: \\"x\\"}) { id } }"', "JSON"),  # cut short
+        (b'{"query": "mutation { createTask(input: {title: \\"\xff\\"}) { id } }"}', "UTF-8"),
+        ('{"variables": {}}', "No GraphQL query"),
+        (json.dumps([{"query": CREATE}]), "Batching"),
+        (json.dumps({"query": CREATE, "operationName": "Other"}), "Unknown operation"),
+        (json.dumps({"query": CREATE, "variables": []}), "variables"),
+    ],
+    ids=["not-json", "not-utf-8", "no-query", "batch", "unknown-operation-name", "variables-not-an-object"],
+)
+@pytest.mark.parametrize("accept", [None, GRAPHQL_RESPONSE])
+def test_a_body_that_is_not_a_graphql_request_is_400_malformed_request(
+    client: Client, as_user: dict[str, str], body: str | bytes, detail: str, accept: str | None
+) -> None:
+    headers = {"HTTP_ACCEPT": accept} if accept else {}
+    response = client.post(URL, body, content_type="application/json", **as_user, **headers)
+
+    assert detail in problem_of(response, 400, "malformed_request")["detail"]
+    assert not Task.objects.exists()
+
+
+def test_a_get_without_a_query_is_400_malformed_request(client: Client) -> None:
+    problem_of(client.get(URL, HTTP_ACCEPT="application/json"), 400, "malformed_request")
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/graphql", ""])
+def test_a_post_body_that_is_not_application_json_is_415(
+    client: Client, as_user: dict[str, str], content_type: str
+) -> None:
+    response = client.generic("POST", URL, json.dumps({"query": CREATE}), content_type=content_type, **as_user)
+
+    problem_of(response, 415, "unsupported_media_type")
+    assert not Task.objects.exists()
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "Application/JSON"])
+def test_application_json_with_parameters_or_in_capitals_is_served(client: Client, content_type: str) -> None:
+    response = client.post(URL, json.dumps({"query": "{ __typename }"}), content_type=content_type)
+
+    assert body_of(response) == {"data": {"__typename": "Query"}}
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+def test_a_method_other_than_get_and_post_is_405_with_allow(
+    client: Client, as_user: dict[str, str], method: str
+) -> None:
+    response = client.generic(method, URL, json.dumps({"query": CREATE}), content_type="application/json", **as_user)
+
+    problem_of(response, 405, "method_not_allowed")
+    assert response["Allow"] == "GET, POST"
+    assert not Task.objects.exists()
+
+
+def test_a_mutation_over_get_is_405_and_not_executed(client: Client, as_user: dict[str, str]) -> None:
+    """GraphQL over HTTP: GET is safe, so a mutation over GET is 405 Method Not Allowed."""
+    response = client.get(URL, {"query": CREATE}, **as_user)
+
+    problem_of(response, 405, "method_not_allowed")
+    assert response["Allow"] == "GET, POST"
+    assert not Task.objects.exists()
+
+
+def test_the_graphiql_page_while_it_is_off_is_404_not_found(client: Client, settings: Any) -> None:
+    settings.GRAPHIQL_ENABLED = False
+
+    problem_of(client.get(URL, HTTP_ACCEPT="text/html"), 404, "not_found")

@@ -144,7 +144,9 @@ def test_batches_are_refused_and_not_executed(client: Client, as_user: dict[str,
     response = client.post(URL, json.dumps(batch), content_type="application/json", **as_user)
 
     assert response.status_code == 400, response.content
-    assert b"atching" in response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "malformed_request"
+    assert "atching" in response.json()["detail"]
     assert not Task.objects.exists()
 
 
@@ -153,7 +155,9 @@ def test_a_body_over_one_mib_is_refused_and_not_executed(client: Client, as_user
 
     response = client.post(URL, json.dumps({"query": document}), content_type="application/json", **as_user)
 
-    assert response.status_code in {400, 413}, response.status_code
+    assert response.status_code == 413, response.status_code
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "request_too_large"
     assert not Task.objects.exists()
 
 

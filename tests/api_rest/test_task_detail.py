@@ -145,6 +145,31 @@ def test_patch_with_weak_or_malformed_if_match_is_412(api: APIClient, task: Task
     assert Task.objects.get(pk=task.pk).version == 1
 
 
+# RFC 9110 §13.1.1: If-Match lists entity tags; the condition is true when any of them matches the
+# current one by strong comparison (a weak tag never matches).
+MATCHING_LISTS = ['"1", "99"', '"99", "1"', '"7","1" , "3"', 'W/"99", "1"']
+MATCHING_LIST_IDS = ["first", "last", "middle-no-spaces", "after-a-weak-tag"]
+NON_MATCHING_LISTS = ['"2", "99"', 'W/"1", "2"', 'W/"1", W/"2"']
+NON_MATCHING_LIST_IDS = ["none", "only-weakly", "all-weak"]
+
+
+@pytest.mark.parametrize("header", MATCHING_LISTS, ids=MATCHING_LIST_IDS)
+def test_patch_with_an_if_match_list_applies_when_one_tag_matches(api: APIClient, task: Task, header: str) -> None:
+    response = api.patch(task_url(task.pk), {"title": "Listed"}, format="json", HTTP_IF_MATCH=header)
+
+    assert response.status_code == 200, response.content
+    assert response["ETag"] == '"2"'
+    assert Task.objects.get(pk=task.pk).title == "Listed"
+
+
+@pytest.mark.parametrize("header", NON_MATCHING_LISTS, ids=NON_MATCHING_LIST_IDS)
+def test_patch_with_an_if_match_list_that_does_not_match_is_412(api: APIClient, task: Task, header: str) -> None:
+    response = api.patch(task_url(task.pk), {"title": "No"}, format="json", HTTP_IF_MATCH=header)
+
+    assert assert_problem(response, 412, "stale_version")["current_version"] == 1
+    assert Task.objects.get(pk=task.pk).version == 1
+
+
 def test_patch_that_changes_nothing_keeps_the_version(api: APIClient, task: Task) -> None:
     response = api.patch(task_url(task.pk), {"title": "Original", "tags": ["A", "b"]}, format="json")
 
@@ -231,6 +256,23 @@ def test_put_with_weak_if_match_is_412(api: APIClient, task: Task) -> None:
     assert_problem(response, 412, "stale_version")
 
 
+@pytest.mark.parametrize("header", MATCHING_LISTS, ids=MATCHING_LIST_IDS)
+def test_put_with_an_if_match_list_applies_when_one_tag_matches(api: APIClient, task: Task, header: str) -> None:
+    response = api.put(task_url(task.pk), {"title": "Replaced"}, format="json", HTTP_IF_MATCH=header)
+
+    assert response.status_code == 200, response.content
+    assert response["ETag"] == '"2"'
+    assert Task.objects.get(pk=task.pk).title == "Replaced"
+
+
+@pytest.mark.parametrize("header", NON_MATCHING_LISTS, ids=NON_MATCHING_LIST_IDS)
+def test_put_with_an_if_match_list_that_does_not_match_is_412(api: APIClient, task: Task, header: str) -> None:
+    response = api.put(task_url(task.pk), {"title": "Replaced"}, format="json", HTTP_IF_MATCH=header)
+
+    assert assert_problem(response, 412, "stale_version")["current_version"] == 1
+    assert Task.objects.get(pk=task.pk).title == "Original"
+
+
 def test_put_without_title_is_400(api: APIClient, task: Task) -> None:
     response = api.put(task_url(task.pk), {"description": "only"}, format="json")
 
@@ -278,6 +320,20 @@ def test_delete_with_weak_or_malformed_if_match_is_412(api: APIClient, task: Tas
         assert_problem(api.delete(task_url(task.pk), HTTP_IF_MATCH=header), 412, "stale_version")["current_version"]
         == 1
     )
+    assert Task.objects.filter(pk=task.pk).exists()
+
+
+@pytest.mark.parametrize("header", MATCHING_LISTS, ids=MATCHING_LIST_IDS)
+def test_delete_with_an_if_match_list_deletes_when_one_tag_matches(api: APIClient, task: Task, header: str) -> None:
+    assert api.delete(task_url(task.pk), HTTP_IF_MATCH=header).status_code == 204
+    assert not Task.objects.filter(pk=task.pk).exists()
+
+
+@pytest.mark.parametrize("header", NON_MATCHING_LISTS, ids=NON_MATCHING_LIST_IDS)
+def test_delete_with_an_if_match_list_that_does_not_match_is_412(api: APIClient, task: Task, header: str) -> None:
+    response = api.delete(task_url(task.pk), HTTP_IF_MATCH=header)
+
+    assert assert_problem(response, 412, "stale_version")["current_version"] == 1
     assert Task.objects.filter(pk=task.pk).exists()
 
 

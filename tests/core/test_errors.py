@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterator
+from http import HTTPStatus
 from typing import Any
 
 import grpc
@@ -99,6 +100,7 @@ def test_rest_answers_each_error_with_its_row(
     assert response["Content-Type"] == "application/problem+json"
     body = response.json()
     assert body["code"] == cls.code and body["status"] == response.status_code
+    assert body["title"] == HTTPStatus(response.status_code).phrase  # "Length Required", never "Error"
     assert body["detail"] == error.message
     if cls is errors.StaleVersion:
         assert body["current_version"] == 3
