@@ -18,7 +18,7 @@ from observability.tracing import traced
 from tasks import cache
 from tasks.filters import TaskFilter, normalize_filters
 from tasks.models import Task
-from tasks.pagination import Page, check_limit, check_ordering, paginate
+from tasks.pagination import Page, check_cursor, check_limit, check_ordering, paginate
 
 
 class TaskNotFound(NotFound):
@@ -91,6 +91,7 @@ def task_list(
     filter_values = normalize_filters(filters)
     ordering = check_ordering(ordering)
     limit = check_limit(limit)
+    cursor = check_cursor(cursor, ordering)
     scope = cache.ALL_SCOPE if actor.sees_all and not mine else cache.owner_scope(actor.id)
 
     def build() -> cache.CachedPage:
@@ -101,7 +102,7 @@ def task_list(
         page = paginate(filterset.qs, ordering=ordering, limit=limit, cursor=cursor)
         return cache.CachedPage([cache.task_to_row(t) for t in page.items], page.next_cursor, page.previous_cursor)
 
-    params = [*filter_values.items(), ("ordering", ordering), ("limit", limit), ("cursor", cursor or "")]
+    params = [*filter_values.items(), ("ordering", ordering), ("limit", limit), ("cursor", cursor)]
     key = cache.list_page_key(scope, params)
     cached = cache.get_or_build(key, build) if key else build()
     return Page(

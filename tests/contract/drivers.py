@@ -694,6 +694,8 @@ class GrpcDriver:
                 raise Unsendable("page_size: 0 is the unset value (the default page size), not a page of 0")
             if empty := sorted(name for name, value in (filters or {}).items() if value == "" and name == "tag"):
                 raise Unsendable(f"{', '.join(empty)}: an empty string is proto3's unset value, not an empty filter")
+            if cursor == "":
+                raise Unsendable("page_token: an empty string is proto3's unset value (the first page), not a cursor")
             fields = self._fields(filters or {})
             fields.update(ordering=self._ordering(ordering), page_size=limit, page_token=cursor, **options)
             return _message(pb.ListTasksRequest, fields)

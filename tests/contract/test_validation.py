@@ -129,6 +129,24 @@ def test_invalid_list_arguments(alice: Driver, case: str) -> None:
     assert alice.mine(**BAD_LISTS[case]).error == expected
 
 
+# gRPC's page_token "" is the unset token, the first page: no form for an empty cursor.
+EMPTY_CURSOR_NOT_EXPRESSIBLE = {"grpc": {"empty cursor"}}
+
+
+def test_an_empty_cursor_is_invalid_also_once_the_first_page_is_cached(alice: Driver) -> None:
+    """The first page (no cursor) once shared its cache entry with the empty cursor: cold, `cursor=`
+    was refused; after a first page, it was served that page."""
+    alice.create({"title": "One"}).unwrap()
+    expected = refusal(alice, "empty cursor", EMPTY_CURSOR_NOT_EXPRESSIBLE)
+
+    assert alice.list().unwrap().titles == ["One"]
+    assert alice.mine().unwrap().titles == ["One"]
+    assert alice.search("one").unwrap().titles == ["One"]
+    assert alice.list(cursor="").error == expected
+    assert alice.mine(cursor="").error == expected
+    assert alice.search("one", cursor="").error == expected
+
+
 def test_limits_at_the_bounds_are_valid(alice: Driver) -> None:
     alice.create({"title": "One"}).unwrap()
     alice.create({"title": "Two"}).unwrap()
