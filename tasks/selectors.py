@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from django.db.models import QuerySet
+from django.urls.converters import UUIDConverter
 
 from core.errors import InvalidInput, NotFound
 from core.types import Actor
@@ -25,9 +26,9 @@ class TaskNotFound(NotFound):
     default_message = "No task with this id is visible to you."
 
 
-# The one spelling of a task id: the lower-case, hyphenated UUID every protocol gives out (and the
-# only one REST's `<uuid:…>` path converter matches).
-_TASK_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# The one spelling of a task id: the lower-case, hyphenated UUID every protocol gives out, by the
+# very rule of REST's `<uuid:…>` path converter (Django's UUIDConverter).
+_TASK_ID = re.compile(UUIDConverter.regex)
 
 
 def parse_task_id(task_id: UUID | str) -> UUID:
