@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from cross_web import HTTPException
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
@@ -26,8 +27,9 @@ from api_graphql.schema import current_schema
 from core import ratelimit
 from core.auth import actor_from_user, authenticate_credentials
 from core.encoding import loads_bounded
-from core.errors import ApplicationError, NotAuthenticated, RateLimited
+from core.errors import ApplicationError, InvalidInput, NotAuthenticated, RateLimited
 from core.types import Actor
+from tasks.filters import single_values
 
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -124,6 +126,15 @@ class GraphQLView(StrawberryView):
             if self._request_error:
                 response.status_code = 400
         return response
+
+    def parse_query_params(self, params: Any) -> dict[str, Any]:
+        """GET: each parameter once (`?query=A&query=B` is HTTP 400, not the last one run), the rule
+        of REST's query string (`tasks.filters.single_values`)."""
+        try:
+            single_values(dict(self.request.GET.lists()))
+        except InvalidInput as exc:
+            raise HTTPException(400, f"Give each parameter once: {', '.join(exc.extra['fields'])}.") from None
+        return super().parse_query_params(params)
 
     def decode_json(self, data: str | bytes) -> object:
         """The body and GET `variables` with a nesting limit: deeper is HTTP 400 "Unable to parse

@@ -255,6 +255,42 @@ def test_variables_nested_deeply_in_a_get_are_400(client: Client, as_user: dict[
     assert response.status_code == 400, response.content[:300]
 
 
+def test_variables_naming_a_field_twice_are_400_and_not_executed(client: Client, as_user: dict[str, str]) -> None:
+    """Python's JSON decoder would keep the last title ("b") and create the task."""
+    document = "mutation($input: TaskCreateInput!) { createTask(input: $input) { title } }"
+    body = '{"query": "' + document + '", "variables": {"input": {"title": "a", "title": "b"}}}'
+
+    response = client.post("/graphql/", body, content_type="application/json", **as_user)
+
+    assert response.status_code == 400, response.content
+    assert not Task.objects.exists()
+
+
+def test_variables_naming_a_field_twice_in_a_get_are_400(client: Client, as_user: dict[str, str]) -> None:
+    response = client.get("/graphql/", {"query": "{ me { id } }", "variables": '{"v": 1, "v": 2}'}, **as_user)
+
+    assert response.status_code == 400, response.content[:300]
+
+
+@pytest.mark.parametrize("name", ["query", "variables", "operationName"])
+def test_a_get_parameter_given_twice_is_400(client: Client, as_user: dict[str, str], name: str) -> None:
+    """Django's QueryDict.dict() keeps the last value: `?query=A&query=B` ran B. As in REST's query
+    string (docs/domain.md, "List: filters"), a repeated name is refused, whichever it is."""
+    values = {"query": ["{ me { id } }", "{ me { username } }"], "variables": ["{}", "{}"], "operationName": ["A", "A"]}
+    params = {"query": "query A { me { id } }", "variables": "{}", "operationName": "A", name: values[name]}
+
+    response = client.get("/graphql/", params, **as_user)
+
+    assert response.status_code == 400, response.content[:300]
+    assert f"Give each parameter once: {name}." in response.content.decode()
+
+
+def test_a_get_with_each_parameter_once_is_served(client: Client, as_user: dict[str, str]) -> None:
+    params = {"query": "query A { me { id } }", "variables": "{}", "operationName": "A"}
+
+    assert "me" in data_of(client.get("/graphql/", params, **as_user))
+
+
 def test_variables_nested_within_the_limit_are_served(client: Client, as_user: dict[str, str]) -> None:
     document = "mutation($input: TaskCreateInput!) { createTask(input: $input) { tags } }"
     variables = {"input": {"title": "x", "tags": ["a"]}, "unused": [[[[[[[[[[]]]]]]]]]]}
