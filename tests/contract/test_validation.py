@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tasks.models import NOT_A_TIME_MESSAGE
 from tests.contract.drivers import Driver, refusal
 
 pytestmark = pytest.mark.django_db
@@ -87,6 +88,34 @@ def test_invalid_update_changes_nothing(alice: Driver, case: str) -> None:
 
     assert outcome.error == refusal(alice, case, UPDATES_NOT_EXPRESSIBLE), outcome
     assert alice.get(task["id"]).unwrap() == task
+    assert alice.list().unwrap().items == [task]
+
+
+IMPOSSIBLE_TIMES = {
+    "day 30 of February": "2030-02-30T10:00:00Z",
+    "year 0": "0000-06-01T10:00:00Z",
+    "hour 25": "2030-06-01T25:00:00Z",
+    "offset +25:00": "2030-06-01T10:00:00+25:00",
+}
+
+
+@pytest.mark.parametrize("text", list(IMPOSSIBLE_TIMES.values()), ids=list(IMPOSSIBLE_TIMES))
+def test_an_impossible_time_is_invalid_input_naming_its_field(alice: Driver, text: str) -> None:
+    """Well-formed ISO 8601 text naming no time is refused by the domain's time rule, with the field
+    named (docs/domain.md, "Rules"). GraphQL's DateTime once refused it itself, naming no field.
+    gRPC has no text for a time: the driver sends a Timestamp that is no instant, refused too."""
+    task = alice.create({"title": "Keep me"}).unwrap()
+
+    created = alice.create({"title": "New", "due_date": text})
+    updated = alice.update(task["id"], {"due_date": text})
+    listed = alice.list(filters={"due_before": text})
+    mine = alice.mine(filters={"due_after": text})
+
+    for outcome, name in [(created, "due_date"), (updated, "due_date"), (listed, "due_before"), (mine, "due_after")]:
+        assert outcome.error == "invalid_input", outcome
+        assert outcome.fields is not None and list(outcome.fields) == [name], outcome
+        if alice.protocol != "grpc":
+            assert outcome.fields[name] == [NOT_A_TIME_MESSAGE], outcome
     assert alice.list().unwrap().items == [task]
 
 
