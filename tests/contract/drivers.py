@@ -700,8 +700,10 @@ class GrpcDriver:
         def build() -> Message:
             if limit == 0:
                 raise Unsendable("page_size: 0 is the unset value (the default page size), not a page of 0")
-            if empty := sorted(name for name, value in (filters or {}).items() if value == "" and name == "tag"):
-                raise Unsendable(f"{', '.join(empty)}: an empty string is proto3's unset value, not an empty filter")
+            # An empty string is proto3's unset value: an unset `tag`; for an enum or a Timestamp filter
+            # there is no string at all. Only `search` takes empty text, which matches what unset does.
+            if empty := sorted(name for name, value in (filters or {}).items() if value == "" and name != "search"):
+                raise Unsendable(f"{', '.join(empty)}: proto3 has no empty filter value, only an unset field")
             if cursor == "":
                 raise Unsendable("page_token: an empty string is proto3's unset value (the first page), not a cursor")
             fields = self._fields(filters or {})
