@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import Enum
 from typing import Any
 
 import strawberry
 from strawberry import UNSET
 
+from api_graphql.scalars import DateTime
 from api_graphql.types import Priority, Status
 from core.errors import InvalidInput
 
@@ -52,16 +52,13 @@ class TaskFilterInput:
     priority: Priority | None = UNSET
     completed: bool | None = UNSET
     tag: str | None = UNSET
-    due_before: datetime | None = UNSET
-    due_after: datetime | None = UNSET
+    due_before: DateTime | None = UNSET
+    due_after: DateTime | None = UNSET
     search: str | None = strawberry.field(default=UNSET, description="Case-insensitive, title or description.")
 
     def to_filters(self) -> dict[str, Any]:
-        return {
-            name: value.isoformat() if isinstance(value, datetime) else value
-            for name, value in set_fields(self).items()
-            if value is not None
-        }
+        """The filters set, times as the text sent (the domain parses them, `api_graphql.scalars`)."""
+        return {name: value for name, value in set_fields(self).items() if value is not None}
 
 
 _NULL_RULE = (
@@ -79,7 +76,7 @@ class TaskCreateInput:
     priority: Priority | None = strawberry.field(default=UNSET, description=_NOT_NULL)
     status: Status | None = strawberry.field(default=UNSET, description=_NOT_NULL)
     completed: bool | None = strawberry.field(default=UNSET, description=_NOT_NULL)
-    due_date: datetime | None = strawberry.field(default=UNSET, description=_DUE_DATE)
+    due_date: DateTime | None = strawberry.field(default=UNSET, description=_DUE_DATE)
     tags: list[str] | None = strawberry.field(default=UNSET, description=_NOT_NULL)
 
 
@@ -90,5 +87,5 @@ class TaskPatchInput:
     priority: Priority | None = strawberry.field(default=UNSET, description=_NOT_NULL)
     status: Status | None = strawberry.field(default=UNSET, description=_NOT_NULL)
     completed: bool | None = strawberry.field(default=UNSET, description=_NOT_NULL)
-    due_date: datetime | None = strawberry.field(default=UNSET, description=_DUE_DATE)
+    due_date: DateTime | None = strawberry.field(default=UNSET, description=_DUE_DATE)
     tags: list[str] | None = strawberry.field(default=UNSET, description=_NOT_NULL)

@@ -34,6 +34,7 @@ from api_graphql.context import Context
 from api_graphql.errors import ErrorCodes
 from api_graphql.mutations import Mutation
 from api_graphql.queries import Query
+from api_graphql.scalars import DATETIME_SCALAR, DateTime
 from observability.metrics import graphql_endpoint
 
 
@@ -131,7 +132,9 @@ def build_schema(*, introspection: bool = True, field_suggestions: bool = True) 
         query=Query,
         mutation=Mutation,
         extensions=extensions,
-        config=StrawberryConfig(disable_field_suggestions=not field_suggestions),
+        config=StrawberryConfig(
+            disable_field_suggestions=not field_suggestions, scalar_map={DateTime: DATETIME_SCALAR}
+        ),
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import Enum
 from typing import Any
 
@@ -11,6 +10,7 @@ import strawberry_django
 from django.db.models import QuerySet
 
 from api_graphql.context import actor_of
+from api_graphql.scalars import DateTime
 from tasks.models import Priority as PriorityRank
 from tasks.models import Status as TaskStatus
 from tasks.models import Task
@@ -44,11 +44,11 @@ class TaskType:
     title: str
     description: str
     completed: bool
-    due_date: datetime | None
+    due_date: DateTime | None
     tags: list[str]
-    created_at: datetime
-    updated_at: datetime
-    completed_at: datetime | None
+    created_at: DateTime
+    updated_at: DateTime
+    completed_at: DateTime | None
     version: int
 
     @strawberry.field

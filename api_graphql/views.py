@@ -32,6 +32,7 @@ from core.auth import actor_from_user, authenticate_credentials
 from core.encoding import loads_bounded
 from core.errors import (
     ApplicationError,
+    InvalidInput,
     MalformedRequest,
     MethodNotAllowed,
     NotAuthenticated,
@@ -41,6 +42,7 @@ from core.errors import (
 )
 from core.problems import PROBLEM_CONTENT_TYPE, problem_of
 from core.types import Actor
+from tasks.filters import single_values
 
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -226,6 +228,15 @@ class GraphQLView(StrawberryView):
             root_value=root_value,
             request_data=request_data,
         )
+
+    def parse_query_params(self, params: Any) -> dict[str, Any]:
+        """GET: each parameter once (`?query=A&query=B` is HTTP 400, not the last one run), the rule
+        of REST's query string (`tasks.filters.single_values`)."""
+        try:
+            single_values(dict(self.request.GET.lists()))
+        except InvalidInput as exc:
+            raise HTTPException(400, f"Give each parameter once: {', '.join(exc.extra['fields'])}.") from None
+        return super().parse_query_params(params)
 
     def decode_json(self, data: str | bytes) -> object:
         """The body and GET `variables` with a nesting limit: deeper is HTTP 400 "Unable to parse

@@ -12,7 +12,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from core.auth import actor_from_user, authenticate_api_key, authenticate_bearer, bearer_token, token_claims
+from core.auth import actor_from_user, authenticate_credentials, bearer_token, token_claims
 from core.errors import NotAuthenticated
 from core.types import Actor
 
@@ -25,34 +25,25 @@ def actor_of(request: Request) -> Actor:
     return user
 
 
-class BearerAuthentication(authentication.BaseAuthentication):
-    """`Authorization: Bearer <access token>`. Any other `Authorization` value is refused, not
-    passed over to the API key or the session (`core.auth.bearer_token`)."""
+class CredentialsAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer <access token>` or `X-API-Key: th_<prefix>_<secret>`, by the one rule of
+    every protocol (`core.auth.authenticate_credentials`): any other `Authorization` value, and both
+    headers at once, are refused, never passed over to the other credential or the session."""
 
-    def authenticate(self, request: Request) -> tuple[Actor, str] | None:
+    def authenticate(self, request: Request) -> tuple[Actor, str | None] | None:
+        authorization = request.META.get("HTTP_AUTHORIZATION")
         try:
-            token = bearer_token(request.META.get("HTTP_AUTHORIZATION"))
-            if token is None:
-                return None
-            return authenticate_bearer(token), token
+            actor = authenticate_credentials(authorization=authorization, api_key=request.META.get("HTTP_X_API_KEY"))
         except NotAuthenticated as exc:
             raise exceptions.AuthenticationFailed(exc.message) from None
+        if actor is None:
+            return None
+        return actor, bearer_token(authorization)
 
     def authenticate_header(self, request: Request) -> str:
+        """First of the authentication classes, so DRF answers "not authenticated" with 401 and this
+        challenge rather than 403."""
         return 'Bearer realm="api"'
-
-
-class ApiKeyAuthentication(authentication.BaseAuthentication):
-    """`X-API-Key: th_<prefix>_<secret>`."""
-
-    def authenticate(self, request: Request) -> tuple[Actor, None] | None:
-        raw = request.META.get("HTTP_X_API_KEY")
-        if raw is None:
-            return None
-        try:
-            return authenticate_api_key(raw.strip()), None
-        except NotAuthenticated as exc:
-            raise exceptions.AuthenticationFailed(exc.message) from None
 
 
 class SessionAuthentication(authentication.SessionAuthentication):

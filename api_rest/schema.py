@@ -10,20 +10,21 @@ from api_rest.serializers import ProblemSerializer
 from tasks.filters import BLANK_ALLOWED
 
 
-class BearerScheme(OpenApiAuthenticationExtension):
-    target_class = "api_rest.auth.BearerAuthentication"
-    name = "jwtAuth"
+class CredentialsSchemes(OpenApiAuthenticationExtension):
+    """`CredentialsAuthentication` reads both headers: a bearer token or an API key, either one (never
+    both at once, which is 401)."""
 
-    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
-        return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    target_class = "api_rest.auth.CredentialsAuthentication"
+    name = ["jwtAuth", "apiKeyAuth"]
 
+    def get_security_requirement(self, auto_schema: Any) -> list[dict[str, list[Any]]]:
+        return [{"jwtAuth": []}, {"apiKeyAuth": []}]
 
-class ApiKeyScheme(OpenApiAuthenticationExtension):
-    target_class = "api_rest.auth.ApiKeyAuthentication"
-    name = "apiKeyAuth"
-
-    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
-        return {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+    def get_security_definition(self, auto_schema: Any) -> list[dict[str, str]]:
+        return [
+            {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+            {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        ]
 
 
 class SessionScheme(OpenApiAuthenticationExtension):

@@ -236,9 +236,15 @@ def bearer_token(authorization: str | None) -> str | None:
 
 
 def authenticate_credentials(*, authorization: str | None, api_key: str | None) -> Actor | None:
-    """The Actor named by the `Authorization` value (`bearer_token`) or else the API key, whichever
-    is given, as every protocol reads them (REST and GraphQL headers, gRPC metadata); None when
-    neither is. A header that is present is checked, even empty. Raises NotAuthenticated for a bad one."""
+    """The Actor named by the `Authorization` value (`bearer_token`) or the API key, the one rule of
+    every protocol (REST and GraphQL headers, gRPC metadata); None when neither is given.
+
+    A header that is present is checked, even empty. Both at once are refused, whatever each holds:
+    which one counts would be a guess, and an ignored credential is one never checked
+    (docs/architecture.md, "Authentication"). Raises NotAuthenticated.
+    """
+    if authorization is not None and api_key is not None:
+        raise NotAuthenticated("Send one credential: an `Authorization: Bearer` token or an API key, not both.")
     if (token := bearer_token(authorization)) is not None:
         return authenticate_bearer(token)
     if api_key is not None:

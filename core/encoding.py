@@ -31,10 +31,24 @@ def canonical_json(value: Any) -> str:
 MAX_JSON_DEPTH = 64
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's members, refusing a name given twice: which value counts would be a guess (Python's
+    decoder keeps the last, other parsers the first), as for a repeated list parameter
+    (docs/domain.md, "List: filters")."""
+    members: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in members:
+            raise json.JSONDecodeError(f"Duplicate key {name!r}.", "", 0)
+        members[name] = value
+    return members
+
+
 def loads_bounded(data: str | bytes, max_depth: int = MAX_JSON_DEPTH, **options: Any) -> Any:
-    """`json.loads(data, **options)`, refusing documents nested deeper than `max_depth` with
-    JSONDecodeError (a ValueError, which each protocol already answers as a body that is not JSON)."""
+    """`json.loads(data, **options)`, refusing documents nested deeper than `max_depth` and objects
+    that name a member twice (`{"title": "a", "title": "b"}`) with JSONDecodeError (a ValueError,
+    which each protocol already answers as a body that is not JSON)."""
     text = data.decode() if isinstance(data, bytes) else data
+    options.setdefault("object_pairs_hook", _unique_keys)
     try:
         value = json.loads(text, **options)
     except RecursionError:

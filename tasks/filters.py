@@ -62,16 +62,17 @@ class TaskFilter(django_filters.FilterSet):
         model = Task
         fields: list[str] = []
 
+    # django-filters calls a method filter only with a value: the form field strips blanks, and an
+    # empty value skips the filter. A blank tag never gets here (`normalize_filters` refuses it); a
+    # blank search does not filter, since every text contains it.
+
     def filter_tag(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
-        tag = value.strip().lower()
-        return queryset.filter(tags__has_tag=tag) if tag else queryset
+        return queryset.filter(tags__has_tag=value.lower())
 
     def filter_search(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
         """Case-insensitive substring of title or description. On PostgreSQL the trigram indexes of
         migration 0002 serve it; on SQLite it is a LIKE scan."""
-        text = value.strip()
-        if not text:
-            return queryset
+        text = value
         if connection.vendor == "sqlite":
             # SQLite's LIKE and lower() fold ASCII only ("CAFÉ" would miss "Café"): compare casefolded text.
             folded = text.casefold()

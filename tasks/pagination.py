@@ -62,6 +62,14 @@ def check_limit(limit: int | None) -> int:
     return limit
 
 
+def check_cursor(cursor: str | None, ordering: str) -> str | None:
+    """None (absent) is the first page; anything else must be a cursor of this ordering ("" too).
+    Checked before the page cache is asked, so a bad cursor is refused whatever the cache holds."""
+    if cursor is not None:
+        _decode(cursor, ordering)
+    return cursor
+
+
 def parse_limit(text: str | None) -> int | None:
     """A page size given as text (a query parameter): digits only; `check_limit` bounds it."""
     if text is None:

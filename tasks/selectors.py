@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from django.db.models import QuerySet
+from django.urls.converters import UUIDConverter
 
 from core.errors import InvalidInput, NotFound
 from core.types import Actor
@@ -18,16 +19,16 @@ from observability.tracing import traced
 from tasks import cache
 from tasks.filters import TaskFilter, normalize_filters
 from tasks.models import Task
-from tasks.pagination import Page, check_limit, check_ordering, paginate
+from tasks.pagination import Page, check_cursor, check_limit, check_ordering, paginate
 
 
 class TaskNotFound(NotFound):
     default_message = "No task with this id is visible to you."
 
 
-# The one spelling of a task id: the lower-case, hyphenated UUID every protocol gives out (and the
-# only one REST's `<uuid:…>` path converter matches).
-_TASK_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+# The one spelling of a task id: the lower-case, hyphenated UUID every protocol gives out, by the
+# very rule of REST's `<uuid:…>` path converter (Django's UUIDConverter).
+_TASK_ID = re.compile(UUIDConverter.regex)
 
 
 def parse_task_id(task_id: UUID | str) -> UUID:
@@ -91,6 +92,7 @@ def task_list(
     filter_values = normalize_filters(filters)
     ordering = check_ordering(ordering)
     limit = check_limit(limit)
+    cursor = check_cursor(cursor, ordering)
     scope = cache.ALL_SCOPE if actor.sees_all and not mine else cache.owner_scope(actor.id)
 
     def build() -> cache.CachedPage:
@@ -101,7 +103,7 @@ def task_list(
         page = paginate(filterset.qs, ordering=ordering, limit=limit, cursor=cursor)
         return cache.CachedPage([cache.task_to_row(t) for t in page.items], page.next_cursor, page.previous_cursor)
 
-    params = [*filter_values.items(), ("ordering", ordering), ("limit", limit), ("cursor", cursor or "")]
+    params = [*filter_values.items(), ("ordering", ordering), ("limit", limit), ("cursor", cursor)]
     key = cache.list_page_key(scope, params)
     cached = cache.get_or_build(key, build) if key else build()
     return Page(

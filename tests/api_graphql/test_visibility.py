@@ -13,9 +13,11 @@ import strawberry_django
 from django.contrib.auth import get_user_model
 from django.http import HttpResponse
 from django.test import Client, RequestFactory
+from strawberry.schema.config import StrawberryConfig
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
 from api_graphql.context import Context
+from api_graphql.scalars import DATETIME_SCALAR, DateTime
 from api_graphql.types import TaskType
 from api_graphql.views import identify
 from core.errors import NotAuthenticated
@@ -31,6 +33,9 @@ LISTS = {
     "me.tasks": "{ me { tasks(first: 100) { edges { node { id ownerId } } } } }",
     "tasks(filters)": '{ tasks(filters: {tag: "common", search: "shared"}) { edges { node { id ownerId } } } }',
 }
+
+# The task type's DateTime scalar, as the real schema configures it (api_graphql/schema.py).
+_CONFIG = StrawberryConfig(scalar_map={DateTime: DATETIME_SCALAR})
 
 
 @pytest.fixture
@@ -135,7 +140,9 @@ def view_context(headers: dict[str, str]) -> Context:
 
 @pytest.fixture(params=[True, False], ids=["optimized", "unoptimized"])
 def probe(request: pytest.FixtureRequest) -> strawberry.Schema:
-    return strawberry.Schema(query=ProbeQuery, extensions=[DjangoOptimizerExtension] if request.param else [])
+    return strawberry.Schema(
+        query=ProbeQuery, extensions=[DjangoOptimizerExtension] if request.param else [], config=_CONFIG
+    )
 
 
 def test_get_queryset_scopes_a_root_list(probe: strawberry.Schema, user: Any, manager: Any, world: dict) -> None:
@@ -161,7 +168,7 @@ def test_get_queryset_scopes_nested_and_prefetched_tasks(probe: strawberry.Schem
 def test_the_optimizer_prefetches_nested_tasks_in_one_query(
     user: Any, world: dict, django_assert_num_queries: Any
 ) -> None:
-    probe = strawberry.Schema(query=ProbeQuery, extensions=[DjangoOptimizerExtension])
+    probe = strawberry.Schema(query=ProbeQuery, extensions=[DjangoOptimizerExtension], config=_CONFIG)
     context = view_context(bearer(user))  # no query: the actor comes from the token's claims
 
     with django_assert_num_queries(2):  # the owners, then every owner's visible tasks at once

@@ -42,6 +42,24 @@ def test_400_malformed_json(api: APIClient, payload: str) -> None:
     assert not Task.objects.exists()
 
 
+def test_400_a_body_naming_a_field_twice(api: APIClient) -> None:
+    """Python's JSON decoder would keep the last value ("b") and save it; which counts is a guess."""
+    response = api.post(TASKS, '{"title": "a", "title": "b"}', content_type="application/json")
+
+    body = assert_problem(response, 400, "malformed_request")
+    assert "Duplicate key 'title'" in body["detail"]
+    assert not Task.objects.exists()
+
+
+def test_400_a_patch_naming_a_field_twice_changes_nothing(api: APIClient) -> None:
+    task = api.post(TASKS, {"title": "Keep me"}, format="json").json()
+
+    response = api.patch(task_url(task["id"]), '{"title": "a", "title": "b"}', content_type="application/json")
+
+    assert_problem(response, 400, "malformed_request")
+    assert Task.objects.get().title == "Keep me"
+
+
 @pytest.mark.parametrize("depth", [65, 100_000])
 def test_400_json_nested_too_deeply(api: APIClient, depth: int) -> None:
     """Deeper than core.encoding.MAX_JSON_DEPTH: once a RecursionError, a 500."""

@@ -115,6 +115,8 @@ class Outcome:
     value: Any = None
     error: str | None = None
     detail: Any = field(default=None, compare=False)
+    # Invalid input: the fields it names, in the neutral (snake_case) spelling, each with its messages.
+    fields: dict[str, list[str]] | None = field(default=None, compare=False)
 
     def unwrap(self) -> Any:
         """The value of a call that must succeed (the failure shows the protocol's detail)."""
@@ -250,7 +252,8 @@ class RestDriver:
         except ValueError:
             detail = response.content[:500]
         error = self.ERROR_TABLE.get(response.status_code, f"unmapped REST status {response.status_code}")
-        return response, Outcome(ok=False, error=error, detail=detail)
+        fields = detail.get("errors") if isinstance(detail, dict) else None
+        return response, Outcome(ok=False, error=error, detail=detail, fields=fields)
 
     @staticmethod
     def _task(body: dict[str, Any]) -> Task:
@@ -377,7 +380,9 @@ class GraphQLDriver:
             first = body["errors"][0]
             code = (first.get("extensions") or {}).get("code")
             error = self.ERROR_TABLE.get(code, f"unmapped GraphQL code {code}")
-            return None, Outcome(ok=False, error=error, detail=body["errors"])
+            named = (first.get("extensions") or {}).get("fields")
+            fields = {_snake(name): messages for name, messages in named.items()} if named is not None else None
+            return None, Outcome(ok=False, error=error, detail=body["errors"], fields=fields)
         value = body["data"]
         for name in path:
             value = value[name]
@@ -638,7 +643,10 @@ class GrpcDriver:
         error_code = trailers.get("taskhub-error-code")
         error = self.ERROR_TABLE.get((code, error_code)) or self.ERROR_TABLE.get(code)
         detail = {"status": code.name, "message": exc.details(), "trailers": trailers}
-        return Outcome(ok=False, error=error or f"unmapped gRPC status {code.name} ({error_code})", detail=detail)
+        named = trailers.get("taskhub-field-errors")
+        fields = json.loads(named) if named is not None else None
+        error = error or f"unmapped gRPC status {code.name} ({error_code})"
+        return Outcome(ok=False, error=error, detail=detail, fields=fields)
 
     @staticmethod
     def _task(message: pb.Task) -> Task:
@@ -692,8 +700,12 @@ class GrpcDriver:
         def build() -> Message:
             if limit == 0:
                 raise Unsendable("page_size: 0 is the unset value (the default page size), not a page of 0")
-            if empty := sorted(name for name, value in (filters or {}).items() if value == "" and name == "tag"):
-                raise Unsendable(f"{', '.join(empty)}: an empty string is proto3's unset value, not an empty filter")
+            # An empty string is proto3's unset value: an unset `tag`; for an enum or a Timestamp filter
+            # there is no string at all. Only `search` takes empty text, which matches what unset does.
+            if empty := sorted(name for name, value in (filters or {}).items() if value == "" and name != "search"):
+                raise Unsendable(f"{', '.join(empty)}: proto3 has no empty filter value, only an unset field")
+            if cursor == "":
+                raise Unsendable("page_token: an empty string is proto3's unset value (the first page), not a cursor")
             fields = self._fields(filters or {})
             fields.update(ordering=self._ordering(ordering), page_size=limit, page_token=cursor, **options)
             return _message(pb.ListTasksRequest, fields)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from core.auth import api_key_revoke
+from tests.conftest import access_token
 from tests.contract.drivers import Connect, Credentials, Driver, Outcome, new_api_key
 from tests.factories import TaskFactory
 
@@ -67,6 +68,20 @@ BAD_CREDENTIALS: dict[str, Callable[[Connect, Any], Driver]] = {
         Credentials(authorization="Bearer", api_key=new_api_key(user))
     ),
     "empty API key": lambda connect, user: connect.with_raw_api_key(""),
+    # A token and an API key at once are refused, whatever each holds: once the token won and an
+    # invalid key beside it went unchecked.
+    "invalid API key beside a valid token": lambda connect, user: connect.with_credentials(
+        Credentials(bearer=access_token(user), api_key="th_nope")
+    ),
+    "revoked API key beside a valid token": lambda connect, user: connect.with_credentials(
+        Credentials(bearer=access_token(user), api_key=revoked_key(user))
+    ),
+    "valid API key beside a valid token": lambda connect, user: connect.with_credentials(
+        Credentials(bearer=access_token(user), api_key=new_api_key(user))
+    ),
+    "valid API key beside a garbage token": lambda connect, user: connect.with_credentials(
+        Credentials(bearer="not-a-jwt", api_key=new_api_key(user))
+    ),
 }
 
 

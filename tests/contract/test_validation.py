@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tasks.models import NOT_A_TIME_MESSAGE
 from tests.contract.drivers import Driver, refusal
 
 pytestmark = pytest.mark.django_db
@@ -90,6 +91,34 @@ def test_invalid_update_changes_nothing(alice: Driver, case: str) -> None:
     assert alice.list().unwrap().items == [task]
 
 
+IMPOSSIBLE_TIMES = {
+    "day 30 of February": "2030-02-30T10:00:00Z",
+    "year 0": "0000-06-01T10:00:00Z",
+    "hour 25": "2030-06-01T25:00:00Z",
+    "offset +25:00": "2030-06-01T10:00:00+25:00",
+}
+
+
+@pytest.mark.parametrize("text", list(IMPOSSIBLE_TIMES.values()), ids=list(IMPOSSIBLE_TIMES))
+def test_an_impossible_time_is_invalid_input_naming_its_field(alice: Driver, text: str) -> None:
+    """Well-formed ISO 8601 text naming no time is refused by the domain's time rule, with the field
+    named (docs/domain.md, "Rules"). GraphQL's DateTime once refused it itself, naming no field.
+    gRPC has no text for a time: the driver sends a Timestamp that is no instant, refused too."""
+    task = alice.create({"title": "Keep me"}).unwrap()
+
+    created = alice.create({"title": "New", "due_date": text})
+    updated = alice.update(task["id"], {"due_date": text})
+    listed = alice.list(filters={"due_before": text})
+    mine = alice.mine(filters={"due_after": text})
+
+    for outcome, name in [(created, "due_date"), (updated, "due_date"), (listed, "due_before"), (mine, "due_after")]:
+        assert outcome.error == "invalid_input", outcome
+        assert outcome.fields is not None and list(outcome.fields) == [name], outcome
+        if alice.protocol != "grpc":
+            assert outcome.fields[name] == [NOT_A_TIME_MESSAGE], outcome
+    assert alice.list().unwrap().items == [task]
+
+
 BAD_LISTS = {
     "limit 0": {"limit": 0},
     "limit 101": {"limit": 101},
@@ -116,8 +145,11 @@ BAD_LISTS = {
     "NUL in the search filter": {"filters": {"search": "a\x00b"}},
 }
 # page_size 0 is proto3's unset value, which tasks.v1 defines as the default page size; likewise an
-# empty string is an unset `tag`, and a Timestamp holds no naive time.
-LISTS_NOT_EXPRESSIBLE = {"grpc": {"limit 0", "empty tag filter", "naive due_before filter", "naive due_after filter"}}
+# empty string is an unset `tag`, an enum filter or a Timestamp has no empty value (the driver once sent
+# an undefined enum number and an invalid Timestamp, refused for that reason instead), and a Timestamp
+# holds no naive time.
+EMPTY_FILTERS = {"empty status filter", "empty priority filter", "empty tag filter", "empty due_before filter"}
+LISTS_NOT_EXPRESSIBLE = {"grpc": {"limit 0", *EMPTY_FILTERS, "naive due_before filter", "naive due_after filter"}}
 
 
 @pytest.mark.parametrize("case", list(BAD_LISTS), ids=list(BAD_LISTS))
@@ -127,6 +159,24 @@ def test_invalid_list_arguments(alice: Driver, case: str) -> None:
 
     assert alice.list(**BAD_LISTS[case]).error == expected
     assert alice.mine(**BAD_LISTS[case]).error == expected
+
+
+# gRPC's page_token "" is the unset token, the first page: no form for an empty cursor.
+EMPTY_CURSOR_NOT_EXPRESSIBLE = {"grpc": {"empty cursor"}}
+
+
+def test_an_empty_cursor_is_invalid_also_once_the_first_page_is_cached(alice: Driver) -> None:
+    """The first page (no cursor) once shared its cache entry with the empty cursor: cold, `cursor=`
+    was refused; after a first page, it was served that page."""
+    alice.create({"title": "One"}).unwrap()
+    expected = refusal(alice, "empty cursor", EMPTY_CURSOR_NOT_EXPRESSIBLE)
+
+    assert alice.list().unwrap().titles == ["One"]
+    assert alice.mine().unwrap().titles == ["One"]
+    assert alice.search("one").unwrap().titles == ["One"]
+    assert alice.list(cursor="").error == expected
+    assert alice.mine(cursor="").error == expected
+    assert alice.search("one", cursor="").error == expected
 
 
 def test_limits_at_the_bounds_are_valid(alice: Driver) -> None:

@@ -185,6 +185,16 @@ def test_an_authorization_that_is_not_a_bearer_token_is_refused_even_beside_an_a
     assert authenticate_credentials(authorization=None, api_key=raw).id == user.pk
 
 
+@pytest.mark.parametrize("api_key", ["valid", "th_nope", ""])
+def test_a_bearer_token_and_an_api_key_at_once_are_refused(user, api_key) -> None:
+    """Whichever counted, the other would go unchecked (docs/architecture.md, "Authentication")."""
+    raw = api_key_create(user=user, name="beside")[1] if api_key == "valid" else api_key
+
+    with pytest.raises(NotAuthenticated, match="not both"):
+        authenticate_credentials(authorization=f"Bearer {access_token(user)}", api_key=raw)
+    assert authenticate_credentials(authorization=f"Bearer {access_token(user)}", api_key=None).id == user.pk
+
+
 def test_no_credentials_is_nobody_and_an_empty_api_key_is_refused(db) -> None:
     assert authenticate_credentials(authorization=None, api_key=None) is None
     assert bearer_token(None) is None

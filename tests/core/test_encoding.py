@@ -31,3 +31,19 @@ def test_brackets_inside_strings_do_not_count() -> None:
 def test_options_reach_json_loads() -> None:
     with pytest.raises(ValueError, match="NaN"):
         loads_bounded("[NaN]", parse_constant=lambda name: (_ for _ in ()).throw(ValueError(name)))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"title": "a", "title": "b"}', '{"input": {"title": "a", "title": "a"}}', '[{"x": 1}, {"y": 1, "y": 2}]'],
+    ids=["top level", "nested, same value", "inside a list"],
+)
+def test_an_object_naming_a_member_twice_is_not_json(text: str) -> None:
+    """json.loads keeps the last value of a repeated name; which one counts would be a guess."""
+    with pytest.raises(json.JSONDecodeError, match="Duplicate key"):
+        loads_bounded(text)
+
+
+def test_the_same_name_in_different_objects_is_fine() -> None:
+    text = '{"a": {"title": 1}, "b": {"title": 2}, "title": 3}'
+    assert loads_bounded(text) == json.loads(text)

@@ -3,10 +3,9 @@
 from config.env import DEBUG, env
 
 REST_FRAMEWORK = {
-    # Bearer first: its WWW-Authenticate header turns "not authenticated" into 401 instead of 403.
+    # Credentials first: its WWW-Authenticate header turns "not authenticated" into 401 instead of 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "api_rest.auth.BearerAuthentication",
-        "api_rest.auth.ApiKeyAuthentication",
+        "api_rest.auth.CredentialsAuthentication",  # a bearer token or an API key (core.auth)
         # Same-origin only: the admin and the browsable API. CSRF is enforced on unsafe methods.
         "api_rest.auth.SessionAuthentication",
     ],
