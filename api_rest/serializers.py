@@ -141,22 +141,12 @@ class NotBlankField(StrictCharField):
     """A string DRF trims and refuses when blank (a username, a token)."""
 
 
-class StrictPasswordField(PasswordField):
-    """A password exactly as sent: surrounding spaces are part of it (simplejwt's field trimmed them,
-    so such a password could never log in)."""
-
-    default_error_messages = {"invalid": "Must be a string."}
+class StrictPasswordField(PasswordField, StrictCharField):
+    """A password exactly as sent, a JSON string only: surrounding spaces are part of it (simplejwt's
+    field trimmed them, so such a password could never log in)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(trim_whitespace=False, **kwargs)
-        self.validators = [
-            NoNullCharacters() if isinstance(v, ProhibitNullCharactersValidator) else v for v in self.validators
-        ]
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 class StrictChoiceField(serializers.ChoiceField):
