@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
 from django.urls import reverse
@@ -36,7 +35,7 @@ from api_rest.serializers import (
     task_to_json,
 )
 from core.cache import cache_stats
-from core.errors import InvalidInput, StaleVersion
+from core.errors import InvalidInput
 from tasks.filters import FILTER_NAMES, single_values
 from tasks.models import Task
 from tasks.pagination import DEFAULT_LIMIT, MAX_LIMIT, ORDERINGS, Page, parse_limit
@@ -174,7 +173,6 @@ def _task_response(request: Request, task: Task, status_code: int = status.HTTP_
 
 
 _MAX_VERSION_DIGITS = 10
-_T = TypeVar("_T")
 
 
 def _version_of(tag: str) -> int | None:
@@ -197,26 +195,6 @@ def _if_match_versions(request: Request) -> frozenset[int] | None:
     if tags == ["*"]:
         return None
     return frozenset(version for tag in tags if (version := _version_of(tag)) is not None)
-
-
-def _if_match(request: Request, write: Callable[[int | None], _T]) -> _T:
-    """Run `write(expected_version)` under the request's If-Match. The service compares one version
-    under the row lock; with several tags, a refusal names the current version, and when that one
-    is listed too the write runs again with it, at most once per listed version."""
-    versions = _if_match_versions(request)
-    if versions is None:
-        return write(None)
-    expected = max(versions, default=0)  # versions start at 1: 0 is a guaranteed mismatch (412)
-    tried: set[int] = set()
-    while True:
-        tried.add(expected)
-        try:
-            return write(expected)
-        except StaleVersion as stale:
-            current = stale.extra["current_version"]
-            if current not in versions or current in tried:
-                raise
-            expected = current
 
 
 def _not_modified(request: Request, etag: str) -> bool:
@@ -338,14 +316,11 @@ class TaskDetailApi(BaseApi):
         """Change some fields."""
         payload = TaskInputSerializer(data=request.data, partial=True)
         payload.is_valid(raise_exception=True)
-        task = _if_match(
-            request,
-            lambda expected_version: task_update(
-                actor=actor_of(request),
-                task_id=task_id,
-                changes=payload.validated_data,
-                expected_version=expected_version,
-            ),
+        task = task_update(
+            actor=actor_of(request),
+            task_id=task_id,
+            changes=payload.validated_data,
+            expected_version=_if_match_versions(request),
         )
         return _task_response(request, task)
 
@@ -359,14 +334,11 @@ class TaskDetailApi(BaseApi):
         """Replace every editable field; those left out go back to their defaults."""
         payload = TaskInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        task = _if_match(
-            request,
-            lambda expected_version: task_replace(
-                actor=actor_of(request),
-                task_id=task_id,
-                data=payload.validated_data,
-                expected_version=expected_version,
-            ),
+        task = task_replace(
+            actor=actor_of(request),
+            task_id=task_id,
+            data=payload.validated_data,
+            expected_version=_if_match_versions(request),
         )
         return _task_response(request, task)
 
@@ -377,12 +349,7 @@ class TaskDetailApi(BaseApi):
     )
     def delete(self, request: Request, task_id: UUID) -> Response:
         """Delete a task; with If-Match, only if it is still at that version."""
-        _if_match(
-            request,
-            lambda expected_version: task_delete(
-                actor=actor_of(request), task_id=task_id, expected_version=expected_version
-            ),
-        )
+        task_delete(actor=actor_of(request), task_id=task_id, expected_version=_if_match_versions(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

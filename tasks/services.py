@@ -6,7 +6,7 @@ database error) and, once the transaction commits, refreshes the cache.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -22,6 +22,10 @@ from observability.tracing import traced
 from tasks import cache, idempotency
 from tasks.models import IdempotencyRecord, Priority, Status, Task, parse_aware_datetime
 from tasks.selectors import task_get_for_update
+
+# The version(s) a conditional write expects: one (GraphQL, gRPC, a single If-Match tag), any of a
+# set (an If-Match list: RFC 9110 §13.1.1, an empty set never matches), or None for any version.
+ExpectedVersion = int | Set[int] | None
 
 EDITABLE_FIELDS = frozenset({"title", "description", "priority", "status", "completed", "due_date", "tags"})
 # Fields a write may change, directly or through the completed/status rule.
@@ -163,10 +167,18 @@ def _insert(owner_id: int, values: dict[str, Any], *, record: IdempotencyRecord 
     return task
 
 
+def _check_version(task: Task, expected: ExpectedVersion) -> None:
+    """StaleVersion unless `task` (locked by the caller) is at a version `expected` accepts."""
+    if expected is None:
+        return
+    if task.version not in ({expected} if isinstance(expected, int) else expected):
+        raise StaleVersion(current=task.version)
+
+
 @traced("tasks.task_update")
 @retry_transient
 def task_update(
-    *, actor: Actor, task_id: UUID | str, changes: Mapping[str, Any], expected_version: int | None = None
+    *, actor: Actor, task_id: UUID | str, changes: Mapping[str, Any], expected_version: ExpectedVersion = None
 ) -> Task:
     """Change some editable fields of a visible task.
 
@@ -178,8 +190,7 @@ def task_update(
     values = _check_fields(changes)
     with transaction.atomic():
         task = task_get_for_update(actor=actor, task_id=task_id)
-        if expected_version is not None and task.version != expected_version:
-            raise StaleVersion(current=task.version)
+        _check_version(task, expected_version)
         before = {name: getattr(task, name) for name in _TRACKED_FIELDS}
         for name, value in values.items():
             setattr(task, name, value)
@@ -196,7 +207,7 @@ def task_update(
 
 @traced("tasks.task_replace")
 def task_replace(
-    *, actor: Actor, task_id: UUID | str, data: Mapping[str, Any], expected_version: int | None = None
+    *, actor: Actor, task_id: UUID | str, data: Mapping[str, Any], expected_version: ExpectedVersion = None
 ) -> Task:
     """Replace every editable field (HTTP PUT): fields left out go back to their defaults.
 
@@ -214,7 +225,7 @@ def task_replace(
 
 @traced("tasks.task_delete")
 @retry_transient
-def task_delete(*, actor: Actor, task_id: UUID | str, expected_version: int | None = None) -> None:
+def task_delete(*, actor: Actor, task_id: UUID | str, expected_version: ExpectedVersion = None) -> None:
     """Delete a visible task.
 
     With `expected_version`, the delete applies only if the task is still at that version: the
@@ -225,8 +236,7 @@ def task_delete(*, actor: Actor, task_id: UUID | str, expected_version: int | No
     _require_write(actor)
     with transaction.atomic():
         task = task_get_for_update(actor=actor, task_id=task_id)
-        if expected_version is not None and task.version != expected_version:
-            raise StaleVersion(current=task.version)
+        _check_version(task, expected_version)
         pk, owner_id = task.pk, task.owner_id
         task.delete()
         transaction.on_commit(lambda: cache.task_deleted(pk, owner_id))

@@ -159,6 +159,22 @@ def test_stale_expected_version_is_rejected(actor: Actor, task: Task, expected: 
     assert stored(task) == before
 
 
+def test_a_set_of_expected_versions_applies_when_it_holds_the_current_one(actor: Actor, task: Task) -> None:
+    updated = task_update(actor=actor, task_id=task.pk, changes={"title": "v"}, expected_version=frozenset({1, 99}))
+    assert updated.version == 2
+
+
+@pytest.mark.parametrize("expected", [frozenset(), frozenset({2, 99})])
+def test_a_set_of_expected_versions_without_the_current_one_is_stale(
+    actor: Actor, task: Task, expected: frozenset[int]
+) -> None:
+    before = stored(task)
+    with pytest.raises(StaleVersion) as info:
+        task_update(actor=actor, task_id=task.pk, changes={"title": "late"}, expected_version=expected)
+    assert info.value.extra == {"current_version": 1}
+    assert stored(task) == before
+
+
 def test_stale_version_names_the_current_version(actor: Actor, task: Task) -> None:
     update(actor, task, title="one")
     update(actor, task, title="two")
