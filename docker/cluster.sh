@@ -8,6 +8,7 @@
 #   docker/cluster.sh down [--volumes]  stop and remove the containers and the network (and the volumes)
 #   docker/cluster.sh test [pytest args]  tests/cluster against the running cluster
 #   docker/cluster.sh ps              the cluster's containers
+#   docker/cluster.sh compose ARGS    podman-compose on docker/compose.yaml (project taskhub)
 #
 # Needs root on a machine without podman (it installs podman & co. with apt-get). Writes nothing outside the
 # repository except podman's storage: docker/.env (the secrets, generated once), docker/.secrets/, var/podman/.
@@ -15,6 +16,7 @@
 #   TASKHUB_STANDINS      auto (default: stand-ins unless the four official images are already present), 1, 0
 #   TASKHUB_HTTP_PORT, TASKHUB_GRPC_PORT, TASKHUB_PROMETHEUS_PORT   published ports (8080, 9090, 9091)
 #   TASKHUB_BASE_IMAGE    the base of the image builds (default: the local debootstrap base)
+#   TASKHUB_SUBNET_PREFIX the cluster network's /24 (10.213.0: 10.213.0.0/24), fixed addresses per service
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -30,24 +32,40 @@ STANDINS=(postgres redis nginx prometheus)
 export TASKHUB_HTTP_PORT="${TASKHUB_HTTP_PORT:-8080}"
 export TASKHUB_GRPC_PORT="${TASKHUB_GRPC_PORT:-9090}"
 export TASKHUB_PROMETHEUS_PORT="${TASKHUB_PROMETHEUS_PORT:-9091}"
+export TASKHUB_SUBNET_PREFIX="${TASKHUB_SUBNET_PREFIX:-10.213.0}"
 CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 
 say() { printf '%s\n' "cluster: $*"; }
 die() { printf '%s\n' "cluster: $*" >&2; exit 1; }
 
-compose() { podman-compose --project-name "$PROJECT" --file "$DOCKER/compose.yaml" "$@"; }
+# podman-compose as requirements/cluster.txt pins it, in its own virtualenv (Debian's 1.0.3 ignores ipv4_address).
+COMPOSE_VENV="$STATE/compose-venv"
+compose() { "$COMPOSE_VENV/bin/podman-compose" --project-name "$PROJECT" --file "$DOCKER/compose.yaml" "$@"; }
+
+ensure_compose() {
+    local marker="$COMPOSE_VENV/.installed"
+    [ -f "$marker" ] && [ "$marker" -nt "$ROOT/requirements/cluster.txt" ] && return
+    say "installing podman-compose (requirements/cluster.txt) in var/podman/compose-venv"
+    rm -rf "$COMPOSE_VENV"
+    python3 -m venv "$COMPOSE_VENV"
+    "$COMPOSE_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/requirements/cluster.txt"
+    touch "$marker"
+}
 
 ensure_tools() {
     local missing=()
-    for tool in podman buildah runc debootstrap podman-compose; do
+    for tool in podman buildah runc debootstrap; do
         command -v "$tool" >/dev/null || missing+=("$tool")
     done
-    [ "${#missing[@]}" -eq 0 ] && return
-    [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
-        || die "missing ${missing[*]}: install Debian's packages podman buildah runc debootstrap podman-compose"
-    say "installing podman buildah runc debootstrap podman-compose"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman buildah runc debootstrap podman-compose >/dev/null
+    python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+    if [ "${#missing[@]}" -gt 0 ]; then
+        [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+            || die "missing ${missing[*]}: install Debian's packages podman buildah runc debootstrap python3-venv"
+        say "installing podman buildah runc debootstrap python3-venv"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman buildah runc debootstrap python3-venv >/dev/null
+    fi
+    ensure_compose
 }
 
 image_exists() { podman image exists "$1"; }
@@ -148,7 +166,7 @@ choose_images() {
         say "dependencies: the stand-in images (docker/standins/)"
     fi
     # What was chosen, for tests/cluster/conftest.py's compose() (same images, same ports).
-    env | grep -E '^TASKHUB_(POSTGRES|REDIS|NGINX|PROMETHEUS)_IMAGE=|^TASKHUB_(HTTP|GRPC|PROMETHEUS)_PORT=' \
+    env | grep -E '^TASKHUB_(POSTGRES|REDIS|NGINX|PROMETHEUS)_IMAGE=|^TASKHUB_(HTTP|GRPC|PROMETHEUS)_PORT=|^TASKHUB_SUBNET_PREFIX=' \
         >"$STATE/cluster.env" || true
 }
 
@@ -236,7 +254,10 @@ up() {
     choose_images
     local start=$SECONDS
     say "starting the cluster (project $PROJECT)"
-    compose up --detach >"$STATE/compose-up.log" 2>&1 || { tail -n 30 "$STATE/compose-up.log" >&2; die "compose up failed"; }
+    # --no-deps: the containers start in depends_on order all the same, but without podman's --requires links,
+    # so that one replica can be stopped, killed and started again on its own (`podman start` of a container
+    # with --requires starts, or fails on, every container it requires).
+    compose up --detach --no-deps >"$STATE/compose-up.log" 2>&1 || { tail -n 30 "$STATE/compose-up.log" >&2; die "compose up failed"; }
     if [ "$(podman wait "$(container migrate)")" != 0 ]; then
         podman logs --tail 20 "$(container migrate)" >&2
         die "migrate failed (podman logs $(container migrate))"
@@ -267,9 +288,10 @@ down() {
     if [ -n "$names" ]; then
         # shellcheck disable=SC2086  # one id per word
         podman stop --time 15 $names >"$STATE/compose-down.log" 2>&1 || true
-        # With --volumes, the anonymous volumes of the images' VOLUME lines go with their containers.
+        # The anonymous volumes of the images' VOLUME lines go with their containers (a new container never
+        # reuses them); the named ones (postgres-data, prometheus-data) only with --volumes, below.
         # shellcheck disable=SC2086
-        podman rm --force ${volumes:+--volumes} $names >>"$STATE/compose-down.log" 2>&1 || true
+        podman rm --force --volumes $names >>"$STATE/compose-down.log" 2>&1 || true
     fi
     compose down "${volumes[@]}" >>"$STATE/compose-down.log" 2>&1 || true
     if podman network exists "${PROJECT}_default"; then podman network rm "${PROJECT}_default" >/dev/null; fi
@@ -293,5 +315,6 @@ case "${1:-}" in
     down) shift; down "$@" ;;
     test) shift; run_tests "$@" ;;
     ps) ps_cluster ;;
-    *) sed -n '2,20p' "$0" >&2; exit 2 ;;
+    compose) shift; ensure_tools; compose "$@" ;;
+    *) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" >&2; exit 2 ;;
 esac

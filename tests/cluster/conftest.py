@@ -8,7 +8,9 @@
 - TASKHUB_CLUSTER_PROMETHEUS  Prometheus (http://127.0.0.1:9091)
 
 The secrets (metrics token, demo credentials) are read from docker/.env, which `make cluster-up` wrote.
-`compose(...)` and `podman(...)` run those commands on the cluster, as docker/cluster.sh does.
+`compose(...)` and `podman(...)` run those commands on the cluster, as docker/cluster.sh does. Give
+`compose("up", ...)` the `--no-deps` that docker/cluster.sh uses, or podman links the new container to the
+ones it depends on (`--requires`) and a later `podman start` of it starts, or fails on, those too.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ DOCKER = ROOT / "docker"
 PROJECT = "taskhub"
 # What docker/cluster.sh chose at `up` (the images of the dependencies, the published ports).
 CLUSTER_ENV = ROOT / "var" / "podman" / "cluster.env"
+# podman-compose as requirements/cluster.txt pins it (docker/cluster.sh installs it there).
+COMPOSE = ROOT / "var" / "podman" / "compose-venv" / "bin" / "podman-compose"
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -108,10 +112,11 @@ def podman() -> Runner:
 
 @pytest.fixture(scope="session")
 def compose() -> Runner:
-    """`compose(*args, check=True, timeout=180)`: podman-compose on docker/compose.yaml, project taskhub."""
+    """`compose(*args, check=True, timeout=180)`: podman-compose on docker/compose.yaml, project taskhub, with the
+    images and ports `make cluster-up` chose (var/podman/cluster.env) and the secrets of docker/.env."""
 
     def run(*args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-        command = ["podman-compose", "--project-name", PROJECT, "--file", str(DOCKER / "compose.yaml"), *args]
+        command = [str(COMPOSE), "--project-name", PROJECT, "--file", str(DOCKER / "compose.yaml"), *args]
         return _run(command, check, timeout)
 
     return run
