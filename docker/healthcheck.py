@@ -20,11 +20,16 @@ TIMEOUT = 2.5
 
 
 def role() -> str:
+    """What PID 1 serves: granian or grpcserver once the entry point has exec'd them; before that (while it
+    waits for the migrations) the entry point itself, whose first argument is the role."""
     command = Path("/proc/1/cmdline").read_bytes().split(b"\0")
     if any(part.endswith(b"granian") for part in command):
         return "web"
     if b"grpcserver" in command:
         return "grpc"
+    for index, part in enumerate(command[:-1]):
+        if part.endswith(b"entrypoint.sh"):
+            return command[index + 1].decode()
     return "other"
 
 
