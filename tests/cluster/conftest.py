@@ -85,7 +85,8 @@ def demo_credentials(cluster_secrets: dict[str, str]) -> Credentials:
     return Credentials(cluster_secrets.get("DEMO_USERNAME", "demo"), cluster_secrets["DEMO_PASSWORD"])
 
 
-def _command_env() -> dict[str, str]:
+def command_env() -> dict[str, str]:
+    """The environment for podman and podman-compose commands on the cluster (for a command run in the background)."""
     return {
         **os.environ,
         **read_env_file(CLUSTER_ENV),
@@ -94,7 +95,7 @@ def _command_env() -> dict[str, str]:
 
 
 def _run(command: list[str], check: bool, timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, env=_command_env(), capture_output=True, text=True, check=check, timeout=timeout)
+    return subprocess.run(command, env=command_env(), capture_output=True, text=True, check=check, timeout=timeout)
 
 
 Runner = Callable[..., subprocess.CompletedProcess[str]]
@@ -120,6 +121,9 @@ def compose() -> Runner:
         return _run(command, check, timeout)
 
     return run
+
+
+NETWORK = f"{PROJECT}_default"
 
 
 @pytest.fixture(scope="session")
