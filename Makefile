@@ -103,7 +103,7 @@ lint: $(VENV)/.installed-dev buf
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python manage.py makemigrations --check --dry-run
 
 ## The container image and the local podman cluster (docs/deploy.md; the logic is in docker/cluster.sh).
-## image: the base (debootstrap) if missing, then the taskhub image; the stand-ins are built by cluster-up as needed.
+## image: the base (debootstrap) if missing, then the taskhub image, and the stand-in images if the cluster needs them.
 image:
 	docker/cluster.sh image
 

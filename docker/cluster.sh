@@ -2,7 +2,7 @@
 # The taskhub image and the local cluster, with podman (docs/deploy.md).
 #
 #   docker/cluster.sh base            the local Debian bookworm base image (debootstrap), if missing
-#   docker/cluster.sh image           the taskhub image (and the base if missing)
+#   docker/cluster.sh image           the taskhub image (the base and the stand-ins the cluster uses if missing)
 #   docker/cluster.sh standins        the stand-in images of postgres, redis, nginx, prometheus, if missing
 #   docker/cluster.sh up              build what is missing, start the cluster, wait, seed the demo user
 #   docker/cluster.sh down [--volumes]  stop and remove the containers and the network (and the volumes)
@@ -257,7 +257,8 @@ up() {
     # --no-deps: the containers start in depends_on order all the same, but without podman's --requires links,
     # so that one replica can be stopped, killed and started again on its own (`podman start` of a container
     # with --requires starts, or fails on, every container it requires).
-    compose up --detach --no-deps >"$STATE/compose-up.log" 2>&1 || { tail -n 30 "$STATE/compose-up.log" >&2; die "compose up failed"; }
+    compose up --detach --no-deps >"$STATE/compose-up.log" 2>&1 \
+        || { tail -n 30 "$STATE/compose-up.log" >&2; die "compose up failed"; }
     if [ "$(podman wait "$(container migrate)")" != 0 ]; then
         podman logs --tail 20 "$(container migrate)" >&2
         die "migrate failed (podman logs $(container migrate))"
@@ -309,7 +310,7 @@ run_tests() {
 mkdir -p "$STATE"
 case "${1:-}" in
     base) ensure_tools; build_base ;;
-    image) ensure_tools; build_image ;;
+    image) ensure_tools; build_image; choose_images ;;
     standins) ensure_tools; build_standins ;;
     up) up ;;
     down) shift; down "$@" ;;
