@@ -119,16 +119,20 @@ ensure_base() {
 
 build_image() {
     ensure_base
+    # The labels also as --label: buildah 1.28 reuses a cached LABEL layer when only a build argument changed.
     local version revision source=() start
     version="$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/pyproject.toml" | head -n1)"
     revision="$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || echo unknown)"
-    if url="$(git -C "$ROOT" remote get-url origin 2>/dev/null)"; then source=(--build-arg "SOURCE=$url"); fi
+    if url="$(git -C "$ROOT" remote get-url origin 2>/dev/null)"; then
+        source=(--build-arg "SOURCE=$url" --label "org.opencontainers.image.source=$url")
+    fi
     local secret=()
     [ -s "$CA_BUNDLE" ] && secret=(--secret "id=cacert,src=$CA_BUNDLE")
     say "building $APP_IMAGE (version $version, revision ${revision:0:12})"
     start=$SECONDS
     podman build --network=host --file "$DOCKER/Dockerfile" "${secret[@]}" \
         --build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "VERSION=$version" --build-arg "REVISION=$revision" \
+        --label "org.opencontainers.image.version=$version" --label "org.opencontainers.image.revision=$revision" \
         "${source[@]}" --tag "$APP_IMAGE" --tag "localhost/taskhub:$version" "$ROOT" >"$STATE/build.log" 2>&1 \
         || { tail -n 30 "$STATE/build.log" >&2; die "image build failed: $STATE/build.log"; }
     say "$APP_IMAGE built in $((SECONDS - start)) s, $(podman image inspect --format '{{.Size}}' "$APP_IMAGE" \
