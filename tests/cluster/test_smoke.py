@@ -99,6 +99,17 @@ def test_health_details_only_with_the_token(base_url: str, metrics_token: str) -
     assert detailed["components"]["cache"]["backend"] == "redis"
 
 
+def test_a_forged_forwarded_for_does_not_change_the_client(base_url: str) -> None:
+    """nginx replaces X-Forwarded-For with the address it sees and the replicas trust one proxy: anonymous
+    requests claiming different addresses are counted as one client by the rate limit."""
+    remaining = []
+    for forged in ("203.0.113.7", "198.51.100.9, 203.0.113.8"):
+        response = requests.get(f"{base_url}/api/v1/tasks", headers={"X-Forwarded-For": forged}, timeout=TIMEOUT)
+        assert response.status_code == 401, response.text
+        remaining.append(int(response.headers["RateLimit-Remaining"]))
+    assert remaining[1] < remaining[0], remaining
+
+
 def _up_targets(prometheus_url: str) -> dict[str, float]:
     response = requests.get(f"{prometheus_url}/api/v1/query", params={"query": "up"}, timeout=TIMEOUT)
     assert response.status_code == 200, response.text
