@@ -431,3 +431,16 @@ def test_no_secret_file_is_committed() -> None:
         ["git", "check-ignore", "-q", f"docker/kubernetes/{PRODUCTION}/secret.env"], cwd=ROOT, check=False
     )
     assert ignored.returncode == 0, "secret.env must be ignored by git"
+
+
+def test_the_apply_order_selectors_pick_the_documented_phases(production: list[dict[str, Any]]) -> None:
+    """docs/kubernetes.md, "Apply order": configuration first, then the migration, then everything."""
+    page = (ROOT / "docs/kubernetes.md").read_text()
+    component = "app.kubernetes.io/component"
+    assert f"kubectl apply -k . -l '!{component}'" in page
+    assert f"kubectl apply -k . -l {component}=migrate" in page
+    first = {(d["kind"], d["metadata"]["name"]) for d in production if component not in d["metadata"].get("labels", {})}
+    assert {kind for kind, _ in first} == {"ServiceAccount", "ConfigMap", "Secret", "NetworkPolicy"}
+    assert ("NetworkPolicy", "taskhub-default") in first  # the migration's egress to PostgreSQL and DNS
+    migration = [d for d in production if d["metadata"].get("labels", {}).get(component) == "migrate"]
+    assert [d["kind"] for d in migration] == ["Job"]
