@@ -18,7 +18,8 @@ NODE       ?= node
 # buf: the version tools/package.json pins once it is installed in tools/node_modules, else the one on PATH.
 BUF        ?= $(shell test -x tools/node_modules/.bin/buf && echo tools/node_modules/.bin/buf || echo buf)
 
-.PHONY: run test lint install install-dev chromium prometheus buf node-tools clean
+.PHONY: run test lint install install-dev chromium prometheus buf node-tools clean image cluster-up cluster-down \
+	cluster-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -94,12 +95,30 @@ lint: $(VENV)/.installed-dev buf
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	'$(BUF)' lint api_grpc/protos
-	$(BIN)/mypy tasks core observability api_rest api_graphql api_grpc config
+	$(BIN)/mypy tasks core observability api_rest api_graphql api_grpc config docker/healthcheck.py docker/wait.py
 	DJANGO_SECRET_KEY=check-$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
 	JWT_SIGNING_KEY=check-$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
 	DJANGO_SETTINGS_MODULE=config.settings.production \
 	$(BIN)/python manage.py check --deploy --fail-level WARNING
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python manage.py makemigrations --check --dry-run
+
+## The container image and the local podman cluster (docs/deploy.md; the logic is in docker/cluster.sh).
+## image: the base (debootstrap) if missing, then the taskhub image, and the stand-in images if the cluster needs them.
+image:
+	docker/cluster.sh image
+
+## cluster-up: build what is missing, start PostgreSQL, Redis, migrate, web1/web2, grpc1/grpc2, nginx, Prometheus,
+## wait until the proxy is ready, seed the demo user and print its credentials.
+cluster-up:
+	docker/cluster.sh up
+
+## cluster-down: stop and remove the containers and the network; `make cluster-down VOLUMES=1` removes the volumes too.
+cluster-down:
+	docker/cluster.sh down $(if $(VOLUMES),--volumes)
+
+## cluster-test: tests/cluster against the running cluster (make cluster-up first).
+cluster-test: $(VENV)/.installed-dev
+	docker/cluster.sh test
 
 clean:
 	rm -rf $(VENV) var
