@@ -8,6 +8,7 @@ import shutil
 import socket
 from urllib.parse import quote
 
+import pytest
 from django.db import connection
 
 
@@ -21,6 +22,19 @@ def executable(variable: str, *names: str) -> str | None:
         if path is not None:
             return os.path.abspath(path)
     return None
+
+
+def binary(name: str) -> str:
+    """The path of a Prometheus tool (`promtool`, `prometheus`), named by the variable `PROMTOOL` or
+    `PROMETHEUS` or found on PATH. The test command installs them (`make prometheus`), so a missing
+    one is a broken set-up and fails the test rather than skipping it unnoticed."""
+    path = executable(name.upper(), name)
+    if path is None:
+        pytest.fail(
+            f"`{name}` is not installed: install Debian's package `prometheus` (`make prometheus`), "
+            f"or name it with {name.upper()}=/path/to/{name}."
+        )
+    return path
 
 
 def free_port() -> int:

@@ -36,7 +36,7 @@ from api_grpc.generated.tasks.v1 import tasks_pb2_grpc as pb_grpc
 from core.auth import api_key_create
 from tests.factories import TaskFactory, UserFactory
 from tests.faults import row_locked, terminate_other_connections
-from tests.live import executable, free_port
+from tests.live import binary, free_port
 from tests.observability.metrics_live import (
     LabelKey,
     Process,
@@ -61,18 +61,6 @@ TIMEOUT = 20.0
 # The servers inherit METRICS_TOKEN from this process (config.settings.test); /metrics needs it.
 METRICS_AUTH = {"Authorization": f"Bearer {os.environ['METRICS_TOKEN']}"}
 IDLE = {"rest": 0.0, "graphql": 0.0, "grpc": 0.0, "http": 1.0}  # only the scrape itself is in flight
-
-
-def binary(name: str) -> str:
-    """The path of a Prometheus tool. The test command installs them (`make prometheus`), so a
-    missing one is a broken set-up and fails the test rather than skipping it unnoticed."""
-    path = executable(name.upper(), name)
-    if path is None:
-        pytest.fail(
-            f"`{name}` is not installed: install Debian's package `prometheus` (`make prometheus`), "
-            f"or name it with {name.upper()}=/path/to/{name}."
-        )
-    return path
 
 
 # -- the servers ---------------------------------------------------------------------------------------------
