@@ -19,8 +19,13 @@ from typing import Any
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
-ENV_FILE = ROOT / "docker" / ".env"
-PROJECT = os.environ.get("TASKHUB_CLUSTER_PROJECT", "taskhub")
+DOCKER = ROOT / "docker"
+ENV_FILE = DOCKER / ".env"
+PROJECT = "taskhub"
+# What docker/cluster.sh chose at `up` (the images of the dependencies, the published ports).
+CLUSTER_ENV = ROOT / "var" / "podman" / "cluster.env"
+# podman-compose as requirements/cluster.txt pins it (docker/cluster.sh installs it there).
+COMPOSE = ROOT / "var" / "podman" / "compose-venv" / "bin" / "podman-compose"
 HTTP_URL = os.environ.get("TASKHUB_CLUSTER_URL", f"http://127.0.0.1:{os.environ.get('TASKHUB_HTTP_PORT', '8080')}")
 GRPC_TARGET = os.environ.get("TASKHUB_CLUSTER_GRPC", f"127.0.0.1:{os.environ.get('TASKHUB_GRPC_PORT', '9090')}")
 PROMETHEUS_URL = os.environ.get(
@@ -32,18 +37,33 @@ WEB_PORT = 8000
 GRPC_PORT = 50051
 
 
-def env_file() -> dict[str, str]:
-    """The cluster's generated secrets and settings (docker/.env, written by `make cluster-up`)."""
-    values = {}
-    for line in ENV_FILE.read_text().splitlines():
-        name, sep, value = line.partition("=")
-        if sep and not name.lstrip().startswith("#"):
-            values[name.strip()] = value.strip()
+def read_env_file(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            name, sep, value = line.partition("=")
+            if sep and not name.lstrip().startswith("#"):
+                values[name.strip()] = value.strip()
     return values
 
 
+def env_file() -> dict[str, str]:
+    """The cluster's generated secrets (docker/.env, written by `make cluster-up`)."""
+    return read_env_file(ENV_FILE)
+
+
+def command_env() -> dict[str, str]:
+    """The environment for podman and podman-compose commands on the cluster (for a command run in the background)."""
+    return {
+        **os.environ,
+        **read_env_file(CLUSTER_ENV),
+        "CONTAINERS_CONF": str(DOCKER / "podman" / "containers.conf"),
+    }
+
+
 def podman(*args: str, check: bool = True, timeout: float = 120) -> str:
-    result = subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout)
+    """Run podman with the cluster's containers.conf; its standard output."""
+    result = subprocess.run(["podman", *args], env=command_env(), capture_output=True, text=True, timeout=timeout)
     if check and result.returncode:
         raise RuntimeError(f"podman {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
     return result.stdout

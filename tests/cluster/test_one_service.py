@@ -6,9 +6,7 @@ time on the cluster network (which this host reaches; nothing but the proxy is p
 
 from __future__ import annotations
 
-import itertools
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -140,20 +138,3 @@ def _scrape_interval() -> float:
             value = line.split(":", 1)[1].strip()
             return float(value.rstrip("s")) if value.endswith("s") and not value.endswith("ms") else 1.0
     return 15.0
-
-
-def test_a_forged_x_forwarded_for_does_not_change_the_client_address_behind_the_proxy() -> None:
-    """Anonymous callers count per client address: forged X-Forwarded-For values all land in one counter."""
-    _wait_for_window_start(60, room=20)
-    remaining = []
-    for _ in range(5):
-        forged = f"203.0.113.{uuid.uuid4().int % 250 + 1}"
-        response = requests.get(
-            f"{cluster.HTTP_URL}/api/v1/tasks", headers={"X-Forwarded-For": forged, "X-Real-IP": forged}, timeout=10
-        )
-        assert response.status_code in (401, 429), response.text
-        remaining.append(int(response.headers["RateLimit-Remaining"]))
-    print(f"\nfive anonymous requests, each with another forged X-Forwarded-For: RateLimit-Remaining {remaining}")
-    # One counter: each request took one from the same budget (the last may be a refusal at 0).
-    assert remaining == sorted(remaining, reverse=True)
-    assert all(a - b == 1 for a, b in itertools.pairwise(remaining) if b > 0), remaining
