@@ -284,3 +284,46 @@ def default_database_on(server: PrivatePostgres) -> Iterator[None]:
         settings_dict.clear()
         settings_dict.update(saved)
 
+
+# -- a Redis server of the test's own ------------------------------------------------------------------
+
+
+@contextmanager
+def private_redis() -> Iterator[str]:
+    """A Redis server of the test's own (DEBUG allowed, nothing saved), so a test can stall it for real
+    (`DEBUG SLEEP`) without stalling the shared one. Yields its URL."""
+    import redis
+
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--enable-debug-command", "yes", "--daemonize", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        client = redis.Redis(port=port)
+        assert wait_until(lambda: _pings(client), timeout=10), "redis-server did not start"
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def _pings(client: Any) -> bool:
+    import redis
+
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
+def redis_stall(url: str, seconds: float) -> threading.Thread:
+    """Stall the Redis server at `url` for `seconds` (DEBUG SLEEP from a connection of its own); the
+    thread ends when the server answers again."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=seconds + 10)
+    stall = threading.Thread(target=client.execute_command, args=("DEBUG", "SLEEP", str(seconds)), name="redis-stall")
+    stall.start()
+    return stall
