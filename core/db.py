@@ -60,8 +60,9 @@ def retry_transient(func: Callable[P, R]) -> Callable[P, R]:
 
     Tries again, after a capped jittered exponential backoff, while less than DATABASE_RETRY_WINDOW
     seconds have passed since the first try and the caller's time budget (a gRPC deadline) leaves
-    room for the wait; then the last error is raised. Inside an outer transaction nothing is
-    retried: only the outermost caller can rerun a transaction.
+    room for the wait; then the last error is raised (TimeBudgetExceeded when it is the time budget
+    that leaves no room). Inside an outer transaction nothing is retried: only the outermost caller
+    can rerun a transaction.
     """
 
     @functools.wraps(func)
@@ -77,9 +78,12 @@ def retry_transient(func: Callable[P, R]) -> Callable[P, R]:
                     raise
                 pause = random.uniform(0.5, 1.0) * min(_MAX_BACKOFF, _FIRST_BACKOFF * 2 ** (attempt - 1))
                 resume = time.monotonic() + pause
-                deadline = _deadline.get()
-                if resume - started > settings.DATABASE_RETRY_WINDOW or (deadline is not None and resume >= deadline):
+                if resume - started > settings.DATABASE_RETRY_WINDOW:
                     raise
+                deadline = _deadline.get()
+                if deadline is not None and resume >= deadline:
+                    # The caller's time, not the database, is what ran out: answered as a timeout.
+                    raise TimeBudgetExceeded("The deadline passed while the work waited to be retried.") from exc
                 # INFO: a retry is handled; an outage that outlasts the window is logged once (core.outages).
                 logger.info("transient database error in %s (try %d): %s", func.__name__, attempt, exc)
                 if connection.connection is not None and not connection.is_usable():

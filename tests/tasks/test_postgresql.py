@@ -130,7 +130,7 @@ def test_no_retry_waits_past_the_time_budget(user: Any, settings: Any) -> None:
     settings.DATABASE_RETRY_WINDOW = 5
     work, _ = failing("40001", failures=1000)
     started = time.monotonic()
-    with pytest.raises((OperationalError, TimeBudgetExceeded)), time_budget(0.2):
+    with pytest.raises(TimeBudgetExceeded), time_budget(0.2):
         work(user.pk)
     assert time.monotonic() - started < 0.5
 
