@@ -263,6 +263,7 @@ class SafeCache:
                 return True
             backend = self.backend
             try:
+                _round_trip(backend)
                 if drop_all:
                     _drop_everything(backend)
                 if invalid := [key for key, action in work.items() if action == _INVALIDATE]:
@@ -369,6 +370,15 @@ class SafeCache:
 def _bump(backend: Any, key: str) -> None:
     backend.add(key, time.time_ns(), timeout=None)
     backend.incr(key)
+
+
+def _round_trip(backend: Any) -> None:
+    """Wait for one answer of the Redis server. Once it has answered, every command sent to it before
+    (queued while it stalled, such as a write's update that timed out, or a reader's `add`) has run,
+    so the markers sent next land after them, never under them."""
+    client = getattr(backend, "client", None)
+    if client is not None and hasattr(client, "get_client"):  # django-redis
+        client.get_client(write=True).ping()
 
 
 def _drop_everything(backend: Any) -> None:
