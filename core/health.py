@@ -25,6 +25,7 @@ from django.db.migrations.executor import MigrationExecutor
 from core import outages
 from core.cache import safe_cache
 from core.db import time_budget
+from core.errors import TimeBudgetExceeded
 from observability import metrics, tracing
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,9 @@ def check_database() -> dict[str, Any]:
         with time_budget(settings.HEALTH_CHECK_TIMEOUT), connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
-    except DatabaseError as exc:
+    except (DatabaseError, TimeBudgetExceeded) as exc:
+        # TimeBudgetExceeded: the database answered, but later than the check may wait (a slow
+        # connect, right after a restart): for a probe that is the database failing, not an error.
         connection.close()  # the next request reconnects instead of reusing a broken connection
         # Once per outage, not once per probe (core.outages).
         outages.unavailable("database", f"readiness: database unavailable: {type(exc).__name__}")
