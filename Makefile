@@ -15,6 +15,8 @@ PROMTOOL   ?= promtool
 PROMETHEUS ?= prometheus
 # Node.js runs graphql-http, the GraphQL-over-HTTP audit of tests/api_graphql/test_http_audit.py.
 NODE       ?= node
+# kubectl renders the Kubernetes manifests (`kubectl kustomize`) for tests/deploy; nothing is applied.
+KUBECTL    ?= kubectl
 # buf: the version tools/package.json pins once it is installed in tools/node_modules, else the one on PATH.
 BUF        ?= $(shell test -x tools/node_modules/.bin/buf && echo tools/node_modules/.bin/buf || echo buf)
 
@@ -88,7 +90,7 @@ run: install
 ## Lint, architecture contracts, deploy check, migration drift, and the whole test suite.
 # The tests find the outside tools through the same variables (tests/live.py, `executable`).
 test: install-dev lint
-	CHROMIUM='$(CHROMIUM)' PROMTOOL='$(PROMTOOL)' PROMETHEUS='$(PROMETHEUS)' NODE='$(NODE)' $(BIN)/pytest
+	CHROMIUM='$(CHROMIUM)' PROMTOOL='$(PROMTOOL)' PROMETHEUS='$(PROMETHEUS)' NODE='$(NODE)' KUBECTL='$(KUBECTL)' $(BIN)/pytest
 
 lint: $(VENV)/.installed-dev buf
 	$(BIN)/ruff check .

@@ -99,6 +99,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if auth_header:
         headers["WWW-Authenticate"] = auth_header
     response = Response(body, status=status_code, headers=headers)
+    if status_code == 503:
+        # An outage, answered and logged once (core.outages): not an ERROR line per request from Django.
+        response._has_been_logged = True  # type: ignore[attr-defined]
     renderer = getattr(request, "accepted_renderer", None)
     if renderer is None or renderer.format == "json":
         response.content_type = PROBLEM_CONTENT_TYPE

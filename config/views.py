@@ -21,6 +21,7 @@ from django.views.decorators.cache import never_cache
 from api_rest.errors import PROBLEM_CONTENT_TYPE, problem_of
 from core import errors
 from core.auth import actor_from_user, authenticate_api_key, authenticate_bearer
+from core.errors import RETRY_AFTER_UNAVAILABLE
 from core.health import OK, UNAVAILABLE, concerns, overall_status, readiness
 from core.types import Actor, Role
 from observability.views import metrics_view
@@ -55,10 +56,13 @@ def health(request: HttpRequest) -> JsonResponse:
 
 
 def _probe_answer(response: JsonResponse) -> JsonResponse:
-    """A 503 of a probe is an answer, not a server error: the failing check has logged a warning
-    already, and Django's "Service Unavailable" ERROR line every few seconds of an outage (one per
-    probe) would only bury it. Django skips responses marked as logged."""
+    """A 503 of a probe is an answer, not a server error: the failing check has logged the outage
+    (once, core.outages), and Django's "Service Unavailable" ERROR line every few seconds of an
+    outage (one per probe) would only bury it. Django skips responses marked as logged. A 503 says
+    when to ask again, as the API's 503s do."""
     response._has_been_logged = True  # type: ignore[attr-defined]
+    if response.status_code == 503:
+        response["Retry-After"] = str(RETRY_AFTER_UNAVAILABLE)
     return response
 
 

@@ -175,7 +175,7 @@ def api_key_revoke(*, prefix: str) -> ApiKey:
         key.save(update_fields=["revoked_at"])
     # `set`, not delete: a reader that loaded the key just before the revocation only ever `add`s,
     # so it cannot put a usable copy back.
-    transaction.on_commit(lambda: safe_cache.set(_cache_key(prefix), _UNUSABLE, timeout=API_KEY_CACHE_TTL))
+    transaction.on_commit(lambda: safe_cache.replace(_cache_key(prefix), _UNUSABLE, timeout=API_KEY_CACHE_TTL))
     return key
 
 

@@ -4,6 +4,11 @@ Every cache call in the project goes through `safe_cache`: a fault (Redis down, 
 is logged, counted, and answered as a miss, and for `CACHE_RETRY_AFTER` seconds afterwards the cache
 is skipped so a dead server costs one timeout, not one per request.
 
+A write's update of the cache (`replace`, `bump`) is never lost that way: when the cache cannot take
+it (a fault, or skipped after one) the key is remembered, and invalidated as soon as the cache
+answers again, before this process reads from it and by a background repair, so no process is
+served the old entry for long after an outage (docs/architecture.md, "Cache").
+
 Counts are kept in process memory and added to shared counters in the cache itself about once a
 second, so `stats()` sums all processes (those that have flushed) without a round trip per request.
 Errors seen while the cache is down are flushed once it is back.
@@ -12,6 +17,7 @@ Errors seen while the cache is down are flushed once it is back.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -22,6 +28,7 @@ from django.core.cache import caches
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from core import outages
 from core.errors import PermissionDenied
 from core.types import Actor
 from observability import metrics
@@ -32,6 +39,16 @@ logger = logging.getLogger(__name__)
 _MISSING = object()
 _STAT_NAMES = ("hits", "misses", "errors")
 _FLUSH_INTERVAL = 1.0
+
+# What an invalidated key holds for INVALIDATED_TTL seconds: a miss to every reader, which `add`
+# cannot replace, so a reader that loaded an older row before the write cannot store it afterwards.
+INVALIDATED = "core.cache:invalidated"
+INVALIDATED_TTL = 5
+# Keys remembered for invalidation at most; past it, everything of ours in the cache is dropped.
+PENDING_LIMIT = 10_000
+# Seconds between two tries of the background repair while something is pending.
+REPAIR_INTERVAL = 0.2
+_INVALIDATE, _BUMP = "invalidate", "bump"
 
 
 class SafeCache:
@@ -44,6 +61,13 @@ class SafeCache:
         self._last_flush = time.monotonic()
         self._skip_until = 0.0
         self._local = threading.local()
+        # Write-side updates the cache did not take: key -> _INVALIDATE or _BUMP; or, past
+        # PENDING_LIMIT, `_drop_all`. Guarded by `_lock`; `_repair_lock` lets one repair run at a time.
+        self._unrepaired: dict[str, str] = {}
+        self._drop_all = False
+        self._unrepaired_since = 0.0
+        self._repair_lock = threading.Lock()
+        self._repairer: threading.Thread | None = None
 
     @property
     def backend(self) -> Any:
@@ -73,8 +97,8 @@ class SafeCache:
 
     # -- reads -------------------------------------------------------------------------------------
     def get(self, key: str) -> Any:
-        """Return the value, or None on a miss or a fault."""
-        if not self.enabled:
+        """Return the value, or None on a miss (an invalidated key included) or a fault."""
+        if not self._readable():
             return None
         with internal_span("cache.get"):
             try:
@@ -82,7 +106,8 @@ class SafeCache:
             except Exception:
                 self._fault("get", key)
                 return None
-        if value is _MISSING:
+        outages.available("cache")
+        if value is _MISSING or value == INVALIDATED:
             self._count("misses")
             return None
         self._count("hits")
@@ -90,10 +115,12 @@ class SafeCache:
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         keys = list(keys)
-        if not self.enabled or not keys:
+        if not keys or not self._readable():
             return {}
         try:
-            found: dict[str, Any] = self.backend.get_many(keys)
+            found: dict[str, Any] = {
+                key: value for key, value in self.backend.get_many(keys).items() if value != INVALIDATED
+            }
         except Exception:
             self._fault("get_many", keys[0])
             return {}
@@ -105,10 +132,50 @@ class SafeCache:
         self._maybe_flush()
         return found
 
+    def _readable(self) -> bool:
+        """True when reads may go to the cache: it is not skipped, and every write-side update this
+        process could not make has been made (else a read could return what a write replaced)."""
+        if not self.enabled:
+            return False
+        if self._unrepaired or self._drop_all:  # read without the lock: a hint, repair() decides
+            return self.repair()
+        return True
+
     # -- writes ------------------------------------------------------------------------------------
     def set(self, key: str, value: Any, timeout: float | None = None) -> None:
         with internal_span("cache.set"):
             self._call("set", key, value, settings.CACHE_TTL if timeout is None else timeout)
+
+    def replace(self, key: str, value: Any, timeout: float | None = None) -> None:
+        """Store what a write made of `key` (on commit). If the cache cannot take it now (a fault, or
+        skipped after one), the key is invalidated as soon as the cache answers again (`repair`)."""
+        if not settings.CACHE_ENABLED:
+            return
+        if self.resting:
+            self._remember(key, _INVALIDATE)
+            return
+        with internal_span("cache.set"):
+            try:
+                self.backend.set(key, value, settings.CACHE_TTL if timeout is None else timeout)
+            except Exception:
+                # The command may still run when a stalled server wakes up: the repair's marker,
+                # sent after the server answers again, comes later and wins.
+                self._fault("set", key)
+                self._remember(key, _INVALIDATE)
+
+    def bump(self, key: str) -> None:
+        """Change a generation counter (a write orphans what was cached under the old value). Created
+        from the clock if absent, never from a value used before. Remembered like `replace`."""
+        if not settings.CACHE_ENABLED:
+            return
+        if self.resting:
+            self._remember(key, _BUMP)
+            return
+        try:
+            _bump(self.backend, key)
+        except Exception:
+            self._fault("incr", key)
+            self._remember(key, _BUMP)
 
     def add(self, key: str, value: Any, timeout: float | None = None) -> bool:
         """Store only if absent; True if stored. A fault answers False."""
@@ -137,6 +204,98 @@ class SafeCache:
             self._fault(method, key)
             return None
 
+    # -- repair of the updates the cache did not take ---------------------------------------------------
+    def _remember(self, key: str, action: str) -> None:
+        with self._lock:
+            first = not self._unrepaired and not self._drop_all
+            if first:
+                self._unrepaired_since = time.monotonic()
+            overflow = False
+            if not self._drop_all:
+                if key in self._unrepaired or len(self._unrepaired) < PENDING_LIMIT:
+                    self._unrepaired[key] = action
+                else:
+                    self._unrepaired.clear()
+                    self._drop_all = overflow = True
+            self._start_repairer()
+        if first:
+            logger.warning(
+                "cache did not take the update of %s (it is unreachable or skipped after a fault);"
+                " it is invalidated once the cache answers, and reads wait for that",
+                key,
+            )
+        if overflow:
+            logger.warning(
+                "more than %d cache updates wait for the cache; everything cached will be dropped", PENDING_LIMIT
+            )
+
+    def _start_repairer(self) -> None:
+        """Start the background repair if it is not running (call with `_lock` held)."""
+        if self._repairer is None:
+            self._repairer = threading.Thread(target=self._repair_loop, name="cache-repair", daemon=True)
+            self._repairer.start()
+
+    def _repair_loop(self) -> None:
+        """Try the repair every REPAIR_INTERVAL seconds until nothing is pending, then end. Other
+        processes read the cache too: they stop seeing entries this process's writes replaced at most
+        REPAIR_INTERVAL plus one Redis timeout after the cache answers again."""
+        while True:
+            time.sleep(REPAIR_INTERVAL)
+            try:
+                self.repair()
+            except Exception:  # pragma: no cover - repair() catches the cache's faults; keep trying
+                logger.exception("cache repair failed")
+            with self._lock:
+                if not self._unrepaired and not self._drop_all:
+                    self._repairer = None
+                    return
+
+    def repair(self) -> bool:
+        """Make the updates the cache did not take: mark each such key INVALIDATED (a miss that no
+        reader's `add` replaces) or bump the generation; past PENDING_LIMIT, drop everything of ours.
+        True when nothing is left to do. Tried even while the cache is skipped after a fault: a
+        success ends the skipping."""
+        with self._repair_lock:
+            with self._lock:
+                work, drop_all, since = self._unrepaired, self._drop_all, self._unrepaired_since
+                self._unrepaired, self._drop_all = {}, False
+            if not work and not drop_all:
+                return True
+            backend = self.backend
+            try:
+                _round_trip(backend)
+                if drop_all:
+                    _drop_everything(backend)
+                if invalid := [key for key, action in work.items() if action == _INVALIDATE]:
+                    backend.set_many(dict.fromkeys(invalid, INVALIDATED), timeout=INVALIDATED_TTL)
+                for key, action in work.items():
+                    if action == _BUMP:
+                        _bump(backend, key)
+            except Exception:
+                with self._lock:  # all again next time: markers and extra bumps are harmless
+                    self._drop_all = self._drop_all or drop_all
+                    for key, action in work.items():
+                        if self._drop_all:
+                            break
+                        if key in self._unrepaired or len(self._unrepaired) < PENDING_LIMIT:
+                            self._unrepaired.setdefault(key, action)
+                        else:
+                            self._unrepaired.clear()
+                            self._drop_all = True
+                    self._start_repairer()
+                self._skip_until = time.monotonic() + settings.CACHE_RETRY_AFTER
+                return False
+            with self._lock:
+                done = not self._unrepaired and not self._drop_all
+            self._skip_until = 0.0  # it answers: stop skipping it
+            outages.available("cache")
+            logger.info(
+                "cache repaired after %.1f s: %s",
+                time.monotonic() - since,
+                "everything dropped" if drop_all else f"{len(work)} keys invalidated or bumped",
+            )
+            return done
+
     # -- counts ------------------------------------------------------------------------------------
     def record_fault(self, method: str, key: str) -> None:
         """Log and count a fault of the cache server seen by a caller that talks to it directly."""
@@ -144,7 +303,8 @@ class SafeCache:
 
     def _fault(self, method: str, key: str) -> None:
         # The key names a data shape, never a credential; the exception says why Redis failed.
-        logger.warning("cache %s failed for %s; serving without the cache", method, key, exc_info=True)
+        # Logged once per outage (core.outages): every request meanwhile is served without the cache.
+        outages.unavailable("cache", f"cache {method} failed for {key}; serving without the cache", exc_info=_current())
         self._skip_until = time.monotonic() + settings.CACHE_RETRY_AFTER
         with self._lock:
             self._pending["errors"] += 1
@@ -202,7 +362,36 @@ class SafeCache:
         """Forget local state (tests, and forked workers that must not inherit the parent's counts)."""
         with self._lock:
             self._pending = dict.fromkeys(_STAT_NAMES, 0)
+            self._unrepaired, self._drop_all = {}, False
+            self._repairer = None  # a forked worker does not inherit its parent's thread
         self._skip_until = 0.0
+
+
+def _bump(backend: Any, key: str) -> None:
+    backend.add(key, time.time_ns(), timeout=None)
+    backend.incr(key)
+
+
+def _round_trip(backend: Any) -> None:
+    """Wait for one answer of the Redis server. Once it has answered, every command sent to it before
+    (queued while it stalled, such as a write's update that timed out, or a reader's `add`) has run,
+    so the markers sent next land after them, never under them."""
+    client = getattr(backend, "client", None)
+    if client is not None and hasattr(client, "get_client"):  # django-redis
+        client.get_client(write=True).ping()
+
+
+def _drop_everything(backend: Any) -> None:
+    """Delete every key of ours: Redis keys under our prefix (SCAN, not FLUSHDB: the database may be
+    shared), or the whole local-memory cache, which is this process's own."""
+    if hasattr(backend, "delete_pattern"):
+        backend.delete_pattern("*")
+    else:
+        backend.clear()
+
+
+def _current() -> BaseException | None:
+    return sys.exc_info()[1]
 
 
 def _stat_key(name: str) -> str:

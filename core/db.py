@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import logging
 import random
@@ -13,6 +14,7 @@ from typing import Any, ParamSpec, TypeVar
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
+from core import outages
 from core.errors import TimeBudgetExceeded
 
 logger = logging.getLogger(__name__)
@@ -43,29 +45,54 @@ def is_transient(exc: BaseException) -> bool:
     return sqlstate.startswith("08") or sqlstate in _SESSION_ENDED_SQLSTATES
 
 
+# Backoff between tries: a random wait between half and all of min(cap, first * 2**try). Capped so
+# that a database back after a restart (connections fail for ~0.2 s: docs/architecture.md, "Timeouts
+# and retries") is noticed within a quarter of a second; jittered so replicas do not retry in step.
+_FIRST_BACKOFF = 0.025
+_MAX_BACKOFF = 0.25
+
+# The deadline of the current `time_budget` (monotonic seconds), so a retry never sleeps past it.
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("db_deadline", default=None)
+
+
 def retry_transient(func: Callable[P, R]) -> Callable[P, R]:
     """Rerun `func` (which must open and commit its own transaction) on a transient error.
 
-    Up to DATABASE_RETRY_ATTEMPTS tries with jittered exponential backoff. Inside an outer
-    transaction nothing is retried: only the outermost caller can rerun a transaction.
+    Tries again, after a capped jittered exponential backoff, while less than DATABASE_RETRY_WINDOW
+    seconds have passed since the first try and the caller's time budget (a gRPC deadline) leaves
+    room for the wait; then the last error is raised (TimeBudgetExceeded when it is the time budget
+    that leaves no room). Inside an outer transaction nothing is retried: only the outermost caller
+    can rerun a transaction.
     """
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        attempts = max(1, settings.DATABASE_RETRY_ATTEMPTS)
-        for attempt in range(1, attempts + 1):
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
             try:
-                return func(*args, **kwargs)
+                result = func(*args, **kwargs)
             except (OperationalError, InterfaceError) as exc:
-                if connection.in_atomic_block or attempt == attempts or not is_transient(exc):
+                if connection.in_atomic_block or not is_transient(exc):
                     raise
-                logger.warning(
-                    "transient database error in %s (try %d of %d): %s", func.__name__, attempt, attempts, exc
-                )
+                pause = random.uniform(0.5, 1.0) * min(_MAX_BACKOFF, _FIRST_BACKOFF * 2 ** (attempt - 1))
+                resume = time.monotonic() + pause
+                if resume - started > settings.DATABASE_RETRY_WINDOW:
+                    raise
+                deadline = _deadline.get()
+                if deadline is not None and resume >= deadline:
+                    # The caller's time, not the database, is what ran out: answered as a timeout.
+                    raise TimeBudgetExceeded("The deadline passed while the work waited to be retried.") from exc
+                # INFO: a retry is handled; an outage that outlasts the window is logged once (core.outages).
+                logger.info("transient database error in %s (try %d): %s", func.__name__, attempt, exc)
                 if connection.connection is not None and not connection.is_usable():
                     connection.close()  # the next query opens a fresh connection
-                time.sleep(random.uniform(0, 0.01 * 2**attempt))
-        raise AssertionError("unreachable")  # pragma: no cover
+                time.sleep(pause)
+                continue
+            if attempt > 1:
+                outages.available("database")
+            return result
 
     return wrapper
 
@@ -86,6 +113,7 @@ def time_budget(seconds: float | None, *, wanted: Callable[[], bool] | None = No
         yield
         return
     deadline = time.monotonic() + seconds if seconds is not None else None
+    outer_deadline = _deadline.set(deadline)
 
     def check_deadline(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
         if deadline is not None and time.monotonic() >= deadline:
@@ -98,13 +126,18 @@ def time_budget(seconds: float | None, *, wanted: Callable[[], bool] | None = No
     milliseconds = max(1, int(seconds * 1000)) if seconds is not None else 0
     if tighten is not None and milliseconds >= _default_timeout_ms():
         tighten = None
-    if tighten is not None:
-        with connection.cursor() as cursor:
-            cursor.execute(tighten[0] % milliseconds)
+    try:
+        if tighten is not None:
+            with connection.cursor() as cursor:
+                cursor.execute(tighten[0] % milliseconds)
+    except BaseException:
+        _deadline.reset(outer_deadline)
+        raise
     try:
         with connection.execute_wrapper(check_deadline):
             yield
     finally:
+        _deadline.reset(outer_deadline)
         if tighten is not None:  # outside the deadline check: the default must come back regardless
             try:
                 with connection.cursor() as cursor:

@@ -17,6 +17,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError
 
+from core import outages
+
 logger = logging.getLogger(__name__)
 
 
@@ -89,6 +91,10 @@ class RateLimited(ApplicationError):
     def __init__(self, *, retry_after: int) -> None:
         super().__init__(extra={"retry_after": retry_after})
         self.retry_after = retry_after
+
+
+# Seconds a client is told to wait (Retry-After) when the service is unavailable.
+RETRY_AFTER_UNAVAILABLE = 5
 
 
 class ServiceUnavailable(ApplicationError):
@@ -223,5 +229,8 @@ def translate(exc: BaseException) -> ApplicationError | None:
     if isinstance(exc, DatabaseError) and getattr(exc.__cause__, "sqlstate", None) == _QUERY_CANCELED:
         return TimeBudgetExceeded()
     if isinstance(exc, OperationalError | InterfaceError):
+        # An outage the client is told about (503 and the like): logged once per outage, not per request.
+        reason = str(exc).strip().partition("\n")[0]
+        outages.unavailable("database", f"database unavailable: {type(exc).__name__}: {reason}")
         return ServiceUnavailable()
     return None

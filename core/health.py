@@ -22,8 +22,10 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 
+from core import outages
 from core.cache import safe_cache
 from core.db import time_budget
+from core.errors import TimeBudgetExceeded
 from observability import metrics, tracing
 
 logger = logging.getLogger(__name__)
@@ -39,10 +41,14 @@ def check_database() -> dict[str, Any]:
         with time_budget(settings.HEALTH_CHECK_TIMEOUT), connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
-    except DatabaseError as exc:
+    except (DatabaseError, TimeBudgetExceeded) as exc:
+        # TimeBudgetExceeded: the database answered, but later than the check may wait (a slow
+        # connect, right after a restart): for a probe that is the database failing, not an error.
         connection.close()  # the next request reconnects instead of reusing a broken connection
-        logger.warning("readiness: database unavailable: %s", type(exc).__name__)
+        # Once per outage, not once per probe (core.outages).
+        outages.unavailable("database", f"readiness: database unavailable: {type(exc).__name__}")
         return {"status": UNAVAILABLE, "error": type(exc).__name__}
+    outages.available("database")
     return {"status": OK, "vendor": connection.vendor, "duration_ms": round((time.perf_counter() - started) * 1000, 2)}
 
 
@@ -75,8 +81,9 @@ def check_cache() -> dict[str, Any]:
         if safe_cache.backend.get(key) != value:
             raise RuntimeError("the value read back differs")
     except Exception as exc:
-        logger.warning("readiness: cache unavailable: %s", type(exc).__name__)
+        outages.unavailable("cache", f"readiness: cache unavailable: {type(exc).__name__}")
         return {"status": DEGRADED, "backend": backend_name, "error": type(exc).__name__}
+    outages.available("cache")
     return {"status": OK, "backend": backend_name}
 
 

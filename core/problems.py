@@ -50,5 +50,5 @@ def problem_of(app_error: errors.ApplicationError) -> tuple[int, dict[str, Any],
     if isinstance(app_error, errors.RateLimited):
         headers["Retry-After"] = str(app_error.retry_after)
     if isinstance(app_error, errors.ServiceUnavailable):
-        headers["Retry-After"] = "5"
+        headers["Retry-After"] = str(errors.RETRY_AFTER_UNAVAILABLE)
     return status_code, problem(status_code, app_error.code, app_error.message, **extra), headers

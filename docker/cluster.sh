@@ -308,7 +308,7 @@ run_tests() {
     TASKHUB_CLUSTER_URL="http://127.0.0.1:$TASKHUB_HTTP_PORT" \
     TASKHUB_CLUSTER_GRPC="127.0.0.1:$TASKHUB_GRPC_PORT" \
     TASKHUB_CLUSTER_PROMETHEUS="http://127.0.0.1:$TASKHUB_PROMETHEUS_PORT" \
-        "$ROOT/.venv/bin/pytest" "$ROOT/tests/cluster" -p no:cacheprovider "$@"
+        "$ROOT/.venv/bin/pytest" "$ROOT/tests/cluster" -p no:cacheprovider -rP "$@"
 }
 
 mkdir -p "$STATE"

@@ -2,7 +2,9 @@
 
 - One key per task (`task:<id>`) holding the task's column values; writes replace it with the new
   row (or a tombstone on delete) when their transaction commits, and readers only ever `add`, so a
-  reader that loaded an older row cannot overwrite what a writer stored.
+  reader that loaded an older row cannot overwrite what a writer stored. A write the cache could not
+  take (Redis unreachable or stalled) is not lost: `safe_cache.replace` has the key invalidated once
+  the cache answers again, with a marker no reader's `add` replaces.
 - One key per list page, named after the owner scope's generation: a write bumps the generation of
   its owner and of the "all" scope (managers), which orphans every cached page of that scope in O(1).
 - On a miss, one caller per key rebuilds (a short lock in the cache); others wait briefly for its
@@ -81,9 +83,11 @@ def get_or_build(key: str, build: Callable[[], T], *, timeout: float | None = No
     deadline = time.monotonic() + WAIT_FOR_REBUILD
     while time.monotonic() < deadline:
         time.sleep(0.005)
-        value = safe_cache.get(key)
-        if value is not None:
-            return value  # type: ignore[no-any-return]
+        found = safe_cache.get_many([key, lock])
+        if key in found:
+            return found[key]  # type: ignore[no-any-return]
+        if lock not in found:
+            break  # the builder is done but stored nothing (it failed, or the key is invalidated)
     return build()
 
 
@@ -111,13 +115,13 @@ def task_cached(task_id: UUID, load: Callable[[], Task | None]) -> Task | None:
 
 def task_written(task: Task) -> None:
     """Call on commit of a create or update: store the new row and orphan the owner's list pages."""
-    safe_cache.set(task_key(task.pk), (ROW_SHAPE, *task_to_row(task)))
+    safe_cache.replace(task_key(task.pk), (ROW_SHAPE, *task_to_row(task)))
     _bump_generations(task.owner_id)
 
 
 def task_deleted(task_id: UUID, owner_id: int) -> None:
     """Call on commit of a delete."""
-    safe_cache.set(task_key(task_id), ABSENT, timeout=ABSENT_TTL)
+    safe_cache.replace(task_key(task_id), ABSENT, timeout=ABSENT_TTL)
     _bump_generations(owner_id)
 
 
@@ -144,10 +148,7 @@ ALL_SCOPE = "all"
 
 def _bump_generations(owner_id: int) -> None:
     for scope in (owner_scope(owner_id), ALL_SCOPE):
-        key = _generation_key(scope)
-        # A generation that was evicted restarts from the clock, never from a value used before.
-        safe_cache.add(key, time.time_ns(), timeout=None)
-        safe_cache.incr(key)
+        safe_cache.bump(_generation_key(scope))
 
 
 def list_page_key(scope: str, params: Iterable[tuple[str, Any]]) -> str | None:

@@ -1,8 +1,10 @@
 """Idempotency-Key records of task creation: claim a key, store the first result, replay it.
 
-A record is inserted in its own transaction when a request claims its key, so a concurrent duplicate
-sees it at once; the created task's snapshot is written into it in the same transaction as the task.
-The services in tasks.services decide what a claimed, finished or foreign record means.
+A key is claimed in the transaction that creates the task, and the created task's snapshot is written
+into the record in that same transaction: the record commits finished, with its task, or not at all.
+A create that failed for any reason (a database restart included) leaves no claim behind, so its
+retry is never refused as "in flight". The services in tasks.services decide what a claimed,
+finished or foreign record means.
 """
 
 from __future__ import annotations
@@ -13,10 +15,9 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from core.db import retry_transient
 from core.encoding import canonical_json
 from tasks.models import IdempotencyRecord, Task
 
@@ -47,42 +48,41 @@ def task_from_snapshot(snapshot: dict[str, Any]) -> Task:
     return Task.from_db("default", [field.attname for field in _FIELD_OBJECTS], values)
 
 
-@retry_transient
 def claim(user_id: int, key: str, fingerprint: str) -> tuple[IdempotencyRecord, bool]:
-    """Insert the record of a key, or return the existing one. True when this call owns the key.
+    """Insert the record of a key, or return the existing one, locked. True when this call owns the key.
 
-    A record older than IDEMPOTENCY_TTL, or still in flight after IDEMPOTENCY_IN_FLIGHT_TIMEOUT
-    (its request died), is taken over.
+    Call inside the transaction that creates the task. A concurrent duplicate's insert waits until
+    that transaction ends (PostgreSQL: on the unique index; SQLite: IMMEDIATE transactions hold the
+    write lock), then finds the finished record and replays it, or, if the first one rolled back,
+    inserts its own: never two tasks, and never a claim outliving a failed create.
+
+    A record older than IDEMPOTENCY_TTL is taken over. So is one without a response (claimed in its
+    own transaction by a release before this one) older than IDEMPOTENCY_IN_FLIGHT_TIMEOUT: its
+    request died.
     """
+    if not connection.in_atomic_block:
+        raise RuntimeError("claim() belongs in the transaction that creates the task")
     now = timezone.now()
     try:
-        with transaction.atomic():
+        with transaction.atomic():  # a savepoint: a duplicate key must not end the caller's transaction
             return IdempotencyRecord.objects.create(user_id=user_id, key=key, fingerprint=fingerprint), True
     except IntegrityError:
         pass
-    record = IdempotencyRecord.objects.get(user_id=user_id, key=key)
+    # Locked until the caller's transaction ends, so of two concurrent takers only one wins; the other
+    # then sees the winner's finished record.
+    record = IdempotencyRecord.objects.select_for_update().get(user_id=user_id, key=key)
     expired = record.created_at < now - timedelta(seconds=settings.IDEMPOTENCY_TTL)
     abandoned = record.response is None and record.created_at < now - timedelta(
         seconds=settings.IDEMPOTENCY_IN_FLIGHT_TIMEOUT
     )
     if expired or abandoned:
-        # Conditional on the old row, so of two concurrent takers only one wins.
-        taken = IdempotencyRecord.objects.filter(pk=record.pk, created_at=record.created_at).update(
-            fingerprint=fingerprint, response=None, created_at=now
-        )
-        if taken:
-            record.refresh_from_db()
-            return record, True
-        record.refresh_from_db()
+        record.fingerprint, record.response, record.created_at = fingerprint, None, now
+        record.save(update_fields=["fingerprint", "response", "created_at"])
+        return record, True
     return record, False
 
 
-def release(record: IdempotencyRecord) -> None:
-    """Give back a key whose request failed before it finished: the client may retry it, fixed or not."""
-    IdempotencyRecord.objects.filter(pk=record.pk, response__isnull=True).delete()
-
-
 def finish(record: IdempotencyRecord, task: Task) -> None:
-    """Store the created task as the key's result; call in the transaction that inserted it."""
+    """Store the created task as the key's result; call in the transaction that claimed the key."""
     record.response = task_to_snapshot(task)
     record.save(update_fields=["response"])

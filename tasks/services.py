@@ -20,7 +20,7 @@ from core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, InvalidInp
 from core.types import Actor
 from observability.tracing import traced
 from tasks import cache, idempotency
-from tasks.models import IdempotencyRecord, Priority, Status, Task, parse_aware_datetime
+from tasks.models import Priority, Status, Task, parse_aware_datetime
 from tasks.selectors import task_get_for_update
 
 # The version(s) a conditional write expects: one (GraphQL, gRPC, a single If-Match tag), any of a
@@ -109,7 +109,7 @@ def task_create(*, actor: Actor, data: Mapping[str, Any], owner_id: int | None =
     cached list pages.
     """
     owner, values = _check_create(actor, data, owner_id)
-    return _insert(owner, values, record=None)
+    return _insert(owner, values, key=None).task
 
 
 @traced("tasks.task_create")
@@ -119,28 +119,18 @@ def task_create_idempotent(
     """task_create, made safe to retry by a client-chosen key (without a key: exactly task_create).
 
     The first call with a key creates; every replay within IDEMPOTENCY_TTL returns the task as first
-    created, with `replayed` True, and creates nothing. A request that fails for any reason gives its
-    key back. Raises as task_create, and IdempotencyKeyReused (same key, other input) and
-    IdempotencyKeyInFlight (the first request with the key has not finished).
+    created, with `replayed` True, and creates nothing. The key is claimed in the transaction that
+    creates the task (tasks.idempotency.claim): a request that fails for any reason leaves no claim,
+    and a concurrent duplicate waits for the first to end, then replays it. Raises as task_create,
+    and IdempotencyKeyReused (same key, other input) and IdempotencyKeyInFlight (the key was claimed
+    by an unfinished request of an earlier release, which claimed keys in a transaction of their own).
     """
     owner, values = _check_create(actor, data, owner_id)
     if idempotency_key is None:
-        return Creation(_insert(owner, values, record=None))
+        return _insert(owner, values, key=None)
     if not 1 <= len(idempotency_key) <= idempotency.MAX_KEY_LENGTH or not idempotency_key.isprintable():
         raise InvalidInput.for_fields({"idempotency_key": ["Must be 1 to 255 printable characters."]})
-    fingerprint = idempotency.fingerprint(owner, values)
-    record, claimed = idempotency.claim(actor.id, idempotency_key, fingerprint)
-    if not claimed:
-        if record.fingerprint != fingerprint:
-            raise IdempotencyKeyReused()
-        if record.response is None:
-            raise IdempotencyKeyInFlight()
-        return Creation(idempotency.task_from_snapshot(record.response), replayed=True)
-    try:
-        return Creation(_insert(owner, values, record=record))
-    except BaseException:
-        idempotency.release(record)
-        raise
+    return _insert(owner, values, key=(actor.id, idempotency_key, idempotency.fingerprint(owner, values)))
 
 
 def _check_create(actor: Actor, data: Mapping[str, Any], owner_id: int | None) -> tuple[int, dict[str, Any]]:
@@ -155,16 +145,27 @@ def _check_create(actor: Actor, data: Mapping[str, Any], owner_id: int | None) -
 
 
 @retry_transient
-def _insert(owner_id: int, values: dict[str, Any], *, record: IdempotencyRecord | None) -> Task:
-    task = Task(owner_id=owner_id, **{**_DEFAULTS, **values})
-    _apply_completion(task, set(values))
-    _validate(task)
+def _insert(owner_id: int, values: dict[str, Any], *, key: tuple[int, str, str] | None) -> Creation:
+    """Insert the task in one transaction; with `key` (user id, key, fingerprint), claim the key in it
+    first and store the task as its result, or replay what the key holds."""
     with transaction.atomic():
+        record = None
+        if key is not None:
+            record, claimed = idempotency.claim(*key)
+            if not claimed:
+                if record.fingerprint != key[2]:
+                    raise IdempotencyKeyReused()
+                if record.response is None:
+                    raise IdempotencyKeyInFlight()
+                return Creation(idempotency.task_from_snapshot(record.response), replayed=True)
+        task = Task(owner_id=owner_id, **{**_DEFAULTS, **values})
+        _apply_completion(task, set(values))
+        _validate(task)
         task.save(force_insert=True)
         if record is not None:
             idempotency.finish(record, task)
         transaction.on_commit(lambda: cache.task_written(task))
-    return task
+    return Creation(task)
 
 
 def _check_version(task: Task, expected: ExpectedVersion) -> None:

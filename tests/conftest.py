@@ -16,6 +16,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from api_rest.auth import TokenObtainSerializer
+from core import outages
 from core.auth import verified_tokens
 from core.cache import safe_cache
 from core.types import Actor, Role
@@ -70,9 +71,10 @@ def production_static_root(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(autouse=True)
 def _clean_cache() -> Iterator[None]:
-    """Every test starts with an empty cache and fresh counters."""
+    """Every test starts with an empty cache, fresh counters and no outage on record."""
     cache.clear()
     safe_cache.reset()
+    outages.reset()
     verified_tokens.clear()
     yield
     safe_cache.reset()

@@ -5,10 +5,16 @@ No mocks: the connection settings are broken for real, locks are taken by anothe
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from django.db import connection, connections
@@ -170,3 +176,154 @@ def statement_timeout(*, milliseconds: int) -> Iterator[None]:
     finally:
         with connection.cursor() as cursor:
             cursor.execute("RESET statement_timeout")
+
+
+# -- a PostgreSQL server of the test's own ------------------------------------------------------------
+
+POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of the test's own, to restart for real without disturbing the shared one.
+
+    initdb refuses to run as root, so the server runs as the `postgres` user (runuser); its data
+    directory lives in a temporary directory; trust authentication, the superuser named `root`.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.data = directory / "data"
+        self.log = directory / "server.log"
+        self.port = free_port()
+
+    @staticmethod
+    def available() -> bool:
+        return (POSTGRES_BIN / "initdb").exists() and shutil.which("runuser") is not None and os.geteuid() == 0
+
+    def _run(self, *args: str) -> None:
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", *args],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60,
+        )  # fmt: skip
+
+    def _ctl(self, action: str, *extra: str) -> None:
+        options = f"-p {self.port} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off"
+        # -l: the server must not inherit our stdout, or the call never returns.
+        self._run(
+            str(POSTGRES_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", *extra, action, "-o", options
+        )
+
+    def start(self) -> None:
+        self.directory.chmod(0o777)
+        self._run(str(POSTGRES_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "root")
+        self._ctl("start")
+
+    def restart(self) -> None:
+        """`pg_ctl restart -m fast`: every session is ended, connections are refused until it is back."""
+        self._ctl("restart", "-m", "fast")
+
+    def stop(self) -> None:
+        self._ctl("stop", "-m", "immediate")
+
+    def accepts_connections(self) -> bool:
+        import psycopg
+
+        try:
+            with psycopg.connect(host="127.0.0.1", port=self.port, user="root", dbname="postgres", connect_timeout=1):
+                return True
+        except psycopg.OperationalError:
+            return False
+
+    def copy_schema_of(self, settings_dict: dict[str, Any]) -> None:
+        """(Re)create the database `settings_dict` names here, with that database's schema (no rows)."""
+        name = settings_dict["NAME"]
+        source = ["-h", str(settings_dict["HOST"] or "127.0.0.1"), "-p", str(settings_dict["PORT"] or 5432)]
+        source += ["-U", str(settings_dict["USER"] or "root")]
+        target = ["-h", "127.0.0.1", "-p", str(self.port), "-U", "root"]
+        subprocess.run([str(POSTGRES_BIN / "dropdb"), *target, "--if-exists", "--force", name], check=True, timeout=60)
+        subprocess.run([str(POSTGRES_BIN / "createdb"), *target, name], check=True, timeout=60)
+        schema = subprocess.run(
+            [str(POSTGRES_BIN / "pg_dump"), *source, "--schema-only", "--no-owner", "--no-privileges", name],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+        subprocess.run(
+            [str(POSTGRES_BIN / "psql"), *target, "-q", "-v", "ON_ERROR_STOP=1", "-d", name],
+            input=schema.stdout, check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+
+
+@contextmanager
+def private_postgres() -> Iterator[PrivatePostgres]:
+    with tempfile.TemporaryDirectory(prefix="taskhub-pg-") as directory:
+        server = PrivatePostgres(Path(directory))
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+@contextmanager
+def default_database_on(server: PrivatePostgres) -> Iterator[None]:
+    """Point the default database at `server` (same database name and schema), in every thread."""
+    settings_dict = connections["default"].settings_dict
+    saved = dict(settings_dict)
+    server.copy_schema_of(settings_dict)
+    connection.close()
+    settings_dict.update(HOST="127.0.0.1", PORT=str(server.port), USER="root", PASSWORD="")
+    try:
+        yield
+    finally:
+        connection.close()
+        settings_dict.clear()
+        settings_dict.update(saved)
+
+
+# -- a Redis server of the test's own ------------------------------------------------------------------
+
+
+@contextmanager
+def private_redis() -> Iterator[str]:
+    """A Redis server of the test's own (DEBUG allowed, nothing saved), so a test can stall it for real
+    (`DEBUG SLEEP`) without stalling the shared one. Yields its URL."""
+    import redis
+
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--enable-debug-command", "yes", "--daemonize", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        client = redis.Redis(port=port)
+        assert wait_until(lambda: _pings(client), timeout=10), "redis-server did not start"
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def _pings(client: Any) -> bool:
+    import redis
+
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
+def redis_stall(url: str, seconds: float) -> threading.Thread:
+    """Stall the Redis server at `url` for `seconds` (DEBUG SLEEP from a connection of its own); the
+    thread ends when the server answers again."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=seconds + 10)
+    stall = threading.Thread(target=client.execute_command, args=("DEBUG", "SLEEP", str(seconds)), name="redis-stall")
+    stall.start()
+    return stall

@@ -19,27 +19,11 @@ import os
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-DOCKER = ROOT / "docker"
-PROJECT = "taskhub"
-# What docker/cluster.sh chose at `up` (the images of the dependencies, the published ports).
-CLUSTER_ENV = ROOT / "var" / "podman" / "cluster.env"
-# podman-compose as requirements/cluster.txt pins it (docker/cluster.sh installs it there).
-COMPOSE = ROOT / "var" / "podman" / "compose-venv" / "bin" / "podman-compose"
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    values: dict[str, str] = {}
-    if path.is_file():
-        for line in path.read_text().splitlines():
-            name, sep, value = line.partition("=")
-            if sep and not name.lstrip().startswith("#"):
-                values[name.strip()] = value.strip()
-    return values
+from tests.cluster import cluster
+from tests.cluster.cluster import COMPOSE, DOCKER, PROJECT, command_env, read_env_file
 
 
 @dataclass(frozen=True)
@@ -85,15 +69,6 @@ def demo_credentials(cluster_secrets: dict[str, str]) -> Credentials:
     return Credentials(cluster_secrets.get("DEMO_USERNAME", "demo"), cluster_secrets["DEMO_PASSWORD"])
 
 
-def command_env() -> dict[str, str]:
-    """The environment for podman and podman-compose commands on the cluster (for a command run in the background)."""
-    return {
-        **os.environ,
-        **read_env_file(CLUSTER_ENV),
-        "CONTAINERS_CONF": str(DOCKER / "podman" / "containers.conf"),
-    }
-
-
 def _run(command: list[str], check: bool, timeout: float) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, env=command_env(), capture_output=True, text=True, check=check, timeout=timeout)
 
@@ -129,4 +104,4 @@ NETWORK = f"{PROJECT}_default"
 @pytest.fixture(scope="session")
 def container_name() -> Callable[[str], str]:
     """The container of a service: `container_name("web1")` is `taskhub_web1_1` (podman-compose 1.0.3)."""
-    return lambda service: f"{PROJECT}_{service}_1"
+    return cluster.container

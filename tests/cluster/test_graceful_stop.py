@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 
-from tests.cluster.conftest import NETWORK, Credentials, Runner, command_env
+from tests.cluster.cluster import command_env
+from tests.cluster.conftest import NETWORK, Credentials, Runner
 
 HELD = 2.0  # seconds the request waits for the paused database before the stop begins
 

@@ -31,14 +31,14 @@ from api_grpc.interceptors import _SERVER_FAULTS
 from observability import metrics
 from tests.live import binary
 from tests.observability.metrics_live import Scrape
+from tests.test_docs import anchors
 
 ROOT = Path(settings.BASE_DIR)
 RULES = ROOT / "docker/prometheus/alerts.yml"
 RULE_TESTS = ROOT / "docker/prometheus/alerts.test.yml"
 SEVERITIES = {"critical", "warning", "info"}
-# The runbook sections of the deploy page (docs/alerts.md lists them). The page comes with the container
-# images; the path is built by concatenation so that tests/test_docs.py does not look for it before then.
-RUNBOOK = "docs/" + "deploy.md#"
+# The runbook sections of the deploy page (docs/alerts.md lists them).
+RUNBOOK = "docs/deploy.md#"
 RUNBOOK_ANCHORS = {
     "runbook-high-error-ratio",
     "runbook-slow-requests",
@@ -166,6 +166,10 @@ def test_every_alert_has_a_duration_severity_annotations_and_a_runbook(alert: di
 def test_every_runbook_anchor_is_used() -> None:
     used = {alert["annotations"]["runbook_url"].removeprefix(RUNBOOK) for alert in alerts()}
     assert used == RUNBOOK_ANCHORS
+
+
+def test_every_runbook_anchor_is_a_section_of_the_deploy_page() -> None:
+    assert anchors("docs/deploy.md") >= RUNBOOK_ANCHORS
 
 
 def test_the_alerts_are_documented() -> None:

@@ -38,7 +38,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.db.migrations.loader import MigrationLoader
-from django.test import Client
+from django.test import Client, override_settings
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
@@ -131,8 +131,9 @@ class Door:
     the connections that came in, which tells whether a request touched the dependency at all.
     """
 
-    def __init__(self, upstream: tuple[str, int] | None) -> None:
+    def __init__(self, upstream: tuple[str, int] | None, delay: float = 0.0) -> None:
         self.upstream = upstream
+        self.delay = delay  # seconds each connection waits before it reaches the upstream (a slow network)
         self.port = free_port()
         self.accepted = 0
         self._lock = threading.Lock()
@@ -179,6 +180,8 @@ class Door:
             if self.upstream is None:
                 _cut(client)
                 continue
+            if self.delay:
+                time.sleep(self.delay)
             try:
                 server = socket.create_connection(self.upstream, timeout=5)
             except OSError:
@@ -209,11 +212,11 @@ def _cut(sock: socket.socket) -> None:
 
 
 @pytest.fixture
-def door() -> Iterator[Callable[[tuple[str, int] | None], Door]]:
+def door() -> Iterator[Callable[..., Door]]:
     doors: list[Door] = []
 
-    def make(upstream: tuple[str, int] | None) -> Door:
-        opened = Door(upstream)
+    def make(upstream: tuple[str, int] | None, delay: float = 0.0) -> Door:
+        opened = Door(upstream, delay)
         opened.open()
         doors.append(opened)
         return opened
@@ -750,3 +753,28 @@ def test_in_process_readiness_follows_the_database() -> None:
     answer = client.get("/readyz")
     assert answer.status_code == 200, answer.json()
     assert answer.json()["components"]["database"]["status"] == "ok"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_database_slower_than_the_check_is_not_ready_never_an_error(door: Callable[..., Door]) -> None:
+    """A connection that takes longer than HEALTH_CHECK_TIMEOUT to open (PostgreSQL reached through
+    a slow network, as right after it restarts) is "unavailable", a 503, not a 500: the check's time
+    budget runs out before its statement, which the check must count as the database failing."""
+    client = Client()
+    settings_dict = connection.settings_dict
+    saved = dict(settings_dict)
+    slow = door((settings_dict["HOST"] or "127.0.0.1", int(settings_dict["PORT"] or 5432)), delay=1.0)
+    connection.close()
+    settings_dict.update(HOST="127.0.0.1", PORT=str(slow.port))
+    try:
+        with override_settings(HEALTH_CHECK_TIMEOUT=0.3):
+            answer = client.get("/readyz")
+        assert answer.status_code == 503, answer.content
+        assert answer.json()["components"]["database"]["status"] == "unavailable"
+        assert slow.accepted >= 1  # it did reach the (slow) database
+    finally:
+        connection.close()
+        settings_dict.clear()
+        settings_dict.update(saved)
+    assert client.get("/readyz").status_code == 200

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.db import DataError, OperationalError, connection, transaction
 
-from core.db import retry_transient
+from core.db import retry_transient, time_budget
 from core.errors import ServiceUnavailable, TimeBudgetExceeded, translate
 from tasks.filters import TaskFilter
 from tasks.models import Task
@@ -112,14 +112,27 @@ def test_transient_error_is_retried(user: Any, errcode: str) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_retries_are_bounded(user: Any, settings: Any) -> None:
-    settings.DATABASE_RETRY_ATTEMPTS = 3
-    work, calls = failing("40001", failures=10)
+def test_retries_are_bounded_by_the_retry_window(user: Any, settings: Any) -> None:
+    settings.DATABASE_RETRY_WINDOW = 0.3
+    work, calls = failing("40001", failures=1000)
+    started = time.monotonic()
     with pytest.raises(OperationalError) as info:
         work(user.pk)
     assert info.value.__cause__.sqlstate == "40001"  # type: ignore[union-attr]
-    assert len(calls) == 3
+    assert time.monotonic() - started < 0.3 + 0.5  # the window, and the last try
+    # Backoff 12.5-25 ms, 25-50, 50-100, 100-200...: a handful of tries, not a busy loop.
+    assert 3 <= len(calls) <= 8
     assert not Task.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_retry_waits_past_the_time_budget(user: Any, settings: Any) -> None:
+    settings.DATABASE_RETRY_WINDOW = 5
+    work, _ = failing("40001", failures=1000)
+    started = time.monotonic()
+    with pytest.raises(TimeBudgetExceeded), time_budget(0.2):
+        work(user.pk)
+    assert time.monotonic() - started < 0.5
 
 
 @pytest.mark.django_db(transaction=True)

@@ -42,5 +42,8 @@ if METRICS_ENABLED:
 if _test_name := env.str("DATABASE_TEST_NAME", default=""):
     _db.setdefault("TEST", {})["NAME"] = _test_name
 
-# Write services retry transient database errors (deadlock, serialization failure, dropped connection).
-DATABASE_RETRY_ATTEMPTS = env.int("DATABASE_RETRY_ATTEMPTS", default=3)
+# Write services retry transient database errors (deadlock, serialization failure, dropped connection)
+# for up to this many seconds after the first try. A fast PostgreSQL restart refuses connections for
+# ~0.2 s (docs/architecture.md, "Timeouts and retries"); 2 s rides out a slower one and still answers
+# 503 well inside the statement timeout.
+DATABASE_RETRY_WINDOW = env.float("DATABASE_RETRY_WINDOW", default=2.0)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.db import OperationalError, connection
 from django.utils import timezone
 
 from core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, PermissionDenied
@@ -14,6 +15,7 @@ from core.types import Actor
 from tasks.models import IdempotencyRecord, Priority, Task
 from tasks.services import Creation, task_create_idempotent, task_update
 from tests.tasks.helpers import TASK_COLUMNS, columns, raises_invalid, run_concurrently, stored
+from tests.tasks.test_postgresql import terminate_backend
 
 pytestmark = pytest.mark.django_db
 
@@ -270,3 +272,37 @@ def test_a_snapshot_stored_before_a_column_existed_replays_with_its_default(acto
 
     again = create(actor)
     assert (again.replayed, again.task.pk, again.task.description) == (True, first.pk, "")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_create_the_database_cut_off_does_not_block_its_retry(actor: Actor, settings: Any) -> None:
+    """The database goes away after the key was claimed, before the task is written (a restart):
+    the create fails, and nothing can be given back while the database is away. Its retry, once the
+    database is back, creates the task instead of being refused as "in flight"."""
+    settings.DATABASE_RETRY_WINDOW = 0.2
+    settings_dict = connection.settings_dict
+    saved = dict(settings_dict)
+    cut: list[int] = []
+
+    def cut_off_at_the_task_insert(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if not cut and sql.startswith('INSERT INTO "tasks_task"'):
+            cut.append(connection.connection.info.backend_pid)
+            terminate_backend(cut[0])  # the server ends this session...
+            settings_dict.update(HOST="127.0.0.1", PORT="1")  # ...and refuses new ones until it is back
+        return execute(sql, params, many, context)
+
+    try:
+        with connection.execute_wrapper(cut_off_at_the_task_insert), pytest.raises(OperationalError):
+            create(actor)
+    finally:
+        connection.close()
+        settings_dict.clear()
+        settings_dict.update(saved)
+    assert cut, "the fault was not injected"
+
+    created = create(actor)
+    assert created.replayed is False
+    assert list(Task.objects.values_list("pk", flat=True)) == [created.task.pk]
+    assert IdempotencyRecord.objects.get().response["id"] == str(created.task.pk)  # type: ignore[index]
+    assert create(actor).replayed is True
