@@ -16,6 +16,7 @@ Errors seen while the cache is down are flushed once it is back.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import sys
 import threading
@@ -67,7 +68,9 @@ class SafeCache:
         self._drop_all = False
         self._unrepaired_since = 0.0
         self._repair_lock = threading.Lock()
+        self._repairing = False  # a repair has taken the pending work and not yet made it
         self._repairer: threading.Thread | None = None
+        self._repair_at_exit_registered = False
 
     @property
     def backend(self) -> Any:
@@ -137,8 +140,10 @@ class SafeCache:
         process could not make has been made (else a read could return what a write replaced)."""
         if not self.enabled:
             return False
-        if self._unrepaired or self._drop_all:  # read without the lock: a hint, repair() decides
-            return self.repair()
+        if self._unrepaired or self._drop_all or self._repairing:  # a hint read without the lock
+            # Never wait for another thread's repair (it may be waiting on a stalled server): while
+            # one runs, or this one fails, the read goes to the database.
+            return self.repair(wait=False)
         return True
 
     # -- writes ------------------------------------------------------------------------------------
@@ -234,6 +239,21 @@ class SafeCache:
         if self._repairer is None:
             self._repairer = threading.Thread(target=self._repair_loop, name="cache-repair", daemon=True)
             self._repairer.start()
+        if not self._repair_at_exit_registered:
+            self._repair_at_exit_registered = True
+            atexit.register(self._repair_at_exit)
+
+    def _repair_at_exit(self) -> None:
+        """A process that stops (SIGTERM in a rolling restart, a worker respawned) tries its pending
+        repair once more: the background thread dies with it."""
+        if not self._unrepaired and not self._drop_all:
+            return
+        if not self.repair():
+            logger.warning(
+                "stopping with %d cache updates the cache did not take; their entries may be served stale"
+                " for up to CACHE_TTL",
+                len(self._unrepaired),
+            )
 
     def _repair_loop(self) -> None:
         """Try the repair every REPAIR_INTERVAL seconds until nothing is pending, then end. Other
@@ -250,51 +270,63 @@ class SafeCache:
                     self._repairer = None
                     return
 
-    def repair(self) -> bool:
+    def repair(self, *, wait: bool = True) -> bool:
         """Make the updates the cache did not take: mark each such key INVALIDATED (a miss that no
         reader's `add` replaces) or bump the generation; past PENDING_LIMIT, drop everything of ours.
         True when nothing is left to do. Tried even while the cache is skipped after a fault: a
-        success ends the skipping."""
-        with self._repair_lock:
+        success ends the skipping. With `wait=False`, False at once if another thread is repairing."""
+        if not self._repair_lock.acquire(blocking=wait):
+            return False
+        try:
+            return self._repair()
+        finally:
             with self._lock:
-                work, drop_all, since = self._unrepaired, self._drop_all, self._unrepaired_since
-                self._unrepaired, self._drop_all = {}, False
-            if not work and not drop_all:
-                return True
-            backend = self.backend
-            try:
-                _round_trip(backend)
-                if drop_all:
-                    _drop_everything(backend)
-                if invalid := [key for key, action in work.items() if action == _INVALIDATE]:
-                    backend.set_many(dict.fromkeys(invalid, INVALIDATED), timeout=INVALIDATED_TTL)
+                self._repairing = False
+            self._repair_lock.release()
+
+    def _repair(self) -> bool:
+        """repair()'s work, with `_repair_lock` held. Until it is done, `_repairing` keeps readers of
+        this process off the cache: the keys have left the pending set but not yet got their markers."""
+        with self._lock:
+            work, drop_all, since = self._unrepaired, self._drop_all, self._unrepaired_since
+            self._unrepaired, self._drop_all = {}, False
+            self._repairing = bool(work) or drop_all
+        if not work and not drop_all:
+            return True
+        backend = self.backend
+        try:
+            _round_trip(backend)
+            if drop_all:
+                _drop_everything(backend)
+            if invalid := [key for key, action in work.items() if action == _INVALIDATE]:
+                backend.set_many(dict.fromkeys(invalid, INVALIDATED), timeout=INVALIDATED_TTL)
+            for key, action in work.items():
+                if action == _BUMP:
+                    _bump(backend, key)
+        except Exception:
+            with self._lock:  # all again next time: markers and extra bumps are harmless
+                self._drop_all = self._drop_all or drop_all
                 for key, action in work.items():
-                    if action == _BUMP:
-                        _bump(backend, key)
-            except Exception:
-                with self._lock:  # all again next time: markers and extra bumps are harmless
-                    self._drop_all = self._drop_all or drop_all
-                    for key, action in work.items():
-                        if self._drop_all:
-                            break
-                        if key in self._unrepaired or len(self._unrepaired) < PENDING_LIMIT:
-                            self._unrepaired.setdefault(key, action)
-                        else:
-                            self._unrepaired.clear()
-                            self._drop_all = True
-                    self._start_repairer()
-                self._skip_until = time.monotonic() + settings.CACHE_RETRY_AFTER
-                return False
-            with self._lock:
-                done = not self._unrepaired and not self._drop_all
-            self._skip_until = 0.0  # it answers: stop skipping it
-            outages.available("cache")
-            logger.info(
-                "cache repaired after %.1f s: %s",
-                time.monotonic() - since,
-                "everything dropped" if drop_all else f"{len(work)} keys invalidated or bumped",
-            )
-            return done
+                    if self._drop_all:
+                        break
+                    if key in self._unrepaired or len(self._unrepaired) < PENDING_LIMIT:
+                        self._unrepaired.setdefault(key, action)
+                    else:
+                        self._unrepaired.clear()
+                        self._drop_all = True
+                self._start_repairer()
+            self._skip_until = time.monotonic() + settings.CACHE_RETRY_AFTER
+            return False
+        with self._lock:
+            done = not self._unrepaired and not self._drop_all
+        self._skip_until = 0.0  # it answers: stop skipping it
+        outages.available("cache")
+        logger.info(
+            "cache repaired after %.1f s: %s",
+            time.monotonic() - since,
+            "everything dropped" if drop_all else f"{len(work)} keys invalidated or bumped",
+        )
+        return done
 
     # -- counts ------------------------------------------------------------------------------------
     def record_fault(self, method: str, key: str) -> None:

@@ -90,7 +90,7 @@ def retry_transient(func: Callable[P, R]) -> Callable[P, R]:
                     connection.close()  # the next query opens a fresh connection
                 time.sleep(pause)
                 continue
-            if attempt > 1:
+            if attempt > 1 or outages.is_down("database"):  # an outage this process saw has ended
                 outages.available("database")
             return result
 

@@ -16,18 +16,26 @@ wait_for_migrations() {
     esac
 }
 
+# The metrics files of an earlier process (a restarted container keeps an emptyDir) would be summed with
+# this one's. The directory itself may be a mount point (Kubernetes), so empty it rather than remove it.
+empty_metrics_dir() {
+    mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+    find "$PROMETHEUS_MULTIPROC_DIR" -mindepth 1 -delete
+}
+
 case "$role" in
     web)
         wait_for_migrations
         # Each granian worker is a process: they count metrics in one directory, emptied at each start.
         export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-/tmp/taskhub-metrics}"
-        rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+        empty_metrics_dir
         exec granian --interface wsgi --host 0.0.0.0 --port "${WEB_PORT:-8000}" \
             --workers "${WEB_WORKERS:-2}" --blocking-threads "${WEB_THREADS:-4}" \
             --respawn-failed-workers "$@" config.wsgi:application
         ;;
     grpc)
         wait_for_migrations
+        if [ -n "${PROMETHEUS_MULTIPROC_DIR:-}" ]; then empty_metrics_dir; fi
         exec python manage.py grpcserver --host 0.0.0.0 --port "${GRPC_PORT:-50051}" \
             --metrics-port "${GRPC_METRICS_PORT:-9464}" "$@"
         ;;

@@ -72,14 +72,23 @@ def database_unreachable() -> Iterator[None]:
     The settings dict is shared by the connections of all threads, so new connections of the server's
     threads fail too; their open ones are ended (PostgreSQL; SQLite closes them after each call).
     """
+    terminate_other_connections()
+    if connection.vendor == "sqlite":
+        broken = {"NAME": "/nonexistent-directory/taskhub/db.sqlite3"}
+    else:
+        broken = {"HOST": "127.0.0.1", "PORT": "1"}  # nothing listens on port 1
+    with default_database_settings(**broken):
+        yield
+
+
+@contextmanager
+def default_database_settings(**changes: Any) -> Iterator[None]:
+    """Change the default database's connection settings for the block, in every thread (the settings
+    dict is shared by the connections of all threads), then put them back."""
     settings_dict = connections["default"].settings_dict
     saved = dict(settings_dict)
-    terminate_other_connections()
     connection.close()
-    if connection.vendor == "sqlite":
-        settings_dict["NAME"] = "/nonexistent-directory/taskhub/db.sqlite3"
-    else:
-        settings_dict.update(HOST="127.0.0.1", PORT="1")  # nothing listens on port 1
+    settings_dict.update(changes)
     try:
         yield
     finally:
@@ -272,17 +281,9 @@ def private_postgres() -> Iterator[PrivatePostgres]:
 @contextmanager
 def default_database_on(server: PrivatePostgres) -> Iterator[None]:
     """Point the default database at `server` (same database name and schema), in every thread."""
-    settings_dict = connections["default"].settings_dict
-    saved = dict(settings_dict)
-    server.copy_schema_of(settings_dict)
-    connection.close()
-    settings_dict.update(HOST="127.0.0.1", PORT=str(server.port), USER="root", PASSWORD="")
-    try:
+    server.copy_schema_of(connections["default"].settings_dict)
+    with default_database_settings(HOST="127.0.0.1", PORT=str(server.port), USER="root", PASSWORD=""):
         yield
-    finally:
-        connection.close()
-        settings_dict.clear()
-        settings_dict.update(saved)
 
 
 # -- a Redis server of the test's own ------------------------------------------------------------------

@@ -159,11 +159,6 @@ def ready(url: str = HTTP_URL) -> bool:
     return requests.get(f"{url}/readyz", headers={"Host": "localhost"}, timeout=2).status_code == 200
 
 
-def healthy(service: str) -> bool:
-    """The image's HEALTHCHECK, run now (no systemd here to run it on a timer)."""
-    return subprocess.run(["podman", "healthcheck", "run", container(service)], capture_output=True).returncode == 0
-
-
 def prometheus(query: str) -> list[dict[str, Any]]:
     response = requests.get(f"{PROMETHEUS_URL}/api/v1/query", params={"query": query}, timeout=5)
     response.raise_for_status()

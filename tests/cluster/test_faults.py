@@ -28,7 +28,25 @@ from tests.cluster.load import TITLE_PREFIX, Load, Tally, is_failure
 
 WORKERS = 8
 WARM_UP = 3.0  # seconds of load before the fault
+# docs/architecture.md ("Cache"): other processes stop seeing an entry a write replaced within REPAIR_INTERVAL
+# (0.2 s) plus one Redis timeout (0.25 s) after Redis answers again; with a margin for a loaded machine.
+REPAIR_BOUND = 1.0
 SETTLE = 3.0  # seconds of load after recovery
+
+
+@pytest.fixture(autouse=True)
+def restored() -> Iterator[None]:
+    """Whatever a fault test did or failed to undo, the next test starts with every service running."""
+    yield
+    for service in ("postgres", "redis", *cluster.WEB_REPLICAS, *cluster.GRPC_REPLICAS):
+        name = cluster.container(service)
+        state = cluster.podman("inspect", "--format", "{{.State.Status}}", name).strip()
+        if state == "paused":
+            cluster.podman("unpause", name)
+        elif state != "running":
+            cluster.podman("start", name)
+    for service in (*cluster.WEB_REPLICAS, *cluster.GRPC_REPLICAS):
+        assert cluster.wait_for(lambda service=service: replica_ready(service), timeout=60) is not None, service
 
 
 @pytest.fixture
@@ -165,13 +183,20 @@ def _redis_stat(name: str) -> int:
 
 def test_redis_stalled_leaves_no_stale_read_on_any_replica(load: Load) -> None:
     """Two 2-second stalls (`DEBUG SLEEP`) under load: afterwards every replica reads every task fresh."""
+    stalls = []
     for _ in range(2):
+        began = time.monotonic()
         cluster.podman("exec", cluster.container("redis"), "redis-cli", "DEBUG", "SLEEP", "2")
+        stalls.append((began, time.monotonic()))
         time.sleep(1)
-    stall_end = time.monotonic()
     time.sleep(SETTLE)
     load.stop()
-    stale_after = [s for s in load.tally.stale_reads if s[0] >= stall_end]
+
+    def during_a_stall(at: float) -> bool:  # or within the documented repair bound after one
+        return any(began <= at < ended + REPAIR_BOUND for began, ended in stalls)
+
+    first_stall = stalls[0][0]
+    stale_after = [s for s in load.tally.stale_reads if s[0] >= first_stall and not during_a_stall(s[0])]
     summary = check_record(load.tally, "redis stalled 2 x 2 s", stale_reads_after_stalls=len(stale_after))
     assert stale_after == []
     assert load.tally.server_errors() == []

@@ -45,7 +45,7 @@ from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
 from api_grpc.generated.tasks.v1 import tasks_pb2_grpc as pb_grpc
 from api_rest.auth import TokenObtainSerializer
 from tests.factories import TaskFactory, UserFactory
-from tests.faults import database_unreachable, wait_until
+from tests.faults import database_unreachable, default_database_settings, wait_until
 from tests.live import free_port, postgres_url, test_database_url
 
 BASE_DIR = Path(settings.BASE_DIR)
@@ -763,18 +763,10 @@ def test_a_database_slower_than_the_check_is_not_ready_never_an_error(door: Call
     budget runs out before its statement, which the check must count as the database failing."""
     client = Client()
     settings_dict = connection.settings_dict
-    saved = dict(settings_dict)
     slow = door((settings_dict["HOST"] or "127.0.0.1", int(settings_dict["PORT"] or 5432)), delay=1.0)
-    connection.close()
-    settings_dict.update(HOST="127.0.0.1", PORT=str(slow.port))
-    try:
-        with override_settings(HEALTH_CHECK_TIMEOUT=0.3):
-            answer = client.get("/readyz")
-        assert answer.status_code == 503, answer.content
-        assert answer.json()["components"]["database"]["status"] == "unavailable"
-        assert slow.accepted >= 1  # it did reach the (slow) database
-    finally:
-        connection.close()
-        settings_dict.clear()
-        settings_dict.update(saved)
+    with default_database_settings(HOST="127.0.0.1", PORT=str(slow.port)), override_settings(HEALTH_CHECK_TIMEOUT=0.3):
+        answer = client.get("/readyz")
+    assert answer.status_code == 503, answer.content
+    assert answer.json()["components"]["database"]["status"] == "unavailable"
+    assert slow.accepted >= 1  # it did reach the (slow) database
     assert client.get("/readyz").status_code == 200
