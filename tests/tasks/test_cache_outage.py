@@ -10,7 +10,6 @@ the same Redis.
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -28,10 +27,7 @@ from tasks.services import task_create, task_update
 from tests.factories import actor_of
 from tests.faults import private_redis, redis_stall
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server"),
-]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 # The bound documented in docs/architecture.md ("Cache"): REPAIR_INTERVAL (0.2 s) plus one Redis
 # timeout (0.25 s) after Redis answers again; with a margin for a loaded test machine.
