@@ -85,8 +85,9 @@ class Subscription:
         )
         try:
             while True:
-                # An empty batch after the timeout: nothing to send (the handler pings the client itself).
-                for event in await subscription.anext(timeout=settings.EVENTS_HEARTBEAT):
+                # An empty batch after the timeout: nothing to send (the handler pings the client
+                # itself). Each wait ends in time for the domain's next check of the credential.
+                for event in await subscription.anext(timeout=settings.EVENTS_REAUTH_INTERVAL):
                     yield TaskEventType.of(event)
         finally:
             subscription.close()

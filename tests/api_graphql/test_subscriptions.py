@@ -18,6 +18,7 @@ import pytest
 from api_rest.auth import TokenObtainSerializer
 from core.auth import api_key_create, api_key_revoke
 from core.types import Role
+from tasks import events
 from tests.api_graphql.websocket_client import TASK_EVENTS, GraphQLSocket, handshake_status
 from tests.conftest import access_token
 from tests.factories import UserFactory
@@ -269,6 +270,17 @@ def test_the_stream_ends_when_the_api_key_is_revoked(asgi_server: str, user: Any
         error_of(socket, "UNAUTHENTICATED")
 
 
+def test_a_server_that_shuts_down_ends_the_stream_with_unavailable(
+    asgi_server: str, subscriber: Any, user: Any
+) -> None:
+    socket = subscriber(user)
+
+    events.shutdown()
+
+    error = error_of(socket, "UNAVAILABLE")
+    assert "reconnect" in error["message"]
+
+
 # -- the transport -------------------------------------------------------------------------------------------
 
 
@@ -374,16 +386,21 @@ def test_too_many_streams(asgi_server: str, user: Any, settings: Any) -> None:
         assert [event["taskId"] for event in socket.events(1, id="3")] == [task["id"]]
 
 
-def test_a_slow_consumer_is_dropped(asgi_server: str, subscriber: Any, user: Any, settings: Any) -> None:
+def test_a_slow_consumer_is_dropped(asgi_server: str, user: Any, settings: Any) -> None:
     settings.EVENTS_BUFFER = 4
-    socket = subscriber(user)
-    # The client reads nothing while the server writes far more than the socket buffers hold.
-    big = "x" * 10_000
-    for n in range(300):
-        create(asgi_server, user, f"Task {n}", description=big)
-    messages = []
-    while (message := socket.receive())["type"] == "next":
-        messages.append(message)
-    assert message["type"] == "error", message
-    assert message["payload"][0]["extensions"]["code"] == "SLOW_CONSUMER"
-    assert len(messages) < 300
+    # Each event is large (the same 10,000 characters under 14 aliases), and the client reads nothing
+    # while the server writes far more than the socket buffers on both sides hold: the server's sends
+    # block, the subscription's buffer fills, and the stream ends.
+    copies = " ".join(f"d{n}: task {{ description }}" for n in range(14))
+    with GraphQLSocket(asgi_server, receive_buffer=4096) as socket:
+        socket.init({"Authorization": f"Bearer {access_token(user)}"})
+        socket.subscribe(f"subscription {{ taskEvents {{ id {copies} }} }}")
+        socket.sync()
+        for n in range(60):
+            create(asgi_server, user, f"Task {n}", description="x" * 10_000)
+        received = 0
+        while (message := socket.receive())["type"] == "next":
+            received += 1
+        assert message["type"] == "error", message
+        assert message["payload"][0]["extensions"]["code"] == "SLOW_CONSUMER"
+        assert received < 60

@@ -8,8 +8,10 @@ Nothing of the server is mocked: it talks to `config.asgi:application` under uvi
 from __future__ import annotations
 
 import json
+import socket
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
@@ -41,11 +43,20 @@ class GraphQLSocket:
         headers: dict[str, str] | None = None,
         origin: str | None = None,
         path: str = "/graphql/",
+        receive_buffer: int | None = None,
     ) -> None:
         self.pings = 0
         self.pending: list[dict[str, Any]] = []  # read by `sync` before its pong, returned first by `receive`
+        url = websocket_url(base_url, path)
+        sock = None
+        if receive_buffer is not None:  # a small TCP receive window, no compression: a client that reads slowly
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+            sock.connect((urlsplit(url).hostname, urlsplit(url).port))
         self.socket: ClientConnection = connect(
-            websocket_url(base_url, path),
+            url,
+            sock=sock,
+            compression=None if receive_buffer is not None else "deflate",
             subprotocols=[Subprotocol(name) for name in (subprotocols or [PROTOCOL])],
             additional_headers=headers,
             origin=origin,  # type: ignore[arg-type]
