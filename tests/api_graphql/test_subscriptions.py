@@ -15,12 +15,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.test import Client
 
 from api_rest.auth import TokenObtainSerializer
 from core.auth import api_key_create, api_key_revoke
 from core.types import Role
 from tasks import events
 from tasks.services import task_update
+from tests.api_graphql.conftest import bearer, body_of, gql, only_error
 from tests.api_graphql.websocket_client import TASK_EVENTS, GraphQLSocket, handshake_status
 from tests.conftest import access_token
 from tests.factories import UserFactory, actor_of
@@ -330,6 +332,13 @@ def test_queries_and_mutations_go_over_http(asgi_server: str, user: Any) -> None
         assert "HTTP" in error_of(socket, "GRAPHQL_VALIDATION_FAILED")["message"]
         socket.subscribe('mutation { createTask(input: {title: "x"}) { id } }', id="2")
         error_of(socket, "GRAPHQL_VALIDATION_FAILED", id="2")
+
+
+def test_a_subscription_over_http_is_refused_before_it_runs(client: Client, user: Any) -> None:
+    response = gql(client, "subscription { taskEvents { id } }", **bearer(user))
+
+    assert body_of(response)["data"] is None
+    assert "websocket" in only_error(response, "GRAPHQL_VALIDATION_FAILED")["message"]
 
 
 def test_the_limits_of_the_http_view_apply(asgi_server: str, user: Any) -> None:
