@@ -21,9 +21,11 @@ from core.errors import InvalidInput, NotAuthenticated, ServiceUnavailable, Slow
 from core.types import Actor
 from tasks import events
 from tasks.events import EventType, TaskEvent
+from tasks.models import Task
 from tasks.services import task_create, task_delete, task_update
 from tests.conftest import access_token
 from tests.factories import actor_of
+from tests.faults import private_redis, redis_stall
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -279,3 +281,27 @@ def test_the_memory_log_tells_a_gap_exactly() -> None:
     with pytest.raises(eventlog.Gap):
         log.read_after("1-0", 10)  # before this log existed
     assert log.wait(ids[3], 0.05, 10) == []
+
+
+def test_an_event_the_log_could_not_take_reaches_every_stream_as_a_gap(user: Any, opened: Callable[..., Any]) -> None:
+    """Redis stalls: the write still commits, its append times out, and once Redis answers every
+    stream (here, one on another "process": a log client of its own) is told events may be missing."""
+    actor = actor_of(user)
+    with private_redis() as url, override_settings(REDIS_URL=url):
+        stream = opened(actor)
+        assert stream.next(0) == []
+        stall = redis_stall(url, 1.5)
+        time.sleep(0.2)
+        task = task_create(actor=actor, data={"title": "written during the stall"})
+        assert Task.objects.filter(pk=task.pk).exists()
+        stall.join(10)
+        got: list[TaskEvent] = []
+        deadline = time.monotonic() + 10
+        while not any(e.type == EventType.GAP for e in got) and time.monotonic() < deadline:
+            got += stream.next(0.2)
+        assert any(e.type == EventType.GAP for e in got), got
+        task_create(actor=actor, data={"title": "after"})
+        later: list[TaskEvent] = []
+        while not later and time.monotonic() < deadline:
+            later = [e for e in stream.next(0.2) if e.type != EventType.GAP]
+        assert [e.task.title for e in later if e.task and e.task.title == "after"] == ["after"]
