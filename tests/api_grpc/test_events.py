@@ -280,11 +280,15 @@ def test_the_deadline_and_a_cancel_end_the_stream_quietly(
 
     no_stream_left(grpc_server)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+
     # The access log says how each ended (a previous test's streams may still be logging: by user).
-    access = sorted(
-        r.getMessage() for r in caplog.records if r.name == "taskhub.access" and getattr(r, "user_id", 0) == user.pk
-    )
-    assert access == [
+    def access() -> list[str]:
+        return sorted(
+            r.getMessage() for r in caplog.records if r.name == "taskhub.access" and getattr(r, "user_id", 0) == user.pk
+        )
+
+    wait_until(lambda: len(access()) == 2, timeout=5)
+    assert access() == [
         "/tasks.v1.TaskService/WatchTasks CANCELLED",
         "/tasks.v1.TaskService/WatchTasks DEADLINE_EXCEEDED",
     ]
