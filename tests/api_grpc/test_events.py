@@ -94,7 +94,7 @@ def event_types(items: list[pb.TaskEvent]) -> list[int]:
 
 
 def no_stream_left(server: Running) -> None:
-    wait_until(lambda: server.streams.count == 0 and events.open_streams() == 0, timeout=5)
+    assert wait_until(lambda: server.streams.count == 0 and events.open_streams() == 0, timeout=5)
 
 
 # -- WatchTasks ------------------------------------------------------------------------------------------
@@ -287,7 +287,7 @@ def test_the_deadline_and_a_cancel_end_the_stream_quietly(
             r.getMessage() for r in caplog.records if r.name == "taskhub.access" and getattr(r, "user_id", 0) == user.pk
         )
 
-    wait_until(lambda: len(access()) == 2, timeout=5)
+    assert wait_until(lambda: len(access()) == 2, timeout=5)
     assert access() == [
         "/tasks.v1.TaskService/WatchTasks CANCELLED",
         "/tasks.v1.TaskService/WatchTasks DEADLINE_EXCEEDED",
@@ -367,7 +367,7 @@ def test_streams_over_the_servers_limit_are_refused_and_unary_calls_still_run(
     assert len(answers) == 2
 
     calls[0].cancel()
-    wait_until(lambda: server.streams.count == 2, timeout=5)
+    assert wait_until(lambda: server.streams.count == 2, timeout=5)
     again = stub.WatchTasks(pb.WatchTasksRequest(), metadata=as_user, timeout=60)
     again.initial_metadata()
     for call in [*calls[1:3], again]:
