@@ -25,6 +25,7 @@ from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
 from api_grpc.generated.tasks.v1 import tasks_pb2_grpc as pb_grpc
 from api_grpc.server import Running
 from tasks import events
+from tasks.models import Task
 from tasks.services import task_create, task_delete, task_update
 from tests.api_grpc.helpers import TIMEOUT, Metadata, api_key, bearer, ok, wait_until
 from tests.factories import actor_of
@@ -511,3 +512,58 @@ def test_an_idempotency_key_replays_the_first_create(
     assert [r.event.type for r in got if r.WhichOneof("kind") == "event"] == [pb.TASK_EVENT_TYPE_CREATED]
     stream.nothing_more()
     assert len(ok(stub.ListTasks, pb.ListTasksRequest(), as_user).tasks) == 1
+
+
+def test_each_command_counts_against_the_rate_limit(
+    sync: Callable[[Metadata], tuple[Commands, Stream]], as_user: Metadata, rate_limits: Callable[..., None]
+) -> None:
+    rate_limits(user=["3/h"])
+    commands, stream = sync(as_user)  # opening the stream is one call
+    for n in range(3):
+        commands.send(request_id=f"c{n}", create=pb.CreateTaskRequest(title=f"{n}"))
+    got = stream.take(3)
+
+    assert [r.WhichOneof("kind") for r in got] == ["result", "result", "error"]
+    assert got[2].error.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+    assert got[2].error.details["taskhub-error-code"] == "rate_limited" and "retry-after" in got[2].error.details
+    commands.send(request_id="w", watch=pb.WatchTasksRequest())  # the stream goes on
+    assert stream.take(1)[0].result.watching_after
+
+
+def test_a_second_watch_is_refused_and_the_first_goes_on(
+    sync: Callable[[Metadata], tuple[Commands, Stream]], user: Any, as_user: Metadata
+) -> None:
+    commands, stream = sync(as_user)
+    commands.send(request_id="w1", watch=pb.WatchTasksRequest(status=pb.STATUS_TODO))
+    commands.send(request_id="w2", watch=pb.WatchTasksRequest())
+    first, second = stream.take(2)
+    assert first.result.request_id == "w1"
+    assert second.error.request_id == "w2" and "watch" in second.error.details["taskhub-field-errors"]
+
+    task_create(actor=actor_of(user), data={"title": "todo"})
+    assert stream.take(1)[0].event.task.title == "todo"
+
+
+def test_a_client_that_does_not_read_stops_its_commands_being_taken(
+    open_channel: Callable[..., grpc.Channel], grpc_server: Running, as_user: Metadata
+) -> None:
+    stub = pb_grpc.TaskServiceStub(open_channel(options=[("grpc.http2.bdp_probe", 0)]))
+    commands = Commands()
+    call = stub.SyncTasks(iter(commands), metadata=as_user, timeout=60)
+    sent = 150
+    for n in range(sent):  # answers of ~10 KB: a few fill the client's window, then the server's queue fills
+        commands.send(request_id=f"c{n}", create=pb.CreateTaskRequest(title=f"{n}", description="x" * 10_000))
+    commands.close()
+
+    def created() -> int:
+        return Task.objects.count()
+
+    previous = -1
+    while (now := created()) != previous:  # until it stops growing
+        previous = now
+        time.sleep(1)
+    assert 0 < previous < sent
+
+    answers = [response.result.request_id for response in call]  # reading lets the rest through
+    assert answers == [f"c{n}" for n in range(sent)]
+    assert created() == sent
