@@ -19,11 +19,11 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
-from rest_framework_simplejwt.tokens import AccessToken
 
 from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
 from api_grpc.generated.tasks.v1 import tasks_pb2_grpc as pb_grpc
 from api_grpc.server import Running
+from api_rest.auth import TokenObtainSerializer
 from tasks import events
 from tasks.models import Task
 from tasks.services import task_create, task_delete, task_update
@@ -88,6 +88,13 @@ def watch(stub: pb_grpc.TaskServiceStub) -> Iterator[Callable[..., Stream]]:
     yield open_
     for stream in opened:
         stream.call.cancel()
+
+
+def short_lived_token(user: Any, *, seconds: float) -> str:
+    """A real access token of `user` (with the role claims of a login) that expires in `seconds`."""
+    token = TokenObtainSerializer.get_token(user).access_token
+    token.set_exp(lifetime=timedelta(seconds=seconds))
+    return str(token)
 
 
 def event_types(items: list[pb.TaskEvent]) -> list[int]:
@@ -298,8 +305,7 @@ def test_the_deadline_and_a_cancel_end_the_stream_quietly(
 def test_an_expired_token_ends_the_stream_unauthenticated(
     watch: Callable[..., Stream], grpc_server: Running, user: Any
 ) -> None:
-    token = AccessToken.for_user(user)
-    token.set_exp(lifetime=timedelta(seconds=2))
+    token = short_lived_token(user, seconds=2)
     stream = watch((("authorization", f"Bearer {token}"),))
     task_create(actor=actor_of(user), data={"title": "while valid"})
     assert [e.task.title for e in stream.take(1)] == ["while valid"]
@@ -567,3 +573,19 @@ def test_a_client_that_does_not_read_stops_its_commands_being_taken(
     answers = [response.result.request_id for response in call]  # reading lets the rest through
     assert answers == [f"c{n}" for n in range(sent)]
     assert created() == sent
+
+
+def test_sync_ends_unauthenticated_once_its_token_expired(
+    sync: Callable[[Metadata], tuple[Commands, Stream]], user: Any
+) -> None:
+    token = short_lived_token(user, seconds=2)
+    commands, stream = sync((("authorization", f"Bearer {token}"),))
+    commands.send(request_id="before", create=pb.CreateTaskRequest(title="while valid"))
+    assert stream.take(1)[0].result.task.title == "while valid"
+
+    time.sleep(2.1)
+    commands.send(request_id="after", create=pb.CreateTaskRequest(title="too late"))
+    error = stream.ended()
+    assert error is not None and error.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "expired" in (error.details() or "")
+    assert list(Task.objects.values_list("title", flat=True)) == ["while valid"]
