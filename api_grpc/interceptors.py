@@ -9,6 +9,9 @@ was cancelled or cut off by a shutdown runs no further statement); identity
 request whose bytes were refused (`converters.decode_request`) is INVALID_ARGUMENT from here; the
 servicer; every exception mapped to its status (never UNKNOWN); one access log line.
 
+A stream (WatchTasks, SyncTasks: `stream`) gets the same for its whole length, and first one of the
+server's stream slots (`api_grpc.streams.OpenStreams`, GRPC_MAX_STREAMS).
+
 One interceptor rather than one per concern, and the wrapped handler built once per method: grpcio
 runs the interceptor chain and builds a new handler on every call, and on a cache hit that machinery
 cost more than the call itself (bench/README.md, row (h)). Health and reflection calls pass through.
