@@ -19,6 +19,7 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
+from prometheus_client import REGISTRY
 
 from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
 from api_grpc.generated.tasks.v1 import tasks_pb2_grpc as pb_grpc
@@ -589,3 +590,24 @@ def test_sync_ends_unauthenticated_once_its_token_expired(
     assert error is not None and error.code() == grpc.StatusCode.UNAUTHENTICATED
     assert "expired" in (error.details() or "")
     assert list(Task.objects.values_list("title", flat=True)) == ["while valid"]
+
+
+def test_streams_are_counted_under_the_grpc_protocol(
+    stub: pb_grpc.TaskServiceStub, grpc_server: Running, user: Any, as_user: Metadata
+) -> None:
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, {"protocol": "grpc", **labels}) or 0.0
+
+    active, delivered = sample("api_event_streams_active"), sample("api_events_delivered_total")
+    closed = sample("api_event_streams_ended_total", reason="client_closed")
+    call = stub.WatchTasks(pb.WatchTasksRequest(), metadata=as_user, timeout=60)
+    call.initial_metadata()
+    assert sample("api_event_streams_active") == active + 1
+
+    task_create(actor=actor_of(user), data={"title": "counted"})
+    assert next(call).task.title == "counted"
+    call.cancel()
+    no_stream_left(grpc_server)
+    assert sample("api_event_streams_active") == active
+    assert sample("api_events_delivered_total") == delivered + 1
+    assert sample("api_event_streams_ended_total", reason="client_closed") == closed + 1
