@@ -143,15 +143,20 @@ def test_run_serves_live_events_on_its_http_port_with_grpc_writes(server: tuple[
     assert {data["task_id"] for _, data in events} == {events[0][1]["task_id"]}
 
 
-def _rest_events_example() -> str:
-    text = (Path(settings.BASE_DIR) / "docs" / "api" / "rest.md").read_text()
-    section = text.split("## Live events", 1)[1]
+def _events_example(document: Path, heading: str) -> str:
+    section = document.read_text().split(heading, 1)[1]
     return re.search(r"```sh\n(.*?)```", section, re.S).group(1)
 
 
-def test_the_curl_n_of_the_rest_events_docs_works_as_printed(server: tuple[int, int]) -> None:
+@pytest.mark.parametrize(
+    ("document", "heading"),
+    [(README, "### Live events"), (Path(settings.BASE_DIR) / "docs" / "api" / "rest.md", "## Live events")],
+    ids=["README", "rest.md"],
+)
+def test_the_curl_n_of_live_events_works_as_printed(server: tuple[int, int], document: Path, heading: str) -> None:
     port = server[0]
-    script = _rest_events_example().replace("http://127.0.0.1:8000", f"http://127.0.0.1:{port}")
+    script = _events_example(document, heading).replace("http://127.0.0.1:8000", f"http://127.0.0.1:{port}")
+    assert "curl -N" in script
     curl = subprocess.Popen(["bash", "-e", "-c", script], stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:
         assert curl.stdout is not None
