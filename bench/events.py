@@ -75,6 +75,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--writer-threads", type=int, default=10, help="threads sharing the writes (default 10)")
     parser.add_argument("--idle", type=int, default=15, help="seconds the open streams stay idle (default 15)")
     parser.add_argument("--connect-concurrency", type=int, default=50, help="streams being opened at once")
+    parser.add_argument("--rounds", type=int, default=1, help="measure every server this many times (default 1)")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--server-cpu", default="0", help="CPU list for the server (taskset -c; default 0)")
     parser.add_argument("--load-cpu", default="1", help="CPU list for the subscribers and the writer (default 1)")
@@ -86,8 +87,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.servers = [name.strip() for name in args.servers.split(",") if name.strip()]
     if unknown := set(args.servers) - set(SERVERS):
         parser.error(f"unknown servers: {', '.join(sorted(unknown))} (known: {', '.join(SERVERS)})")
-    if args.subscribers < 1 or args.users < 1 or args.rate <= 0 or args.duration < 1 or args.warmup < 0:
-        parser.error("--subscribers, --users, --rate and --duration must be positive, --warmup not negative")
+    if args.subscribers < 1 or args.users < 1 or args.rate <= 0 or args.duration < 1 or args.rounds < 1:
+        parser.error("--subscribers, --users, --rate, --duration and --rounds must be positive")
+    if args.warmup < 0 or args.idle < 0:
+        parser.error("--warmup and --idle must not be negative")
     if args.writer_threads < 1 or args.users % args.writer_threads:
         parser.error("--users must be a multiple of --writer-threads (each user's writes stay in one thread)")
     if args.subscribers % args.users:
@@ -513,6 +516,7 @@ class Measurement:
     write_call_ms_p50: float = 0.0
     window_seconds: float = 0.0  # the measured window: server CPU, and the events received in it
     window_events: int = 0
+    load: tuple[float, float] = (0.0, 0.0)  # the 1-minute load average as the writes start and end
     expected: int = 0
     delivered: int = 0
     duplicates: int = 0
@@ -562,12 +566,13 @@ def match(result: Measurement, records: list[dict[str, Any]], shared: Subscriber
 
 
 async def measure_server(
-    args: argparse.Namespace, kind: str, env: dict[str, str], accounts: list[Account], out_dir: Path
+    args: argparse.Namespace, kind: str, env: dict[str, str], accounts: list[Account], out_dir: Path, name: str
 ) -> Measurement:
-    """Start `kind`, open the streams, idle, write, match; always stop the server and the writer."""
-    result = Measurement(server=kind)
-    server = StreamServer(kind, env, free_port(), args.server_cpu, out_dir / f"server-{kind}.log")
-    writer = Writer(env, args.load_cpu, out_dir / f"writes-{kind}.jsonl", out_dir / f"writer-{kind}.log")
+    """Start `kind`, open the streams, idle, write, match; always stop the server and the writer.
+    `name` labels the row and the files of this measurement."""
+    result = Measurement(server=name)
+    server = StreamServer(kind, env, free_port(), args.server_cpu, out_dir / f"server-{name}.log")
+    writer = Writer(env, args.load_cpu, out_dir / f"writes-{name}.jsonl", out_dir / f"writer-{name}.log")
     shared = Subscribers()
     pg_sessions = PostgresSessions(args.database_url)
     streams: list[EventStream] = []
@@ -605,10 +610,12 @@ async def measure_server(
         shared.recording = True
         await asyncio.to_thread(writer.start, args.rate, args.warmup + args.duration, args.writer_threads, accounts)
         await asyncio.sleep(args.warmup)
+        load_before = os.getloadavg()[0]
         cpu, began, window_start = server.cpu_seconds(), time.monotonic(), time.time()
         await asyncio.sleep(args.duration)
         result.busy_cpu_seconds = server.cpu_seconds() - cpu
         result.window_seconds, window_end = time.monotonic() - began, time.time()
+        result.load = (load_before, os.getloadavg()[0])
         result.window_events = sum(window_start <= d.received < window_end for d in shared.deliveries)
         records = await asyncio.to_thread(writer.records, 60)
         await asyncio.sleep(2)  # deliveries still in flight
@@ -706,6 +713,7 @@ def render(results: list[Measurement], markdown: bool) -> str:
             verdict = "meets" if p99 <= LATENCY_TARGET_MS else "misses"
             facts.append(f"p99 {p99:.1f} ms ({verdict} the target of <= {LATENCY_TARGET_MS:.0f} ms)")
         if r.expected:
+            facts.append(f"load {r.load[0]:.1f} as the writes started, {r.load[1]:.1f} as they ended")
             facts.append(
                 f"{r.delivered:,} of {r.expected:,} deliveries, {r.duplicates} duplicates, {r.gaps} gaps, "
                 f"{r.heartbeats} heartbeats; a write call took {r.write_call_ms_p50:.1f} ms (p50)"
@@ -770,7 +778,14 @@ def main(argv: list[str] | None = None) -> int:
     description = describe_run(args)
 
     async def run_all() -> list[Measurement]:
-        return [await measure_server(args, kind, env, accounts, out_dir) for kind in args.servers]
+        """Every server once per round, the order reversed every other round, so the machine's drift
+        (other jobs come and go) does not always favour the same server."""
+        results = []
+        for number in range(args.rounds):
+            for kind in args.servers if number % 2 == 0 else args.servers[::-1]:
+                name = f"{kind}-{number + 1}" if args.rounds > 1 else kind
+                results.append(await measure_server(args, kind, env, accounts, out_dir, name))
+        return results
 
     try:
         import uvloop
