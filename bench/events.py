@@ -303,6 +303,16 @@ class StreamServer(Server):
             return []
         return [self.process.pid, *super().worker_pids()]
 
+    def runqueue_wait_seconds(self) -> float:
+        """Time the server's threads have spent ready to run but waiting for a CPU (schedstat): what
+        other jobs on the server's CPU cost it. Threads that have ended are not counted."""
+        total = 0
+        for pid in self.worker_pids():
+            for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+                with contextlib.suppress(OSError, IndexError, ValueError):
+                    total += int(stat.read_text().split()[1])
+        return total / 1e9
+
     def rss_bytes(self) -> int:
         """Resident memory of the server's processes (VmRSS)."""
         total = 0
@@ -533,6 +543,8 @@ class Measurement:
     # Per delivery, from the moment the log appended the event (its id): the server's share of the latency.
     appended_ms: list[float] = field(default_factory=list)
     busy_cpu_seconds: float = 0.0
+    busy_wait_seconds: float = 0.0  # the server's threads waiting for a CPU while the writes are measured
+    open_cpu_seconds: float = 0.0  # the server's CPU while the streams were opened
     ended: dict[str, int] = field(default_factory=dict)
     failure: str = ""
 
@@ -604,9 +616,10 @@ async def measure_server(
 
         log(f"[{kind}] opening {args.subscribers} streams ({per_user} for each of {args.users} users)")
         sessions = await asyncio.to_thread(pg_sessions.count)
-        began = time.monotonic()
+        cpu, began = server.cpu_seconds(), time.monotonic()
         streams = await open_streams(server.port, accounts, args.subscribers, args.connect_concurrency, shared)
         result.open_seconds = time.monotonic() - began
+        result.open_cpu_seconds = server.cpu_seconds() - cpu
         result.streams = len(streams)
         await asyncio.sleep(3)
         result.rss_idle = server.rss_bytes()
@@ -627,8 +640,10 @@ async def measure_server(
         await asyncio.sleep(args.warmup)
         load_before = os.getloadavg()[0]
         cpu, began, window_start = server.cpu_seconds(), time.monotonic(), time.time()
+        waited = server.runqueue_wait_seconds()
         await asyncio.sleep(args.duration)
         result.busy_cpu_seconds = server.cpu_seconds() - cpu
+        result.busy_wait_seconds = server.runqueue_wait_seconds() - waited
         result.window_seconds, window_end = time.monotonic() - began, time.time()
         result.load = (load_before, os.getloadavg()[0])
         result.window_events = sum(window_start <= d.received < window_end for d in shared.deliveries)
@@ -675,6 +690,7 @@ def _cells(r: Measurement) -> list[str]:
         r.server,
         f"{r.streams:,}",
         f"{r.open_seconds:.1f}" if r.streams else "-",
+        f"{1000 * r.open_cpu_seconds / r.streams:.1f}" if r.streams else "-",
         f"{r.kib_per_stream:.1f}" if r.streams and r.rss_idle else "-",
         f"{100 * r.idle_cpu_seconds / r.idle_seconds:.1f}" if r.idle_seconds else "-",
         f"{r.writes / r.write_span:.0f}" if r.write_span else "-",
@@ -686,6 +702,7 @@ def _cells(r: Measurement) -> list[str]:
         f"{ms(r.appended_ms, 0.5)} / {ms(r.appended_ms, 0.99)}",
         f"{100 * r.busy_cpu_seconds / r.window_seconds:.0f}" if r.window_seconds else "-",
         f"{1000 * 1000 * r.busy_cpu_seconds / r.window_events:.1f}" if r.window_events else "-",
+        f"{100 * r.busy_wait_seconds / r.window_seconds:.0f}" if r.window_seconds else "-",
     ]
 
 
@@ -693,6 +710,7 @@ HEADER = [
     "server",
     "streams",
     "opened in s",
+    "CPU ms / stream opened",
     "KiB / idle stream",
     "idle CPU %",
     "writes/s",
@@ -704,6 +722,7 @@ HEADER = [
     "p50 / p99 ms from the append",
     "CPU % writing",
     "CPU ms / 1k events",
+    "waiting for a CPU %",
 ]
 
 
