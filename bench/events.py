@@ -77,6 +77,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--idle", type=int, default=15, help="seconds the open streams stay idle (default 15)")
     parser.add_argument("--connect-concurrency", type=int, default=50, help="streams being opened at once")
     parser.add_argument("--rounds", type=int, default=1, help="measure every server this many times (default 1)")
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="run the server, the writer and the subscribers at this niceness (negative: ahead of other jobs; root)",
+    )
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--server-cpu", default="0", help="CPU list for the server (taskset -c; default 0)")
     parser.add_argument("--load-cpu", default="1", help="CPU list for the subscribers and the writer (default 1)")
@@ -156,6 +162,11 @@ def database_backends(database_url: str) -> int | None:
     return int(row[0]) if row else None
 
 
+def nice(niceness: int) -> list[str]:
+    """The command prefix that runs a program at `niceness` (none for 0)."""
+    return ["nice", "-n", str(niceness)] if niceness else []
+
+
 # -- the writer process -------------------------------------------------------------------------------
 
 
@@ -227,9 +238,12 @@ class Writer:
     """The writer process (this file with --writer), pinned to the load CPU, started ahead of time so
     Django's start-up is not inside the measurement."""
 
-    def __init__(self, env: dict[str, str], cpu: str, out_path: Path, log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], cpu: str, niceness: int, out_path: Path, log_path: Path) -> None:
         self.out_path = out_path
-        command = ["taskset", "-c", cpu, sys.executable, str(Path(__file__).resolve()), "--writer", str(out_path)]
+        command = [
+            *nice(niceness),
+            *["taskset", "-c", cpu, sys.executable, str(Path(__file__).resolve()), "--writer", str(out_path)],
+        ]
         with log_path.open("wb") as log_file:
             self.process = subprocess.Popen(
                 command, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_file
@@ -271,7 +285,7 @@ class StreamServer(Server):
     worker. Memory and CPU are those of all the server's processes.
     """
 
-    def __init__(self, kind: str, env: dict[str, str], port: int, cpu: str, log_path: Path) -> None:
+    def __init__(self, kind: str, env: dict[str, str], port: int, cpu: str, niceness: int, log_path: Path) -> None:
         super().__init__(kind, env, port, cpu, log_path)
         if kind == "uvicorn":
             program = [
@@ -296,7 +310,7 @@ class StreamServer(Server):
                 "--log-level", "warning",
                 "config.asgi:application",
             ]  # fmt: skip
-        self.command = ["taskset", "-c", cpu, *program]
+        self.command = [*nice(niceness), "taskset", "-c", cpu, *program]
 
     def worker_pids(self) -> list[int]:
         if self.process is None:
@@ -598,8 +612,8 @@ async def measure_server(
     """Start `kind`, open the streams, idle, write, match; always stop the server and the writer.
     `name` labels the row and the files of this measurement."""
     result = Measurement(server=name)
-    server = StreamServer(kind, env, free_port(), args.server_cpu, out_dir / f"server-{name}.log")
-    writer = Writer(env, args.load_cpu, out_dir / f"writes-{name}.jsonl", out_dir / f"writer-{name}.log")
+    server = StreamServer(kind, env, free_port(), args.server_cpu, args.nice, out_dir / f"server-{name}.log")
+    writer = Writer(env, args.load_cpu, args.nice, out_dir / f"writes-{name}.jsonl", out_dir / f"writer-{name}.log")
     shared = Subscribers()
     pg_sessions = PostgresSessions(args.database_url)
     streams: list[EventStream] = []
@@ -782,7 +796,7 @@ def describe_run(args: argparse.Namespace) -> str:
         f"{os.cpu_count()} CPUs, load {load}; one ASGI worker on CPU {args.server_cpu}; "
         f"{args.subscribers} SSE streams ({args.users} users x {args.subscribers // args.users}) and the writer "
         f"({args.rate:g} writes/s through tasks.services, {args.duration} s measured after {args.warmup} s) "
-        f"on CPU {args.load_cpu}"
+        f"on CPU {args.load_cpu}" + (f"; all at niceness {args.nice}" if args.nice else "")
     )
 
 
@@ -811,6 +825,8 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = RESULTS_DIR / ("events-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"))
     out_dir.mkdir(parents=True, exist_ok=True)
     os.sched_setaffinity(0, {int(cpu) for cpu in args.load_cpu.split(",")})
+    if args.nice:
+        os.setpriority(os.PRIO_PROCESS, 0, args.nice)
     # The subscribers must not add pauses of their own to the latencies: a full collection of this
     # process's heap (Django, 1,000 protocols, the deliveries) took 100-180 ms here. It makes few cycles.
     gc.collect()
