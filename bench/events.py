@@ -86,6 +86,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--server-cpu", default="0", help="CPU list for the server (taskset -c; default 0)")
     parser.add_argument("--load-cpu", default="1", help="CPU list for the subscribers and the writer (default 1)")
+    parser.add_argument("--writer-cpu", default="", help="CPU list for the writer alone (default: --load-cpu)")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
     # The writer process runs this file again with --writer; not for direct use.
@@ -543,6 +544,7 @@ class Measurement:
     write_call_ms_p50: float = 0.0
     window_seconds: float = 0.0  # the measured window: server CPU, and the events received in it
     window_events: int = 0
+    client_lag_ms: float = 0.0  # the subscribers' event loop: how late its 50 ms ticks ran, at most
     load: tuple[float, float] = (0.0, 0.0)  # the 1-minute load average as the writes start and end
     expected: int = 0
     delivered: int = 0
@@ -606,6 +608,15 @@ def match(
     out.write_text("\n".join(rows) + "\n")
 
 
+async def tick(result: Measurement) -> None:
+    """Record how late this process's event loop runs a 50 ms sleep: a receive time is only as good
+    as the loop that takes it (the writer shares its CPU)."""
+    while True:
+        began = time.monotonic()
+        await asyncio.sleep(0.05)
+        result.client_lag_ms = max(result.client_lag_ms, (time.monotonic() - began - 0.05) * 1000)
+
+
 async def measure_server(
     args: argparse.Namespace, kind: str, env: dict[str, str], accounts: list[Account], out_dir: Path, name: str
 ) -> Measurement:
@@ -613,7 +624,13 @@ async def measure_server(
     `name` labels the row and the files of this measurement."""
     result = Measurement(server=name)
     server = StreamServer(kind, env, free_port(), args.server_cpu, args.nice, out_dir / f"server-{name}.log")
-    writer = Writer(env, args.load_cpu, args.nice, out_dir / f"writes-{name}.jsonl", out_dir / f"writer-{name}.log")
+    writer = Writer(
+        env,
+        args.writer_cpu or args.load_cpu,
+        args.nice,
+        out_dir / f"writes-{name}.jsonl",
+        out_dir / f"writer-{name}.log",
+    )
     shared = Subscribers()
     pg_sessions = PostgresSessions(args.database_url)
     streams: list[EventStream] = []
@@ -650,6 +667,7 @@ async def measure_server(
 
         log(f"[{kind}] writing {args.rate:g}/s: {args.warmup} s warm-up, {args.duration} s measured")
         shared.recording = True
+        ticker = asyncio.create_task(tick(result))
         await asyncio.to_thread(writer.start, args.rate, args.warmup + args.duration, args.writer_threads, accounts)
         await asyncio.sleep(args.warmup)
         load_before = os.getloadavg()[0]
@@ -664,6 +682,7 @@ async def measure_server(
         records = await asyncio.to_thread(writer.records, 60)
         await asyncio.sleep(2)  # deliveries still in flight
         shared.recording = False
+        ticker.cancel()
         result.rss_after_writes = server.rss_bytes()
 
         first = int(args.rate * args.warmup)
@@ -764,6 +783,7 @@ def render(results: list[Measurement], markdown: bool) -> str:
             facts.append(f"p99 {p99:.1f} ms ({verdict} the target of <= {LATENCY_TARGET_MS:.0f} ms)")
         if r.expected:
             facts.append(f"load {r.load[0]:.1f} as the writes started, {r.load[1]:.1f} as they ended")
+            facts.append(f"the subscribers' loop ran up to {r.client_lag_ms:.0f} ms late")
             facts.append(
                 f"{r.delivered:,} of {r.expected:,} deliveries, {r.duplicates} duplicates, {r.gaps} gaps, "
                 f"{r.heartbeats} heartbeats; a write call took {r.write_call_ms_p50:.1f} ms (p50)"
