@@ -28,13 +28,15 @@ from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionContext
+from strawberry.types.graphql import OperationType
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
-from api_graphql.context import Context
+from api_graphql.context import Context, StreamContext
 from api_graphql.errors import ErrorCodes
 from api_graphql.mutations import Mutation
 from api_graphql.queries import Query
 from api_graphql.scalars import DATETIME_SCALAR, DateTime
+from api_graphql.subscriptions import Subscription
 from observability.metrics import graphql_endpoint
 
 
@@ -50,6 +52,11 @@ class ParserCache(StrawberryParserCache):
         yield
 
 
+AMBIGUOUS_OPERATION = "Must provide operation name if query contains multiple operations."
+WEBSOCKET_ONLY = "Subscriptions run over the websocket at /graphql/ (graphql-transport-ws), not over HTTP."
+HTTP_ONLY = "Only subscriptions run over the websocket; send queries and mutations over HTTP."
+
+
 def operation_is_ambiguous(context: ExecutionContext) -> bool:
     """The document holds several operations and the request names none of them.
 
@@ -60,7 +67,11 @@ def operation_is_ambiguous(context: ExecutionContext) -> bool:
     """
     document = context.graphql_document
     request_context = context.context
-    if document is None or (isinstance(request_context, Context) and request_context.operation_name is not None):
+    # Over the websocket the handler has refused that already (api_graphql.websocket), with the name
+    # each `subscribe` sent: its context serves every operation of the connection.
+    if document is None or isinstance(request_context, StreamContext):
+        return False
+    if isinstance(request_context, Context) and request_context.operation_name is not None:
         return False
     return get_operation_ast(document) is None and any(
         isinstance(definition, OperationDefinitionNode) for definition in document.definitions
@@ -77,8 +88,25 @@ class OperationChoice(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         if operation_is_ambiguous(context):
-            error = GraphQLError("Must provide operation name if query contains multiple operations.")
+            error = GraphQLError(AMBIGUOUS_OPERATION)
             context.pre_execution_errors = [*(context.pre_execution_errors or ()), error]
+        yield
+
+
+class OperationTransport(SchemaExtension):
+    """Each kind of operation on its transport, the other refused as a validation error
+    (GRAPHQL_VALIDATION_FAILED) before anything runs: subscriptions over the websocket only (a
+    stream needs the connection), queries and mutations over HTTP only (there the rate limit and
+    the request log apply, and their resolvers are synchronous). Like OperationChoice, after
+    ValidationCache."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        over_websocket = isinstance(context.context, StreamContext)
+        with suppress(RuntimeError):  # no operation of the requested name: strawberry says so
+            if (context.operation_type is OperationType.SUBSCRIPTION) is not over_websocket:
+                message = WEBSOCKET_ONLY if not over_websocket else HTTP_ONLY
+                context.pre_execution_errors = [*(context.pre_execution_errors or ()), GraphQLError(message)]
         yield
 
 
@@ -125,12 +153,14 @@ def build_schema(*, introspection: bool = True, field_suggestions: bool = True) 
         lambda: ParserCache(maxsize=cache_size),
         lambda: ValidationCache(maxsize=cache_size),
         OperationChoice,
+        OperationTransport,
         ErrorCodes,
         OperationName,
     ]
     return Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(
             disable_field_suggestions=not field_suggestions, scalar_map={DateTime: DATETIME_SCALAR}

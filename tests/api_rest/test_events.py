@@ -64,10 +64,12 @@ class EventStream:
             else:
                 message[name] = json.loads(value) if name == "data" else value
 
-    def next_event(self) -> dict[str, Any]:
-        """The next event, past the reconnection hint and keep-alive comments."""
+    def next_event(self, timeout: float = 10) -> dict[str, Any]:
+        """The next event, past the reconnection hint and keep-alive comments (which would keep a
+        read timeout from ever firing), within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
         while "event" not in (message := self.next()):
-            pass
+            assert time.monotonic() < deadline, f"no event in {timeout} s"
         return message
 
     def close(self) -> None:
@@ -84,6 +86,13 @@ def call(base: str, method: str, path: str, token: str, body: dict[str, Any] | N
     connection.close()
     assert response.status < 300, content
     return json.loads(content) if content else {}
+
+
+@pytest.fixture(autouse=True)
+def _short_heartbeat(settings: Any) -> None:
+    """A keep-alive every second: a test waiting for an event that never comes fails in `next_event`'s
+    time, not at the token's expiry."""
+    settings.EVENTS_HEARTBEAT = 1.0
 
 
 @pytest.fixture
@@ -187,8 +196,8 @@ def test_a_dropped_client_resumes_with_last_event_id(asgi_server: str, open_stre
     call(asgi_server, "PATCH", f"{TASKS}/{first['id']}", token, {"status": "completed"})
     call(asgi_server, "DELETE", f"{TASKS}/{missed['id']}", token)
 
-    # `after` names an older position than the header: the header, the browser's own, wins.
-    resumed = open_stream(user, query=f"after={last_seen.split('-')[0]}-0", Last_Event_ID=last_seen)
+    # `after` names a position long gone (it would start with a gap): the header, the browser's own, wins.
+    resumed = open_stream(user, query="after=1-0", Last_Event_ID=last_seen)
     replayed = [resumed.next_event() for _ in range(3)]
     assert [(event["event"], event["data"]["task_id"]) for event in replayed] == [
         ("created", missed["id"]),
