@@ -445,9 +445,8 @@ class EventStream(asyncio.Protocol):
             self.dispatch(raw.decode(), received)
 
     def dispatch(self, raw: str, received: float) -> None:
-        """One SSE message (docs/api/rest.md, "Live events: GET tasks/events"): `event:` is the type,
-        `data:` one line of JSON; `event: end` ends the stream with a `code`; `retry:` and `: keep-alive`
-        carry no data."""
+        """One SSE message (docs/api/rest.md, "Live events"): `event:` is the type, `data:` one line of
+        JSON; `event: end` ends the stream with a `code`; `retry:` and `: keep-alive` carry no data."""
         name, data = "", ""
         for line in raw.split("\n"):
             if line.startswith(":"):
