@@ -109,8 +109,8 @@ lint: $(VENV)/.installed-dev buf
 image:
 	docker/cluster.sh image
 
-## cluster-up: build what is missing, start PostgreSQL, Redis, migrate, web1/web2, grpc1/grpc2, nginx, Prometheus,
-## wait until the proxy is ready, seed the demo user and print its credentials.
+## cluster-up: build what is missing, start PostgreSQL, Redis, migrate, web1/web2, events1/events2, grpc1/grpc2,
+## nginx, Prometheus, wait until the proxy and the events replicas are ready, seed the demo user and print its credentials.
 cluster-up:
 	docker/cluster.sh up
 

@@ -31,7 +31,7 @@ empty_metrics_dir() {
 # streams in flight --timeout-graceful-shutdown seconds to end (the application sends them a retryable end).
 serve_events() {
     exec uvicorn --host 0.0.0.0 --port "${EVENTS_PORT:-8000}" --workers "${EVENTS_WORKERS:-1}" \
-        --loop uvloop --http httptools --ws websockets --no-proxy-headers --no-server-header --no-access-log \
+        --loop uvloop --http httptools --ws websockets-sansio --no-proxy-headers --no-server-header --no-access-log \
         --timeout-graceful-shutdown "${EVENTS_SHUTDOWN_GRACE:-10}" "$@" config.asgi:application
 }
 
