@@ -13,6 +13,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -204,6 +205,11 @@ def authenticate_api_key(raw_key: str) -> Actor:
 
     Raises NotAuthenticated for a malformed, unknown, revoked or expired key.
     """
+    return _check_api_key(raw_key)[0]
+
+
+def _check_api_key(raw_key: str) -> tuple[Actor, datetime | None]:
+    """authenticate_api_key, with the key's expiry."""
     parts = raw_key.split("_", 2)
     if len(parts) != 3 or parts[0] != API_KEY_PREFIX or not parts[1] or not parts[2]:
         raise NotAuthenticated("The API key is not valid.")
@@ -217,7 +223,7 @@ def authenticate_api_key(raw_key: str) -> Actor:
     if entry["expires_at"] is not None and entry["expires_at"] <= timezone.now():
         raise NotAuthenticated("The API key has expired.")
     actor: Actor = entry["actor"]
-    return actor
+    return actor, entry["expires_at"]
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -250,3 +256,40 @@ def authenticate_credentials(*, authorization: str | None, api_key: str | None) 
     if api_key is not None:
         return authenticate_api_key(api_key.strip())
     return None
+
+
+# -- long-lived streams -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """The credential a stream was opened with, kept to check it again while the stream lives
+    (a revoked API key, a deactivated user) and to end the stream when it expires."""
+
+    authorization: str | None
+    api_key: str | None
+    expires_at: float | None  # a Unix time; None for an API key without expiry
+
+    def recheck(self) -> Actor:
+        """Authenticate again (NotAuthenticated once the credential expired or was revoked)."""
+        actor, _ = authenticate_stream(authorization=self.authorization, api_key=self.api_key)
+        return actor
+
+
+def authenticate_stream(*, authorization: str | None, api_key: str | None) -> tuple[Actor, Credential]:
+    """`authenticate_credentials` for an event stream: a credential is required (what a stream may
+    carry depends on who reads it), and its expiry is kept so the stream ends with it.
+
+    Raises NotAuthenticated.
+    """
+    if authorization is not None and api_key is not None:
+        authenticate_credentials(authorization=authorization, api_key=api_key)  # raises: both at once
+    if (token := bearer_token(authorization)) is not None:
+        actor = authenticate_bearer(token)
+        expires_at: float | None = float(jwt.decode(token, options={"verify_signature": False})["exp"])
+    elif api_key is not None:
+        actor, key_expiry = _check_api_key(api_key.strip())
+        expires_at = key_expiry.timestamp() if key_expiry is not None else None
+    else:
+        raise NotAuthenticated("Event streams need a credential: an `Authorization: Bearer` token or an API key.")
+    return actor, Credential(authorization=authorization, api_key=api_key, expires_at=expires_at)

@@ -93,6 +93,20 @@ class RateLimited(ApplicationError):
         self.retry_after = retry_after
 
 
+class TooManyStreams(ApplicationError):
+    """A new event stream would pass the per-user or per-process limit (EVENTS_MAX_STREAMS*)."""
+
+    code = "too_many_streams"
+    default_message = "Too many open event streams."
+
+
+class SlowConsumer(ApplicationError):
+    """An event stream ended because its client fell more than EVENTS_BUFFER events behind."""
+
+    code = "slow_consumer"
+    default_message = "The stream fell too far behind and was closed; reconnect with the last event id you received."
+
+
 # Seconds a client is told to wait (Retry-After) when the service is unavailable.
 RETRY_AFTER_UNAVAILABLE = 5
 
@@ -185,6 +199,8 @@ OUTCOMES: Mapping[str, Outcome] = MappingProxyType(
         IdempotencyKeyInFlight.code: Outcome(409, "CONFLICT", "ABORTED"),
         IdempotencyKeyReused.code: Outcome(422, "CONFLICT", "INVALID_ARGUMENT"),
         RateLimited.code: Outcome(429, "RATE_LIMITED", "RESOURCE_EXHAUSTED"),
+        TooManyStreams.code: Outcome(429, "TOO_MANY_STREAMS", "RESOURCE_EXHAUSTED"),
+        SlowConsumer.code: Outcome(429, "SLOW_CONSUMER", "RESOURCE_EXHAUSTED"),
         ServiceUnavailable.code: Outcome(503, "UNAVAILABLE", "UNAVAILABLE"),
         TimeBudgetExceeded.code: Outcome(504, "TIMEOUT", "DEADLINE_EXCEEDED"),
         MalformedRequest.code: Outcome(400, None, "INVALID_ARGUMENT"),

@@ -62,6 +62,44 @@ RATE_LIMIT_ERRORS = Counter(
     "Rate-limit checks that failed (the counter store was down) and let the call through.",
 )
 
+# Live events (docs/events.md): the same families on every protocol.
+EVENT_STREAMS = Gauge(
+    "api_event_streams_active",
+    "Event streams open, by protocol.",
+    ["protocol"],
+    multiprocess_mode="livesum",
+)
+EVENTS_DELIVERED = Counter("api_events_delivered_total", "Events handed to stream clients, by protocol.", ["protocol"])
+EVENT_STREAMS_ENDED = Counter(
+    "api_event_streams_ended_total",
+    "Event streams ended, by protocol and reason (client_closed, slow_consumer, credential, shutdown).",
+    ["protocol", "reason"],
+)
+EVENTS_PUBLISHED = Counter("api_events_published_total", "Task events appended to the event log.")
+EVENTS_PUBLISH_ERRORS = Counter(
+    "api_events_publish_errors_total", "Task events the event log did not take (Redis down): subscribers get a gap."
+)
+
+
+def count_stream(protocol: str, delta: int) -> None:
+    if enabled():
+        _child(EVENT_STREAMS, protocol).inc(delta)
+
+
+def count_delivered(protocol: str, events: int) -> None:
+    if enabled() and events:
+        _child(EVENTS_DELIVERED, protocol).inc(events)
+
+
+def count_stream_ended(protocol: str, reason: str) -> None:
+    if enabled():
+        _child(EVENT_STREAMS_ENDED, protocol, reason).inc()
+
+
+def count_published(*, failed: bool = False) -> None:
+    if enabled():
+        (EVENTS_PUBLISH_ERRORS if failed else EVENTS_PUBLISHED).inc()
+
 
 def enabled() -> bool:
     return bool(settings.METRICS_ENABLED)

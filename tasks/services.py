@@ -1,7 +1,8 @@
 """Writes of tasks: create, update, delete. Every rule of a write lives here.
 
 Each service checks the actor's role, validates, writes in one transaction (rerun on a transient
-database error) and, once the transaction commits, refreshes the cache.
+database error) and, once the transaction commits, refreshes the cache and publishes the change's
+event (tasks.events).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from core.db import retry_transient
 from core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, InvalidInput, PermissionDenied, StaleVersion
 from core.types import Actor
 from observability.tracing import traced
-from tasks import cache, idempotency
+from tasks import cache, events, idempotency
 from tasks.models import Priority, Status, Task, parse_aware_datetime
 from tasks.selectors import task_get_for_update
 
@@ -165,6 +166,7 @@ def _insert(owner_id: int, values: dict[str, Any], *, key: tuple[int, str, str] 
         if record is not None:
             idempotency.finish(record, task)
         transaction.on_commit(lambda: cache.task_written(task))
+        events.publish_on_commit(events.EventType.CREATED, task)
     return Creation(task)
 
 
@@ -203,6 +205,7 @@ def task_update(
         task.version += 1
         task.save(update_fields=[*dirty, "version", "updated_at"])
         transaction.on_commit(lambda: cache.task_written(task))
+        events.publish_on_commit(events.change_type(task, set(dirty)), task)
     return task
 
 
@@ -239,6 +242,7 @@ def task_delete(*, actor: Actor, task_id: UUID | str, expected_version: Expected
         task = task_get_for_update(actor=actor, task_id=task_id)
         _check_version(task, expected_version)
         pk, owner_id = task.pk, task.owner_id
+        events.publish_on_commit(events.EventType.DELETED, task)  # the task's last state, before it goes
         task.delete()
         transaction.on_commit(lambda: cache.task_deleted(pk, owner_id))
 

@@ -116,6 +116,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 from config.settings.components.cache import *  # noqa: E402,F403
 from config.settings.components.database import *  # noqa: E402,F403
+from config.settings.components.events import *  # noqa: E402,F403
 from config.settings.components.graphql import *  # noqa: E402,F403
 from config.settings.components.grpc import *  # noqa: E402,F403
 from config.settings.components.http import *  # noqa: E402,F403

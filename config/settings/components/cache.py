@@ -10,6 +10,9 @@ CACHE_ENABLED = env.bool("CACHE_ENABLED", default=True)
 CACHE_TTL = env.int("CACHE_TTL", default=300)
 # After a cache fault, requests skip the cache for this many seconds instead of waiting on a dead server.
 CACHE_RETRY_AFTER = env.float("CACHE_RETRY_AFTER", default=1.0)
+# Seconds to connect to Redis and to wait for an answer (cache, rate limits, the event log's appends).
+REDIS_CONNECT_TIMEOUT = env.float("REDIS_CONNECT_TIMEOUT", default=0.25)
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=0.25)
 
 if REDIS_URL:
     CACHES = {
@@ -23,8 +26,8 @@ if REDIS_URL:
             "OPTIONS": {
                 "CLIENT_CLASS": "django_redis.client.DefaultClient",
                 # A slow or dead Redis must not eat the request's time budget.
-                "SOCKET_CONNECT_TIMEOUT": env.float("REDIS_CONNECT_TIMEOUT", default=0.25),
-                "SOCKET_TIMEOUT": env.float("REDIS_SOCKET_TIMEOUT", default=0.25),
+                "SOCKET_CONNECT_TIMEOUT": REDIS_CONNECT_TIMEOUT,
+                "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
             },
         }
     }
