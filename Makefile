@@ -97,7 +97,7 @@ lint: $(VENV)/.installed-dev buf
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	'$(BUF)' lint api_grpc/protos
-	$(BIN)/mypy tasks core observability api_rest api_graphql api_grpc config docker/healthcheck.py docker/wait.py
+	$(BIN)/mypy tasks core observability api_rest api_graphql api_grpc config docker/healthcheck.py docker/wait.py docker/events_server.py
 	DJANGO_SECRET_KEY=check-$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
 	JWT_SIGNING_KEY=check-$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
 	DJANGO_SETTINGS_MODULE=config.settings.production \

@@ -1,8 +1,9 @@
 #!/bin/sh
 # The image's entry point: picks the role, then `exec`s the server, so the server is PID 1 and gets SIGTERM itself.
 #   web      granian, WSGI: WEB_PORT (8000), WEB_WORKERS (2) processes of WEB_THREADS (4) threads each
-#   events   uvicorn, ASGI (the live-event streams: SSE and websockets): EVENTS_PORT (8000), EVENTS_WORKERS (1)
-#            processes; on SIGTERM the streams get EVENTS_SHUTDOWN_GRACE (10) seconds to end themselves
+#   events   uvicorn, ASGI, one process (docker/events_server.py): the live-event streams (SSE, websockets) on
+#            EVENTS_PORT (8000); on SIGTERM the streams are ended with a retryable reason, within
+#            EVENTS_SHUTDOWN_GRACE (10) seconds
 #   grpc     manage.py grpcserver: GRPC_PORT (50051), its own /metrics on GRPC_METRICS_PORT (9464; 0: none)
 #   migrate  waits for the database (WAIT_TIMEOUT seconds, 60), then manage.py migrate --no-input
 #   anything else runs as given (`manage.py seed_demo`, `python`, `sh`)
@@ -25,14 +26,10 @@ empty_metrics_dir() {
     find "$PROMETHEUS_MULTIPROC_DIR" -mindepth 1 -delete
 }
 
-# The one place the events server's command is written. The application reads X-Forwarded-For itself
-# (TRUSTED_PROXY_COUNT), as under granian, so uvicorn's own proxy-header handling is off; the request log is the
-# application's. SIGTERM: uvicorn stops accepting, closes websockets with 1012 (service restart), and gives the
-# streams in flight --timeout-graceful-shutdown seconds to end (the application sends them a retryable end).
+# The one place the events server's command is written (why not the `uvicorn` command: docker/events_server.py).
 serve_events() {
-    exec uvicorn --host 0.0.0.0 --port "${EVENTS_PORT:-8000}" --workers "${EVENTS_WORKERS:-1}" \
-        --loop uvloop --http httptools --ws websockets-sansio --no-proxy-headers --no-server-header --no-access-log \
-        --timeout-graceful-shutdown "${EVENTS_SHUTDOWN_GRACE:-10}" "$@" config.asgi:application
+    exec python /app/docker/events_server.py --host 0.0.0.0 --port "${EVENTS_PORT:-8000}" \
+        --graceful-shutdown "${EVENTS_SHUTDOWN_GRACE:-10}" "$@"
 }
 
 case "$role" in

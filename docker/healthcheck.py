@@ -2,7 +2,7 @@
 
 - granian (web): GET http://127.0.0.1:$WEB_PORT/healthz with Host $HEALTHCHECK_HOST (localhost) answers 200
   (liveness: the process serves);
-- uvicorn (events): the same on $EVENTS_PORT;
+- events_server.py (uvicorn, events): the same on $EVENTS_PORT;
 - grpcserver (grpc): grpc.health.v1.Health/Check of the whole server on 127.0.0.1:$GRPC_PORT is SERVING;
 - anything else (migrate, a one-off command): healthy.
 
@@ -21,12 +21,12 @@ TIMEOUT = 2.5
 
 
 def role() -> str:
-    """What PID 1 serves: granian, uvicorn or grpcserver once the entry point has exec'd them; before that (while it
-    waits for the migrations) the entry point itself, whose first argument is the role."""
+    """What PID 1 serves: granian, events_server.py or grpcserver once the entry point has exec'd them; before
+    that (while it waits for the migrations) the entry point itself, whose first argument is the role."""
     command = Path("/proc/1/cmdline").read_bytes().split(b"\0")
     if any(part.endswith(b"granian") for part in command):
         return "web"
-    if any(part.endswith(b"uvicorn") for part in command):
+    if any(part.endswith(b"events_server.py") for part in command):
         return "events"
     if b"grpcserver" in command:
         return "grpc"

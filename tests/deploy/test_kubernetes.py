@@ -274,7 +274,6 @@ def test_the_events_pods_give_their_streams_the_shutdown_grace(documents: list[d
     grace = float(env_of(container)["EVENTS_SHUTDOWN_GRACE"]["value"])
     pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
     assert pre_stop + grace + 5 <= pod["terminationGracePeriodSeconds"]
-    assert env_of(container)["EVENTS_WORKERS"]["value"] == "1"
 
 
 def test_the_migration_job_is_named_by_the_release(rendered: dict[str, list[dict[str, Any]]]) -> None:
