@@ -75,17 +75,14 @@ tools/node_modules/.package-lock.json: tools/package.json tools/package-lock.jso
 	else echo "make: npm is not installed. Install Debian's package npm, and make installs buf and graphql-http" \
 		"in tools/node_modules." >&2; exit 1; fi
 
-## Install, migrate, create the demo user and tasks, and serve HTTP on 127.0.0.1:8000 and gRPC on
-## 127.0.0.1:50051 (embedded: SQLite + local memory). Ctrl-C stops both. Both processes count their
-## metrics in var/metrics (emptied at each start), so http://127.0.0.1:8000/metrics shows both.
+## Install, migrate, create the demo user and tasks, and serve on 127.0.0.1 (embedded: SQLite + local memory):
+## HTTP on port 8000 (REST, GraphQL and its websocket, Server-Sent Events: one ASGI server, uvicorn) and gRPC on
+## 50051, in one process, so the in-process event log carries every write to every stream. Restarts on code
+## changes; Ctrl-C stops both (config/management/commands/serve.py).
 run: install
 	DJANGO_DEBUG=1 $(BIN)/python manage.py migrate --no-input
 	DJANGO_DEBUG=1 $(BIN)/python manage.py seed_demo
-	rm -rf var/metrics && mkdir -p var/metrics
-	trap 'kill 0' INT TERM EXIT; \
-	export DJANGO_DEBUG=1 PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/var/metrics; \
-	$(BIN)/python manage.py grpcserver --host $(HOST) --port $(GRPC_PORT) & \
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	DJANGO_DEBUG=1 $(BIN)/python manage.py serve --host $(HOST) --port $(PORT) --grpc-port $(GRPC_PORT)
 
 ## Lint, architecture contracts, deploy check, migration drift, and the whole test suite.
 # The tests find the outside tools through the same variables (tests/live.py, `executable`).

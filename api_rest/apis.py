@@ -5,10 +5,14 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpResponse
 from django.urls import reverse
 from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
+    OpenApiExample,
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
@@ -16,15 +20,26 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 from rest_framework_simplejwt import views as jwt_views
 
-from api_rest.auth import actor_of
-from api_rest.schema import ALWAYS, WITH_BODY, etag_header, problems, response_header, response_headers
+from api_rest.auth import CredentialsAuthentication, actor_of
+from api_rest.events import EVENT_STREAM, EventStreamNegotiation, EventStreamResponse, event_stream_head
+from api_rest.schema import (
+    ALWAYS,
+    PROBLEM_MEDIA_TYPE,
+    WITH_BODY,
+    etag_header,
+    problems,
+    response_header,
+    response_headers,
+)
 from api_rest.serializers import (
+    ProblemSerializer,
     TaskInputSerializer,
     TaskOutputSerializer,
     TaskPageSerializer,
@@ -34,8 +49,10 @@ from api_rest.serializers import (
     TokenRevokeInputSerializer,
     task_to_json,
 )
+from core.auth import authenticate_stream
 from core.cache import cache_stats
-from core.errors import InvalidInput
+from core.errors import InvalidInput, NotFound
+from tasks.events import event_filter, subscribe
 from tasks.filters import FILTER_NAMES, single_values
 from tasks.models import Task
 from tasks.pagination import DEFAULT_LIMIT, MAX_LIMIT, ORDERINGS, Page, parse_limit
@@ -351,6 +368,141 @@ class TaskDetailApi(BaseApi):
         """Delete a task; with If-Match, only if it is still at that version."""
         task_delete(actor=actor_of(request), task_id=task_id, expected_version=_if_match_versions(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# -- live events --------------------------------------------------------------------------------------
+
+_EVENT_PARAMETER_NAMES = frozenset({"status", "priority", "tag", "mine", "after"})
+_BOOLEANS = {"true": True, "false": False, "1": True, "0": False}  # the spelling of the list's `completed`
+_EVENT_ID = {"type": "string", "pattern": r"^[0-9]+-[0-9]+$", "maxLength": 64}
+
+_EVENT_PARAMETERS = [
+    OpenApiParameter("status", str, enum=["todo", "in_progress", "completed"]),
+    OpenApiParameter("priority", str, enum=["low", "medium", "high"]),
+    OpenApiParameter("tag", {"type": "string", "maxLength": 50}, description="Compared trimmed and lowercased."),
+    OpenApiParameter(
+        "mine",
+        str,
+        enum=list(_BOOLEANS),
+        description="true: only your own tasks' events, whatever your role (as `GET tasks/me`).",
+    ),
+    OpenApiParameter(
+        "after",
+        _EVENT_ID,
+        description="Resume after this event id, for clients that cannot send `Last-Event-ID`; "
+        "`Last-Event-ID` wins when both are sent.",
+    ),
+    OpenApiParameter(
+        "Last-Event-ID",
+        _EVENT_ID,
+        OpenApiParameter.HEADER,
+        description="Resume after this event id: every later event you may see is sent first, once and in "
+        "order; then the live ones. An id older than the log keeps starts with a `gap` event.",
+    ),
+    *response_headers(challenge=True, retry_after_on_429=False),
+    response_header("Cache-Control", {"type": "string", "enum": ["no-cache"]}, "Never cached.", response=[200]),
+    response_header(
+        "X-Accel-Buffering", {"type": "string", "enum": ["no"]}, "Proxies pass each event on at once.", response=[200]
+    ),
+]
+
+_EVENT_STREAM_DESCRIPTION = """\
+A stream of [Server-Sent Events](https://html.spec.whatwg.org/multipage/server-sent-events.html) \
+(docs/api/rest.md, "Live events"). Each event is three lines and a blank one:
+
+    id: 1764790000123-0
+    event: created | updated | completed | deleted | gap
+    data: {"id": "1764790000123-0", "type": "created", "task_id": "<uuid>", "owner_id": 1, "version": 1,
+           "occurred_at": "2026-12-03T21:00:00.123456Z", "task": <the task as GET tasks/{id} answers it> | null}
+
+(`data` is one line of JSON.) `task` is null on `deleted` and `gap`; a `gap` says events after the id you \
+resumed from may be missing: read the list again. The stream starts with `retry: 5000`, sends \
+`: keep-alive` when idle (every EVENTS_HEARTBEAT seconds, 15 by default) and, when the server ends it, \
+`event: end` with `data: {"code": ..., "detail": ...}`: `not_authenticated` (the credential expired or was \
+revoked), `slow_consumer` (more than EVENTS_BUFFER events behind; reconnect with the last id), \
+`unavailable` (the server is stopping; reconnect with the last id)."""
+
+_EVENT_STREAM_EXAMPLE = (
+    "retry: 5000\n\n"
+    "id: 1764790000123-0\nevent: deleted\n"
+    'data: {"id":"1764790000123-0","type":"deleted","task_id":"8c7d8f6e-2b0a-4c55-9b7e-4f7a52a1c0de",'
+    '"owner_id":1,"version":3,"occurred_at":"2026-12-03T21:00:00.123456Z","task":null}\n\n'
+    ": keep-alive\n\n"
+)
+
+
+class TaskEventsApi(BaseApi):
+    """Sync like every view, so DRF's checks run as everywhere; the stream it returns runs on the
+    event loop of the ASGI server (api_rest/events.py)."""
+
+    # A stream needs a credential it can check again while it lives (core.auth.authenticate_stream);
+    # a session cookie alone is not one.
+    authentication_classes = [CredentialsAuthentication]
+    content_negotiation_class = EventStreamNegotiation
+    renderer_classes = [JSONRenderer]  # the refusals before the stream; the stream is not rendered
+
+    @extend_schema(
+        operation_id="tasks_events",
+        description=_EVENT_STREAM_DESCRIPTION,
+        parameters=_EVENT_PARAMETERS,
+        responses={
+            (200, EVENT_STREAM): OpenApiResponse(
+                {"type": "string"},
+                description="The stream, open until the client or the server ends it.",
+                examples=[OpenApiExample("A deletion, then an idle stream", _EVENT_STREAM_EXAMPLE)],
+            ),
+            **problems(401, 406, 503, 504),
+            (400, PROBLEM_MEDIA_TYPE): OpenApiResponse(
+                ProblemSerializer,
+                description="A query parameter unknown, repeated or invalid, or an event id that is not one "
+                "(`invalid_input`, with `errors`).",
+            ),
+            (404, PROBLEM_MEDIA_TYPE): OpenApiResponse(
+                ProblemSerializer,
+                description="Reached through the WSGI server, which does not hold streams open (`not_found`): "
+                "streams are served by the ASGI server.",
+            ),
+            (429, PROBLEM_MEDIA_TYPE): OpenApiResponse(
+                ProblemSerializer,
+                description="Over a rate limit (`rate_limited`, with `retry_after` and `Retry-After`), or too "
+                "many open streams, yours or this server's (`too_many_streams`).",
+            ),
+        },
+    )
+    def get(self, request: Request) -> EventStreamResponse:
+        """Live events of the tasks you may see, as Server-Sent Events."""
+        subscription = subscribe(**_subscription_arguments(request), protocol="rest")
+        return EventStreamResponse(subscription, heartbeat=settings.EVENTS_HEARTBEAT)
+
+    def head(self, request: Request) -> HttpResponse:
+        _subscription_arguments(request)
+        return event_stream_head()
+
+
+def _subscription_arguments(request: Request) -> dict[str, Any]:
+    """`subscribe`'s arguments from the request, whose query parameters are refused as the list refuses
+    them (unknown, repeated, invalid)."""
+    if not isinstance(request._request, ASGIRequest):
+        # A WSGI worker would be held for the life of the stream.
+        raise NotFound("Live events are served by the ASGI server (config.asgi), not this WSGI server.")
+    if unknown := sorted(set(request.query_params) - _EVENT_PARAMETER_NAMES):
+        raise InvalidInput.for_fields({name: ["Unknown query parameter."] for name in unknown})
+    params = single_values(dict(request.query_params.lists()))
+    if "mine" in params and params["mine"] not in _BOOLEANS:
+        raise InvalidInput.for_fields({"mine": [f"Must be one of: {', '.join(_BOOLEANS)}."]})
+    filters = event_filter(
+        status=params.get("status"),
+        priority=params.get("priority"),
+        tag=params.get("tag"),
+        mine=_BOOLEANS[params["mine"]] if "mine" in params else False,
+    )
+    actor, credential = authenticate_stream(
+        authorization=request.META.get("HTTP_AUTHORIZATION"), api_key=request.META.get("HTTP_X_API_KEY")
+    )
+    # An EventSource opened with `?after=` reconnects to the same URL with `Last-Event-ID` set to the
+    # last event it received, which is the later position: the header wins.
+    after = request.headers.get("Last-Event-ID") or params.get("after")
+    return {"actor": actor, "credential": credential, "filters": filters, "after": after}
 
 
 _CACHE_STATS = inline_serializer(

@@ -74,9 +74,10 @@ def response_header(name: str, schema: dict[str, Any], description: str, **kwarg
     return OpenApiParameter(name, schema, OpenApiParameter.HEADER, description=description, **kwargs)
 
 
-def response_headers(*, challenge: bool) -> list[OpenApiParameter]:
+def response_headers(*, challenge: bool, retry_after_on_429: bool = True) -> list[OpenApiParameter]:
     """The headers every answer of an operation may carry (docs/api/rest.md, "Headers"); `challenge`:
-    its 401 carries `WWW-Authenticate` (the task and cache endpoints)."""
+    its 401 carries `WWW-Authenticate` (the task and cache endpoints); `retry_after_on_429`: every 429
+    carries `Retry-After` (not so on the events route, whose 429 may be `too_many_streams`)."""
     headers = [
         response_header(
             "X-Request-ID",
@@ -104,7 +105,11 @@ def response_headers(*, challenge: bool) -> list[OpenApiParameter]:
             response=True,
         ),
         response_header(
-            "Retry-After", {"type": "integer", "minimum": 0}, "Seconds to wait.", response=[429], required=True
+            "Retry-After",
+            {"type": "integer", "minimum": 0},
+            "Seconds to wait.",
+            response=[429],
+            required=retry_after_on_429,
         ),
         response_header("Retry-After", {"type": "integer", "minimum": 0}, "Seconds to wait.", response=[503]),
     ]

@@ -10,6 +10,7 @@ urlpatterns = [
     path("auth/token/revoke", apis.TokenRevokeApi.as_view(), name="token-revoke"),
     path("tasks", apis.TaskCollectionApi.as_view(), name="task-collection"),
     path("tasks/me", apis.TaskMineApi.as_view(), name="task-mine"),
+    path("tasks/events", apis.TaskEventsApi.as_view(), name="task-events"),
     path("tasks/<uuid:task_id>", apis.TaskDetailApi.as_view(), name="task-detail"),
     path("cache/stats", apis.CacheStatsApi.as_view(), name="cache-stats"),
 ]

@@ -16,7 +16,9 @@ from core.errors import ApplicationError, LengthRequired, RateLimited
 
 class CompressionMiddleware(GZipMiddleware):
     """Django's GZipMiddleware (with its BREACH padding), for bodies of COMPRESSION_MIN_BYTES or more:
-    below ~1 KiB gzip saves too little to pay for the CPU."""
+    below ~1 KiB gzip saves too little to pay for the CPU. Never for an event stream (text/event-stream):
+    its messages are small and each must reach the client as it is sent, which gzip does not promise
+    every client and proxy on the way."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         if not settings.COMPRESSION_ENABLED:
@@ -25,6 +27,8 @@ class CompressionMiddleware(GZipMiddleware):
 
     def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
         if not response.streaming and len(response.content) < settings.COMPRESSION_MIN_BYTES:  # type: ignore[attr-defined]
+            return response
+        if response.get("Content-Type", "").startswith("text/event-stream"):
             return response
         return super().process_response(request, response)
 

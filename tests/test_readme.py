@@ -1,9 +1,11 @@
-"""The README's curl walkthrough and the gRPC client example work as printed, against real servers."""
+"""The README's curl walkthrough, the gRPC client example and the live-events `curl -N` of docs/api/rest.md
+work as printed, against the server `make run` starts (its `manage.py serve` line, run as printed)."""
 
 from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +26,16 @@ def _walkthrough() -> str:
     return re.search(r"```sh\n(.*?)```", section, re.S).group(1)
 
 
+def _run_command(port: int, grpc_port: int) -> list[str]:
+    """The serving line of the Makefile's `run` target, with these ports and without the reloader."""
+    recipe = (Path(settings.BASE_DIR) / "Makefile").read_text().split("\nrun: ", 1)[1].split("\n\n", 1)[0]
+    line = next(line for line in recipe.splitlines() if "manage.py serve" in line)
+    words = line.strip().split()
+    assert words[0] == "DJANGO_DEBUG=1" and words[1] == "$(BIN)/python", line
+    variables = {"$(HOST)": "127.0.0.1", "$(PORT)": str(port), "$(GRPC_PORT)": str(grpc_port)}
+    return [sys.executable, *(variables.get(word, word) for word in words[2:]), "--noreload"]
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
     tmp_path = tmp_path_factory.mktemp("readme")
@@ -39,17 +51,16 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     for command in (["migrate", "--no-input"], ["seed_demo"]):
         subprocess.run(manage + command, env=env, cwd=settings.BASE_DIR, check=True, capture_output=True, timeout=120)
     grpc_port = free_port()
-    processes = [
-        subprocess.Popen(command, env=env, cwd=settings.BASE_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for command in (
-            [*manage, "runserver", f"127.0.0.1:{port}", "--noreload"],
-            [*manage, "grpcserver", "--port", str(grpc_port)],
+    log = tmp_path / "serve.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            _run_command(port, grpc_port), env=env, cwd=settings.BASE_DIR, stdout=output, stderr=subprocess.STDOUT
         )
-    ]
     try:
         for listening in (port, grpc_port):
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
+                assert process.poll() is None, log.read_text()
                 try:
                     socket.create_connection(("127.0.0.1", listening), timeout=0.5).close()
                     break
@@ -57,9 +68,8 @@ def server(tmp_path_factory: pytest.TempPathFactory):
                     time.sleep(0.2)
         yield port, grpc_port
     finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=15)
+        process.send_signal(signal.SIGINT)  # Ctrl-C stops both servers
+        assert process.wait(timeout=30) == 0, log.read_text()
 
 
 def test_curl_walkthrough_works_as_printed(server: tuple[int, int]) -> None:

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "api_graphql",
     "api_grpc",
     "strawberry_django",
+    "config",  # the `serve` command of `make run` (HTTP and gRPC in one process)
 ]
 
 MIDDLEWARE = [

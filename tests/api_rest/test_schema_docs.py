@@ -35,6 +35,7 @@ OTHER_PATHS = {
     "/api/v1/auth/token/refresh": {"post"},
     "/api/v1/auth/token/revoke": {"post"},
     "/api/v1/cache/stats": {"get"},
+    "/api/v1/tasks/events": {"get"},
 }
 LIST_PARAMETERS = {
     "status",
@@ -63,6 +64,15 @@ def test_schema_is_openapi_3_with_every_endpoint(schema: dict[str, Any]) -> None
     for path, methods in {**TASK_PATHS, **OTHER_PATHS}.items():
         assert path in schema["paths"], path
         assert methods <= set(schema["paths"][path]), path
+
+
+def test_schema_documents_the_event_stream(schema: dict[str, Any]) -> None:
+    operation = schema["paths"]["/api/v1/tasks/events"]["get"]
+    assert set(operation["responses"]["200"]["content"]) == {"text/event-stream"}
+    parameters = {(parameter["in"], parameter["name"]) for parameter in operation["parameters"]}
+    assert {("header", "Last-Event-ID"), ("query", "after"), ("query", "status"), ("query", "mine")} <= parameters
+    assert {"400", "401", "404", "406", "429"} <= set(operation["responses"])
+    assert {"jwtAuth", "apiKeyAuth"} == {name for requirement in operation["security"] for name in requirement}
 
 
 def test_schema_in_json_equals_the_yaml_one(anon: APIClient, schema: dict[str, Any]) -> None:
