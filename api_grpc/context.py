@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from core.auth import Credential
 from core.errors import NotAuthenticated
 from core.types import Actor
 
@@ -16,6 +17,8 @@ class CallState:
     method: str
     metadata: dict[str, str] = field(default_factory=dict)
     actor: Actor | None = None
+    # Streams only: what the stream re-checks while it runs (core.auth.authenticate_stream).
+    credential: Credential | None = None
     trailers: list[tuple[str, str]] = field(default_factory=list)
 
     def add_trailer(self, context: grpc.ServicerContext, key: str, value: str) -> None:
@@ -47,3 +50,10 @@ def current_actor() -> Actor:
     if actor is None:
         raise NotAuthenticated()
     return actor
+
+
+def current_credential() -> Credential:
+    credential = current_call().credential
+    if credential is None:
+        raise NotAuthenticated()
+    return credential

@@ -13,6 +13,7 @@ from google.protobuf.unknown_fields import UnknownFieldSet
 
 from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
 from core.errors import InvalidInput, MalformedRequest
+from tasks.events import EventType, TaskEvent, event_filter
 from tasks.models import Priority, Task
 from tasks.services import EDITABLE_FIELDS
 
@@ -24,6 +25,13 @@ PRIORITY_TO_PROTO = {
 PRIORITY_FROM_PROTO = {pb.PRIORITY_LOW: "low", pb.PRIORITY_MEDIUM: "medium", pb.PRIORITY_HIGH: "high"}
 STATUS_TO_PROTO = {"todo": pb.STATUS_TODO, "in_progress": pb.STATUS_IN_PROGRESS, "completed": pb.STATUS_COMPLETED}
 STATUS_FROM_PROTO = {value: name for name, value in STATUS_TO_PROTO.items()}
+EVENT_TYPE_TO_PROTO = {
+    EventType.CREATED: pb.TASK_EVENT_TYPE_CREATED,
+    EventType.UPDATED: pb.TASK_EVENT_TYPE_UPDATED,
+    EventType.COMPLETED: pb.TASK_EVENT_TYPE_COMPLETED,
+    EventType.DELETED: pb.TASK_EVENT_TYPE_DELETED,
+    EventType.GAP: pb.TASK_EVENT_TYPE_GAP,
+}
 ORDERING_FROM_PROTO = {
     pb.TASK_ORDERING_UNSPECIFIED: "-created_at",
     pb.TASK_ORDERING_CREATED_AT: "created_at",
@@ -175,3 +183,29 @@ def list_arguments_from_proto(request: pb.ListTasksRequest) -> dict[str, Any]:
         "cursor": request.page_token or None,
         "mine": request.only_mine,
     }
+
+
+def watch_arguments_from_proto(request: pb.WatchTasksRequest) -> dict[str, Any]:
+    """The keyword arguments of `tasks.events.subscribe` besides the caller: filters and resume point."""
+    filters: dict[str, Any] = {"mine": request.only_mine}
+    if request.status != pb.STATUS_UNSPECIFIED:
+        filters["status"] = _enum(request.status, STATUS_FROM_PROTO, "status")
+    if request.priority != pb.PRIORITY_UNSPECIFIED:
+        filters["priority"] = _enum(request.priority, PRIORITY_FROM_PROTO, "priority")
+    if request.tag:
+        filters["tag"] = request.tag
+    return {"filters": event_filter(**filters), "after": request.after or None}
+
+
+def event_to_proto(event: TaskEvent) -> pb.TaskEvent:
+    message = pb.TaskEvent(id=event.id, type=EVENT_TYPE_TO_PROTO[event.type])
+    if event.task_id is not None:
+        message.task_id = str(event.task_id)
+    if event.owner_id is not None:
+        message.owner_id = event.owner_id
+    if event.version is not None:
+        message.version = event.version
+    message.occurred_at.FromDatetime(event.occurred_at)
+    if event.task is not None:
+        message.task.CopyFrom(task_to_proto(event.task))
+    return message

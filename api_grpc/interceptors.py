@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
@@ -28,10 +28,11 @@ from django.db import close_old_connections
 from api_grpc.context import CallState, bind_call, unbind_call
 from api_grpc.converters import Refused, decode_request
 from api_grpc.errors import abort_with
+from api_grpc.streams import OpenStreams
 from core import ratelimit
-from core.auth import authenticate_credentials
+from core.auth import Credential, authenticate_credentials, authenticate_stream
 from core.db import time_budget
-from core.errors import NotAuthenticated, RateLimited, TimeBudgetExceeded
+from core.errors import NotAuthenticated, RateLimited, TimeBudgetExceeded, translate
 from core.types import Actor
 from observability import metrics, tracing
 from observability.middleware import accept_request_id, request_id_scope
@@ -56,8 +57,9 @@ _SERVER_FAULTS = frozenset(
 
 
 class TaskServiceInterceptor(grpc.ServerInterceptor):
-    def __init__(self) -> None:
+    def __init__(self, streams: OpenStreams) -> None:
         self._handlers: dict[str, grpc.RpcMethodHandler] = {}
+        self.streams = streams
 
     def intercept_service(
         self, continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None], details: Any
@@ -67,15 +69,31 @@ class TaskServiceInterceptor(grpc.ServerInterceptor):
         if wrapped is not None:
             return wrapped
         handler = continuation(details)
-        if handler is None or handler.unary_unary is None or not method.startswith(SERVICE_PREFIX):
+        if handler is None or not method.startswith(SERVICE_PREFIX):
             return handler
-        wrapped = grpc.unary_unary_rpc_method_handler(
-            partial(self.call, handler.unary_unary, method),
-            # Bad bytes become a Refused request, which `serve` answers INVALID_ARGUMENT with our
-            # trailers, instead of grpcio's INTERNAL "Exception deserializing request!".
-            request_deserializer=partial(decode_request, handler.request_deserializer),
-            response_serializer=handler.response_serializer,
-        )
+        # Bad bytes become a Refused request, which `serve` answers INVALID_ARGUMENT with our
+        # trailers, instead of grpcio's INTERNAL "Exception deserializing request!".
+        deserializer = partial(decode_request, handler.request_deserializer)
+        if handler.unary_unary is not None:
+            wrapped = grpc.unary_unary_rpc_method_handler(
+                partial(self.call, handler.unary_unary, method),
+                request_deserializer=deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        elif handler.unary_stream is not None:
+            wrapped = grpc.unary_stream_rpc_method_handler(
+                partial(self.stream, handler.unary_stream, method),
+                request_deserializer=deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        elif handler.stream_stream is not None:
+            wrapped = grpc.stream_stream_rpc_method_handler(
+                partial(self.stream, handler.stream_stream, method),
+                request_deserializer=deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        else:  # TaskService has no client-streaming method
+            return handler
         self._handlers[method] = wrapped  # a race only builds the same handler twice
         return wrapped
 
@@ -102,25 +120,7 @@ class TaskServiceInterceptor(grpc.ServerInterceptor):
                     abort_with(exc, context)  # raises: the status and trailers are set
                 finally:
                     close_old_connections()
-                    code = context.code() or grpc.StatusCode.OK
-                    observation.status = code.name
-                    if span is not None:
-                        span.set_attribute("rpc.grpc.status_code", code.value[0])
-                        if code in _SERVER_FAULTS:
-                            tracing.mark_error(span, code.name)
-                    access_logger.info(
-                        "%s %s",
-                        method,
-                        code.name,
-                        extra={
-                            "protocol": "grpc",
-                            "method": "POST",
-                            "route": method,
-                            "status": code.name,
-                            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                            "user_id": state.actor.id if state.actor else None,
-                        },
-                    )
+                    observation.status = _finish(context, span, state, method, started)
         finally:
             unbind_call(token)
 
@@ -134,6 +134,78 @@ class TaskServiceInterceptor(grpc.ServerInterceptor):
                 raise request.error
             return behavior(request, context)
 
+    def stream(self, behavior: Behavior, method: str, request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        """A streaming call: what `call` does around a unary one, for the whole stream.
+
+        The stream takes one of the server's stream slots first (`OpenStreams`), then authenticates
+        (`core.auth.authenticate_stream`: a stream needs a user, and keeps the credential to re-check
+        it) and counts once against the rate limit. Its metrics and span cover the whole stream, and
+        are not counted in `api_active_requests` (`api_event_streams_active` counts open streams). A
+        stream that ends because its client cancelled or its deadline passed ends quietly: nothing is
+        sent, nothing is logged as an error. `request` is the request iterator of SyncTasks, whose
+        messages the servicer checks for Refused itself.
+        """
+        started = time.perf_counter()
+        metadata = dict(context.invocation_metadata())
+        state = CallState(method=method, metadata=metadata)
+        token = bind_call(state)
+        request_id = accept_request_id(metadata.get("x-request-id"))
+        service, _, name = method[1:].partition("/")
+        try:
+            with (
+                request_id_scope(request_id),
+                metrics.observe_request("grpc", "POST", method) as observation,
+                tracing.server_span(
+                    method[1:], metadata, {"rpc.system": "grpc", "rpc.service": service, "rpc.method": name}
+                ) as span,
+            ):
+                state.add_trailer(context, "x-request-id", request_id)
+                close_old_connections()
+                try:
+                    with self.streams.slot():
+                        with time_budget(context.time_remaining(), wanted=context.is_active):
+                            state.actor, state.credential = authenticate_stream_call(state.metadata, context.peer())
+                        if isinstance(request, Refused):
+                            raise request.error
+                        yield from behavior(request, context)
+                except Exception as exc:
+                    if context.is_active() or translate(exc) is None:
+                        abort_with(exc, context)  # raises: the status and trailers are set
+                    # else the call ended first (cancelled, deadline): its client has its status
+                finally:
+                    close_old_connections()
+                    observation.status = _finish(context, span, state, method, started)
+        finally:
+            unbind_call(token)
+
+
+def _finish(context: grpc.ServicerContext, span: Any, state: CallState, method: str, started: float) -> str:
+    """Record how the call ended on its span and in the access log; returns the status name."""
+    code = context.code() or grpc.StatusCode.OK
+    if code == grpc.StatusCode.OK and not context.is_active():
+        # The client went away or the deadline passed: the client sees that status, not OK.
+        remaining = context.time_remaining()
+        expired = remaining is not None and remaining <= 0
+        code = grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED
+    if span is not None:
+        span.set_attribute("rpc.grpc.status_code", code.value[0])
+        if code in _SERVER_FAULTS:
+            tracing.mark_error(span, code.name)
+    access_logger.info(
+        "%s %s",
+        method,
+        code.name,
+        extra={
+            "protocol": "grpc",
+            "method": "POST",
+            "route": method,
+            "status": code.name,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            "user_id": state.actor.id if state.actor else None,
+        },
+    )
+    return code.name
+
 
 def authenticate(metadata: dict[str, str], peer: str) -> Actor:
     """The caller's identity, then its rate limit. Missing and refused credentials both count
@@ -143,12 +215,31 @@ def authenticate(metadata: dict[str, str], peer: str) -> Actor:
         refused = None
     except NotAuthenticated as exc:
         actor, refused = None, exc
-    decision = ratelimit.hit_caller(actor.id if actor is not None else None, _peer_ip(peer))
-    if not decision.allowed:
-        raise RateLimited(retry_after=decision.retry_after)
+    check_rate_limit(actor, peer)
     if actor is None:
         raise refused or NotAuthenticated()
     return actor
+
+
+def authenticate_stream_call(metadata: dict[str, str], peer: str) -> tuple[Actor, Credential]:
+    """`authenticate` for a stream: the same credentials and rate limit, and the credential the
+    stream re-checks while it lasts."""
+    try:
+        actor, credential = authenticate_stream(
+            authorization=metadata.get("authorization"), api_key=metadata.get("x-api-key")
+        )
+    except NotAuthenticated:
+        check_rate_limit(None, peer)
+        raise
+    check_rate_limit(actor, peer)
+    return actor, credential
+
+
+def check_rate_limit(actor: Actor | None, peer: str) -> None:
+    """Count one call (or one SyncTasks command) of the caller; raises RateLimited over the limit."""
+    decision = ratelimit.hit_caller(actor.id if actor is not None else None, _peer_ip(peer))
+    if not decision.allowed:
+        raise RateLimited(retry_after=decision.retry_after)
 
 
 def _peer_ip(peer: str) -> str:
@@ -158,5 +249,5 @@ def _peer_ip(peer: str) -> str:
     return host.strip("[]") or address
 
 
-def default_interceptors() -> list[grpc.ServerInterceptor]:
-    return [TaskServiceInterceptor()]
+def default_interceptors(streams: OpenStreams) -> list[grpc.ServerInterceptor]:
+    return [TaskServiceInterceptor(streams)]

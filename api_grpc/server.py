@@ -16,6 +16,7 @@ from api_grpc.generated.tasks.v1 import tasks_pb2, tasks_pb2_grpc
 from api_grpc.interceptors import default_interceptors
 from api_grpc.reflection import enable_server_reflection
 from api_grpc.servicers import TaskServicer
+from api_grpc.streams import OpenStreams
 from core.health import OK, check_database
 
 logger = logging.getLogger(__name__)
@@ -29,13 +30,17 @@ class Running:
     port: int
     health: health.HealthServicer | None
     checker: DatabaseHealthChecker | None
+    streams: OpenStreams
 
     def shutdown(self, grace: float) -> threading.Event:
-        """Report NOT_SERVING, refuse new calls (UNAVAILABLE), let calls in flight finish within `grace`."""
+        """Report NOT_SERVING, refuse new calls (UNAVAILABLE), let unary calls in flight finish within
+        `grace`; open streams end at once with UNAVAILABLE, telling clients to reconnect with their
+        last event id (a stream would otherwise run until the grace period cuts it off)."""
         if self.health is not None:
             self.health.enter_graceful_shutdown()
         if self.checker is not None:
             self.checker.stop()
+        self.streams.close()
         return self.server.stop(grace)
 
 
@@ -71,14 +76,23 @@ def build_server(
     host: str,
     port: int,
     workers: int | None = None,
+    max_streams: int | None = None,
     reflection_enabled: bool | None = None,
     health_enabled: bool | None = None,
 ) -> Running:
-    """Create and start the server; `port=0` picks a free port (tests)."""
+    """Create and start the server; `port=0` picks a free port (tests).
+
+    Every call holds a pool thread while it runs, a stream for as long as it is open. The pool has
+    GRPC_MAX_STREAMS threads more than GRPC_WORKERS, and the interceptor lets no more than
+    GRPC_MAX_STREAMS streams run at once, so streams never take the threads of unary calls.
+    """
+    streams = OpenStreams(settings.GRPC_MAX_STREAMS if max_streams is None else max_streams)
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=workers or settings.GRPC_WORKERS, thread_name_prefix="grpc"),
-        interceptors=default_interceptors(),
-        maximum_concurrent_rpcs=settings.GRPC_MAX_CONCURRENT_RPCS,
+        futures.ThreadPoolExecutor(
+            max_workers=(workers or settings.GRPC_WORKERS) + streams.limit, thread_name_prefix="grpc"
+        ),
+        interceptors=default_interceptors(streams),
+        maximum_concurrent_rpcs=settings.GRPC_MAX_CONCURRENT_RPCS + streams.limit,
         options=[
             ("grpc.max_receive_message_length", settings.GRPC_MAX_RECEIVE_MESSAGE_BYTES),
             ("grpc.max_send_message_length", settings.GRPC_MAX_SEND_MESSAGE_BYTES),
@@ -91,7 +105,7 @@ def build_server(
             ("grpc.so_reuseport", 0),  # a second server on the same port fails instead of sharing it
         ],
     )
-    tasks_pb2_grpc.add_TaskServiceServicer_to_server(TaskServicer(), server)
+    tasks_pb2_grpc.add_TaskServiceServicer_to_server(TaskServicer(streams), server)
 
     health_servicer = checker = None
     if settings.GRPC_HEALTH_ENABLED if health_enabled is None else health_enabled:
@@ -112,4 +126,4 @@ def build_server(
     server.start()
     if checker is not None:
         checker.start()  # only once the port is ours: a failed bind leaves no thread behind
-    return Running(server=server, port=bound, health=health_servicer, checker=checker)
+    return Running(server=server, port=bound, health=health_servicer, checker=checker, streams=streams)

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import grpc
 
-from api_grpc.context import current_actor, current_call
-from api_grpc.converters import changes_from_proto, create_data_from_proto, list_arguments_from_proto, task_to_proto
+from api_grpc.commands import create, delete, update
+from api_grpc.context import current_actor, current_call, current_credential
+from api_grpc.converters import event_to_proto, list_arguments_from_proto, task_to_proto, watch_arguments_from_proto
 from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
 from api_grpc.generated.tasks.v1 import tasks_pb2_grpc as pb_grpc
+from api_grpc.streams import OpenStreams, events_of
+from api_grpc.sync import SyncSession
+from tasks.events import subscribe
 from tasks.selectors import task_get, task_list
-from tasks.services import task_create_idempotent, task_delete, task_update
 
 
 class TaskServicer(pb_grpc.TaskServiceServicer):
+    def __init__(self, streams: OpenStreams) -> None:
+        self.streams = streams
+
     def CreateTask(self, request: pb.CreateTaskRequest, context: grpc.ServicerContext) -> pb.CreateTaskResponse:
-        key = current_call().metadata.get("idempotency-key")
-        created = task_create_idempotent(
-            actor=current_actor(), data=create_data_from_proto(request), idempotency_key=key
-        )
+        created = create(current_actor(), request, current_call().metadata.get("idempotency-key"))
         if created.replayed:
             current_call().add_trailer(context, "idempotent-replayed", "true")
         return pb.CreateTaskResponse(task=task_to_proto(created.task))
@@ -32,18 +37,36 @@ class TaskServicer(pb_grpc.TaskServiceServicer):
         )
 
     def UpdateTask(self, request: pb.UpdateTaskRequest, context: grpc.ServicerContext) -> pb.UpdateTaskResponse:
-        task = task_update(
-            actor=current_actor(),
-            task_id=request.id,
-            changes=changes_from_proto(request.task, request.update_mask.paths),
-            expected_version=request.expected_version if request.HasField("expected_version") else None,
-        )
-        return pb.UpdateTaskResponse(task=task_to_proto(task))
+        return pb.UpdateTaskResponse(task=task_to_proto(update(current_actor(), request)))
 
     def DeleteTask(self, request: pb.DeleteTaskRequest, context: grpc.ServicerContext) -> pb.DeleteTaskResponse:
-        task_delete(
-            actor=current_actor(),
-            task_id=request.id,
-            expected_version=request.expected_version if request.HasField("expected_version") else None,
-        )
+        delete(current_actor(), request)
         return pb.DeleteTaskResponse()
+
+    def WatchTasks(self, request: pb.WatchTasksRequest, context: grpc.ServicerContext) -> Iterator[pb.TaskEvent]:
+        subscription = subscribe(
+            actor=current_actor(),
+            credential=current_credential(),
+            protocol="grpc",
+            **watch_arguments_from_proto(request),
+        )
+        try:
+            # The response headers go out once the stream is subscribed: a client that waits for them
+            # (`initial_metadata()`) knows that every change committed from then on reaches it.
+            context.send_initial_metadata(())
+            for event in events_of(subscription, context, self.streams):
+                yield event_to_proto(event)
+        finally:
+            subscription.close()
+
+    def SyncTasks(
+        self, request_iterator: Iterator[pb.SyncTasksRequest], context: grpc.ServicerContext
+    ) -> Iterator[pb.SyncTasksResponse]:
+        session = SyncSession(
+            context=context,
+            streams=self.streams,
+            actor=current_actor(),
+            credential=current_credential(),
+            peer=context.peer(),
+        )
+        yield from session.run(request_iterator)

@@ -356,12 +356,16 @@ def test_a_message_over_the_receive_limit_is_resource_exhausted(
 def test_calls_over_the_concurrency_cap_are_resource_exhausted(
     start_server: Callable[..., Running], open_channel: Any, settings: Any, user: Any
 ) -> None:
+    """The server's cap is GRPC_MAX_CONCURRENT_RPCS + GRPC_MAX_STREAMS: an open stream does not take a
+    unary call's place."""
     settings.GRPC_MAX_CONCURRENT_RPCS = 1
-    running = start_server()
+    running = start_server(max_streams=1)
     stub = pb_grpc.TaskServiceStub(open_channel(port=running.port))
     task = TaskFactory(owner=user, title="Locked")
     metadata = bearer(user)
     update = pb.UpdateTaskRequest(id=str(task.pk), task=pb.Task(title="After"), update_mask=FieldMask(paths=["title"]))
+    stream = stub.WatchTasks(pb.WatchTasksRequest(), metadata=metadata, timeout=30)
+    stream.initial_metadata()
 
     with row_locked(task.pk):
         slow = stub.UpdateTask.future(update, metadata=metadata, timeout=10)
@@ -370,6 +374,7 @@ def test_calls_over_the_concurrency_cap_are_resource_exhausted(
 
     assert slow.result().task.title == "After"
     assert ok(stub.GetTask, pb.GetTaskRequest(id=str(task.pk)), metadata).task.title == "After"
+    stream.cancel()
 
 
 # -- UNAVAILABLE ---------------------------------------------------------------------------------------------

@@ -45,7 +45,15 @@ def test_a_reflection_only_client_lists_and_calls(grpc_server: Running, user: An
     assert {"tasks.v1.TaskService", "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"} <= set(
         found["services"]
     )
-    assert found["methods"] == ["CreateTask", "GetTask", "ListTasks", "UpdateTask", "DeleteTask"]
+    assert found["methods"] == [
+        "CreateTask",
+        "GetTask",
+        "ListTasks",
+        "UpdateTask",
+        "DeleteTask",
+        "WatchTasks",
+        "SyncTasks",
+    ]
     assert "due_date" in found["task_fields"] and "version" in found["task_fields"]
     assert found["tasks"] == [
         {"id": str(task.pk), "title": "Found by reflection", "priority": "PRIORITY_HIGH", "tags": ["generic"]}
@@ -95,7 +103,15 @@ def test_a_v1_reflection_client_lists_and_reads_descriptors(grpc_server: Running
         "grpc.reflection.v1.ServerReflection",
         "grpc.reflection.v1alpha.ServerReflection",
     } <= set(found["services"])
-    assert found["tasks_methods"] == ["CreateTask", "GetTask", "ListTasks", "UpdateTask", "DeleteTask"]
+    assert found["tasks_methods"] == [
+        "CreateTask",
+        "GetTask",
+        "ListTasks",
+        "UpdateTask",
+        "DeleteTask",
+        "WatchTasks",
+        "SyncTasks",
+    ]
     assert found["v1_file"] == [
         "grpc/reflection/v1/reflection.proto",
         "grpc.reflection.v1",

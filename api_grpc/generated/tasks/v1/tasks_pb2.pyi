@@ -34,6 +34,15 @@ class TaskOrdering(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TASK_ORDERING_DUE_DATE_DESC: _ClassVar[TaskOrdering]
     TASK_ORDERING_PRIORITY: _ClassVar[TaskOrdering]
     TASK_ORDERING_PRIORITY_DESC: _ClassVar[TaskOrdering]
+
+class TaskEventType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TASK_EVENT_TYPE_UNSPECIFIED: _ClassVar[TaskEventType]
+    TASK_EVENT_TYPE_CREATED: _ClassVar[TaskEventType]
+    TASK_EVENT_TYPE_UPDATED: _ClassVar[TaskEventType]
+    TASK_EVENT_TYPE_COMPLETED: _ClassVar[TaskEventType]
+    TASK_EVENT_TYPE_DELETED: _ClassVar[TaskEventType]
+    TASK_EVENT_TYPE_GAP: _ClassVar[TaskEventType]
 PRIORITY_UNSPECIFIED: Priority
 PRIORITY_LOW: Priority
 PRIORITY_MEDIUM: Priority
@@ -49,6 +58,12 @@ TASK_ORDERING_DUE_DATE: TaskOrdering
 TASK_ORDERING_DUE_DATE_DESC: TaskOrdering
 TASK_ORDERING_PRIORITY: TaskOrdering
 TASK_ORDERING_PRIORITY_DESC: TaskOrdering
+TASK_EVENT_TYPE_UNSPECIFIED: TaskEventType
+TASK_EVENT_TYPE_CREATED: TaskEventType
+TASK_EVENT_TYPE_UPDATED: TaskEventType
+TASK_EVENT_TYPE_COMPLETED: TaskEventType
+TASK_EVENT_TYPE_DELETED: TaskEventType
+TASK_EVENT_TYPE_GAP: TaskEventType
 
 class Task(_message.Message):
     __slots__ = ("id", "owner_id", "title", "description", "priority", "status", "completed", "due_date", "tags", "created_at", "updated_at", "completed_at", "version")
@@ -179,3 +194,94 @@ class DeleteTaskRequest(_message.Message):
 class DeleteTaskResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class WatchTasksRequest(_message.Message):
+    __slots__ = ("status", "priority", "tag", "only_mine", "after")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    ONLY_MINE_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    status: Status
+    priority: Priority
+    tag: str
+    only_mine: bool
+    after: str
+    def __init__(self, status: _Optional[_Union[Status, str]] = ..., priority: _Optional[_Union[Priority, str]] = ..., tag: _Optional[str] = ..., only_mine: _Optional[bool] = ..., after: _Optional[str] = ...) -> None: ...
+
+class TaskEvent(_message.Message):
+    __slots__ = ("id", "type", "task_id", "owner_id", "version", "occurred_at", "task")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    OWNER_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    type: TaskEventType
+    task_id: str
+    owner_id: int
+    version: int
+    occurred_at: _timestamp_pb2.Timestamp
+    task: Task
+    def __init__(self, id: _Optional[str] = ..., type: _Optional[_Union[TaskEventType, str]] = ..., task_id: _Optional[str] = ..., owner_id: _Optional[int] = ..., version: _Optional[int] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., task: _Optional[_Union[Task, _Mapping]] = ...) -> None: ...
+
+class SyncTasksRequest(_message.Message):
+    __slots__ = ("request_id", "watch", "create", "update", "delete", "idempotency_key")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    WATCH_FIELD_NUMBER: _ClassVar[int]
+    CREATE_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_FIELD_NUMBER: _ClassVar[int]
+    DELETE_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    watch: WatchTasksRequest
+    create: CreateTaskRequest
+    update: UpdateTaskRequest
+    delete: DeleteTaskRequest
+    idempotency_key: str
+    def __init__(self, request_id: _Optional[str] = ..., watch: _Optional[_Union[WatchTasksRequest, _Mapping]] = ..., create: _Optional[_Union[CreateTaskRequest, _Mapping]] = ..., update: _Optional[_Union[UpdateTaskRequest, _Mapping]] = ..., delete: _Optional[_Union[DeleteTaskRequest, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class SyncTasksResponse(_message.Message):
+    __slots__ = ("result", "error", "event")
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    result: SyncTasksResult
+    error: SyncTasksError
+    event: TaskEvent
+    def __init__(self, result: _Optional[_Union[SyncTasksResult, _Mapping]] = ..., error: _Optional[_Union[SyncTasksError, _Mapping]] = ..., event: _Optional[_Union[TaskEvent, _Mapping]] = ...) -> None: ...
+
+class SyncTasksResult(_message.Message):
+    __slots__ = ("request_id", "task", "deleted", "watching_after", "idempotent_replayed")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    WATCHING_AFTER_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENT_REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    task: Task
+    deleted: DeleteTaskResponse
+    watching_after: str
+    idempotent_replayed: bool
+    def __init__(self, request_id: _Optional[str] = ..., task: _Optional[_Union[Task, _Mapping]] = ..., deleted: _Optional[_Union[DeleteTaskResponse, _Mapping]] = ..., watching_after: _Optional[str] = ..., idempotent_replayed: _Optional[bool] = ...) -> None: ...
+
+class SyncTasksError(_message.Message):
+    __slots__ = ("request_id", "code", "message", "details")
+    class DetailsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    DETAILS_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    code: int
+    message: str
+    details: _containers.ScalarMap[str, str]
+    def __init__(self, request_id: _Optional[str] = ..., code: _Optional[int] = ..., message: _Optional[str] = ..., details: _Optional[_Mapping[str, str]] = ...) -> None: ...

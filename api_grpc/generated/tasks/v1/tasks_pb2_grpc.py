@@ -60,6 +60,16 @@ class TaskServiceStub:
                 request_serializer=tasks_dot_v1_dot_tasks__pb2.DeleteTaskRequest.SerializeToString,
                 response_deserializer=tasks_dot_v1_dot_tasks__pb2.DeleteTaskResponse.FromString,
                 _registered_method=True)
+        self.WatchTasks = channel.unary_stream(
+                '/tasks.v1.TaskService/WatchTasks',
+                request_serializer=tasks_dot_v1_dot_tasks__pb2.WatchTasksRequest.SerializeToString,
+                response_deserializer=tasks_dot_v1_dot_tasks__pb2.TaskEvent.FromString,
+                _registered_method=True)
+        self.SyncTasks = channel.stream_stream(
+                '/tasks.v1.TaskService/SyncTasks',
+                request_serializer=tasks_dot_v1_dot_tasks__pb2.SyncTasksRequest.SerializeToString,
+                response_deserializer=tasks_dot_v1_dot_tasks__pb2.SyncTasksResponse.FromString,
+                _registered_method=True)
 
 
 class TaskServiceServicer:
@@ -101,6 +111,24 @@ class TaskServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchTasks(self, request, context):
+        """Streams the changes of visible tasks as they commit: from now, or resumed after an event id.
+        The event is the response itself, not wrapped in a WatchTasksResponse: SyncTasksResponse
+        carries the same message, and a client handles one event type on both streams.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SyncTasks(self, request_iterator, context):
+        """Writes and watches on one stream: create, update and delete commands, each answered by its
+        result or its error (which never ends the stream), interleaved with the events the caller may see.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TaskServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -128,6 +156,16 @@ def add_TaskServiceServicer_to_server(servicer, server):
                     servicer.DeleteTask,
                     request_deserializer=tasks_dot_v1_dot_tasks__pb2.DeleteTaskRequest.FromString,
                     response_serializer=tasks_dot_v1_dot_tasks__pb2.DeleteTaskResponse.SerializeToString,
+            ),
+            'WatchTasks': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchTasks,
+                    request_deserializer=tasks_dot_v1_dot_tasks__pb2.WatchTasksRequest.FromString,
+                    response_serializer=tasks_dot_v1_dot_tasks__pb2.TaskEvent.SerializeToString,
+            ),
+            'SyncTasks': grpc.stream_stream_rpc_method_handler(
+                    servicer.SyncTasks,
+                    request_deserializer=tasks_dot_v1_dot_tasks__pb2.SyncTasksRequest.FromString,
+                    response_serializer=tasks_dot_v1_dot_tasks__pb2.SyncTasksResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -266,6 +304,60 @@ class TaskService:
             '/tasks.v1.TaskService/DeleteTask',
             tasks_dot_v1_dot_tasks__pb2.DeleteTaskRequest.SerializeToString,
             tasks_dot_v1_dot_tasks__pb2.DeleteTaskResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/tasks.v1.TaskService/WatchTasks',
+            tasks_dot_v1_dot_tasks__pb2.WatchTasksRequest.SerializeToString,
+            tasks_dot_v1_dot_tasks__pb2.TaskEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SyncTasks(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/tasks.v1.TaskService/SyncTasks',
+            tasks_dot_v1_dot_tasks__pb2.SyncTasksRequest.SerializeToString,
+            tasks_dot_v1_dot_tasks__pb2.SyncTasksResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,90 @@
+"""What the streaming calls (WatchTasks, SyncTasks) share: the server's stream slots, and the loop that
+reads a subscription while the call lives.
+
+The sync server runs every call on a pool thread for as long as it lasts, so an open stream holds a
+thread. `OpenStreams` caps them at GRPC_MAX_STREAMS (the pool has that many threads more than
+GRPC_WORKERS, `api_grpc.server.build_server`): unary calls always keep GRPC_WORKERS threads, and a
+stream over the cap is refused with RESOURCE_EXHAUSTED before it authenticates or subscribes.
+`close()` (the server's shutdown) ends every open stream with UNAVAILABLE within `POLL` seconds, so
+that clients reconnect with their last event id instead of being cut off by the grace period.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import grpc
+from django.db import connection
+
+from core.errors import ServiceUnavailable, TooManyStreams
+from tasks.events import Subscription, TaskEvent
+
+# Seconds a stream waits for events before it looks again at its call (cancelled? deadline passed?)
+# and at the server (shutting down?): the longest a stream outlives its call or the server's shutdown.
+POLL = 0.5
+
+SHUTTING_DOWN = "The server is shutting down: reconnect with the last event id you received."
+
+
+class OpenStreams:
+    """The streams in progress in one server, at most `limit` at a time."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._count = 0
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one of the slots for the block; raises TooManyStreams when none is free, and
+        ServiceUnavailable once the server is shutting down."""
+        self.check()
+        with self._lock:
+            if self._count >= self.limit:
+                raise TooManyStreams("Too many open streams on this server; try again later.")
+            self._count += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._count -= 1
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def close(self) -> None:
+        """Refuse new streams and end the open ones (each within POLL seconds)."""
+        self._closing.set()
+
+    def check(self) -> None:
+        """Raise ServiceUnavailable once the server is shutting down."""
+        if self._closing.is_set():
+            raise ServiceUnavailable(SHUTTING_DOWN)
+
+
+def wait_time(context: grpc.ServicerContext) -> float:
+    """How long the next wait for events may last: POLL, or less when the deadline is nearer."""
+    remaining = context.time_remaining()
+    return POLL if remaining is None else max(0.0, min(POLL, remaining))
+
+
+def release_connection() -> None:
+    """Close this thread's database connection: a stream waits for hours, and would otherwise keep
+    a database connection per open stream (the subscription opens one again, briefly, when it re-checks
+    an API key)."""
+    if not connection.in_atomic_block:
+        connection.close()
+
+
+def events_of(subscription: Subscription, context: grpc.ServicerContext, streams: OpenStreams) -> Iterator[TaskEvent]:
+    """The subscription's events, batch by batch, until the call ends (the client cancelled, the
+    deadline passed: the iterator just stops) or the subscription ends it (its error propagates:
+    expired credential, slow consumer, shutdown)."""
+    while context.is_active():
+        streams.check()
+        release_connection()
+        yield from subscription.next(wait_time(context))
