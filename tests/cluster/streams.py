@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import queue
+import socket
 import threading
 import time
 import uuid
@@ -149,7 +150,11 @@ class SseClient:
             self.received.ended.set()
 
     def close(self) -> None:
-        self.connection.close()
+        # Shut the socket down first: the reader thread then meets the end of the stream, not a closed file.
+        if self.connection.sock is not None:
+            self.connection.sock.shutdown(socket.SHUT_RDWR)
+        if self.received.ended.wait(5):
+            self.connection.close()
 
     def __enter__(self) -> Self:
         return self

@@ -163,18 +163,32 @@ def test_resume_through_the_proxy_after_the_replica_was_stopped(base_url: str, a
 # -- graceful stop ------------------------------------------------------------------------------------------------
 
 
-def test_a_stopped_replica_ends_its_streams_with_the_retryable_end_event(api_key: str) -> None:
-    url = cluster.web_url("events1")
-    with SseClient(url, api_key, host="localhost") as client, GraphqlSubscription(url, api_key) as subscription:
+def stop(service: str) -> float:
+    """`podman stop` (SIGTERM, the kill after STOP_GRACE seconds); the seconds it took."""
+    started = time.monotonic()
+    cluster.podman("stop", "--time", str(STOP_GRACE), cluster.container(service), timeout=STOP_GRACE + 30)
+    return time.monotonic() - started
+
+
+def test_a_stopped_replica_ends_its_sse_streams_with_the_retryable_end_event(api_key: str) -> None:
+    with SseClient(cluster.web_url("events1"), api_key, host="localhost") as client:
         assert client.status == 200
-        started = time.monotonic()
-        cluster.podman("stop", "--time", str(STOP_GRACE), cluster.container("events1"), timeout=STOP_GRACE + 30)
-        stopped_in = time.monotonic() - started
+        stopped_in = stop("events1")
         end = client.received.wait_for(lambda item: isinstance(item, SseEvent) and item.event == "end", timeout=5)
-        assert "unavailable" in end.data, end
+        assert end.json()["code"] == "unavailable", end
         assert client.received.ended.wait(5), "the stream stayed open after its end event"
-        assert subscription.received.ended.wait(5)
-    # The websocket got a close frame (uvicorn's 1012 "service restart", or the application's own), not a cut.
-    assert subscription.close_code not in (None, 1006), subscription.close_code
     # A graceful exit within the grace period, not the kill at the end of the stop timeout.
     assert stopped_in < SHUTDOWN_GRACE + 5, f"events1 took {stopped_in:.1f} s to stop"
+
+
+def test_a_stopped_replica_closes_its_websockets_with_a_close_frame(api_key: str) -> None:
+    """The subscription ends with its retryable error (UNAVAILABLE), then the connection with a close frame
+    (uvicorn's 1012, service restart), not a cut."""
+    with GraphqlSubscription(cluster.web_url("events2"), api_key) as subscription:
+        time.sleep(1.0)  # the subscription has started
+        stopped_in = stop("events2")
+        assert subscription.received.ended.wait(5), "the websocket outlived its replica"
+    assert subscription.close_code not in (None, 1006), subscription.close_code
+    messages = subscription.received.drain()
+    assert any("UNAVAILABLE" in message for message in messages), messages
+    assert stopped_in < SHUTDOWN_GRACE + 5, f"events2 took {stopped_in:.1f} s to stop"
