@@ -15,10 +15,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
+from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.error import GraphQLError, GraphQLSyntaxError
 from graphql.language import Lexer, Source, TokenKind, VariableDefinitionNode
 from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError
+from strawberry.types import ExecutionResult
+from strawberry.types.execution import StreamExecutionResult
 from strawberry.utils.str_converters import to_camel_case
 
 from core import errors
@@ -46,6 +50,10 @@ def error_payload(app_error: errors.ApplicationError) -> tuple[str, dict[str, An
     return app_error.message, extensions
 
 
+class MappedError(GraphQLError):
+    """An error ErrorCodes has given its code: never mapped again."""
+
+
 class ErrorCodes(SchemaExtension):
     """Rewrites every error of a result with its `extensions.code`."""
 
@@ -61,19 +69,32 @@ class ErrorCodes(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         yield
-        result = self.execution_context.result
-        if result is None or not result.errors:
+        self._map_all(self.execution_context.result)
+
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        """Each result of a subscription, before the websocket sends it (on_operation ends only with
+        the stream)."""
+        self._map_all(result)
+        yield
+
+    def _map_all(self, result: object) -> None:
+        """strawberry's result, or graphql-core's (which a synchronous execution leaves in the context)."""
+        if not isinstance(result, ExecutionResult | GraphQLExecutionResult) or not result.errors:
             return
         result.errors = [self._map(error) for error in result.errors]
 
     def _map(self, error: GraphQLError) -> GraphQLError:
+        if isinstance(error, MappedError):  # a subscription's last result, mapped when it was sent
+            return error
         original = error.original_error
         if isinstance(error, GraphQLSyntaxError):
             # The token limit aborts the parser with a syntax error too; it is a limit of the document.
             over_limit = _more_tokens_than(self.execution_context.query or "", settings.GRAPHQL_MAX_TOKENS)
             code = "GRAPHQL_VALIDATION_FAILED" if over_limit else "GRAPHQL_PARSE_FAILED"
             return self._copy(error, self._public(error.message), {"code": code})
-        if id(error) in self._validation_errors:
+        if id(error) in self._validation_errors or isinstance(original, CannotGetOperationTypeError):
+            # The second: over the websocket, an `operationName` that names no operation of the
+            # document (over HTTP the view refuses that before anything runs).
             return self._copy(error, self._public(error.message), {"code": "GRAPHQL_VALIDATION_FAILED"})
         # Variable values that do not fit their declared types: graphql-core reports them on the
         # variable's definition, wrapping strawberry's scalar errors (StrawberryInputCoercionError).
@@ -98,7 +119,7 @@ class ErrorCodes(SchemaExtension):
 
     @staticmethod
     def _copy(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:
-        return GraphQLError(
+        return MappedError(
             message, nodes=error.nodes, source=error.source, positions=error.positions, path=error.path,
             extensions=extensions,
         )  # fmt: skip

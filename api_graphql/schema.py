@@ -28,13 +28,15 @@ from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionContext
+from strawberry.types.graphql import OperationType
 from strawberry_django.optimizer import DjangoOptimizerExtension
 
-from api_graphql.context import Context
+from api_graphql.context import Context, StreamContext
 from api_graphql.errors import ErrorCodes
 from api_graphql.mutations import Mutation
 from api_graphql.queries import Query
 from api_graphql.scalars import DATETIME_SCALAR, DateTime
+from api_graphql.subscriptions import Subscription
 from observability.metrics import graphql_endpoint
 
 
@@ -50,6 +52,9 @@ class ParserCache(StrawberryParserCache):
         yield
 
 
+AMBIGUOUS_OPERATION = "Must provide operation name if query contains multiple operations."
+
+
 def operation_is_ambiguous(context: ExecutionContext) -> bool:
     """The document holds several operations and the request names none of them.
 
@@ -60,7 +65,11 @@ def operation_is_ambiguous(context: ExecutionContext) -> bool:
     """
     document = context.graphql_document
     request_context = context.context
-    if document is None or (isinstance(request_context, Context) and request_context.operation_name is not None):
+    # Over the websocket the handler has refused that already (api_graphql.websocket), with the name
+    # each `subscribe` sent: its context serves every operation of the connection.
+    if document is None or isinstance(request_context, StreamContext):
+        return False
+    if isinstance(request_context, Context) and request_context.operation_name is not None:
         return False
     return get_operation_ast(document) is None and any(
         isinstance(definition, OperationDefinitionNode) for definition in document.definitions
@@ -77,8 +86,25 @@ class OperationChoice(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         if operation_is_ambiguous(context):
-            error = GraphQLError("Must provide operation name if query contains multiple operations.")
+            error = GraphQLError(AMBIGUOUS_OPERATION)
             context.pre_execution_errors = [*(context.pre_execution_errors or ()), error]
+        yield
+
+
+class SubscriptionsOnly(SchemaExtension):
+    """Over the websocket only subscriptions run, refused as a validation error otherwise
+    (GRAPHQL_VALIDATION_FAILED): queries and mutations go over HTTP, with its rate limit and request
+    log, and their resolvers are synchronous. Like OperationChoice, after ValidationCache."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        if isinstance(context.context, StreamContext):
+            with suppress(RuntimeError):  # no operation of the requested name: graphql-core says so
+                if context.operation_type is not OperationType.SUBSCRIPTION:
+                    error = GraphQLError(
+                        "Only subscriptions run over the websocket; send queries and mutations over HTTP."
+                    )
+                    context.pre_execution_errors = [*(context.pre_execution_errors or ()), error]
         yield
 
 
@@ -125,12 +151,14 @@ def build_schema(*, introspection: bool = True, field_suggestions: bool = True) 
         lambda: ParserCache(maxsize=cache_size),
         lambda: ValidationCache(maxsize=cache_size),
         OperationChoice,
+        SubscriptionsOnly,
         ErrorCodes,
         OperationName,
     ]
     return Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(
             disable_field_suggestions=not field_suggestions, scalar_map={DateTime: DATETIME_SCALAR}

@@ -18,6 +18,7 @@ from django.test import Client, TestCase
 from api_graphql.schema import _schema_for
 from core.auth import api_key_create
 from tests.conftest import access_token
+from tests.streaming import asgi_server  # noqa: F401 - the fixture of the websocket tests
 
 URL = "/graphql/"
 
