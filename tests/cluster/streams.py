@@ -175,9 +175,16 @@ class GraphqlSubscription:
     each `next`, `error` or `complete` message is put in the queue as its JSON text. `close_code` is the code of
     the close frame that ended the connection (1006, abnormal closure, when none came)."""
 
-    def __init__(self, base_url: str, api_key: str, *, query: str = SUBSCRIPTION) -> None:
+    def __init__(self, base_url: str, api_key: str, *, host: str | None = None, query: str = SUBSCRIPTION) -> None:
+        url = websocket_url(base_url)
+        sock = None
+        if host is not None:  # a replica's own address, with a Host it allows (as the proxy sends)
+            address = urlsplit(base_url)
+            sock = socket.create_connection((address.hostname, address.port or 80), timeout=TIMEOUT)
+            url = f"ws://{host}:{address.port or 80}/graphql/"
         self.websocket: ClientConnection = connect(
-            websocket_url(base_url),
+            url,
+            sock=sock,
             subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
             open_timeout=TIMEOUT,
             close_timeout=2,

@@ -184,7 +184,7 @@ def test_a_stopped_replica_ends_its_sse_streams_with_the_retryable_end_event(api
 def test_a_stopped_replica_closes_its_websockets_with_a_close_frame(api_key: str) -> None:
     """The subscription ends with its retryable error (UNAVAILABLE), then the connection with a close frame
     (uvicorn's 1012, service restart), not a cut."""
-    with GraphqlSubscription(cluster.web_url("events2"), api_key) as subscription:
+    with GraphqlSubscription(cluster.web_url("events2"), api_key, host="localhost") as subscription:
         time.sleep(1.0)  # the subscription has started
         stopped_in = stop("events2")
         assert subscription.received.ended.wait(5), "the websocket outlived its replica"
