@@ -24,6 +24,7 @@ import grpc
 import requests
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
 from api_grpc.generated.tasks.v1 import tasks_pb2_grpc as pb_grpc
@@ -185,9 +186,11 @@ class GraphqlSubscription:
         self.websocket: ClientConnection = connect(
             url,
             sock=sock,
-            subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+            subprotocols=[Subprotocol("graphql-transport-ws")],
+            proxy=None,
             open_timeout=TIMEOUT,
             close_timeout=2,
+            legacy=True,  # the connection itself, closed by close() (the default to come is a context manager)
         )
         self.websocket.send(json.dumps({"type": "connection_init", "payload": {"X-API-Key": api_key}}))
         ack = json.loads(self.websocket.recv(timeout=TIMEOUT))

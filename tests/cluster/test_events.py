@@ -59,8 +59,8 @@ def healthy(container: str) -> bool:
     )
 
 
-def streams_on(service: str) -> float:
-    return cluster.replica_metric(service, STREAMS_ACTIVE, protocol="rest")
+def streams_on(service: str, protocol: str = "rest") -> float:
+    return cluster.replica_metric(service, STREAMS_ACTIVE, protocol=protocol)
 
 
 def events_of(client: SseClient, task_id: str) -> list[SseEvent]:
@@ -95,9 +95,14 @@ def test_sse_through_the_proxy_gets_a_rest_write_whichever_replica_serves_it(bas
 
 
 def test_graphql_subscriptions_through_the_proxy_get_a_rest_write(base_url: str, api_key: str) -> None:
+    before = {service: streams_on(service, "graphql") for service in cluster.EVENTS_REPLICAS}
     subscriptions = [GraphqlSubscription(base_url, api_key) for _ in range(SUBSCRIBERS)]
     try:
-        time.sleep(1.0)  # the subscriptions have started (`subscribe` is not acknowledged)
+        # The subscriptions have started (`subscribe` is not acknowledged), on both replicas.
+        assert cluster.wait_for(
+            lambda: all(streams_on(service, "graphql") > before[service] for service in cluster.EVENTS_REPLICAS),
+            timeout=10,
+        ), {service: streams_on(service, "graphql") for service in cluster.EVENTS_REPLICAS}
         task = create_task(base_url, api_key)
         for subscription in subscriptions:
             message = subscription.received.wait_for(mentions(task["id"]), timeout=DELIVERY)
@@ -179,6 +184,7 @@ def test_a_stopped_replica_ends_its_sse_streams_with_the_retryable_end_event(api
         assert client.received.ended.wait(5), "the stream stayed open after its end event"
     # A graceful exit within the grace period, not the kill at the end of the stop timeout.
     assert stopped_in < SHUTDOWN_GRACE + 5, f"events1 took {stopped_in:.1f} s to stop"
+    print(f"\nevents1 with an open SSE stream stopped in {stopped_in:.1f} s")
 
 
 def test_a_stopped_replica_closes_its_websockets_with_a_close_frame(api_key: str) -> None:
@@ -192,3 +198,4 @@ def test_a_stopped_replica_closes_its_websockets_with_a_close_frame(api_key: str
     messages = subscription.received.drain()
     assert any("UNAVAILABLE" in message for message in messages), messages
     assert stopped_in < SHUTDOWN_GRACE + 5, f"events2 took {stopped_in:.1f} s to stop"
+    print(f"\nevents2 with an open websocket stopped in {stopped_in:.1f} s")
