@@ -9,6 +9,9 @@ was cancelled or cut off by a shutdown runs no further statement); identity
 request whose bytes were refused (`converters.decode_request`) is INVALID_ARGUMENT from here; the
 servicer; every exception mapped to its status (never UNKNOWN); one access log line.
 
+A stream (WatchTasks, SyncTasks: `stream`) gets the same for its whole length, and first one of the
+server's stream slots (`api_grpc.streams.OpenStreams`, GRPC_MAX_STREAMS).
+
 One interceptor rather than one per concern, and the wrapped handler built once per method: grpcio
 runs the interceptor chain and builds a new handler on every call, and on a cache hit that machinery
 cost more than the call itself (bench/README.md, row (h)). Health and reflection calls pass through.
@@ -151,6 +154,7 @@ class TaskServiceInterceptor(grpc.ServerInterceptor):
         token = bind_call(state)
         request_id = accept_request_id(metadata.get("x-request-id"))
         service, _, name = method[1:].partition("/")
+        holds_slot = False
         try:
             with (
                 request_id_scope(request_id),
@@ -162,12 +166,13 @@ class TaskServiceInterceptor(grpc.ServerInterceptor):
                 state.add_trailer(context, "x-request-id", request_id)
                 close_old_connections()
                 try:
-                    with self.streams.slot():
-                        with time_budget(context.time_remaining(), wanted=context.is_active):
-                            state.actor, state.credential = authenticate_stream_call(state.metadata, context.peer())
-                        if isinstance(request, Refused):
-                            raise request.error
-                        yield from behavior(request, context)
+                    self.streams.acquire()
+                    holds_slot = True
+                    with time_budget(context.time_remaining(), wanted=context.is_active):
+                        state.actor, state.credential = authenticate_stream_call(state.metadata, context.peer())
+                    if isinstance(request, Refused):
+                        raise request.error
+                    yield from behavior(request, context)
                 except Exception as exc:
                     if context.is_active() or translate(exc) is None:
                         abort_with(exc, context)  # raises: the status and trailers are set
@@ -176,6 +181,8 @@ class TaskServiceInterceptor(grpc.ServerInterceptor):
                     close_old_connections()
                     observation.status = _finish(context, span, state, method, started)
         finally:
+            if holds_slot:  # only now: a server that waits for its streams to end waits for this too
+                self.streams.release()
             unbind_call(token)
 
 

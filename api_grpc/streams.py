@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import grpc
 from django.db import connection
@@ -37,20 +36,18 @@ class OpenStreams:
         self._lock = threading.Lock()
         self._closing = threading.Event()
 
-    @contextmanager
-    def slot(self) -> Iterator[None]:
-        """Hold one of the slots for the block; raises TooManyStreams when none is free, and
-        ServiceUnavailable once the server is shutting down."""
+    def acquire(self) -> None:
+        """Take a slot; raises TooManyStreams when none is free, and ServiceUnavailable once the
+        server is shutting down. `release()` it when the stream is over, logged included."""
         self.check()
         with self._lock:
             if self._count >= self.limit:
                 raise TooManyStreams("Too many open streams on this server; try again later.")
             self._count += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._count -= 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._count -= 1
 
     @property
     def count(self) -> int:

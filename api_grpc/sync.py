@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import contextvars
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
 import grpc
+from django.conf import settings
 from django.db import close_old_connections, connection
 
 from api_grpc.commands import create, delete, update
@@ -37,7 +39,7 @@ from api_grpc.interceptors import check_rate_limit
 from api_grpc.streams import OpenStreams, release_connection, wait_time
 from core.auth import Credential
 from core.db import time_budget
-from core.errors import InvalidInput, TimeBudgetExceeded
+from core.errors import InvalidInput, NotAuthenticated, TimeBudgetExceeded
 from core.types import Actor
 from tasks.events import Subscription, subscribe
 
@@ -127,6 +129,7 @@ class SyncSession:
         self.outbox = Outbox(OUTBOX_SIZE)
         self.subscription: Subscription | None = None
         self.reading_done = threading.Event()
+        self.rechecked = time.monotonic()
 
     def run(self, requests: Iterator[pb.SyncTasksRequest | Refused]) -> Iterator[pb.SyncTasksResponse]:
         """The responses of the stream, on the call's pool thread."""
@@ -151,16 +154,32 @@ class SyncSession:
     def _read(self, requests: Iterator[pb.SyncTasksRequest | Refused]) -> None:
         try:
             for request in requests:
+                self._check_credential()
                 if not self.outbox.put(self.handle(request)):
                     return
         except grpc.RpcError:
             pass  # the call ended (cancelled, deadline, or ended by the server): nothing left to answer
-        except Exception as exc:  # a bug of ours: end the stream INTERNAL, logged by describe()
+        except Exception as exc:  # NotAuthenticated, else a bug of ours (INTERNAL, logged by describe())
             self.outbox.fail(exc)
         finally:
             self.reading_done.set()
             self.outbox.wake()
             connection.close()
+
+    def _check_credential(self) -> None:
+        """Raise NotAuthenticated once the stream's credential has expired, or was revoked (checked
+        every EVENTS_REAUTH_INTERVAL seconds, as a subscription does): a unary call would be refused
+        from then on, so the stream ends instead of taking more commands."""
+        expires_at = self.credential.expires_at
+        if expires_at is not None and expires_at <= time.time():
+            raise NotAuthenticated("The credential has expired. The stream is closed.")
+        now = time.monotonic()
+        if now - self.rechecked >= settings.EVENTS_REAUTH_INTERVAL:
+            self.rechecked = now
+            try:
+                self.credential.recheck()
+            except NotAuthenticated as exc:
+                raise NotAuthenticated(f"{exc.message} The stream is closed.") from None
 
     def handle(self, request: pb.SyncTasksRequest | Refused) -> pb.SyncTasksResponse:
         """The response to one message: its command's result, or the error its unary call would end with."""

@@ -3,6 +3,8 @@ work as printed, against the server `make run` starts (its `manage.py serve` lin
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import re
 import signal
@@ -10,6 +12,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -95,3 +99,77 @@ def test_grpc_client_example_works_as_printed(server: tuple[int, int]) -> None:
     assert "updated: STATUS_COMPLETED, completed=True, version 2" in lines
     assert any(line.startswith("stale update: ABORTED") for line in lines)
     assert lines[-1] == "deleted"
+
+
+def _demo_token(port: int) -> str:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/auth/token",
+        data=json.dumps({"username": "demo", "password": "demo-password"}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return str(json.load(response)["access"])
+
+
+def _events_until(lines: Iterator[str], count: int) -> list[tuple[str, dict]]:
+    """The next `count` events (type, data) of a stream given line by line, past comments and `retry:`."""
+    events: list[tuple[str, dict]] = []
+    kind = None
+    for line in lines:
+        if line.startswith("event: "):
+            kind = line.removeprefix("event: ").strip()
+        elif line.startswith("data: ") and kind is not None:
+            events.append((kind, json.loads(line.removeprefix("data: "))))
+            if len(events) == count:
+                return events
+    raise AssertionError(f"the stream ended after {events}")
+
+
+def test_run_serves_live_events_on_its_http_port_with_grpc_writes(server: tuple[int, int]) -> None:
+    """One origin and one process: a stream on the HTTP port sees the writes of the gRPC example."""
+    port = server[0]
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.request("GET", "/api/v1/tasks/events", headers={"Authorization": f"Bearer {_demo_token(port)}"})
+    response = connection.getresponse()
+    assert response.status == 200 and response.getheader("Content-Type") == "text/event-stream"
+    assert response.readline() == b"retry: 5000\n"
+    try:
+        test_grpc_client_example_works_as_printed(server)
+        events = _events_until((line.decode() for line in iter(response.readline, b"")), 3)
+    finally:
+        connection.close()
+    assert [kind for kind, _ in events] == ["created", "completed", "deleted"]
+    assert events[0][1]["task"]["title"] == "Try gRPC"
+    assert {data["task_id"] for _, data in events} == {events[0][1]["task_id"]}
+
+
+def _events_example(document: Path, heading: str) -> str:
+    section = document.read_text().split(heading, 1)[1]
+    return re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+
+
+@pytest.mark.parametrize(
+    ("document", "heading"),
+    [(README, "### Live events"), (Path(settings.BASE_DIR) / "docs" / "api" / "rest.md", "## Live events")],
+    ids=["README", "rest.md"],
+)
+def test_the_curl_n_of_live_events_works_as_printed(server: tuple[int, int], document: Path, heading: str) -> None:
+    port = server[0]
+    script = _events_example(document, heading).replace("http://127.0.0.1:8000", f"http://127.0.0.1:{port}")
+    assert "curl -N" in script
+    curl = subprocess.Popen(["bash", "-e", "-c", script], stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert curl.stdout is not None
+        assert curl.stdout.readline() == "retry: 5000\n"
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/tasks",
+            data=json.dumps({"title": "Watch me", "priority": "high"}).encode(),
+            headers={"Authorization": f"Bearer {_demo_token(port)}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as created:
+            task = json.load(created)
+        [(kind, data)] = _events_until(iter(curl.stdout.readline, ""), 1)
+    finally:
+        os.killpg(curl.pid, signal.SIGTERM)
+        curl.wait(timeout=10)
+    assert kind == "created" and data["task"] == task

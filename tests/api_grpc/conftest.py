@@ -21,7 +21,7 @@ import pytest
 
 from api_grpc.generated.tasks.v1 import tasks_pb2_grpc as pb_grpc
 from api_grpc.server import Running, build_server
-from tests.api_grpc.helpers import Metadata, bearer, terminate_other_connections
+from tests.api_grpc.helpers import Metadata, bearer, terminate_other_connections, wait_until
 
 
 @pytest.fixture
@@ -37,6 +37,9 @@ def start_server(transactional_db: None, settings: Any) -> Iterator[Callable[...
     yield start
     for running in started:
         running.shutdown(0).wait(5)
+        # Streams end at their next look at the call (streams.POLL): let them, logs included, before
+        # the next test (or the end of the capture of this one).
+        assert wait_until(lambda running=running: running.streams.count == 0, timeout=5)
     terminate_other_connections()
 
 

@@ -32,7 +32,7 @@ def server_sessions() -> list[int]:
 def test_a_connection_killed_between_calls_is_replaced(
     start_server: Callable[..., Running], open_channel: Any, user: Any, as_user: Metadata
 ) -> None:
-    running = start_server(workers=1)  # one thread, so both calls use the same persistent connection
+    running = start_server(workers=1, max_streams=0)  # one thread, so both calls use the same connection
     stub = pb_grpc.TaskServiceStub(open_channel(port=running.port))
     TaskFactory(owner=user, title="home task", tags=["home"])
     TaskFactory(owner=user, title="work task", tags=["work"])

@@ -90,7 +90,7 @@ def test_a_write_blocked_past_its_deadline_is_not_applied(stub: Any, user: Any, 
 def test_a_call_whose_deadline_passes_while_it_waits_for_a_worker_does_no_work(
     start_server: Callable[..., Running], open_channel: Any, user: Any, as_user: Metadata
 ) -> None:
-    running = start_server(workers=1)
+    running = start_server(workers=1, max_streams=0)  # one thread: no stream threads either
     stub = pb_grpc.TaskServiceStub(open_channel(port=running.port))
     task = TaskFactory(owner=user, title="Locked")
 
@@ -115,7 +115,7 @@ def test_a_call_whose_deadline_passes_while_it_waits_for_a_worker_does_no_work(
 def test_a_call_blocked_by_a_row_lock_ends_at_its_deadline(
     start_server: Callable[..., Running], open_channel: Any, user: Any, as_user: Metadata, caplog: Any
 ) -> None:
-    running = start_server(workers=1)
+    running = start_server(workers=1, max_streams=0)  # one thread: no stream threads either
     stub = pb_grpc.TaskServiceStub(open_channel(port=running.port))
     task = TaskFactory(owner=user, title="Locked")
     other = TaskFactory(owner=user, title="Free")
@@ -151,7 +151,7 @@ def test_a_call_cancelled_while_it_waits_writes_nothing(
 ) -> None:
     """The client gives up (or a shutdown cuts the call off) while the update waits for a row lock:
     once the lock is free the server runs no further statement, so nothing is written."""
-    running = start_server(workers=1)
+    running = start_server(workers=1, max_streams=0)  # one thread: no stream threads either
     stub = pb_grpc.TaskServiceStub(open_channel(port=running.port))
     task = TaskFactory(owner=user, title="Locked")
 

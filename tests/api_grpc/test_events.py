@@ -19,12 +19,14 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
-from rest_framework_simplejwt.tokens import AccessToken
+from prometheus_client import REGISTRY
 
 from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
 from api_grpc.generated.tasks.v1 import tasks_pb2_grpc as pb_grpc
 from api_grpc.server import Running
+from api_rest.auth import TokenObtainSerializer
 from tasks import events
+from tasks.models import Task
 from tasks.services import task_create, task_delete, task_update
 from tests.api_grpc.helpers import TIMEOUT, Metadata, api_key, bearer, ok, wait_until
 from tests.factories import actor_of
@@ -89,12 +91,19 @@ def watch(stub: pb_grpc.TaskServiceStub) -> Iterator[Callable[..., Stream]]:
         stream.call.cancel()
 
 
+def short_lived_token(user: Any, *, seconds: float) -> str:
+    """A real access token of `user` (with the role claims of a login) that expires in `seconds`."""
+    token = TokenObtainSerializer.get_token(user).access_token
+    token.set_exp(lifetime=timedelta(seconds=seconds))
+    return str(token)
+
+
 def event_types(items: list[pb.TaskEvent]) -> list[int]:
     return [item.type for item in items]
 
 
 def no_stream_left(server: Running) -> None:
-    wait_until(lambda: server.streams.count == 0 and events.open_streams() == 0, timeout=5)
+    assert wait_until(lambda: server.streams.count == 0 and events.open_streams() == 0, timeout=5)
 
 
 # -- WatchTasks ------------------------------------------------------------------------------------------
@@ -287,7 +296,7 @@ def test_the_deadline_and_a_cancel_end_the_stream_quietly(
             r.getMessage() for r in caplog.records if r.name == "taskhub.access" and getattr(r, "user_id", 0) == user.pk
         )
 
-    wait_until(lambda: len(access()) == 2, timeout=5)
+    assert wait_until(lambda: len(access()) == 2, timeout=5)
     assert access() == [
         "/tasks.v1.TaskService/WatchTasks CANCELLED",
         "/tasks.v1.TaskService/WatchTasks DEADLINE_EXCEEDED",
@@ -297,8 +306,7 @@ def test_the_deadline_and_a_cancel_end_the_stream_quietly(
 def test_an_expired_token_ends_the_stream_unauthenticated(
     watch: Callable[..., Stream], grpc_server: Running, user: Any
 ) -> None:
-    token = AccessToken.for_user(user)
-    token.set_exp(lifetime=timedelta(seconds=2))
+    token = short_lived_token(user, seconds=2)
     stream = watch((("authorization", f"Bearer {token}"),))
     task_create(actor=actor_of(user), data={"title": "while valid"})
     assert [e.task.title for e in stream.take(1)] == ["while valid"]
@@ -367,7 +375,7 @@ def test_streams_over_the_servers_limit_are_refused_and_unary_calls_still_run(
     assert len(answers) == 2
 
     calls[0].cancel()
-    wait_until(lambda: server.streams.count == 2, timeout=5)
+    assert wait_until(lambda: server.streams.count == 2, timeout=5)
     again = stub.WatchTasks(pb.WatchTasksRequest(), metadata=as_user, timeout=60)
     again.initial_metadata()
     for call in [*calls[1:3], again]:
@@ -511,3 +519,95 @@ def test_an_idempotency_key_replays_the_first_create(
     assert [r.event.type for r in got if r.WhichOneof("kind") == "event"] == [pb.TASK_EVENT_TYPE_CREATED]
     stream.nothing_more()
     assert len(ok(stub.ListTasks, pb.ListTasksRequest(), as_user).tasks) == 1
+
+
+def test_each_command_counts_against_the_rate_limit(
+    sync: Callable[[Metadata], tuple[Commands, Stream]], as_user: Metadata, rate_limits: Callable[..., None]
+) -> None:
+    rate_limits(user=["3/h"])
+    commands, stream = sync(as_user)  # opening the stream is one call
+    for n in range(3):
+        commands.send(request_id=f"c{n}", create=pb.CreateTaskRequest(title=f"{n}"))
+    got = stream.take(3)
+
+    assert [r.WhichOneof("kind") for r in got] == ["result", "result", "error"]
+    assert got[2].error.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+    assert got[2].error.details["taskhub-error-code"] == "rate_limited" and "retry-after" in got[2].error.details
+    commands.send(request_id="w", watch=pb.WatchTasksRequest())  # the stream goes on
+    assert stream.take(1)[0].result.watching_after
+
+
+def test_a_second_watch_is_refused_and_the_first_goes_on(
+    sync: Callable[[Metadata], tuple[Commands, Stream]], user: Any, as_user: Metadata
+) -> None:
+    commands, stream = sync(as_user)
+    commands.send(request_id="w1", watch=pb.WatchTasksRequest(status=pb.STATUS_TODO))
+    commands.send(request_id="w2", watch=pb.WatchTasksRequest())
+    first, second = stream.take(2)
+    assert first.result.request_id == "w1"
+    assert second.error.request_id == "w2" and "watch" in second.error.details["taskhub-field-errors"]
+
+    task_create(actor=actor_of(user), data={"title": "todo"})
+    assert stream.take(1)[0].event.task.title == "todo"
+
+
+def test_a_client_that_does_not_read_stops_its_commands_being_taken(
+    open_channel: Callable[..., grpc.Channel], grpc_server: Running, as_user: Metadata
+) -> None:
+    stub = pb_grpc.TaskServiceStub(open_channel(options=[("grpc.http2.bdp_probe", 0)]))
+    commands = Commands()
+    call = stub.SyncTasks(iter(commands), metadata=as_user, timeout=60)
+    sent = 150
+    for n in range(sent):  # answers of ~10 KB: a few fill the client's window, then the server's queue fills
+        commands.send(request_id=f"c{n}", create=pb.CreateTaskRequest(title=f"{n}", description="x" * 10_000))
+    commands.close()
+
+    def created() -> int:
+        return Task.objects.count()
+
+    previous = -1
+    while (now := created()) != previous:  # until it stops growing
+        previous = now
+        time.sleep(1)
+    assert 0 < previous < sent
+
+    answers = [response.result.request_id for response in call]  # reading lets the rest through
+    assert answers == [f"c{n}" for n in range(sent)]
+    assert created() == sent
+
+
+def test_sync_ends_unauthenticated_once_its_token_expired(
+    sync: Callable[[Metadata], tuple[Commands, Stream]], user: Any
+) -> None:
+    token = short_lived_token(user, seconds=2)
+    commands, stream = sync((("authorization", f"Bearer {token}"),))
+    commands.send(request_id="before", create=pb.CreateTaskRequest(title="while valid"))
+    assert stream.take(1)[0].result.task.title == "while valid"
+
+    time.sleep(2.1)
+    commands.send(request_id="after", create=pb.CreateTaskRequest(title="too late"))
+    error = stream.ended()
+    assert error is not None and error.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "expired" in (error.details() or "")
+    assert list(Task.objects.values_list("title", flat=True)) == ["while valid"]
+
+
+def test_streams_are_counted_under_the_grpc_protocol(
+    stub: pb_grpc.TaskServiceStub, grpc_server: Running, user: Any, as_user: Metadata
+) -> None:
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, {"protocol": "grpc", **labels}) or 0.0
+
+    active, delivered = sample("api_event_streams_active"), sample("api_events_delivered_total")
+    closed = sample("api_event_streams_ended_total", reason="client_closed")
+    call = stub.WatchTasks(pb.WatchTasksRequest(), metadata=as_user, timeout=60)
+    call.initial_metadata()
+    assert sample("api_event_streams_active") == active + 1
+
+    task_create(actor=actor_of(user), data={"title": "counted"})
+    assert next(call).task.title == "counted"
+    call.cancel()
+    no_stream_left(grpc_server)
+    assert sample("api_event_streams_active") == active
+    assert sample("api_events_delivered_total") == delivered + 1
+    assert sample("api_event_streams_ended_total", reason="client_closed") == closed + 1

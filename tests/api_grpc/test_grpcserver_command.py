@@ -1,5 +1,6 @@
 """`manage.py grpcserver` as a real process: it serves, and on SIGTERM it shuts down gracefully (health
-NOT_SERVING, new calls UNAVAILABLE, the call in flight finishes) and exits 0 within the grace period."""
+NOT_SERVING, new calls UNAVAILABLE, the call in flight finishes, open streams end UNAVAILABLE at once)
+and exits 0 within the grace period."""
 
 from __future__ import annotations
 
@@ -114,3 +115,28 @@ def test_sigterm_shuts_down_gracefully(grpcserver_process: Any, user: Any) -> No
     assert time.monotonic() - signalled < GRACE
     assert any("SIGTERM, shutting down" in line for line in output), output
     assert Task.objects.get(pk=task.pk).title == "After"
+
+
+def test_sigterm_ends_open_streams_unavailable_at_once(grpcserver_process: Any, user: Any) -> None:
+    """Streams are not left to the grace period: they end UNAVAILABLE with a reason to reconnect."""
+    process, port, _ = grpcserver_process
+    metadata = bearer(user)
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        grpc.channel_ready_future(channel).result(timeout=20)
+        stub = pb_grpc.TaskServiceStub(channel)
+        watch = stub.WatchTasks(pb.WatchTasksRequest(), metadata=metadata, timeout=30)
+        watch.initial_metadata()
+        sync = stub.SyncTasks(iter([pb.SyncTasksRequest(watch=pb.WatchTasksRequest())]), metadata=metadata, timeout=30)
+        assert next(sync).result.watching_after
+
+        process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        for stream in (watch, sync):
+            with pytest.raises(grpc.RpcError) as info:
+                next(stream)
+            assert info.value.code() == grpc.StatusCode.UNAVAILABLE, info.value
+            assert "reconnect with the last event id" in info.value.details()
+        assert time.monotonic() - signalled < 2
+
+    assert process.wait(timeout=GRACE + 2) == 0
+    assert time.monotonic() - signalled < GRACE

@@ -71,6 +71,8 @@ EXPECTED_STATUSES = {
     "tasks_update": {"200", "400", "401", "403", "404", "406", "411", "412", "413", "415", "429", "503", "504"},
     "tasks_destroy": {"204", "401", "403", "404", "406", "412", "429", "503", "504"},
     "cache_stats": {"200", "401", "403", "406", "429", "503", "504"},
+    # 404: reached through the WSGI server, which does not hold streams.
+    "tasks_events": {"200", "400", "401", "404", "406", "429", "503", "504"},
 }
 
 
@@ -101,8 +103,8 @@ def test_every_error_is_the_problem_component_with_its_headers(document: dict[st
                 continue
             assert set(response["content"]) == {PROBLEM_MEDIA_TYPE}, (name, status)
             assert response["content"][PROBLEM_MEDIA_TYPE]["schema"] == {"$ref": "#/components/schemas/Problem"}
-            if status == "429":
-                assert headers["Retry-After"]["required"] is True, name
+            if status == "429":  # but `too_many_streams`, which lasts until one of the user's streams ends
+                assert headers["Retry-After"].get("required", False) is (name != "tasks_events"), name
             if status == "401" and not name.startswith("v1_auth"):
                 assert headers["WWW-Authenticate"]["required"] is True, name
 

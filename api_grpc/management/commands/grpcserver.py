@@ -1,7 +1,8 @@
 """`manage.py grpcserver [--host H] [--port P] [--workers N]`: serve tasks.v1.TaskService.
 
 Stops gracefully on SIGTERM or SIGINT: health turns NOT_SERVING, new calls get UNAVAILABLE, calls in
-flight get GRPC_SHUTDOWN_GRACE seconds to finish.
+flight get GRPC_SHUTDOWN_GRACE seconds to finish, open streams end at once with UNAVAILABLE (reconnect
+with the last event id).
 """
 
 from __future__ import annotations

@@ -20,9 +20,10 @@ with the last id), then uvicorn lets requests finish and gRPC gives calls GRPC_S
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
-from typing import Any
+from typing import Any, NoReturn
 
 import uvicorn
 from django.conf import settings
@@ -76,7 +77,10 @@ class Command(BaseCommand):
         self.check(display_num_errors=True)
         grpc: Running | None = None
         if settings.GRPC_ENABLED:
-            grpc = build_server(host=host, port=grpc_port)
+            try:
+                grpc = build_server(host=host, port=grpc_port)
+            except RuntimeError as error:  # the port is taken
+                self.fail(f"gRPC: {error}")
             logger.info("gRPC: tasks.v1.TaskService on %s:%s", host, grpc.port)
         app: Any = ASGIStaticFilesHandler(application) if settings.DEBUG else application
         self.http = _Server(
@@ -97,10 +101,20 @@ class Command(BaseCommand):
                 signal.signal(signum, self.on_signal)
         try:
             self.http.run()
+        except SystemExit:
+            pass  # uvicorn could not start (the port is taken) and logged why
         finally:
             if grpc is not None:
                 grpc.shutdown(settings.GRPC_SHUTDOWN_GRACE).wait()
             self.stopped.set()
+        if not self.http.started:
+            self.fail(f"HTTP: cannot serve on {host}:{port}.")
+
+    def fail(self, message: str) -> NoReturn:
+        """Exit the process, also from the reloader's serving thread (where sys.exit would end only the
+        thread, leaving a process that watches files and serves nothing), as runserver does."""
+        self.stderr.write(message)
+        os._exit(1)
 
     def on_signal(self, signum: int, frame: Any) -> None:
         if self.http is not None:
