@@ -53,6 +53,8 @@ class ParserCache(StrawberryParserCache):
 
 
 AMBIGUOUS_OPERATION = "Must provide operation name if query contains multiple operations."
+WEBSOCKET_ONLY = "Subscriptions run over the websocket at /graphql/ (graphql-transport-ws), not over HTTP."
+HTTP_ONLY = "Only subscriptions run over the websocket; send queries and mutations over HTTP."
 
 
 def operation_is_ambiguous(context: ExecutionContext) -> bool:
@@ -91,20 +93,20 @@ class OperationChoice(SchemaExtension):
         yield
 
 
-class SubscriptionsOnly(SchemaExtension):
-    """Over the websocket only subscriptions run, refused as a validation error otherwise
-    (GRAPHQL_VALIDATION_FAILED): queries and mutations go over HTTP, with its rate limit and request
-    log, and their resolvers are synchronous. Like OperationChoice, after ValidationCache."""
+class OperationTransport(SchemaExtension):
+    """Each kind of operation on its transport, the other refused as a validation error
+    (GRAPHQL_VALIDATION_FAILED) before anything runs: subscriptions over the websocket only (a
+    stream needs the connection), queries and mutations over HTTP only (there the rate limit and
+    the request log apply, and their resolvers are synchronous). Like OperationChoice, after
+    ValidationCache."""
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        if isinstance(context.context, StreamContext):
-            with suppress(RuntimeError):  # no operation of the requested name: graphql-core says so
-                if context.operation_type is not OperationType.SUBSCRIPTION:
-                    error = GraphQLError(
-                        "Only subscriptions run over the websocket; send queries and mutations over HTTP."
-                    )
-                    context.pre_execution_errors = [*(context.pre_execution_errors or ()), error]
+        over_websocket = isinstance(context.context, StreamContext)
+        with suppress(RuntimeError):  # no operation of the requested name: strawberry says so
+            if (context.operation_type is OperationType.SUBSCRIPTION) is not over_websocket:
+                message = WEBSOCKET_ONLY if not over_websocket else HTTP_ONLY
+                context.pre_execution_errors = [*(context.pre_execution_errors or ()), GraphQLError(message)]
         yield
 
 
@@ -151,7 +153,7 @@ def build_schema(*, introspection: bool = True, field_suggestions: bool = True) 
         lambda: ParserCache(maxsize=cache_size),
         lambda: ValidationCache(maxsize=cache_size),
         OperationChoice,
-        SubscriptionsOnly,
+        OperationTransport,
         ErrorCodes,
         OperationName,
     ]

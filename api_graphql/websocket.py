@@ -19,7 +19,7 @@ what runs (docs/api/graphql.md, "Subscriptions"):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 from typing import Any
 
@@ -48,9 +48,10 @@ from core.auth import Credential, authenticate_stream
 from core.errors import NotAuthenticated
 from core.types import Actor
 
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+# ASGI's callables, typed as django-stubs types Django's handler (config/asgi.py wraps both).
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[Mapping[str, Any]]]
+Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 
 
 def _credential(params: object, headers: Mapping[str, str], name: str) -> str | None:

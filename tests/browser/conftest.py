@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Route, sync_playwright
 
 from tests.live import executable
+from tests.streaming import asgi_server  # noqa: F401 - the fixture of the GraphiQL subscription test
 
 CHROMIUM = executable("CHROMIUM", "chromium", "chromium-browser")
 ARGS = [
