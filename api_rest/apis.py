@@ -475,6 +475,7 @@ class TaskEventsApi(BaseApi):
         return EventStreamResponse(subscription, heartbeat=settings.EVENTS_HEARTBEAT)
 
     def head(self, request: Request) -> HttpResponse:
+        """The checks of GET, and the stream's headers, without opening a stream."""
         _subscription_arguments(request)
         return event_stream_head()
 

@@ -374,6 +374,8 @@ class Subscription:
                 self._credential.recheck()
             except NotAuthenticated as exc:
                 self.end(NotAuthenticated(f"{exc.message} The stream is closed."), "credential")
+        # Wake for the next check even on an idle stream: a revoked key ends its stream in time.
+        timeout = min(timeout, max(settings.EVENTS_REAUTH_INTERVAL - (now - self._rechecked), 0.01))
         expires_at = self._credential.expires_at
         if expires_at is not None:
             left = expires_at - time.time()

@@ -40,7 +40,7 @@ def asgi_server(transactional_db: None) -> Iterator[str]:
             port=port,
             log_level="warning",
             lifespan="off",
-            ws="websockets",
+            ws="websockets-sansio",
             timeout_graceful_shutdown=1,
         )
     )

@@ -64,10 +64,12 @@ class EventStream:
             else:
                 message[name] = json.loads(value) if name == "data" else value
 
-    def next_event(self) -> dict[str, Any]:
-        """The next event, past the reconnection hint and keep-alive comments."""
+    def next_event(self, timeout: float = 10) -> dict[str, Any]:
+        """The next event, past the reconnection hint and keep-alive comments (which would keep a
+        read timeout from ever firing), within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
         while "event" not in (message := self.next()):
-            pass
+            assert time.monotonic() < deadline, f"no event in {timeout} s"
         return message
 
     def close(self) -> None:
@@ -84,6 +86,13 @@ def call(base: str, method: str, path: str, token: str, body: dict[str, Any] | N
     connection.close()
     assert response.status < 300, content
     return json.loads(content) if content else {}
+
+
+@pytest.fixture(autouse=True)
+def _short_heartbeat(settings: Any) -> None:
+    """A keep-alive every second: a test waiting for an event that never comes fails in `next_event`'s
+    time, not at the token's expiry."""
+    settings.EVENTS_HEARTBEAT = 1.0
 
 
 @pytest.fixture

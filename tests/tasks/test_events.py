@@ -5,6 +5,7 @@ this runs the in-process log; with REDIS_URL the Redis Stream."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -245,8 +246,10 @@ def test_anext_waits_on_the_event_loop(user: Any, opened: Callable[..., Any]) ->
         await asyncio.to_thread(task_create, actor=actor, data={"title": "pushed"})
         return await asyncio.wait_for(waiting, 5)
 
-    started = time.monotonic()
-    got = asyncio.run(scenario())
+    # On a thread of its own: another test's fixture (Playwright) may keep a loop running on this one.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        started = time.monotonic()
+        got = pool.submit(asyncio.run, scenario()).result(timeout=30)
     assert [e.task.title for e in got] == ["pushed"] and time.monotonic() - started < 3
 
 
