@@ -94,7 +94,7 @@ lint: $(VENV)/.installed-dev buf
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	'$(BUF)' lint api_grpc/protos
-	$(BIN)/mypy tasks core observability api_rest api_graphql api_grpc config docker/healthcheck.py docker/wait.py
+	$(BIN)/mypy tasks core observability api_rest api_graphql api_grpc config docker/healthcheck.py docker/wait.py docker/events_server.py
 	DJANGO_SECRET_KEY=check-$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
 	JWT_SIGNING_KEY=check-$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
 	DJANGO_SETTINGS_MODULE=config.settings.production \
@@ -106,8 +106,8 @@ lint: $(VENV)/.installed-dev buf
 image:
 	docker/cluster.sh image
 
-## cluster-up: build what is missing, start PostgreSQL, Redis, migrate, web1/web2, grpc1/grpc2, nginx, Prometheus,
-## wait until the proxy is ready, seed the demo user and print its credentials.
+## cluster-up: build what is missing, start PostgreSQL, Redis, migrate, web1/web2, events1/events2, grpc1/grpc2,
+## nginx, Prometheus, wait until the proxy and the events replicas are ready, seed the demo user and print its credentials.
 cluster-up:
 	docker/cluster.sh up
 

@@ -234,6 +234,12 @@ wait_until() {  # wait_until SECONDS DESCRIPTION COMMAND...
 }
 
 proxy_ready() { [ "$(http_status "http://127.0.0.1:$TASKHUB_HTTP_PORT/readyz")" = 200 ]; }
+events_replicas_alive() {
+    local service
+    for service in events1 events2; do
+        podman healthcheck run "$(container "$service")" >/dev/null 2>&1 || return 1
+    done
+}
 proxy_grpc_serving() {
     podman exec "$(container grpc1)" python /app/docker/healthcheck.py grpc proxy:9090 >/dev/null 2>&1
 }
@@ -268,6 +274,7 @@ up() {
         die "migrate failed (podman logs $(container migrate))"
     fi
     wait_until 120 "the proxy's /readyz" proxy_ready
+    wait_until 60 "the events replicas' /healthz" events_replicas_alive
     wait_until 60 "gRPC health through the proxy" proxy_grpc_serving
     wait_until 60 "Prometheus" prometheus_ready
     podman exec "$(container web1)" python manage.py seed_demo \
@@ -277,7 +284,8 @@ up() {
     cat <<INFO
 
   HTTP        http://127.0.0.1:$TASKHUB_HTTP_PORT   (REST /api/v1, GraphQL /graphql/, probes /healthz /readyz /health)
-  gRPC        127.0.0.1:$TASKHUB_GRPC_PORT          (tasks.v1.TaskService, grpc.health.v1.Health)
+              live events: GET /api/v1/tasks/events (SSE), /graphql/ websockets (graphql-transport-ws)
+  gRPC        127.0.0.1:$TASKHUB_GRPC_PORT          (tasks.v1.TaskService with WatchTasks and SyncTasks, grpc.health.v1.Health)
   Prometheus  http://127.0.0.1:$TASKHUB_PROMETHEUS_PORT
   demo user   $(env_value DEMO_USERNAME) / $(env_value DEMO_PASSWORD)   (secrets in docker/.env)
 INFO

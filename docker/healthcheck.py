@@ -2,6 +2,7 @@
 
 - granian (web): GET http://127.0.0.1:$WEB_PORT/healthz with Host $HEALTHCHECK_HOST (localhost) answers 200
   (liveness: the process serves);
+- events_server.py (uvicorn, events): the same on $EVENTS_PORT;
 - grpcserver (grpc): grpc.health.v1.Health/Check of the whole server on 127.0.0.1:$GRPC_PORT is SERVING;
 - anything else (migrate, a one-off command): healthy.
 
@@ -20,11 +21,13 @@ TIMEOUT = 2.5
 
 
 def role() -> str:
-    """What PID 1 serves: granian or grpcserver once the entry point has exec'd them; before that (while it
-    waits for the migrations) the entry point itself, whose first argument is the role."""
+    """What PID 1 serves: granian, events_server.py or grpcserver once the entry point has exec'd them; before
+    that (while it waits for the migrations) the entry point itself, whose first argument is the role."""
     command = Path("/proc/1/cmdline").read_bytes().split(b"\0")
     if any(part.endswith(b"granian") for part in command):
         return "web"
+    if any(part.endswith(b"events_server.py") for part in command):
+        return "events"
     if b"grpcserver" in command:
         return "grpc"
     for index, part in enumerate(command[:-1]):
@@ -51,9 +54,10 @@ def grpc_serving(target: str) -> bool:
 
 
 def main() -> int:
-    checks = {"web": web_alive, "grpc": grpc_serving}
+    checks = {"web": web_alive, "events": web_alive, "grpc": grpc_serving}
     targets = {
         "web": f"127.0.0.1:{os.environ.get('WEB_PORT', '8000')}",
+        "events": f"127.0.0.1:{os.environ.get('EVENTS_PORT', '8000')}",
         "grpc": f"127.0.0.1:{os.environ.get('GRPC_PORT', '50051')}",
     }
     what = sys.argv[1] if len(sys.argv) > 1 else role()

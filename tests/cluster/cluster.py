@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
@@ -32,6 +33,7 @@ PROMETHEUS_URL = os.environ.get(
     "TASKHUB_CLUSTER_PROMETHEUS", f"http://127.0.0.1:{os.environ.get('TASKHUB_PROMETHEUS_PORT', '9091')}"
 )
 WEB_REPLICAS = ("web1", "web2")
+EVENTS_REPLICAS = ("events1", "events2")
 GRPC_REPLICAS = ("grpc1", "grpc2")
 WEB_PORT = 8000
 GRPC_PORT = 50051
@@ -95,6 +97,21 @@ def address(service: str) -> str:
 
 def web_url(service: str) -> str:
     return f"http://{address(service)}:{WEB_PORT}"
+
+
+def replica_metric(service: str, name: str, **labels: str) -> float:
+    """The sum of a metric's samples with these labels in a web or events replica's own /metrics (every
+    process of the replica summed by the multiprocess collector)."""
+    response = replica_session().get(
+        f"{web_url(service)}/metrics", headers={"Authorization": f"Bearer {env_file()['METRICS_TOKEN']}"}, timeout=5
+    )
+    response.raise_for_status()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    )
 
 
 def replica_session() -> requests.Session:

@@ -19,7 +19,7 @@ from api_grpc.generated.tasks.v1 import tasks_pb2_grpc as pb_grpc
 from tests.cluster.conftest import Credentials, Runner
 
 TIMEOUT = 10
-REPLICAS = ("web1", "web2", "grpc1", "grpc2")
+REPLICAS = ("web1", "web2", "events1", "events2", "grpc1", "grpc2")
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +123,8 @@ def test_prometheus_scrapes_every_replica(prometheus_url: str) -> None:
     expected = {
         "taskhub-web/web1:8000",
         "taskhub-web/web2:8000",
+        "taskhub-events/events1:8000",
+        "taskhub-events/events2:8000",
         "taskhub-grpc/grpc1:9464",
         "taskhub-grpc/grpc2:9464",
     }
@@ -137,8 +139,8 @@ def test_prometheus_scrapes_every_replica(prometheus_url: str) -> None:
 
 
 def test_prometheus_has_the_application_metrics(prometheus_url: str, base_url: str) -> None:
-    """The web scrape passes the token (an unauthenticated scrape would be `up` but 401, so `up == 0`):
-    the request counters of both protocols' replicas are there."""
+    """The web and events scrapes pass the token (an unauthenticated scrape would be `up` but 401, so `up == 0`):
+    the request counters of every role's replicas are there."""
     deadline = time.monotonic() + 30
     jobs: set[str] = set()
     while time.monotonic() < deadline:
@@ -146,10 +148,10 @@ def test_prometheus_has_the_application_metrics(prometheus_url: str, base_url: s
             f"{prometheus_url}/api/v1/query", params={"query": "count by (job) (api_requests_total)"}, timeout=TIMEOUT
         )
         jobs = {sample["metric"]["job"] for sample in response.json()["data"]["result"]}
-        if {"taskhub-web", "taskhub-grpc"} <= jobs:
+        if {"taskhub-web", "taskhub-events", "taskhub-grpc"} <= jobs:
             break
         time.sleep(1)
-    assert {"taskhub-web", "taskhub-grpc"} <= jobs
+    assert {"taskhub-web", "taskhub-events", "taskhub-grpc"} <= jobs
 
 
 @pytest.mark.parametrize("service", REPLICAS)

@@ -7,7 +7,8 @@
   agreed anchors of the deploy page.
 - Every metric and label an alert selects on is in a real /metrics answer of this project (Django's
   test client, with the metrics token), so renaming a metric or a label breaks this test; the gRPC
-  codes counted as faults are the interceptor's, and the endpoints left out are real route labels.
+  codes counted as faults are the interceptor's, and the endpoints left out are real route labels (or
+  the gRPC streaming methods of the service's descriptor).
 
 promtool comes from Debian's `prometheus` package (`make prometheus`), found as the metrics tests
 find it (`tests.live.binary`, the PROMTOOL variable).
@@ -27,6 +28,7 @@ from django.conf import settings
 from django.test import Client
 from prometheus_client.metrics import MetricWrapperBase
 
+from api_grpc.generated.tasks.v1 import tasks_pb2
 from api_grpc.interceptors import _SERVER_FAULTS
 from observability import metrics
 from tests.live import binary
@@ -50,7 +52,7 @@ RUNBOOK_ANCHORS = {
 # Labels Prometheus adds to every scraped series, and series it records itself.
 TARGET_LABELS = {"job", "instance"}
 PROMETHEUS_SERIES = {"up": TARGET_LABELS}
-JOBS = {"taskhub-web", "taskhub-grpc"}
+JOBS = {"taskhub-web", "taskhub-events", "taskhub-grpc"}
 
 STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 SELECTOR = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*(\{[^}]*\}|\[)")
@@ -217,6 +219,17 @@ def scraped_labels(scrape: Scrape) -> dict[str, set[str]]:
     return names
 
 
+def grpc_streams() -> set[str]:
+    """The `endpoint` labels of the gRPC streaming calls (the interceptor labels a call by its full method name),
+    from the service's descriptor: the alerts leave them out of the latencies and the fault ratio."""
+    service = tasks_pb2.DESCRIPTOR.services_by_name["TaskService"]
+    return {f"/{service.full_name}/{method.name}" for method in service.methods if method.server_streaming}
+
+
+def test_the_grpc_streams_are_watch_and_sync() -> None:
+    assert grpc_streams() == {"/tasks.v1.TaskService/WatchTasks", "/tasks.v1.TaskService/SyncTasks"}
+
+
 @pytest.mark.django_db
 def test_every_metric_and_label_an_alert_selects_is_in_the_real_metrics() -> None:
     client = Client()
@@ -228,7 +241,7 @@ def test_every_metric_and_label_an_alert_selects_is_in_the_real_metrics() -> Non
     scrape = Scrape(response.content.decode())
     scraped = scraped_labels(scrape)
     defined = defined_labels()
-    endpoints = {sample.labels["endpoint"] for sample in scrape.matching("api_requests_total")}
+    endpoints = {sample.labels["endpoint"] for sample in scrape.matching("api_requests_total")} | grpc_streams()
 
     checked = set()
     for alert in alerts():

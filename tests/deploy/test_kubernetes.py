@@ -5,9 +5,10 @@ from `secret.env.example`, as an operator's copy would be), and every rendered d
 with kubernetes-validate's strict schemas for fixed Kubernetes versions: an unknown field fails, and so
 does a kind it has no schema for (which its command line only warns about). Then the properties the
 deployment relies on are asserted on the rendered objects: the probes, the non-root read-only pods and
-their writable directories, resources everywhere, the NetworkPolicies, the autoscalers and disruption
-budgets pointing at the Deployments, the migration Job, a Secret of placeholders only, and that every
-variable the ConfigMap, the Secret and the containers set is a documented setting.
+their writable directories, resources everywhere, the routes of the live-event streams and their timeouts,
+the NetworkPolicies, the autoscalers and disruption budgets pointing at the Deployments, the migration
+Job, a Secret of placeholders only, and that every variable the ConfigMap, the Secret and the containers
+set is a documented setting.
 
 kubectl is found through the KUBECTL variable (default `kubectl` on PATH). A missing kubectl fails the
 tests instead of skipping them unnoticed: the machines this project runs its tests on have it.
@@ -160,15 +161,24 @@ def test_a_misspelt_field_in_the_sources_fails_validation(tmp_path: Path) -> Non
 # -- the workloads ---------------------------------------------------------------------------------------------
 
 
-def test_both_deployments_have_startup_liveness_and_readiness_probes(documents: list[dict[str, Any]]) -> None:
-    web = one(documents, "Deployment", "taskhub-web")["spec"]["template"]["spec"]["containers"][0]
-    grpc = one(documents, "Deployment", "taskhub-grpc")["spec"]["template"]["spec"]["containers"][0]
-    for container in (web, grpc):
+def container_of(documents: list[dict[str, Any]], deployment: str) -> dict[str, Any]:
+    container: dict[str, Any] = one(documents, "Deployment", deployment)["spec"]["template"]["spec"]["containers"][0]
+    return container
+
+
+HTTP_DEPLOYMENTS = ("taskhub-web", "taskhub-events")
+
+
+def test_every_deployment_has_startup_liveness_and_readiness_probes(documents: list[dict[str, Any]]) -> None:
+    grpc = container_of(documents, "taskhub-grpc")
+    for deployment in of_kind(documents, "Deployment"):
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
         assert {"startupProbe", "livenessProbe", "readinessProbe"} <= set(container), container["name"]
-    # HTTP: liveness never touches the database; readiness does.
-    assert web["startupProbe"]["httpGet"]["path"] == "/healthz"
-    assert web["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert web["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    # HTTP (web and events): liveness never touches the database; readiness does.
+    for http in (container_of(documents, name) for name in HTTP_DEPLOYMENTS):
+        assert http["startupProbe"]["httpGet"]["path"] == "/healthz"
+        assert http["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        assert http["readinessProbe"]["httpGet"]["path"] == "/readyz"
     # gRPC: readiness is the native gRPC health probe on the serving port; liveness is not (the health
     # service is NOT_SERVING while the database is down, which must not restart the pods).
     ports = {port["name"]: port["containerPort"] for port in grpc["ports"]}
@@ -179,16 +189,16 @@ def test_both_deployments_have_startup_liveness_and_readiness_probes(documents: 
 
 
 def test_the_probes_host_is_allowed(documents: list[dict[str, Any]]) -> None:
-    """The kubelet and Prometheus send `Host: <pod IP>:8000`: the web pods allow their own IP."""
-    web = one(documents, "Deployment", "taskhub-web")["spec"]["template"]["spec"]["containers"][0]
-    names = [variable["name"] for variable in web["env"]]
-    env = env_of(web)
-    assert env["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
-    assert env["DJANGO_ALLOWED_HOSTS"]["value"] == "$(DJANGO_ALLOWED_HOSTS),$(POD_IP)"
-    assert names.index("POD_IP") < names.index("DJANGO_ALLOWED_HOSTS")  # only earlier variables expand
+    """The kubelet and Prometheus send `Host: <pod IP>:8000`: the web and events pods allow their own IP."""
     [config] = of_kind(documents, "ConfigMap")
     assert config["data"]["DJANGO_ALLOWED_HOSTS"]  # what $(DJANGO_ALLOWED_HOSTS) expands to (envFrom)
-    assert web["envFrom"][0]["configMapRef"]["name"] == config["metadata"]["name"]
+    for http in (container_of(documents, name) for name in HTTP_DEPLOYMENTS):
+        names = [variable["name"] for variable in http["env"]]
+        env = env_of(http)
+        assert env["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+        assert env["DJANGO_ALLOWED_HOSTS"]["value"] == "$(DJANGO_ALLOWED_HOSTS),$(POD_IP)"
+        assert names.index("POD_IP") < names.index("DJANGO_ALLOWED_HOSTS")  # only earlier variables expand
+        assert http["envFrom"][0]["configMapRef"]["name"] == config["metadata"]["name"]
 
 
 def test_pods_run_as_non_root_with_a_read_only_root(documents: list[dict[str, Any]]) -> None:
@@ -238,7 +248,7 @@ def test_the_image_is_the_release_for_every_role(rendered: dict[str, list[dict[s
             [container] = containers(workload)
             assert container["image"] == expected, directory
             roles[container["name"]] = container["args"]
-        assert roles == {"web": ["web"], "grpc": ["grpc"], "migrate": ["migrate"]}
+        assert roles == {"web": ["web"], "events": ["events"], "grpc": ["grpc"], "migrate": ["migrate"]}
 
 
 def test_pods_leave_the_endpoints_before_sigterm_and_spread_over_nodes(documents: list[dict[str, Any]]) -> None:
@@ -254,6 +264,16 @@ def test_pods_leave_the_endpoints_before_sigterm_and_spread_over_nodes(documents
         )
         assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
         assert "replicas" not in deployment["spec"]  # the HorizontalPodAutoscaler owns it
+
+
+def test_the_events_pods_give_their_streams_the_shutdown_grace(documents: list[dict[str, Any]]) -> None:
+    """After preStop, uvicorn gives the streams EVENTS_SHUTDOWN_GRACE seconds to end with their retryable reason;
+    the kubelet's kill must come after both."""
+    pod = one(documents, "Deployment", "taskhub-events")["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    grace = float(env_of(container)["EVENTS_SHUTDOWN_GRACE"]["value"])
+    pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+    assert pre_stop + grace + 5 <= pod["terminationGracePeriodSeconds"]
 
 
 def test_the_migration_job_is_named_by_the_release(rendered: dict[str, list[dict[str, Any]]]) -> None:
@@ -282,23 +302,91 @@ def test_services_name_the_container_ports(documents: list[dict[str, Any]]) -> N
     assert protocols == {"grpc": "grpc", "metrics": "http"}
 
 
+# Which Service each Ingress sends to: HTTP on one host (GraphQL's websocket upgrades and the SSE route to the
+# events pods), gRPC on the other.
+INGRESS_BACKENDS = {
+    "taskhub-web": "taskhub-web",
+    "taskhub-graphql": "taskhub-web",
+    "taskhub-graphql-websocket": "taskhub-events",
+    "taskhub-events": "taskhub-events",
+    "taskhub-grpc": "taskhub-grpc",
+    "taskhub-grpc-streams": "taskhub-grpc",
+}
+# The read timeout of a stream must outlast the silence between two of its frames by far: the SSE heartbeat
+# (EVENTS_HEARTBEAT, 15 s) and uvicorn's websocket ping (20 s).
+STREAM_READ_TIMEOUT = 3600
+ANNOTATION = "nginx.ingress.kubernetes.io/"
+
+
+def annotations(ingress: dict[str, Any]) -> dict[str, str]:
+    return {
+        key.removeprefix(ANNOTATION): value
+        for key, value in ingress["metadata"].get("annotations", {}).items()
+        if key.startswith(ANNOTATION)
+    }
+
+
 def test_ingresses_route_http_and_grpc_with_tls_and_keep_the_internal_paths_private(
     documents: list[dict[str, Any]],
 ) -> None:
-    web = one(documents, "Ingress", "taskhub-web")
-    grpc = one(documents, "Ingress", "taskhub-grpc")
-    assert grpc["metadata"]["annotations"]["nginx.ingress.kubernetes.io/backend-protocol"] == "GRPC"
-    for ingress, service in ((web, "taskhub-web"), (grpc, "taskhub-grpc")):
+    ingresses = {ingress["metadata"]["name"]: ingress for ingress in of_kind(documents, "Ingress")}
+    assert set(ingresses) == set(INGRESS_BACKENDS)
+    for name in ("taskhub-grpc", "taskhub-grpc-streams"):
+        assert annotations(ingresses[name])["backend-protocol"] == "GRPC"
+    for name, ingress in ingresses.items():
         [tls] = ingress["spec"]["tls"]
         assert tls["secretName"]
         assert tls["hosts"] == [rule["host"] for rule in ingress["spec"]["rules"]]
         for rule in ingress["spec"]["rules"]:
             for path in rule["http"]["paths"]:
-                assert path["backend"]["service"]["name"] == service
+                assert path["backend"]["service"]["name"] == INGRESS_BACKENDS[name], (name, path)
                 assert path["path"] not in PUBLIC_PATHS_NEVER_ROUTED and path["path"] != "/"
     [config] = of_kind(documents, "ConfigMap")
     allowed = config["data"]["DJANGO_ALLOWED_HOSTS"].split(",")
-    assert all(rule["host"] in allowed for rule in web["spec"]["rules"])
+    for name in ("taskhub-web", "taskhub-graphql", "taskhub-events"):
+        assert all(rule["host"] in allowed for rule in ingresses[name]["spec"]["rules"])
+
+
+def routes(ingress: dict[str, Any]) -> set[tuple[str, str, str]]:
+    return {
+        (rule["host"], path["path"], path["pathType"])
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    }
+
+
+def test_the_live_event_streams_reach_the_events_pods_unbuffered_and_with_long_timeouts(
+    documents: list[dict[str, Any]],
+) -> None:
+    """SSE: its exact path, unbuffered. GraphQL websockets: a canary Ingress by `Upgrade: websocket` on the very
+    host and path of the /graphql Ingress of the web pods, whose timeouts it inherits (ingress-nginx ignores a
+    canary's own). gRPC: the two streaming methods, exactly. Every stream gets the long read and send timeouts."""
+    sse = one(documents, "Ingress", "taskhub-events")
+    [(host, path, kind)] = routes(sse)
+    assert (path, kind) == ("/api/v1/tasks/events", "Exact")
+    assert annotations(sse)["proxy-buffering"] == "off"
+
+    graphql = one(documents, "Ingress", "taskhub-graphql")
+    canary = one(documents, "Ingress", "taskhub-graphql-websocket")
+    assert routes(canary) == routes(graphql) == {(host, "/graphql", "Prefix")}
+    assert annotations(canary) == {
+        "canary": "true",
+        "canary-by-header": "Upgrade",
+        "canary-by-header-value": "websocket",
+    }
+    assert "canary" not in annotations(graphql)
+    web = one(documents, "Ingress", "taskhub-web")
+    assert not {path for _, path, _ in routes(web)} & {"/graphql", "/api/v1/tasks/events"}
+    assert int(annotations(web)["proxy-read-timeout"]) <= 60  # request/response traffic keeps a short one
+
+    streams = one(documents, "Ingress", "taskhub-grpc-streams")
+    assert {(path, kind) for _, path, kind in routes(streams)} == {
+        ("/tasks.v1.TaskService/WatchTasks", "Exact"),
+        ("/tasks.v1.TaskService/SyncTasks", "Exact"),
+    }
+    for ingress in (sse, graphql, streams):
+        for timeout in ("proxy-read-timeout", "proxy-send-timeout"):
+            assert int(annotations(ingress)[timeout]) >= STREAM_READ_TIMEOUT, (ingress["metadata"]["name"], timeout)
 
 
 def test_network_policies_admit_only_the_ingress_controller_and_prometheus(documents: list[dict[str, Any]]) -> None:
@@ -322,6 +410,7 @@ def test_network_policies_admit_only_the_ingress_controller_and_prometheus(docum
         return admitted
 
     assert sources("taskhub-web-ingress") == {8000: {"ingress-nginx", "monitoring"}}
+    assert sources("taskhub-events-ingress") == {8000: {"ingress-nginx", "monitoring"}}
     assert sources("taskhub-grpc-ingress") == {50051: {"ingress-nginx"}, 9464: {"monitoring"}}
 
 
