@@ -3,13 +3,10 @@ streams (Server-Sent Events, GraphQL websockets) beside the WSGI web role.
 
     python docker/events_server.py [--host 0.0.0.0] [--port 8000] [--graceful-shutdown 10]
 
-Not the `uvicorn` command, because of SIGTERM: uvicorn stops accepting, then waits up to its graceful-shutdown
-timeout for the responses in flight to finish, and an event stream never finishes by itself, so every stream
-would be cut at the end of the timeout. This server first ends every open stream of the process
-(`tasks.events.shutdown`: SSE `event: end` with `unavailable`, GraphQL `UNAVAILABLE`, a reason the client
-retries on with its last event id, on another replica) and waits until the adapters have closed them; then
-uvicorn closes the websockets (1012, service restart) and waits for the rest. Both together take at most
-`--graceful-shutdown` seconds.
+Not the `uvicorn` command, because of SIGTERM: uvicorn would cut every event stream at the end of its
+graceful-shutdown timeout. `config.streaming.StreamingServer` (which `manage.py serve` runs too) first ends
+every open stream with a reason the client retries on, waits until they are closed, then stops as uvicorn
+does; all within `--graceful-shutdown` seconds.
 
 One process per container: uvicorn's worker supervisor builds its own servers, without this shutdown, so a
 replica scales by containers (a stream waits on the event log, not on the CPU; the stream limits count per
@@ -20,35 +17,17 @@ proxy-header handling is off; the request log is the application's (Django's log
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import socket
 import sys
-import time
 
 import uvicorn
 
 # /app, for `config.asgi` (this file is /app/docker/events_server.py).
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from config.streaming import StreamingServer
+
 APPLICATION = "config.asgi:application"
-POLL = 0.05  # seconds between two looks at the open streams while they end
-
-
-class EventsServer(uvicorn.Server):
-    """uvicorn's server, with the event streams ended before uvicorn waits for the connections."""
-
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        # Imported here: the application (loaded at start-up) has set Django up by now.
-        from tasks import events
-
-        grace = float(self.config.timeout_graceful_shutdown or 0)
-        deadline = time.monotonic() + grace
-        events.shutdown()
-        while events.open_streams() and time.monotonic() < deadline:
-            await asyncio.sleep(POLL)
-        self.config.timeout_graceful_shutdown = max(1, round(deadline - time.monotonic()))
-        await super().shutdown(sockets)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -72,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
         log_config=None,
         timeout_graceful_shutdown=options.graceful_shutdown,
     )
-    EventsServer(config).run()
+    StreamingServer(config).run()
 
 
 if __name__ == "__main__":

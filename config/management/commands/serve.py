@@ -33,18 +33,9 @@ from django.utils import autoreload
 
 from api_grpc.server import Running, build_server
 from config.asgi import application
-from tasks.events import shutdown as end_event_streams
+from config.streaming import StreamingServer
 
 logger = logging.getLogger("taskhub.serve")
-
-
-class _Server(uvicorn.Server):
-    """uvicorn waits for open responses before it stops, and an event stream never finishes by
-    itself: end the streams first, with a reason the client can retry on."""
-
-    async def shutdown(self, sockets: list[Any] | None = None) -> None:
-        end_event_streams()
-        await super().shutdown(sockets)
 
 
 class Command(BaseCommand):
@@ -60,7 +51,7 @@ class Command(BaseCommand):
         parser.add_argument("--noreload", action="store_false", dest="reload", help="do not restart on code changes")
 
     def handle(self, *args: Any, host: str, port: int, grpc_port: int, reload: bool, **options: Any) -> None:
-        self.http: _Server | None = None
+        self.http: StreamingServer | None = None
         self.stopped = threading.Event()
         if not reload:
             self.serve(host, port, grpc_port)
@@ -83,7 +74,7 @@ class Command(BaseCommand):
                 self.fail(f"gRPC: {error}")
             logger.info("gRPC: tasks.v1.TaskService on %s:%s", host, grpc.port)
         app: Any = ASGIStaticFilesHandler(application) if settings.DEBUG else application
-        self.http = _Server(
+        self.http = StreamingServer(
             uvicorn.Config(
                 app,
                 host=host,
