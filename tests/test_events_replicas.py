@@ -32,7 +32,14 @@ from tests.api_rest.test_events import EventStream
 from tests.conftest import access_token
 from tests.factories import UserFactory
 from tests.live import free_port, test_database_url
-from tests.observability.test_health import Process, _spawn, server_environment, start_grpc, start_http
+from tests.observability.test_health import (
+    Process,
+    _spawn,
+    server_environment,
+    start_grpc,
+    start_http,
+    until_alive,
+)
 
 __all__ = ["start_grpc", "start_http"]  # fixtures, used by name
 
@@ -61,17 +68,7 @@ def start_events(tmp_path: Path) -> Iterator[Callable[..., Process]]:
                    "--graceful-shutdown", "5"]  # fmt: skip
         server = Process(_spawn(command, env, log_path), port, log_path)
         started.append(server)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if server.process.poll() is not None:
-                pytest.fail(f"the events server exited with {server.process.returncode}:\n{server.log()[-3000:]}")
-            try:
-                if server.get("/healthz").status == 200:
-                    return server
-            except OSError:
-                pass
-            time.sleep(0.1)
-        pytest.fail(f"the events server did not answer /healthz within 60 s:\n{server.log()[-3000:]}")
+        return until_alive(server, "the events server")
 
     yield start
     for server in started:

@@ -278,6 +278,21 @@ def _spawn(command: list[str], env: dict[str, str], log_path: Path) -> subproces
         )
 
 
+def until_alive(server: Process, name: str) -> Process:
+    """`server` once its /healthz answers 200 (within 60 s; the test fails with its log otherwise)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            pytest.fail(f"{name} exited with status {server.process.returncode}:\n{server.log()[-3000:]}")
+        try:
+            if server.get("/healthz").status == 200:
+                return server
+        except OSError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"{name} did not answer /healthz within 60 s:\n{server.log()[-3000:]}")
+
+
 @pytest.fixture
 def start_http(tmp_path: Path) -> Iterator[Callable[..., Process]]:
     """Start granian the production way (WSGI, one worker unless `workers` says more) with
@@ -299,17 +314,7 @@ def start_http(tmp_path: Path) -> Iterator[Callable[..., Process]]:
         ]  # fmt: skip
         server = Process(_spawn(command, env, log_path), port, log_path)
         started.append(server)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if server.process.poll() is not None:
-                pytest.fail(f"granian exited with status {server.process.returncode}:\n{server.log()[-3000:]}")
-            try:
-                if server.get("/healthz").status == 200:
-                    return server
-            except OSError:
-                pass
-            time.sleep(0.1)
-        pytest.fail(f"granian did not answer /healthz within 60 s:\n{server.log()[-3000:]}")
+        return until_alive(server, "granian")
 
     yield start
     for server in started:
