@@ -7,6 +7,7 @@ slow consumer, shutdown), which the websocket handler sends as the operation's `
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 from enum import Enum
 
@@ -76,7 +77,9 @@ class Subscription:
     ) -> AsyncGenerator[TaskEventType, None]:
         actor, credential = stream_identity(info)
         chosen = {name: value for name, value in set_fields(filters).items() if value is not None} if filters else {}
-        subscription = subscribe(
+        # On a thread: subscribing reads the log's position (Redis), which must not stall the loop.
+        subscription = await asyncio.to_thread(
+            subscribe,
             actor=actor,
             credential=credential,
             filters=event_filter(**chosen),

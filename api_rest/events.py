@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import weakref
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 from typing import Any
@@ -126,6 +127,9 @@ class EventStreamResponse(StreamingHttpResponse):
     def __init__(self, subscription: Subscription, heartbeat: float) -> None:
         super().__init__(event_stream(subscription, heartbeat), content_type=EVENT_STREAM)
         self.subscription = subscription
+        # A client that leaves while the view still runs makes Django's ASGI handler drop the
+        # response without closing it: the subscription is closed when the response is collected.
+        weakref.finalize(self, subscription.close)
         _stream_headers(self)
 
     def close(self) -> None:

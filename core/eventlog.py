@@ -168,10 +168,18 @@ class RedisStreamLog:
 
     def read_after(self, after: str, count: int) -> list[Entry]:
         key = parse_id(after)
-        try:
-            info = self._reader.xinfo_stream(self._key)
-        except redis.ResponseError:
+        # One transaction: a trim between the look at the stream's ends and the read would leave a
+        # hole the look did not see.
+        pipe = self._reader.pipeline(transaction=True)
+        pipe.xinfo_stream(self._key)
+        pipe.xrange(self._key, min=f"({after}", max="+", count=count)
+        info, rows = pipe.execute(raise_on_error=False)
+        if isinstance(rows, Exception):
+            raise rows
+        if isinstance(info, redis.ResponseError):  # no such key: nothing was ever appended (or the log was lost)
             info = None
+        elif isinstance(info, Exception):
+            raise info
         last = parse_id(str(info["last-generated-id"])) if info else (0, 0)
         first = parse_id(info["first-entry"][0]) if info and info.get("first-entry") else None
         trimmed = bool(info) and int(info["entries-added"]) > int(info["length"])
@@ -182,9 +190,7 @@ class RedisStreamLog:
         before_first = first is not None and key < first and (key != (0, 0) or trimmed)
         if key > last or before_first or (first is None and key != last):
             raise Gap(_format(last))
-        if key == last:
-            return []
-        return self._entries(self._reader.xrange(self._key, min=f"({after}", max="+", count=count))
+        return self._entries(rows)
 
     def wait(self, after: str, timeout: float, count: int) -> list[Entry]:
         parse_id(after)

@@ -18,7 +18,9 @@ it, found by owner: a write costs the hub nothing per subscriber of other users.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -29,7 +31,7 @@ from typing import Any
 from uuid import UUID
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -236,7 +238,9 @@ class Subscription:
         self._ended_reason = ""
         self._closed = False
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
-        self._rechecked = time.monotonic()
+        # The first wait re-checks: a websocket's later subscriptions reuse the credential of its
+        # connection_init, which may have been revoked since.
+        self._rechecked = -math.inf
 
     # -- the hub's side (its thread) --
 
@@ -246,6 +250,8 @@ class Subscription:
         with self._lock:
             if self._ended is not None or self._catching_up:
                 return  # catching up reads everything up to the log's end itself
+            if event.type != EventType.GAP and eventlog.parse_id(event.id) <= eventlog.parse_id(self.last_id):
+                return  # handed out already (the hub re-reads a log it switched to from its start)
             if len(self._queue) >= settings.EVENTS_BUFFER:
                 self._end(SlowConsumer(), "slow_consumer")
                 return
@@ -265,7 +271,8 @@ class Subscription:
     def _wake(self) -> None:
         self._ready.notify_all()
         for loop, ready in self._waiters:
-            loop.call_soon_threadsafe(ready.set)
+            with contextlib.suppress(RuntimeError):  # the loop is closed: its consumer is gone
+                loop.call_soon_threadsafe(ready.set)
 
     # -- the consumer's side --
 
@@ -275,9 +282,12 @@ class Subscription:
         Raises the ApplicationError that ended the stream: NotAuthenticated, SlowConsumer,
         ServiceUnavailable.
         """
+        timeout = self._check_credential(timeout)  # first: a revoked credential is replayed nothing
         if self._catching_up:
+            with self._lock:
+                if self._ended is not None:
+                    raise self._ended
             return self._catch_up()
-        timeout = self._check_credential(timeout)
         with self._lock:
             if not self._queue and self._ended is None:
                 self._ready.wait(timeout)
@@ -288,7 +298,7 @@ class Subscription:
         credential checks run on a worker thread)."""
         if self._catching_up or time.monotonic() - self._rechecked >= settings.EVENTS_REAUTH_INTERVAL:
             return await asyncio.to_thread(self.next, 0)
-        timeout = self._check_credential(timeout)
+        timeout = self._check_credential(timeout, recheck=False)  # a recheck may query: not on the loop
         loop = asyncio.get_running_loop()
         ready = asyncio.Event()
         with self._lock:
@@ -345,8 +355,8 @@ class Subscription:
             raise ServiceUnavailable("The event log cannot be read.") from exc
         position = eventlog.parse_id(start)
         for entry in entries:
-            event = TaskEvent.from_entry(entry)
-            if eventlog.parse_id(event.id) > position and self._sees(event):
+            event = _decode(entry)
+            if event is not None and eventlog.parse_id(event.id) > position and self._sees(event):
                 events.append(event)
         with self._lock:
             if self._ended is not None:
@@ -364,16 +374,25 @@ class Subscription:
             return False
         return self._filters.admits(event)
 
-    def _check_credential(self, timeout: float) -> float:
-        """End the stream if the credential expired, or was revoked when last checked; else the
-        timeout, shortened to the expiry."""
+    def _check_credential(self, timeout: float, *, recheck: bool = True) -> float:
+        """End the stream if the credential expired, or if, checked again every
+        EVENTS_REAUTH_INTERVAL, it was revoked or no longer gives the access the stream was opened
+        with (a manager demoted); else the timeout, shortened to the next check and to the expiry."""
         now = time.monotonic()
-        if now - self._rechecked >= settings.EVENTS_REAUTH_INTERVAL:
+        if recheck and now - self._rechecked >= settings.EVENTS_REAUTH_INTERVAL:
             self._rechecked = now
             try:
-                self._credential.recheck()
+                actor = self._credential.recheck()
             except NotAuthenticated as exc:
                 self.end(NotAuthenticated(f"{exc.message} The stream is closed."), "credential")
+            except Exception:  # the database or cache is down: the credential stands until the next check
+                logger.warning("A stream's credential could not be checked again; it is tried later.", exc_info=True)
+            else:
+                if (actor.id, actor.sees_all) != (self.actor.id, self.actor.sees_all):
+                    message = "The credential no longer gives the access this stream was opened with."
+                    self.end(NotAuthenticated(f"{message} The stream is closed."), "credential")
+            finally:
+                _close_broken_connections()
         # Wake for the next check even on an idle stream: a revoked key ends its stream in time.
         timeout = min(timeout, max(settings.EVENTS_REAUTH_INTERVAL - (now - self._rechecked), 0.01))
         expires_at = self._credential.expires_at
@@ -437,9 +456,14 @@ def subscribe(
 
 
 def shutdown() -> None:
-    """End every stream of this process with ServiceUnavailable (the server is stopping): clients
-    reconnect, elsewhere, after the last id they received."""
-    _hub.end_all(ServiceUnavailable("The server is shutting down: reconnect with the last event id you received."))
+    """End every stream of this process with ServiceUnavailable (the server is stopping), and refuse
+    new ones the same way: clients reconnect, elsewhere, after the last id they received."""
+    _hub.close(ServiceUnavailable("The server is shutting down: reconnect with the last event id you received."))
+
+
+def reopen() -> None:
+    """Take streams again after `shutdown` (a process that stops a server and starts another: tests)."""
+    _hub.reopen()
 
 
 def open_streams() -> int:
@@ -459,10 +483,14 @@ class _Hub:
         self._count = 0
         self._per_user: dict[int, int] = {}
         self._thread: threading.Thread | None = None
+        self._closing: ServiceUnavailable | None = None
+        self.failing = False  # the log could not be read: every stream gets a gap once it can
 
     def add(self, subscription: Subscription) -> None:
         user = subscription.actor.id
         with self._lock:
+            if self._closing is not None:
+                raise self._closing
             if self._count >= settings.EVENTS_MAX_STREAMS:
                 raise TooManyStreams("This server has as many event streams open as it takes; try again later.")
             if self._per_user.get(user, 0) >= settings.EVENTS_MAX_STREAMS_PER_USER:
@@ -498,9 +526,15 @@ class _Hub:
         with self._lock:
             return self._count
 
-    def end_all(self, error: ApplicationError) -> None:
+    def close(self, error: ServiceUnavailable) -> None:
+        with self._lock:
+            self._closing = error
         for subscription in self._everyone():
             subscription.end(error, "shutdown")
+
+    def reopen(self) -> None:
+        with self._lock:
+            self._closing = None
 
     def _everyone(self) -> list[Subscription]:
         with self._lock:
@@ -508,29 +542,39 @@ class _Hub:
 
     def _run(self) -> None:
         position: str | None = None
-        failed = False
+        following: eventlog.EventLog | None = None
         while True:
             log = eventlog.event_log()
+            if log is not following:
+                # Another log (its settings changed: tests): read it from its start, as events may have
+                # been appended before the hub came back from waiting on the old one; the streams skip
+                # what they already have.
+                position = None if following is None else eventlog.START
+                following, self.failing = log, False
             try:
                 if position is None:
                     position = log.position()
                 entries = log.wait(position, 1.0, _PAGE)
             except Exception:
-                if not failed:
+                if not self.failing:
                     logger.warning("The event log cannot be read; streams wait for it.", exc_info=True)
-                failed = True
+                self.failing = True
                 time.sleep(self.RETRY)
                 continue
-            if failed:
+            if self.failing:
                 # Entries appended while the log could not be read were kept (they are read now), but
                 # a log that was lost (Redis restarted empty) cannot say what it lost: tell everyone.
-                failed = False
+                self.failing = False
                 logger.info("The event log can be read again; every stream is sent a gap.")
                 for subscription in self._everyone():
                     subscription.offer(TaskEvent.gap(position))
             for entry in entries:
-                self._dispatch(TaskEvent.from_entry(entry))
                 position = entry.id
+                if (event := _decode(entry)) is not None:
+                    try:
+                        self._dispatch(event)
+                    except Exception:  # a bug: logged, and the other events still flow
+                        logger.exception("Event %s could not be handed to the streams.", entry.id)
 
     def _dispatch(self, event: TaskEvent) -> None:
         with self._lock:
@@ -543,6 +587,25 @@ class _Hub:
 
 
 _hub = _Hub()
+
+
+def _close_broken_connections() -> None:
+    """Close this thread's database connections that broke or outlived CONN_MAX_AGE, as Django does
+    between requests: a stream's thread (an executor's, a gRPC call's) has no request to end. Never
+    one in a transaction."""
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
+
+
+def _decode(entry: eventlog.Entry) -> TaskEvent | None:
+    """The event of a log entry; None (logged, skipped) for one this release cannot read — a newer
+    release's event type during a rolling deploy must not stop the streams."""
+    try:
+        return TaskEvent.from_entry(entry)
+    except (KeyError, TypeError, ValueError):
+        logger.error("Event log entry %s cannot be read; skipped.", entry.id, exc_info=True)
+        return None
 
 
 def change_type(task: Task, changed: set[str]) -> EventType:

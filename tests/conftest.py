@@ -20,6 +20,7 @@ from core import outages
 from core.auth import verified_tokens
 from core.cache import safe_cache
 from core.types import Actor, Role
+from tasks import events
 from tests.factories import TaskFactory, UserFactory, actor_of
 
 
@@ -75,6 +76,7 @@ def _clean_cache() -> Iterator[None]:
     cache.clear()
     safe_cache.reset()
     outages.reset()
+    events.reopen()  # a test that stopped a server's streams (events.shutdown) leaves them refused
     verified_tokens.clear()
     yield
     safe_cache.reset()

@@ -384,3 +384,42 @@ def test_the_wsgi_server_refuses_to_hold_a_stream(api: Any) -> None:
     response = api.get(EVENTS, HTTP_ACCEPT="text/event-stream")
     body = assert_problem(response, 404, "not_found")
     assert "ASGI" in body["detail"]
+
+
+def test_a_client_that_leaves_while_the_view_runs_leaves_no_stream_open(transactional_db: None) -> None:
+    """Django's ASGI handler drops the response of a request whose client disconnected during the
+    view, without closing it: the subscription the view opened is still closed."""
+    import asyncio
+    import concurrent.futures
+    import gc
+
+    from config.asgi import application
+    from tasks import events
+
+    token = access_token(UserFactory())
+
+    async def request_then_leave() -> None:
+        messages = iter([{"type": "http.request", "body": b"", "more_body": False}])
+
+        async def receive() -> dict[str, Any]:
+            return next(messages, {"type": "http.disconnect"})
+
+        async def send(message: dict[str, Any]) -> None:
+            pass
+
+        headers = [(b"host", b"localhost"), (b"authorization", f"Bearer {token}".encode()),
+                   (b"accept", b"text/event-stream")]  # fmt: skip
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+                 "scheme": "http", "path": EVENTS, "raw_path": EVENTS.encode(), "query_string": b"",
+                 "root_path": "", "headers": headers, "client": ("127.0.0.1", 1234),
+                 "server": ("localhost", 80)}  # fmt: skip
+        await application(scope, receive, send)
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # a loop of its own (see tests/tasks/test_events.py)
+        for _ in range(5):
+            pool.submit(asyncio.run, request_then_leave()).result(timeout=30)
+    deadline = time.monotonic() + 5
+    while events.open_streams() and time.monotonic() < deadline:
+        gc.collect()
+        time.sleep(0.1)
+    assert events.open_streams() == 0

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import redis
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.test import override_settings
 
@@ -37,7 +38,10 @@ def opened() -> Iterator[Callable[..., events.Subscription]]:
     subscriptions: list[events.Subscription] = []
 
     def open_(actor: Actor, **options: Any) -> events.Subscription:
-        credential = options.pop("credential", Credential(authorization=None, api_key=None, expires_at=None))
+        if "credential" not in options:  # a real access token of the actor's user, as a client would send
+            token = access_token(User.objects.get(pk=actor.id))
+            options["credential"] = authenticate_stream(authorization=f"Bearer {token}", api_key=None)[1]
+        credential = options.pop("credential")
         subscription = events.subscribe(actor=actor, credential=credential, protocol="rest", **options)
         subscriptions.append(subscription)
         return subscription
@@ -232,6 +236,9 @@ def test_shutdown_ends_every_stream_with_a_retryable_error(user: Any, opened: Ca
     events.shutdown()
     with pytest.raises(ServiceUnavailable, match="reconnect"):
         stream.next(1)
+    with pytest.raises(ServiceUnavailable):  # and no new one: a client that comes back goes elsewhere
+        opened(actor_of(user))
+    events.reopen()
 
 
 def test_anext_waits_on_the_event_loop(user: Any, opened: Callable[..., Any]) -> None:
@@ -308,3 +315,47 @@ def test_an_event_the_log_could_not_take_reaches_every_stream_as_a_gap(user: Any
         while not later and time.monotonic() < deadline:
             later = [e for e in stream.next(0.2) if e.type != EventType.GAP]
         assert [e.task.title for e in later if e.task and e.task.title == "after"] == ["after"]
+        marker = events._gap_marker._thread  # its gap must land in this log, not a later test's
+        assert marker is None or (marker.join(10) or not marker.is_alive())
+
+
+def test_a_revoked_credential_is_replayed_nothing(user: Any, opened: Callable[..., Any]) -> None:
+    """A websocket's later subscription reuses its connection_init credential: checked before any catch-up."""
+    actor = actor_of(user)
+    task_create(actor=actor, data={"title": "in the log"})
+    key, raw = api_key_create(user=user, name="leaked")
+    _, credential = authenticate_stream(authorization=None, api_key=raw)
+    api_key_revoke(prefix=key.prefix)
+    stream = opened(actor, credential=credential, after=eventlog.START)
+    with pytest.raises(NotAuthenticated):
+        stream.next(0)
+
+
+def test_a_manager_demoted_loses_the_stream_of_everybodys_tasks(manager: Any, opened: Callable[..., Any]) -> None:
+    from django.contrib.auth.models import Group
+    from django.core.cache import cache
+
+    _, raw = api_key_create(user=manager, name="boss")
+    actor, credential = authenticate_stream(authorization=None, api_key=raw)
+    assert actor.sees_all
+    with override_settings(EVENTS_REAUTH_INTERVAL=0.2):
+        stream = opened(actor, credential=credential)
+        stream.next(0)
+        manager.groups.remove(Group.objects.get(name="manager"))
+        cache.clear()  # the API key's cached entry, as its TTL would
+        with pytest.raises(NotAuthenticated, match="no longer gives"):
+            for _ in range(20):
+                stream.next(0.1)
+
+
+def test_an_entry_this_release_cannot_read_is_skipped_and_the_streams_go_on(
+    user: Any, opened: Callable[..., Any]
+) -> None:
+    actor = actor_of(user)
+    stream = opened(actor)
+    stream.next(0)
+    eventlog.event_log().append({"type": "archived", "occurred_at": "2026-12-03T00:00:00+00:00"})  # a newer release's
+    task_create(actor=actor, data={"title": "after it"})
+    assert [e.task.title for e in take(stream, 1)] == ["after it"]
+    resumed = opened(actor, after=eventlog.START if not settings.REDIS_URL else stream.last_id)
+    assert all(e.type != "archived" for e in resumed.next(0))
