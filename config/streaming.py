@@ -13,8 +13,8 @@ closed them, then lets uvicorn stop as usual, all within the one graceful-shutdo
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
+from typing import Any
 
 import uvicorn
 
@@ -24,7 +24,7 @@ POLL = 0.05  # seconds between two looks at the open streams while they end
 class StreamingServer(uvicorn.Server):
     """uvicorn's server, with the event streams ended before uvicorn waits for the connections."""
 
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+    async def shutdown(self, sockets: list[Any] | None = None) -> None:  # uvicorn's: listening sockets
         from tasks import events  # the application has set Django up by now
 
         grace = float(self.config.timeout_graceful_shutdown or 0)
