@@ -1,3 +1,5 @@
+import time
+
 import pytest
 from django.test import override_settings
 from prometheus_client import REGISTRY
