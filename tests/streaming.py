@@ -20,20 +20,14 @@ import uvicorn
 from tests.live import free_port
 
 
-class ThreadedServer(uvicorn.Server):
-    """uvicorn.Server on a thread: no signal handlers (only the main thread may install them)."""
-
-    def install_signal_handlers(self) -> None:  # uvicorn < 0.29 calls this; later ones skip off the main thread
-        pass
-
-
 @pytest.fixture
 def asgi_server(transactional_db: None) -> Iterator[str]:
     """The base URL (`http://127.0.0.1:<port>`) of uvicorn serving the project's ASGI application."""
     from config.asgi import application
 
     port = free_port()
-    server = ThreadedServer(
+    # Off the main thread uvicorn installs no signal handlers (only the main thread may).
+    server = uvicorn.Server(
         uvicorn.Config(
             application,
             host="127.0.0.1",
