@@ -1468,9 +1468,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             measured = [measure(args, row, servers[row.key], fixture, out_dir, pg_sessions) for row in ready]
         done.update((result.row.key, result) for result in measured)
-        for row in ready:
-            if row.server in variants:
-                variants.pop(row.server).stop()
+        for key in keys:  # the group's servers, those whose rows failed their check too
+            if rows[key].server in variants:
+                variants.pop(rows[key].server).stop()
         return [done[key] for key in keys]
 
     sizes: dict[str, int] = {}

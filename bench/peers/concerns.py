@@ -233,10 +233,14 @@ def task_json(row: tuple[Any, ...]) -> dict[str, Any]:
     }
 
 
-def cursor_after(row: tuple[Any, ...]) -> str:
-    """taskhub's cursor of the page after `row` in the default ordering (-created_at)."""
-    payload = {"o": "-created_at", "f": True, "v": row[9].isoformat(), "i": str(row[0])}
+def cursor_after_task(task_id: object, created_at: datetime) -> str:
+    """taskhub's cursor of the page after a task in the default ordering (-created_at)."""
+    payload = {"o": "-created_at", "f": True, "v": created_at.isoformat(), "i": str(task_id)}
     return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def cursor_after(row: tuple[Any, ...]) -> str:
+    return cursor_after_task(row[0], row[9])
 
 
 # -- cache: one task --------------------------------------------------------------------------------------
