@@ -1,4 +1,5 @@
-"""HTTP benchmark of taskhub: the production server under wrk, next to a plain DRF baseline.
+"""HTTP benchmark of taskhub: the production server under wrk, next to a plain DRF baseline and next to
+its peers (FastAPI, Strawberry on FastAPI, grpcio: bench/peers/) and the bare floors under them.
 
     .venv/bin/python bench/run.py [--server granian|uvicorn] [--duration 10] [--connections 8] [--markdown]
 
@@ -6,8 +7,9 @@ Steps: create the PostgreSQL database if it is missing, migrate, create the benc
 through `tasks.services.task_create`, mint a long-lived access token; start the production server
 (granian WSGI, or gunicorn + uvicorn worker for ASGI; `bench.settings`: production settings plus the
 baseline route) with one worker pinned to one CPU; run wrk pinned to another CPU against each row (REST,
-the baseline and GraphQL, all on the same server in the same run); print the table; stop the server
-(also on Ctrl-C or error).
+the baseline and GraphQL, all on the same server in the same run; the peers and taskhub's variants on
+servers of their own, pinned to the same CPU, in interleaved groups); print the tables; stop the
+servers (also on Ctrl-C or error).
 Raw wrk outputs and the server log go to bench/results/<time>/. See bench/README.md.
 """
 
@@ -577,7 +579,8 @@ SERVER_NAMES = {"granian": "granian WSGI, 1 worker x 4 threads", "uvicorn": "gun
 
 
 class Server:
-    """The HTTP server the production way, one worker pinned to `cpu`, in its own process group.
+    """A server pinned to `cpu`, in its own process group: taskhub's HTTP server the production way (one
+    worker unless told), its grpcserver, or a peer's or a floor's server.
 
     granian: WSGI on a fixed pool of blocking threads (the production default, docs/operations.md).
     uvicorn: gunicorn + one uvicorn worker running the ASGI application (kept for comparison).
