@@ -1,4 +1,5 @@
-"""HTTP benchmark of taskhub: the production server under wrk, next to a plain DRF baseline.
+"""HTTP benchmark of taskhub: the production server under wrk, next to a plain DRF baseline and next to
+its peers (FastAPI, Strawberry on FastAPI, grpcio: bench/peers/) and the bare floors under them.
 
     .venv/bin/python bench/run.py [--server granian|uvicorn] [--duration 10] [--connections 8] [--markdown]
 
@@ -6,8 +7,9 @@ Steps: create the PostgreSQL database if it is missing, migrate, create the benc
 through `tasks.services.task_create`, mint a long-lived access token; start the production server
 (granian WSGI, or gunicorn + uvicorn worker for ASGI; `bench.settings`: production settings plus the
 baseline route) with one worker pinned to one CPU; run wrk pinned to another CPU against each row (REST,
-the baseline and GraphQL, all on the same server in the same run); print the table; stop the server
-(also on Ctrl-C or error).
+the baseline and GraphQL, all on the same server in the same run; the peers and taskhub's variants on
+servers of their own, pinned to the same CPU, in interleaved groups); print the tables; stop the
+servers (also on Ctrl-C or error).
 Raw wrk outputs and the server log go to bench/results/<time>/. See bench/README.md.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -29,7 +32,6 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -68,7 +70,7 @@ class Row:
     query: str = ""  # GraphQL rows: the operation POSTed to `path` (the same body on every request)
     variables: dict[str, Any] | None = None  # a value equal to TASK_ID becomes the task id
     grpc_method: str = ""  # gRPC rows: "tasks.v1.TaskService/GetTask", driven by h2load instead of wrk
-    server: str = ""  # HTTP rows: which server answers, "" the default one, else a key of SERVER_VARIANTS
+    server: str = ""  # which server answers: "" taskhub's (HTTP or gRPC), else a key of SERVER_VARIANTS
 
     def body(self, task_id: str) -> str:
         """The JSON body of a GraphQL row ("" for the REST rows, whose Lua scripts set their own)."""
@@ -144,12 +146,65 @@ COST_ROWS = (
     Row("n", "GET one task, metrics (multiprocess) only", "get.lua", "/api/v1/tasks/{task_id}", server="metrics"),
     Row("o", "GET one task, metrics + tracing 0%", "get.lua", "/api/v1/tasks/{task_id}", server="unsampled"),
 )
-ROWS = ROWS + GRPC_ROWS + COST_ROWS
-# Comparable rows run next to each other in time: (a) next to its baseline (d), its metrics and
-# tracing twins (k to o, interleaved) and its GraphQL and gRPC twins (e, h), so the ratios compare
-# neighbours; then the lists (b, f, i); the writes (c, g, j) last, because each create orphans the
-# cached list pages the list rows read.
-RUN_ORDER = ("d", "a", "k", "n", "o", "m", "l", "e", "h", "b", "f", "i", "c", "g", "j")
+# The peers (bench/peers/, bench/README.md "The peers"): what a user would pick instead of taskhub, with
+# the same concerns, next to taskhub's rows, and the floors under them; plus taskhub's row (a) in the
+# full profile, with the cache off and with two workers. Each on a server of its own (SERVER_VARIANTS).
+TASK_QUERY = next(row for row in ROWS if row.key == "e")
+PAGE_QUERY = next(row for row in ROWS if row.key == "f")
+PEER_ROWS = (
+    Row("p", "GET one task, full profile", "get.lua", "/api/v1/tasks/{task_id}", server="full"),
+    Row("q", "FastAPI peer: GET one task", "get.lua", "/api/v1/tasks/{task_id}", server="peer-rest"),
+    Row("r", "FastAPI peer: GET one task, full profile", "get.lua", "/api/v1/tasks/{task_id}", server="peer-rest-full"),
+    Row(
+        "s",
+        f"FastAPI peer: GET list of {LIST_LIMIT}",
+        "get.lua",
+        f"/api/v1/tasks?limit={LIST_LIMIT}",
+        server="peer-rest",
+    ),
+    Row(
+        "t",
+        "Strawberry peer: task(id)",
+        "graphql.lua",
+        "/graphql/",
+        TASK_QUERY.query,
+        TASK_QUERY.variables,
+        server="peer-graphql",
+    ),
+    Row(
+        "u",
+        f"Strawberry peer: tasks(first: {LIST_LIMIT})",
+        "graphql.lua",
+        "/graphql/",
+        PAGE_QUERY.query,
+        server="peer-graphql",
+    ),
+    Row("v", "grpcio peer: GetTask", "", "", grpc_method="tasks.v1.TaskService/GetTask", server="peer-grpc"),
+    Row("w", "grpcio floor: one Redis GET", "", "", grpc_method="floor.Floor/Get", server="grpc-floor-redis"),
+    Row("x", "grpcio floor: constant reply", "", "", grpc_method="floor.Floor/Get", server="grpc-floor-constant"),
+    Row("y", "FastAPI floor: a constant dict", "get.lua", "/floor", server="peer-floor"),
+    Row("z", "GET one task, cache off (miss)", "get.lua", "/api/v1/tasks/{task_id}", server="nocache"),
+    Row("W", "GET one task, 2 granian workers", "get.lua", "/api/v1/tasks/{task_id}", server="two"),
+)
+ROWS = ROWS + GRPC_ROWS + COST_ROWS + PEER_ROWS
+# Comparable rows run next to each other in time. A tuple is a group measured interleaved (`--rounds`
+# rounds of duration/rounds seconds, the order rotated every round; see run_interleaved): (a) with its
+# peers, its full profile, its cache-off and two-worker twins and the bare floor; the cost of metrics and
+# tracing (k to o); GraphQL's get-by-id and its peer; gRPC's GetTask, its peer and the floors; the lists.
+# The baseline (d) runs first, alone; the writes (c, g, j) last, because each create orphans the cached
+# list pages the list rows read.
+RUN_ORDER: tuple[str | tuple[str, ...], ...] = (
+    "d",
+    ("a", "q", "p", "r", "z", "W", "y"),
+    ("k", "n", "o", "m", "l"),
+    ("e", "t"),
+    ("h", "v", "w", "x"),
+    ("b", "s", "f", "u"),
+    "i",
+    "c",
+    "g",
+    "j",
+)
 # The budget: metrics plus tracing may cost at most this share of (k)'s throughput. It is judged on row
 # (m), tracing sampled as docs/operations.md ("Tracing") recommends for production; (l), every request
 # traced, cannot meet it with the Python SDK (bench/README.md, "What metrics and tracing cost").
@@ -171,6 +226,7 @@ class Result:
     pg_connections: float | None = None  # new PostgreSQL sessions per request
     socket_errors: dict[str, int] = field(default_factory=dict)
     failure: str = ""
+    skipped: str = ""  # why the row did not run (a peer that is not there); not a failure
 
     @property
     def rps(self) -> float:
@@ -204,7 +260,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--rounds",
         type=int,
         default=5,
-        help="the cost rows (k, l, m, n, o) run interleaved in this many rounds of duration/rounds s (default 5)",
+        help="each group of comparable rows (RUN_ORDER) runs interleaved in this many rounds of duration/rounds s"
+        " (default 5)",
     )
     parser.add_argument("--rows", default=all_rows, help=f"which rows to run (default {all_rows})")
     args = parser.parse_args(argv)
@@ -231,6 +288,7 @@ def server_environment(args: argparse.Namespace) -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="bench.settings",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
         JWT_SIGNING_KEY=secrets.token_urlsafe(50),
+        METRICS_TOKEN=secrets.token_urlsafe(32),  # /health shows its `concerns` (check_variant) with it
         JWT_ACCESS_TOKEN_LIFETIME=str(TOKEN_LIFETIME),
         DATABASE_URL=args.database_url,
         REDIS_URL=args.redis_url,
@@ -243,14 +301,31 @@ def server_environment(args: argparse.Namespace) -> dict[str, str]:
     return env
 
 
-# The servers of the cost rows (k) to (o): what /health's `concerns` must say once each has started.
-SERVER_VARIANTS = {
+# The servers of the rows that do not run on taskhub's default servers. taskhub's: what /health's
+# `concerns` must say once each has started (a row never measures the wrong configuration); the peers'
+# and the floors' are checked by their answers (check_row).
+SERVER_VARIANTS: dict[str, dict[str, Any]] = {
     "bare": {"metrics": False, "tracing": False, "tracing_exporters": []},
     "observed": {"metrics": True, "tracing": True, "tracing_exporters": ["otlp"], "metrics_multiprocess": True},
     "sampled": {"metrics": True, "tracing": True, "tracing_exporters": ["otlp"], "metrics_multiprocess": True},
     "unsampled": {"metrics": True, "tracing": True, "tracing_exporters": ["otlp"], "metrics_multiprocess": True},
     "metrics": {"metrics": True, "tracing": False, "tracing_exporters": [], "metrics_multiprocess": True},
+    "full": {"metrics": True, "tracing": False, "rate_limits": True, "metrics_multiprocess": True, "cache": True},
+    "nocache": {"cache": False, "rate_limits": False},
+    "two": {"cache": True, "rate_limits": False},
+    "peer-rest": {},
+    "peer-rest-full": {},
+    "peer-graphql": {},
+    "peer-floor": {},
+    "peer-grpc": {},
+    "grpc-floor-redis": {},
+    "grpc-floor-constant": {},
 }
+# The full profile's limits: counted (one pipelined Redis round trip per request, RateLimit-* headers)
+# but never reached by one user at thousands of requests a second.
+FULL_PROFILE_RATE = "1000000000/m,1000000000/h"
+# The profiles of the peer servers: "peer-rest-full" is the full profile, the others row (a)'s.
+FULL_PROFILE_SERVERS = {"full", "peer-rest-full"}
 
 
 def variant_environment(env: dict[str, str], variant: str, metrics_directory: Path) -> dict[str, str]:
@@ -265,7 +340,12 @@ def variant_environment(env: dict[str, str], variant: str, metrics_directory: Pa
       (`parentbased_traceidratio`, RECOMMENDED_SAMPLING_RATIO of the traces that start here);
     - `unsampled`: as `sampled` with a ratio of 0: tracing on, every request dropped by the sampler,
       which is what each request pays for tracing whether or not it is sampled;
-    - `metrics`: as `observed` without tracing (no OTEL_* variable): the cost of metrics alone.
+    - `metrics`: as `observed` without tracing (no OTEL_* variable): the cost of metrics alone;
+    - `full` and `peer-rest-full`, the full profile: metrics in multiprocess mode, rate limits on
+      (RATE_LIMIT_USER / RATE_LIMIT_ANON at FULL_PROFILE_RATE), the access line (LOG_LEVEL=INFO), no tracing;
+    - `nocache`: the default environment with CACHE_ENABLED=false (every read from PostgreSQL);
+    - every other (`two`, the peers, the floors): the default environment as it is, row (a)'s profile:
+      metrics in-process, no rate limits, LOG_LEVEL=WARNING, no tracing set by the bench.
     """
     variables = {
         name: value
@@ -274,10 +354,10 @@ def variant_environment(env: dict[str, str], variant: str, metrics_directory: Pa
     }
     if variant == "bare":
         variables["METRICS_ENABLED"] = "false"
-    else:
+    elif variant in {"observed", "sampled", "unsampled", "metrics"} | FULL_PROFILE_SERVERS:
         metrics_directory.mkdir(parents=True, exist_ok=False)  # must be empty when the server starts
         variables.update(METRICS_ENABLED="true", PROMETHEUS_MULTIPROC_DIR=str(metrics_directory))
-        if variant != "metrics":
+        if variant in {"observed", "sampled", "unsampled"}:
             variables.update(
                 OTEL_TRACES_EXPORTER="otlp",
                 OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{free_port()}",  # closed: a dead collector
@@ -285,6 +365,17 @@ def variant_environment(env: dict[str, str], variant: str, metrics_directory: Pa
         if variant in {"sampled", "unsampled"}:
             ratio = RECOMMENDED_SAMPLING_RATIO if variant == "sampled" else "0"
             variables.update(OTEL_TRACES_SAMPLER="parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG=ratio)
+        if variant in FULL_PROFILE_SERVERS:
+            variables.update(
+                RATE_LIMITS_ENABLED="true",
+                RATE_LIMIT_USER=FULL_PROFILE_RATE,
+                RATE_LIMIT_ANON=FULL_PROFILE_RATE,
+                LOG_LEVEL="INFO",
+            )
+    else:
+        variables = dict(env)
+        if variant == "nocache":
+            variables["CACHE_ENABLED"] = "false"
     return variables
 
 
@@ -402,12 +493,18 @@ def prepare_data(env: dict[str, str]) -> Fixture:
     return Fixture(token=token, task_id=first_id)
 
 
+FLOOR_METHOD = "floor.Floor/Get"  # bench/grpc_floor.py's server
+FLOOR_REQUEST, FLOOR_REPLY = b"\n\x01a", b"\n\x03abc"
+
+
 def grpc_message(row: Row, task_id: str) -> bytes:
     """The serialized request of a gRPC row (the same on every call)."""
     from google.protobuf.timestamp_pb2 import Timestamp
 
     from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
 
+    if row.grpc_method == FLOOR_METHOD:
+        return FLOOR_REQUEST
     if row.grpc_method.endswith("/GetTask"):
         return pb.GetTaskRequest(id=task_id).SerializeToString()
     if row.grpc_method.endswith("/ListTasks"):
@@ -482,18 +579,35 @@ SERVER_NAMES = {"granian": "granian WSGI, 1 worker x 4 threads", "uvicorn": "gun
 
 
 class Server:
-    """The HTTP server the production way, one worker pinned to `cpu`, in its own process group.
+    """A server pinned to `cpu`, in its own process group: taskhub's HTTP server the production way (one
+    worker unless told), its grpcserver, or a peer's or a floor's server.
 
     granian: WSGI on a fixed pool of blocking threads (the production default, docs/operations.md).
     uvicorn: gunicorn + one uvicorn worker running the ASGI application (kept for comparison).
     """
 
-    def __init__(self, kind: str, env: dict[str, str], port: int, cpu: str, log_path: Path) -> None:
-        if kind == "granian":
+    def __init__(
+        self,
+        kind: str,
+        env: dict[str, str],
+        port: int,
+        cpu: str,
+        log_path: Path,
+        *,
+        program: list[str] | None = None,
+        workers: int = 1,
+        cwd: Path = ROOT,
+    ) -> None:
+        """`kind` "granian" / "uvicorn": taskhub's HTTP server; "grpc": taskhub's grpcserver, or with
+        `program` another gRPC server (ready once its port accepts, CPU of its own process); "asgi": the
+        `program` of a peer's HTTP server (ready once /healthz answers, CPU of its workers)."""
+        if program is not None:
+            pass
+        elif kind == "granian":
             program = [
                 _venv_program("granian"),
                 "--interface", "wsgi",
-                "--workers", "1",
+                "--workers", str(workers),
                 "--blocking-threads", env.get("GRANIAN_BLOCKING_THREADS", "4"),
                 "--host", "127.0.0.1",
                 "--port", str(port),
@@ -513,16 +627,27 @@ class Server:
         self.kind = kind
         self.command = ["taskset", "-c", cpu, *program]
         self.env = env
+        self.cwd = cwd
         self.port = port
         self.base_url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> None:
-        log(f"starting: {' '.join(self.command)}")
+        shown = [part if len(part) < 200 else f"<{len(part)} characters>" for part in self.command]
+        log(f"starting: {' '.join(shown)}")
+        number = 1
+        while self.log_path.exists():  # a server of the same name started again: a log of its own
+            number += 1
+            self.log_path = self.log_path.with_name(f"{self.log_path.stem.split('.')[0]}.{number}.log")
         with self.log_path.open("wb") as log_file:
             self.process = subprocess.Popen(
-                self.command, cwd=ROOT, env=self.env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+                self.command,
+                cwd=self.cwd,
+                env=self.env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -646,22 +771,247 @@ def check_variant(server: Server, fixture: Fixture, variant: str) -> None:
     status, body = http(f"{server.base_url}/api/v1/tasks/{fixture.task_id}", fixture.token)
     if status != 200 or not isinstance(body, dict) or body.get("id") != fixture.task_id:
         raise BenchError(f"({variant} server) GET /api/v1/tasks/{fixture.task_id} answered {status}: {body!r}")
-    status, body = http(f"{server.base_url}/health", fixture.token)
+    status, body = http(f"{server.base_url}/health", server.env["METRICS_TOKEN"])
     concerns = body.get("concerns", {}) if isinstance(body, dict) else {}
     wanted = SERVER_VARIANTS[variant]
     if status != 200 or {name: concerns.get(name) for name in wanted} != wanted:
         raise BenchError(f"({variant} server) /health answered {status}: {body!r}; wanted concerns {wanted}")
 
 
+# -- the peers -------------------------------------------------------------------------------------------
+
+PEERS_DIR = BENCH_DIR / "peers"
+PEER_VENV = PEERS_DIR / ".venv"
+PEER_APPS = {  # granian ASGI targets in bench/peers/
+    "peer-rest": "rest_peer:app",
+    "peer-rest-full": "rest_peer:app",
+    "peer-graphql": "graphql_peer:app",
+    "peer-floor": "floor_peer:app",
+}
+GRPC_PEER = PEERS_DIR / "grpc_peer.py"  # written by another hand; its rows skip while it is missing
+
+
+class RowUnavailable(Exception):
+    """A row's server cannot run: `skipped` (a peer that is not there) or failed (it broke)."""
+
+    def __init__(self, message: str, *, skipped: bool = False) -> None:
+        super().__init__(message)
+        self.skipped = skipped
+
+
+def ensure_peer_venv() -> Path:
+    """bench/peers/.venv with bench/peers/requirements.txt installed; built on first use and rebuilt
+    whenever the requirements change (the sha256 of the file is stamped in the venv). Returns its bin/."""
+    requirements = PEERS_DIR / "requirements.txt"
+    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()
+    stamp = PEER_VENV / "requirements.sha256"
+    bin_dir = PEER_VENV / "bin"
+    if (bin_dir / "granian").exists() and stamp.exists() and stamp.read_text().strip() == digest:
+        return bin_dir
+    log(f"building {PEER_VENV.relative_to(ROOT)} from {requirements.relative_to(ROOT)} (once; needs PyPI)")
+    base_python = getattr(sys, "_base_executable", "") or sys.executable
+    for command in (
+        [base_python, "-m", "venv", "--clear", str(PEER_VENV)],
+        [
+            str(bin_dir / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+            str(requirements),
+        ],
+    ):
+        completed = subprocess.run(command, capture_output=True, text=True, check=False)
+        if completed.returncode != 0:
+            raise RowUnavailable(f"building the peers' venv failed: {' '.join(command)}: {completed.stderr[-500:]}")
+    stamp.write_text(digest + "\n")
+    return bin_dir
+
+
+def reset_peer_cache(redis_url: str, prefix: str) -> None:
+    """Drop the peers' cache entries (`<prefix>:peer:*`) of earlier runs: the bench recreates its tasks
+    through taskhub's services, whose writes the peers do not see (their caches would otherwise keep
+    the pages of the last run's tasks)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{prefix}:peer:*", count=1000))
+    for start in range(0, len(keys), 500):
+        client.delete(*keys[start : start + 500])
+
+
+def grpc_floor_server() -> str:
+    """The server script of bench/grpc_floor.py (its SERVER), run with argv: redis url, port, 1|0."""
+    try:
+        from bench import grpc_floor
+    except ImportError as error:
+        raise RowUnavailable(f"bench/grpc_floor.py cannot be imported: {error}", skipped=True) from None
+    script = getattr(grpc_floor, "SERVER", None)
+    if not isinstance(script, str):
+        raise RowUnavailable("bench/grpc_floor.py has no SERVER script to start", skipped=True)
+    return script
+
+
+def variant_server(args: argparse.Namespace, variant: str, env: dict[str, str], scratch: Path, out_dir: Path) -> Server:
+    """The (not yet started) server of `variant`, in the environment of variant_environment."""
+    variant_env = variant_environment(env, variant, scratch / f"{variant}-prometheus")
+    log_path = out_dir / f"server-{variant}.log"
+    port = free_port()
+    if variant in PEER_APPS:
+        bin_dir = ensure_peer_venv()
+        program = [
+            str(bin_dir / "granian"),
+            "--interface", "asgi",
+            "--loop", "uvloop",
+            "--workers", "1",
+            "--host", "127.0.0.1",
+            "--port", str(port),
+            PEER_APPS[variant],
+        ]  # fmt: skip
+        return Server("asgi", variant_env, port, args.server_cpu, log_path, program=program, cwd=PEERS_DIR)
+    if variant == "peer-grpc":
+        if not GRPC_PEER.exists():
+            raise RowUnavailable(f"{GRPC_PEER.relative_to(ROOT)} is not there (yet)", skipped=True)
+        program = [sys.executable, str(GRPC_PEER), "--port", str(port)]
+        return Server("grpc", variant_env, port, args.server_cpu, log_path, program=program)
+    if variant.startswith("grpc-floor-"):
+        with_redis = "1" if variant == "grpc-floor-redis" else "0"
+        program = [sys.executable, "-c", grpc_floor_server(), args.redis_url, str(port), with_redis]
+        return Server("grpc", variant_env, port, args.server_cpu, log_path, program=program)
+    workers = 2 if variant == "two" else 1
+    return Server(args.server, variant_env, port, args.server_cpu, log_path, workers=workers)
+
+
+# -- checks of the peer rows and taskhub's twins of row (a) ------------------------------------------------
+
+
+@dataclass(slots=True)
+class References:
+    """What taskhub's default servers answer for the rows' requests: the bodies each twin and peer must equal."""
+
+    task: Any = None  # (a)'s JSON
+    etag: str = ""
+    page: Any = None  # (b)'s JSON
+    base_url: str = ""  # where (b)'s `next` link points
+    graphql_task: Any = None  # (e)'s data
+    graphql_page: Any = None  # (f)'s data
+    grpc_task: bytes = b""  # (h)'s GetTaskResponse
+
+
+def http_response(
+    url: str, token: str, method: str = "GET", body: bytes | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url, data=body, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()[:500]
+
+
+def grpc_call(port: int, method: str, message: bytes, token: str) -> bytes:
+    """One unary call through a real channel; the reply's bytes. Raises RowUnavailable on a gRPC error."""
+    import grpc
+
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        call = channel.unary_unary("/" + method, request_serializer=lambda m: m, response_deserializer=lambda m: m)
+        try:
+            return bytes(call(message, metadata=(("authorization", f"Bearer {token}"),), timeout=10))
+        except grpc.RpcError as error:
+            raise RowUnavailable(f"{method} answered {error.code().name}: {error.details()}") from None
+
+
+def take_references(server: Server, grpc_port: int, fixture: Fixture) -> References:
+    refs = References(base_url=server.base_url)
+    _, headers, body = http_response(f"{server.base_url}/api/v1/tasks/{fixture.task_id}", fixture.token)
+    refs.task, refs.etag = json.loads(body), headers.get("etag", "")
+    _, _, body = http_response(f"{server.base_url}/api/v1/tasks?limit={LIST_LIMIT}", fixture.token)
+    refs.page = json.loads(body)
+    refs.graphql_task = graphql_data(server, fixture, "e")
+    refs.graphql_page = graphql_data(server, fixture, "f")
+    get_task = next(row for row in GRPC_ROWS if row.grpc_method.endswith("/GetTask"))
+    refs.grpc_task = grpc_call(grpc_port, get_task.grpc_method, grpc_message(get_task, fixture.task_id), fixture.token)
+    return refs
+
+
+def _access_line_logged(log_path: Path, timeout: float = 3.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if "taskhub.access" in log_path.read_text(errors="replace"):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def check_row(row: Row, server: Server, fixture: Fixture, refs: References) -> None:
+    """Row `row`'s request sent once by hand to its own server: 200 (or OK) and the body taskhub's default
+    server answers, so no row is timed answering something else. Raises RowUnavailable."""
+    url = server.base_url + row.path.format(task_id=fixture.task_id)
+    if row.grpc_method:
+        reply = grpc_call(server.port, row.grpc_method, grpc_message(row, fixture.task_id), fixture.token)
+        wanted = FLOOR_REPLY if row.grpc_method == FLOOR_METHOD else refs.grpc_task
+        if reply != wanted:
+            from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
+
+            shown = reply if row.grpc_method == FLOOR_METHOD else pb.GetTaskResponse.FromString(reply)
+            raise RowUnavailable(f"({row.key}) {row.grpc_method} answered {str(shown)[:300]!r}, not taskhub's reply")
+        return
+    if row.query:
+        status, _, body = http_response(url, fixture.token, "POST", row.body(fixture.task_id).encode())
+        data = json.loads(body) if status == 200 else None
+        wanted = refs.graphql_task if row.query == TASK_QUERY.query else refs.graphql_page
+        if not isinstance(data, dict) or "errors" in data or data.get("data") != wanted:
+            raise RowUnavailable(f"({row.key}) POST {row.path} answered {status}: {body[:300]!r}, not taskhub's data")
+        return
+    status, headers, body = http_response(url, fixture.token)
+    if status != 200:
+        raise RowUnavailable(f"({row.key}) GET {row.path} answered {status}: {body[:300]!r}")
+    if row.path == "/floor":
+        return
+    answer = json.loads(body)
+    if "limit=" in row.path:
+        if isinstance(answer, dict) and isinstance(answer.get("next"), str):
+            answer["next"] = answer["next"].replace(server.base_url, refs.base_url, 1)
+        if answer != refs.page:
+            raise RowUnavailable(f"({row.key}) GET {row.path} answered a page unlike taskhub's: {body[:300]!r}")
+        return
+    if answer != refs.task or headers.get("etag") != refs.etag:
+        raise RowUnavailable(f"({row.key}) GET {row.path} answered {body[:300]!r} (ETag {headers.get('etag')})")
+    if row.server in FULL_PROFILE_SERVERS:
+        if "ratelimit-limit" not in headers:
+            raise RowUnavailable(f"({row.key}) the full profile's answer has no RateLimit-Limit header")
+        if not _access_line_logged(server.log_path):
+            raise RowUnavailable(f"({row.key}) the full profile's server wrote no access line to {server.log_path}")
+    if row.server == "two" and len(server.worker_pids()) != 2:
+        raise RowUnavailable(f"({row.key}) the server runs {len(server.worker_pids())} workers, not 2")
+
+
 # -- h2load (gRPC) -------------------------------------------------------------------------------------
 
 
-def run_grpc_row(args: argparse.Namespace, row: Row, server: Server, fixture: Fixture, out_dir: Path) -> Result:
-    """h2load with as many concurrent calls as wrk's connections; CPU of the grpcserver process."""
+def run_grpc_row(
+    args: argparse.Namespace,
+    row: Row,
+    server: Server,
+    fixture: Fixture,
+    out_dir: Path,
+    seconds: int | None = None,
+    warmup: int | None = None,
+    name: str = "",
+) -> Result:
+    """h2load with as many concurrent calls as wrk's connections, for `seconds` (default --duration)
+    after `warmup` (default --warmup); CPU of the server process."""
     from bench.grpc_load import run_h2load
 
-    slug = re.sub(r"[^a-z0-9]+", "-", row.label.lower()).strip("-")[:40]
-    log(f"({row.key}) {row.label}: {args.duration} s (+{args.warmup} s warm-up)")
+    seconds = seconds or args.duration
+    warmup = args.warmup if warmup is None else warmup
+    slug = name or f"{row.key}-" + re.sub(r"[^a-z0-9]+", "-", row.label.lower()).strip("-")[:40]
+    log(f"({row.key}) {row.label}: {seconds} s (+{warmup} s warm-up)")
     cpu_before = server.cpu_seconds()
     try:
         measured = run_h2load(
@@ -670,11 +1020,11 @@ def run_grpc_row(args: argparse.Namespace, row: Row, server: Server, fixture: Fi
             method=row.grpc_method,
             message=grpc_message(row, fixture.task_id),
             token=fixture.token,
-            seconds=args.duration,
-            warmup=args.warmup,
+            seconds=seconds,
+            warmup=warmup,
             clients=args.connections,
             streams=1,
-            out_path=out_dir / f"{row.key}-{slug}.txt",
+            out_path=out_dir / f"{slug}.txt",
         )
     except RuntimeError as error:
         return Result(row=row, failure=str(error)[:300])
@@ -767,28 +1117,60 @@ def run_http_row(
     return result
 
 
+def measure(
+    args: argparse.Namespace,
+    row: Row,
+    server: Server,
+    fixture: Fixture,
+    out_dir: Path,
+    pg_sessions: PostgresSessions,
+    seconds: int | None = None,
+    name: str = "",
+) -> Result:
+    """One measured run of `row` (wrk, or h2load for a gRPC row), with a warm-up unless `seconds` is given."""
+    if row.grpc_method:
+        warmup = None if seconds is None else 0
+        return run_grpc_row(args, row, server, fixture, out_dir, seconds, warmup, name)
+    return run_http_row(args, row, server, fixture, out_dir, pg_sessions, seconds, name)
+
+
+def warm_up(args: argparse.Namespace, row: Row, server: Server, fixture: Fixture, out_dir: Path) -> None:
+    if not args.warmup:
+        return
+    log(f"({row.key}) warm-up {args.warmup} s")
+    if row.grpc_method:
+        from bench.grpc_load import run_h2load
+
+        with contextlib.suppress(RuntimeError):  # a failing row fails in its measured runs
+            run_h2load(
+                cpu=args.load_cpu, port=server.port, method=row.grpc_method,
+                message=grpc_message(row, fixture.task_id), token=fixture.token, seconds=args.warmup, warmup=0,
+                clients=args.connections, streams=1, out_path=out_dir / f"{row.key}.warmup.txt",
+            )  # fmt: skip
+        return
+    url = server.base_url + row.path.format(task_id=fixture.task_id)
+    run_wrk(args, row, url, fixture, args.warmup, out_dir / f"{row.key}.warmup.txt")
+
+
 def run_interleaved(
     args: argparse.Namespace,
     rows: list[Row],
-    server_for: Callable[[Row], Server],
+    servers: dict[str, Server],
     fixture: Fixture,
     out_dir: Path,
     pg_sessions: PostgresSessions,
 ) -> list[Result]:
-    """The cost rows, each on its own server, measured in `--rounds` rounds of duration/rounds seconds
-    (at least 1 s), the order rotated every round so each row runs first, second, … equally often.
+    """A group of comparable rows, each on its server (`servers`, by row key, all up), measured in
+    `--rounds` rounds of duration/rounds seconds (at least 1 s), the order rotated every round so each
+    row runs first, second, … equally often.
 
     The machine is shared and its speed drifts over a minute: back-to-back rows of 10 s put the cost of
     metrics alone anywhere from -1% to 19% within a quarter of an hour. Slices spread the drift over
     every row alike. A row's req/s and CPU per request sum its slices; its p50 is the
     median of the slices' p50 and its p99 the highest slice p99 (percentiles of slices do not add up).
     """
-    servers = {row.key: server_for(row) for row in rows}  # every server is up before the first slice
     for row in rows:
-        if args.warmup:
-            log(f"({row.key}) warm-up {args.warmup} s")
-            url = servers[row.key].base_url + row.path.format(task_id=fixture.task_id)
-            run_wrk(args, row, url, fixture, args.warmup, out_dir / f"{row.key}.warmup.txt")
+        warm_up(args, row, servers[row.key], fixture, out_dir)
     rounds = max(1, min(args.rounds, args.duration))
     seconds = max(1, round(args.duration / rounds))
     slices: dict[str, list[Result]] = {row.key: [] for row in rows}
@@ -796,9 +1178,7 @@ def run_interleaved(
         shift = number % len(rows)
         for row in rows[shift:] + rows[:shift]:
             name = f"{row.key}-round{number + 1}"
-            slices[row.key].append(
-                run_http_row(args, row, servers[row.key], fixture, out_dir, pg_sessions, seconds, name)
-            )
+            slices[row.key].append(measure(args, row, servers[row.key], fixture, out_dir, pg_sessions, seconds, name))
     results = []
     for row in rows:
         parts = slices[row.key]
@@ -808,6 +1188,7 @@ def run_interleaved(
         merged.p50_ms = statistics.median(part.p50_ms for part in parts)
         merged.p99_ms = max(part.p99_ms for part in parts)
         merged.non2xx = sum(part.non2xx for part in parts)
+        merged.graphql_errors = sum(part.graphql_errors for part in parts)
         cpu = [part.cpu_ms * part.requests for part in parts if part.cpu_ms is not None]
         if len(cpu) == len(parts) and merged.requests:
             merged.cpu_ms = sum(cpu) / merged.requests
@@ -822,7 +1203,7 @@ def run_interleaved(
 # -- report ----------------------------------------------------------------------------------------
 
 
-def render_table(results: list[Result], markdown: bool) -> str:
+def render_table(results: list[Result], markdown: bool, connections: int = 32) -> str:
     by_key = {result.row.key: result for result in results}
     baseline = by_key.get("d")
     base_rps = baseline.rps if baseline and not baseline.failure else 0.0
@@ -833,8 +1214,8 @@ def render_table(results: list[Result], markdown: bool) -> str:
         if result is None:
             continue
         name = f"({row.key}) {row.label}"
-        if result.failure:
-            lines.append([name, "FAILED", "-", "-", "-", "-", "-"])
+        if result.failure or result.skipped:
+            lines.append([name, "FAILED" if result.failure else "SKIPPED", "-", "-", "-", "-", "-"])
             continue
         if result.socket_errors:
             name += " [socket errors: " + ", ".join(f"{k} {v}" for k, v in result.socket_errors.items()) + "]"
@@ -869,10 +1250,100 @@ def render_table(results: list[Result], markdown: bool) -> str:
     ]
     if ratios:
         out += ["", *ratios]
+    peers = render_peers(by_key, markdown, connections)
+    if peers:
+        out += ["", *peers]
     for result in results:
         if result.failure:
             out.append(f"({result.row.key}) FAILED: {result.failure}")
+        elif result.skipped:
+            out.append(f"({result.row.key}) SKIPPED: {result.skipped}")
     return "\n".join(out)
+
+
+# taskhub's rows next to their peers, floors and twins: (taskhub's row, the other row, what is compared,
+# the target for taskhub's req/s over the other's, or None). The targets are issue 14's.
+COMPARISONS: tuple[tuple[str, str, str, float | None], ...] = (
+    ("a", "q", "REST GET one task (cache hit) / FastAPI peer", 1.0),
+    ("p", "r", "REST GET one task, full profile / FastAPI peer, full profile", 1.0),
+    ("b", "s", f"REST list of {LIST_LIMIT} / FastAPI peer's list", 1.0),
+    ("e", "t", "GraphQL task(id) / Strawberry peer", 1.0),
+    ("f", "u", f"GraphQL tasks(first: {LIST_LIMIT}) / Strawberry peer", None),
+    ("f", "b", f"GraphQL tasks(first: {LIST_LIMIT}) / REST list of {LIST_LIMIT}", 0.5),
+    ("h", "v", "gRPC GetTask / grpcio peer", 1.0),
+    ("h", "w", "gRPC GetTask / grpcio floor, one Redis GET", 0.85),
+    ("h", "x", "gRPC GetTask / grpcio floor, constant reply", None),
+    ("a", "z", "GET one task: cache hit / cache miss", 5.0),
+    ("W", "a", "GET one task: 2 granian workers / 1", None),
+    ("a", "y", "REST GET one task / bare FastAPI floor", None),
+    ("q", "y", "FastAPI peer GET one task / bare FastAPI floor", None),
+)
+# Cached reads: the rows the p99 target covers, at --connections 32.
+CACHED_READS = ("a", "b", "e", "f", "h", "i", "p", "W")
+P99_TARGET_MS = 25.0
+P99_TARGET_CONNECTIONS = 32
+
+
+def render_peers(by_key: dict[str, Result], markdown: bool, connections: int) -> list[str]:
+    """The comparisons of COMPARISONS whose rows ran: req/s of both rows, the ratio by req/s and by
+    server CPU per request (the other row's CPU per request over this one's: above 1, taskhub needs less),
+    and the verdict on the target; then the p99 target over the cached reads."""
+    header = ["comparison", "rows", "req/s", "other req/s", "ratio", "by CPU/req", "target", "verdict"]
+    lines: list[list[str]] = []
+    for key, other, label, target in COMPARISONS:
+        result, reference = by_key.get(key), by_key.get(other)
+        if not result or not reference:
+            continue
+        cells = [label, f"({key}) / ({other})"]
+        if result.failure or reference.failure or result.skipped or reference.skipped or not reference.rps:
+            why = next(
+                f"({r.row.key}) {'FAILED' if r.failure else 'SKIPPED'}" for r in (result, reference) if not r.rps
+            )
+            lines.append([*cells, "-", "-", "-", "-", f">= {target:g}x" if target else "-", why])
+            continue
+        ratio = result.rps / reference.rps
+        by_cpu = f"{reference.cpu_ms / result.cpu_ms:.2f}x" if result.cpu_ms and reference.cpu_ms else "-"
+        if target is None:
+            verdict = "-"
+        elif ratio >= target:
+            verdict = "meets"
+        else:
+            verdict = f"misses by {1 - ratio / target:.0%}"
+        lines.append(
+            [*cells, f"{result.rps:,.0f}", f"{reference.rps:,.0f}", f"{ratio:.2f}x", by_cpu,
+             f">= {target:g}x" if target else "-", verdict]
+        )  # fmt: skip
+    if not lines:
+        return []
+    if markdown:
+        out = ["| " + " | ".join(header) + " |", "|---|---|---:|---:|---:|---:|---|---|"]
+        out += ["| " + " | ".join(cells) + " |" for cells in lines]
+    else:
+        widths = [max(len(cells[i]) for cells in [header, *lines]) for i in range(len(header))]
+        left = {0, 1, 6, 7}
+
+        def fmt(cells: list[str]) -> str:
+            return "  ".join(
+                c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+            )
+
+        out = [fmt(header), "  ".join("-" * w for w in widths)] + [fmt(cells) for cells in lines]
+    reads = [by_key[key] for key in CACHED_READS if key in by_key and by_key[key].rps]
+    if reads:
+        over = [r for r in reads if r.p99_ms > P99_TARGET_MS]
+        verdict = "meets" if not over else "misses: " + ", ".join(f"({r.row.key}) {r.p99_ms:.1f} ms" for r in over)
+        worst = max(reads, key=lambda r: r.p99_ms)
+        note = (
+            ""
+            if connections == P99_TARGET_CONNECTIONS
+            else f"; the target is judged at --connections {P99_TARGET_CONNECTIONS}, this run used {connections}"
+        )
+        out += [
+            "",
+            f"p99 of every cached read ({', '.join(f'({r.row.key})' for r in reads)}) <= {P99_TARGET_MS:g} ms: "
+            f"{verdict} (highest ({worst.row.key}) {worst.p99_ms:.1f} ms){note}",
+        ]
+    return out
 
 
 def _ratio_line(by_key: dict[str, Result], row: str, base: str, target: float) -> str:
@@ -948,26 +1419,69 @@ def main(argv: list[str] | None = None) -> int:
 
     server = Server(args.server, env, args.port or free_port(), args.server_cpu, out_dir / "server.log")
     grpc_server = Server("grpc", env, free_port(), args.server_cpu, out_dir / "grpc-server.log")
-    # The servers of the cost rows (k) to (o), one per environment, started the first time one of their rows runs.
+    # The servers of the other rows, one per variant (SERVER_VARIANTS), started when their group runs
+    # and stopped when it is done.
     variants: dict[str, Server] = {}
+    unavailable: dict[str, RowUnavailable] = {}
     scratch = Path(tempfile.mkdtemp(prefix="taskhub-bench-"))
+    rows = {row.key: row for row in ROWS}
+    refs = References()
 
     def server_for(row: Row) -> Server:
         if not row.server:
-            return server
+            return grpc_server if row.grpc_method else server
+        if row.server in unavailable:
+            raise unavailable[row.server]
         if row.server not in variants:
-            variant_env = variant_environment(env, row.server, scratch / f"{row.server}-prometheus")
-            log_path = out_dir / f"server-{row.server}.log"
-            variants[row.server] = Server(args.server, variant_env, free_port(), args.server_cpu, log_path)
-            variants[row.server].start()
-            check_variant(variants[row.server], fixture, row.server)
+            try:
+                candidate = variant_server(args, row.server, env, Path(tempfile.mkdtemp(dir=scratch)), out_dir)
+                variants[row.server] = candidate  # before it starts, so that `finally` stops it
+                candidate.start()
+                if SERVER_VARIANTS[row.server]:  # taskhub's: its /health says how it runs
+                    check_variant(candidate, fixture, row.server)
+            except (RowUnavailable, BenchError) as error:
+                if row.server in variants:
+                    variants.pop(row.server).stop()
+                skipped = isinstance(error, RowUnavailable) and error.skipped
+                unavailable[row.server] = RowUnavailable(f"{row.server} server: {error}", skipped=skipped)
+                raise unavailable[row.server] from None
         return variants[row.server]
+
+    def run_group(keys: tuple[str, ...]) -> list[Result]:
+        """Check each row of the group on its server, then measure those that answered (interleaved
+        when there are several); the group's own servers are stopped after it."""
+        done: dict[str, Result] = {}
+        ready: list[Row] = []
+        servers: dict[str, Server] = {}
+        for key in keys:
+            row = rows[key]
+            try:
+                servers[key] = server_for(row)
+                if row.server:
+                    try:
+                        check_row(row, servers[key], fixture, refs)
+                    except (ValueError, OSError) as error:  # not JSON, no answer
+                        raise RowUnavailable(f"({key}) check failed: {error!r}") from None
+                ready.append(row)
+            except RowUnavailable as error:
+                done[key] = Result(row, skipped=str(error)) if error.skipped else Result(row, failure=str(error))
+                log(f"({key}) {'skipped' if error.skipped else 'FAILED'}: {error}")
+        if len(ready) > 1:
+            measured = run_interleaved(args, ready, servers, fixture, out_dir, pg_sessions)
+        else:
+            measured = [measure(args, row, servers[row.key], fixture, out_dir, pg_sessions) for row in ready]
+        done.update((result.row.key, result) for result in measured)
+        for key in keys:  # the group's servers, those whose rows failed their check too
+            if rows[key].server in variants:
+                variants.pop(rows[key].server).stop()
+        return [done[key] for key in keys]
 
     sizes: dict[str, int] = {}
     pg_sessions = PostgresSessions(args.database_url)
     results: list[Result] = []
     description = describe_run(args)
     try:
+        reset_peer_cache(args.redis_url, env["CACHE_KEY_PREFIX"])
         server.start()
         grpc_server.start()
         check_rows(server, fixture)
@@ -980,19 +1494,14 @@ def main(argv: list[str] | None = None) -> int:
         ) as response:
             sizes["json"] = len(response.read())
         http(f"{server.base_url}/api/v1/tasks?limit={LIST_LIMIT}", fixture.token)  # cache the page again
-        rows = {row.key: row for row in ROWS}
-        interleaved = [rows[key] for key in RUN_ORDER if key in args.rows and rows[key].server]
-        for key in RUN_ORDER:
-            if key not in args.rows:
-                continue
-            row = rows[key]
-            if row.grpc_method:
-                results.append(run_grpc_row(args, row, grpc_server, fixture, out_dir))
-            elif row.server:
-                if row is interleaved[0]:  # the cost rows run together, in rounds, where the first one is
-                    results += run_interleaved(args, interleaved, server_for, fixture, out_dir, pg_sessions)
-            else:
-                results.append(run_http_row(args, row, server, fixture, out_dir, pg_sessions))
+        try:
+            refs = take_references(server, grpc_server.port, fixture)
+        except RowUnavailable as error:
+            raise BenchError(f"taskhub's own answers could not be read: {error}") from None
+        for item in RUN_ORDER:
+            keys = tuple(key for key in (item if isinstance(item, tuple) else (item,)) if key in args.rows)
+            if keys:
+                results += run_group(keys)
         for result in results:
             if result.failure:
                 log(f"({result.row.key}) FAILED: {result.failure}")
@@ -1003,7 +1512,7 @@ def main(argv: list[str] | None = None) -> int:
             variant.stop()
         shutil.rmtree(scratch, ignore_errors=True)
 
-    table = render_table(results, args.markdown)
+    table = render_table(results, args.markdown, args.connections)
     if sizes.get("json"):
         share = sizes["protobuf"] / sizes["json"]
         verdict = "meets" if share <= 0.55 else "misses"
@@ -1030,6 +1539,7 @@ def main(argv: list[str] | None = None) -> int:
                     "graphql_errors": r.graphql_errors,
                     "socket_errors": r.socket_errors,
                     "failure": r.failure,
+                    "skipped": r.skipped,
                 }
                 for r in results
             ],

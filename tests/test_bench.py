@@ -1,0 +1,75 @@
+"""bench/run.py's own logic that decides what a run says: the environments of the peer rows and
+taskhub's twins, and the verdicts of the side-by-side table (bench/README.md, "How to read the ratios")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench import run
+
+
+def _result(key: str, rps: float, cpu_ms: float, p99_ms: float = 5.0, **extra: str) -> run.Result:
+    row = next(row for row in run.ROWS if row.key == key)
+    result = run.Result(row, requests=int(rps * 10), seconds=10.0, p99_ms=p99_ms, cpu_ms=cpu_ms)
+    for name, value in extra.items():
+        setattr(result, name, value)
+    return result
+
+
+def test_every_row_runs_once_in_the_run_order():
+    keys = [key for item in run.RUN_ORDER for key in (item if isinstance(item, tuple) else (item,))]
+    assert sorted(keys) == sorted(row.key for row in run.ROWS)
+    assert {row.server for row in run.ROWS} - {""} <= set(run.SERVER_VARIANTS)
+
+
+def test_the_full_profile_counts_logs_and_shares_metrics(tmp_path: Path):
+    env = {"METRICS_ENABLED": "false", "OTEL_TRACES_EXPORTER": "otlp", "LOG_LEVEL": "WARNING", "X": "1"}
+    for variant in ("full", "peer-rest-full"):
+        variables = run.variant_environment(env, variant, tmp_path / variant)
+        assert variables["RATE_LIMITS_ENABLED"] == "true"
+        assert variables["RATE_LIMIT_USER"] == variables["RATE_LIMIT_ANON"] == run.FULL_PROFILE_RATE
+        assert variables["LOG_LEVEL"] == "INFO"
+        assert variables["METRICS_ENABLED"] == "true"
+        assert variables["PROMETHEUS_MULTIPROC_DIR"] == str(tmp_path / variant)
+        assert (tmp_path / variant).is_dir()
+        assert not any(name.startswith("OTEL_") for name in variables)
+        assert variables["X"] == "1"
+
+
+def test_the_twins_and_peers_of_row_a_run_in_its_environment(tmp_path: Path):
+    env = {"METRICS_ENABLED": "true", "RATE_LIMITS_ENABLED": "false", "LOG_LEVEL": "WARNING"}
+    assert run.variant_environment(env, "nocache", tmp_path / "a") == {**env, "CACHE_ENABLED": "false"}
+    for variant in ("two", "peer-rest", "peer-graphql", "peer-floor", "peer-grpc", "grpc-floor-redis"):
+        assert run.variant_environment(env, variant, tmp_path / variant) == env
+    assert not list(tmp_path.iterdir())  # no multiprocess directory for them
+
+
+def test_a_missed_target_says_by_how_much_and_a_met_one_says_so():
+    results = {
+        "a": _result("a", 390, 0.65),
+        "q": _result("q", 1000, 0.20),
+        "b": _result("b", 600, 1.6),
+        "f": _result("f", 300, 3.0),
+        "z": _result("z", 70, 5.0),
+    }
+    lines = "\n".join(run.render_peers(results, markdown=True, connections=32))
+    assert "| (a) / (q) | 390 | 1,000 | 0.39x | 0.31x | >= 1x | misses by 61% |" in lines
+    assert "| (f) / (b) | 300 | 600 | 0.50x | 0.53x | >= 0.5x | meets |" in lines
+    assert "| (a) / (z) | 390 | 70 | 5.57x | 7.69x | >= 5x | meets |" in lines
+    assert "(b) / (s)" not in lines  # a comparison is shown only when both rows ran
+    assert "<= 25 ms: meets" in lines and "this run used" not in lines
+
+
+def test_a_skipped_peer_and_a_slow_cached_read_are_reported():
+    results = {
+        "h": _result("h", 2000, 0.5, p99_ms=30.0),
+        "v": _result("v", 0, 0.0, skipped="no grpc_peer.py"),
+        "a": _result("a", 1000, 0.6, p99_ms=9.0),
+    }
+    lines = run.render_peers(results, markdown=False, connections=8)
+    table = "\n".join(lines)
+    assert "(v) SKIPPED" in table
+    assert lines[-1].startswith("p99 of every cached read ((a), (h)) <= 25 ms: misses: (h) 30.0 ms")
+    assert lines[-1].endswith("the target is judged at --connections 32, this run used 8")
+    rendered = run.render_table(list(results.values()), markdown=False, connections=8)
+    assert "(v) grpcio peer: GetTask" in rendered and "(v) SKIPPED: no grpc_peer.py" in rendered
