@@ -29,10 +29,10 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionContext
 from strawberry.types.graphql import OperationType
-from strawberry_django.optimizer import DjangoOptimizerExtension
 
 from api_graphql.context import Context, StreamContext
 from api_graphql.errors import ErrorCodes
+from api_graphql.execution import PlainFieldsExecutionContext
 from api_graphql.mutations import Mutation
 from api_graphql.queries import Query
 from api_graphql.scalars import DATETIME_SCALAR, DateTime
@@ -147,7 +147,6 @@ def build_schema(*, introspection: bool = True, field_suggestions: bool = True) 
     # Factories: strawberry builds fresh extensions per request. The parser and validation caches
     # live at module level in strawberry, so they persist across requests.
     extensions: list[Any] = [
-        DjangoOptimizerExtension,
         lambda: AddValidationRules(rules),
         lambda: MaxTokensLimiter(max_token_count=settings.GRAPHQL_MAX_TOKENS),
         lambda: ParserCache(maxsize=cache_size),
@@ -165,6 +164,7 @@ def build_schema(*, introspection: bool = True, field_suggestions: bool = True) 
         config=StrawberryConfig(
             disable_field_suggestions=not field_suggestions, scalar_map={DateTime: DATETIME_SCALAR}
         ),
+        execution_context_class=PlainFieldsExecutionContext,
     )
 
 
