@@ -15,12 +15,18 @@ refuses), so every error is reported by graphql-core, with its path, exactly as 
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import Enum
 from functools import partial
+from operator import attrgetter
 from typing import Any
+from uuid import UUID
 from weakref import WeakKeyDictionary
 
 from graphql import (
+    GraphQLBoolean,
     GraphQLEnumType,
+    GraphQLID,
+    GraphQLInt,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -49,8 +55,7 @@ def _getter(field: StrawberryField) -> Getter | None:
         return None
     resolver = field.base_resolver
     if resolver is None:
-        name = getattr(field, "django_name", None) or field.python_name
-        return lambda source: getattr(source, name)
+        return attrgetter(getattr(field, "django_name", None) or field.python_name)
     if resolver.arguments or resolver.info_parameter is not None or resolver.is_async:
         return None
     function = resolver.wrapped_func
@@ -80,17 +85,47 @@ def plan_of(object_type: GraphQLObjectType) -> dict[str, Getter] | None:
     return plan
 
 
-def _leaf(graphql_type: GraphQLScalarType | GraphQLEnumType) -> Completer:
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+
+
+def _leaf(graphql_type: GraphQLScalarType | GraphQLEnumType, *, nullable: bool) -> Completer:
+    """How to complete a value of a scalar or enum type: the values of the common Python types
+    directly (each as graphql-core's own serializer would give it), anything else through the type's
+    `serialize`."""
     serialize = graphql_type.serialize
+
+    def general(value: Any) -> Any:
+        if value is None:
+            if nullable:
+                return None
+            raise NotPlain  # graphql-core reports a null in a non-null field, with its path
+        serialized = serialize(value)
+        if serialized is None or serialized is Undefined:  # graphql-core reports that too
+            raise NotPlain
+        return serialized
+
     if graphql_type is GraphQLString:
-        return lambda value: value if type(value) is str else _checked(serialize(value))
-    return lambda value: _checked(serialize(value))
+        return lambda value: value if type(value) is str else general(value)
+    if graphql_type is GraphQLBoolean:
+        return lambda value: value if type(value) is bool else general(value)
+    if graphql_type is GraphQLInt:
+        return lambda value: value if type(value) is int and _INT_MIN <= value <= _INT_MAX else general(value)
+    if graphql_type is GraphQLID:
+        return lambda value: str(value) if type(value) is UUID else value if type(value) is str else general(value)
+    if isinstance(graphql_type, GraphQLEnumType):
+        # strawberry's enum serializer walks the values of the enum; remember its answer per member.
+        names: dict[Enum, Any] = {}
 
+        def enum(value: Any) -> Any:
+            name = names.get(value) if isinstance(value, Enum) else None
+            if name is None:
+                name = general(value)
+                if isinstance(value, Enum):
+                    names[value] = name
+            return name
 
-def _checked(serialized: Any) -> Any:
-    if serialized is None or serialized is Undefined:  # graphql-core's complete_leaf_value reports that; let it
-        raise NotPlain
-    return serialized
+        return enum
+    return general
 
 
 class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -162,31 +197,35 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     def _value_completer(self, graphql_type: GraphQLOutputType, field_details_list: Any) -> Completer:
         """How to complete a value of `graphql_type`, or NotPlain."""
+        nullable = not isinstance(graphql_type, GraphQLNonNull)
         if isinstance(graphql_type, GraphQLNonNull):
-            inner = self._nullable_completer(graphql_type.of_type, field_details_list)
-
-            def non_null(value: Any) -> Any:
-                if value is None:  # graphql-core reports it, with the field's path
-                    raise NotPlain
-                return inner(value)
-
-            return non_null
-        inner = self._nullable_completer(graphql_type, field_details_list)
-        return lambda value: None if value is None else inner(value)
-
-    def _nullable_completer(self, graphql_type: GraphQLOutputType, field_details_list: Any) -> Completer:
-        """How to complete a value that is not None."""
+            graphql_type = graphql_type.of_type
+        if isinstance(graphql_type, GraphQLScalarType | GraphQLEnumType):
+            return _leaf(graphql_type, nullable=nullable)
+        inner: Completer
         if isinstance(graphql_type, GraphQLList):
             item = self._value_completer(graphql_type.of_type, field_details_list)
-            return lambda values: [item(value) for value in values]
-        if isinstance(graphql_type, GraphQLScalarType | GraphQLEnumType):
-            return _leaf(graphql_type)
-        if isinstance(graphql_type, GraphQLObjectType) and plan_of(graphql_type) is not None:
+
+            def complete_list(values: Any) -> Any:
+                return [item(value) for value in values]
+
+            inner = complete_list
+        elif isinstance(graphql_type, GraphQLObjectType) and plan_of(graphql_type) is not None:
             grouped_field_set, defer_usages, _forbidden = self.collect_subfields(graphql_type, field_details_list)
             if defer_usages:
                 raise NotPlain
-            return self._object_completer(graphql_type, grouped_field_set)
-        raise NotPlain  # interfaces, unions, types that are not plain
+            inner = self._object_completer(graphql_type, grouped_field_set)
+        else:  # interfaces, unions, types that are not plain
+            raise NotPlain
+
+        def complete(value: Any) -> Any:
+            if value is None:
+                if nullable:
+                    return None
+                raise NotPlain  # graphql-core reports a null in a non-null field, with its path
+            return inner(value)
+
+        return complete
 
 
 def _same(value: Any) -> Any:
