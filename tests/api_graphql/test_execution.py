@@ -17,13 +17,13 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from api_graphql.execution import PlainFieldsExecutionContext
 from api_graphql.schema import build_schema
 from api_graphql.types import Status
-from tests.api_graphql.conftest import TASK_FIELDS, bearer
+from tests.api_graphql.conftest import TASK_FIELDS, bearer, data_of, gql
 from tests.api_graphql.test_visibility import view_context
 
 pytestmark = pytest.mark.django_db
 
 DOCUMENTS = {
-    "task": "query($id: ID!) { task(id: $id) { %s } }" % TASK_FIELDS,
+    "task": "query($id: ID!) { task(id: $id) { FIELDS } }".replace("FIELDS", TASK_FIELDS),
     "aliases, __typename, fragments": """
         query($id: ID!) { task(id: $id) { __typename key: id ...Parts ... on Task { t2: title } } }
         fragment Parts on Task { title tags dueDate completedAt priority status }
@@ -34,14 +34,13 @@ DOCUMENTS = {
         }
     """,
     "tasks": """
-        { tasks(first: 3) { __typename edges { cursor node { %s } }
+        { tasks(first: 3) { __typename edges { cursor node { FIELDS } }
           pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }
-    """
-    % TASK_FIELDS,
+    """.replace("FIELDS", TASK_FIELDS),
     "the same node twice": "{ tasks(first: 2) { edges { node { id } n2: node { title } } } }",
     "me.tasks": "{ me { id tasks(first: 2) { edges { node { id status } } pageInfo { endCursor } } } }",
     "searchTasks": '{ searchTasks(query: "e", first: 5) { edges { cursor node { id title } } } }',
-    "an empty page": '{ searchTasks(query: "no task has this", first: 5) { edges { cursor } pageInfo { startCursor } } }',
+    "an empty page": '{ searchTasks(query: "none has it", first: 5) { edges { cursor } pageInfo { startCursor } } }',
     "not found": '{ task(id: "6a0e7e1c-2b43-4bd8-9d1b-0a7d9f1d2c3e") { id } }',
 }
 
@@ -127,8 +126,6 @@ def test_values_that_do_not_fit_are_reported_by_graphql_core(document: str) -> N
 def test_a_page_resolves_a_fixed_number_of_fields_through_graphql_core(
     client: Any, user: Any, make_task: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.api_graphql.conftest import data_of, gql
-
     for n in range(12):
         make_task(owner=user, title=f"Task {n}")
     resolved: list[str] = []
@@ -139,10 +136,10 @@ def test_a_page_resolves_a_fixed_number_of_fields_through_graphql_core(
         return build_resolve_info(self, field_def, field_nodes, *args)
 
     monkeypatch.setattr(PlainFieldsExecutionContext, "build_resolve_info", counting)
-    document = "query($n: Int) { tasks(first: $n) { edges { cursor node { %s } } pageInfo { endCursor } } }"
+    document = "query($n: Int) { tasks(first: $n) { edges { cursor node { FIELDS } } pageInfo { endCursor } } }"
 
     for size in (1, 12):
         resolved.clear()
-        data = data_of(gql(client, document % TASK_FIELDS, {"n": size}, **bearer(user)))
+        data = data_of(gql(client, document.replace("FIELDS", TASK_FIELDS), {"n": size}, **bearer(user)))
         assert len(data["tasks"]["edges"]) == size
         assert resolved == ["tasks"]
