@@ -59,6 +59,10 @@ def operation_is_ambiguous(context: ExecutionContext) -> bool:
     )
 
 
+# (schema, document text, token limit, rules) -> the document's validation errors (OperationExtension).
+_validated: dict[tuple[Any, ...], list[GraphQLError]] = {}
+
+
 class OperationExtension(ValidationCache):
     """The schema's one extension, made per operation: every rule around parsing, validation and the
     result (one extension instead of eight: strawberry wraps each hook of each extension in a context
@@ -67,7 +71,8 @@ class OperationExtension(ValidationCache):
     - Limits: the depth, alias and introspection rules join validation; the parser stops at
       GRAPHQL_MAX_TOKENS tokens.
     - Caches: a document is parsed once (strawberry's ParserCache's cache) and validated once per
-      set of rules (strawberry's ValidationCache, this class's base).
+      set of rules (strawberry's ValidationCache, this class's base, behind a cache keyed by the
+      document's text).
     - A document of several operations without `operationName` is refused as a validation error
       (GRAPHQL_VALIDATION_FAILED) before anything runs (docs/api/graphql.md, "Requests").
     - Each kind of operation on its transport, the other refused as a validation error before
@@ -81,6 +86,7 @@ class OperationExtension(ValidationCache):
 
     def __init__(self, *, rules: tuple[Any, ...], cache_size: int, parse: Callable[..., DocumentNode]) -> None:
         super().__init__(maxsize=cache_size)
+        self.cache_size = cache_size
         self.rules = rules
         self.parse = parse
         self.error_codes = ErrorCodes()
@@ -112,9 +118,22 @@ class OperationExtension(ValidationCache):
         yield
 
     def on_validate(self) -> Iterator[None]:
-        validation = super().on_validate()  # ValidationCache: the document's errors under the rules
-        next(validation)
         context = self.execution_context
+        # The document's errors under the rules, remembered by the text of the document: the
+        # ValidationCache's key holds the parsed document, which graphql-core hashes node by node
+        # on every request (a third of a small request's CPU). The document is the parse of that
+        # text with these options, so the text stands for it.
+        key = (context.schema, context.query, context.parse_options.get("max_tokens"), context.validation_rules)
+        errors = _validated.get(key)
+        if errors is None:
+            validation = super().on_validate()  # ValidationCache: validates, or finds it validated
+            next(validation)
+            errors = context.pre_execution_errors or []
+            next(validation, None)
+            if len(_validated) >= self.cache_size:  # bounded like the parser cache: start afresh
+                _validated.clear()
+            _validated[key] = errors
+        context.pre_execution_errors = errors
         refusals = []
         if operation_is_ambiguous(context):
             refusals.append(GraphQLError(AMBIGUOUS_OPERATION))
@@ -126,7 +145,6 @@ class OperationExtension(ValidationCache):
             context.pre_execution_errors = [*(context.pre_execution_errors or ()), *refusals]
         self.error_codes.validation_errors = {id(error) for error in context.pre_execution_errors or ()}
         yield
-        next(validation, None)
 
     def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
         """Each result of a subscription, before the websocket sends it (on_operation ends only with
