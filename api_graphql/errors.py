@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
@@ -19,10 +18,8 @@ from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.error import GraphQLError, GraphQLSyntaxError
 from graphql.language import Lexer, Source, TokenKind, VariableDefinitionNode
 from strawberry.exceptions import StrawberryInputCoercionError
-from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.types import ExecutionResult
-from strawberry.types.execution import StreamExecutionResult
 from strawberry.utils.str_converters import to_camel_case
 
 from core import errors
@@ -54,30 +51,17 @@ class MappedError(GraphQLError):
     """An error ErrorCodes has given its code: never mapped again."""
 
 
-class ErrorCodes(SchemaExtension):
-    """Rewrites every error of a result with its `extensions.code`."""
+class ErrorCodes:
+    """Rewrites every error of a result with its `extensions.code`; one per operation, driven by the
+    schema's extension (api_graphql.schema.OperationExtension)."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self._validation_errors: set[int] = set()
-
-    def on_validate(self) -> Iterator[None]:
-        yield
         # The document's validation errors (unknown fields, limits, introspection when off, wrong
         # literal argument values), told apart from errors that come later by their identity.
-        self._validation_errors = {id(error) for error in self.execution_context.pre_execution_errors or ()}
+        self.validation_errors: set[int] = set()
+        self.query = ""  # the document as sent: a syntax error may be the token limit's
 
-    def on_operation(self) -> Iterator[None]:
-        yield
-        self._map_all(self.execution_context.result)
-
-    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
-        """Each result of a subscription, before the websocket sends it (on_operation ends only with
-        the stream)."""
-        self._map_all(result)
-        yield
-
-    def _map_all(self, result: object) -> None:
+    def map_all(self, result: object) -> None:
         """strawberry's result, or graphql-core's (which a synchronous execution leaves in the context)."""
         if not isinstance(result, ExecutionResult | GraphQLExecutionResult) or not result.errors:
             return
@@ -89,10 +73,10 @@ class ErrorCodes(SchemaExtension):
         original = error.original_error
         if isinstance(error, GraphQLSyntaxError):
             # The token limit aborts the parser with a syntax error too; it is a limit of the document.
-            over_limit = _more_tokens_than(self.execution_context.query or "", settings.GRAPHQL_MAX_TOKENS)
+            over_limit = _more_tokens_than(self.query, settings.GRAPHQL_MAX_TOKENS)
             code = "GRAPHQL_VALIDATION_FAILED" if over_limit else "GRAPHQL_PARSE_FAILED"
             return self._copy(error, self._public(error.message), {"code": code})
-        if id(error) in self._validation_errors or isinstance(original, CannotGetOperationTypeError):
+        if id(error) in self.validation_errors or isinstance(original, CannotGetOperationTypeError):
             # The second: over the websocket, an `operationName` that names no operation of the
             # document (over HTTP the view refuses that before anything runs).
             return self._copy(error, self._public(error.message), {"code": "GRAPHQL_VALIDATION_FAILED"})

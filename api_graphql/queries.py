@@ -7,19 +7,18 @@ import strawberry
 from api_graphql.context import actor_of
 from api_graphql.inputs import TaskFilterInput, TaskOrdering
 from api_graphql.types import PageInfo, TaskConnection, TaskEdge, TaskType
-from tasks.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, cursor_after
+from tasks.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from tasks.selectors import task_get, task_list, task_search
 
 
 def to_connection(page: Page, ordering: str) -> TaskConnection:
-    edges = [TaskEdge(node=task, cursor=cursor_after(task, ordering)) for task in page.items]  # type: ignore[arg-type]
+    edges = [TaskEdge(node=task, ordering=ordering) for task in page.items]  # type: ignore[arg-type]
     return TaskConnection(
         edges=edges,
         page_info=PageInfo(
             has_next_page=page.next_cursor is not None,
             has_previous_page=page.previous_cursor is not None,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
+            edges=edges,
         ),
     )
 

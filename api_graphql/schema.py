@@ -6,7 +6,7 @@ built per combination of those switches, so each keeps its own parser and valida
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import suppress
 from functools import lru_cache
 from typing import Any
@@ -14,43 +14,24 @@ from typing import Any
 import strawberry
 from django.conf import settings
 from graphql.error import GraphQLError
-from graphql.language import OperationDefinitionNode
+from graphql.language import DocumentNode, OperationDefinitionNode
 from graphql.utilities import get_operation_ast
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxTokensLimiter,
-    SchemaExtension,
-    ValidationCache,
-)
-from strawberry.extensions import ParserCache as StrawberryParserCache
+from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types.execution import ExecutionContext
+from strawberry.types.execution import ExecutionContext, StreamExecutionResult
 from strawberry.types.graphql import OperationType
-from strawberry_django.optimizer import DjangoOptimizerExtension
 
 from api_graphql.context import Context, StreamContext
 from api_graphql.errors import ErrorCodes
+from api_graphql.execution import PlainFieldsExecutionContext
 from api_graphql.mutations import Mutation
 from api_graphql.queries import Query
 from api_graphql.scalars import DATETIME_SCALAR, DateTime
 from api_graphql.subscriptions import Subscription
 from observability.metrics import graphql_endpoint
-
-
-class ParserCache(StrawberryParserCache):
-    """strawberry's ParserCache parses outside strawberry's own error handling, so a syntax error
-    would escape with no extensions.code. Leave a failing document unparsed instead: strawberry
-    then parses it again inside its handling and reports the error like any other."""
-
-    def on_parse(self) -> Iterator[None]:
-        context = self.execution_context
-        with suppress(GraphQLError):
-            context.graphql_document = self.cached_parse_document(context.query, **context.parse_options)
-        yield
-
 
 AMBIGUOUS_OPERATION = "Must provide operation name if query contains multiple operations."
 WEBSOCKET_ONLY = "Subscriptions run over the websocket at /graphql/ (graphql-transport-ws), not over HTTP."
@@ -78,54 +59,98 @@ def operation_is_ambiguous(context: ExecutionContext) -> bool:
     )
 
 
-class OperationChoice(SchemaExtension):
-    """Refuses a document of several operations without `operationName`, as a validation error
-    (GRAPHQL_VALIDATION_FAILED), before anything runs (docs/api/graphql.md, "Requests").
+# (schema, document text, token limit, rules) -> the document's validation errors (OperationExtension).
+_validated: dict[tuple[Any, ...], list[GraphQLError]] = {}
 
-    It must come after ValidationCache: that one sets the validation errors, which this one extends,
-    and strawberry then returns them without executing."""
 
-    def on_validate(self) -> Iterator[None]:
+class OperationExtension(ValidationCache):
+    """The schema's one extension, made per operation: every rule around parsing, validation and the
+    result (one extension instead of eight: strawberry wraps each hook of each extension in a context
+    manager on every request; docs/api/graphql.md, "What a request costs").
+
+    - Limits: the depth, alias and introspection rules join validation; the parser stops at
+      GRAPHQL_MAX_TOKENS tokens.
+    - Caches: a document is parsed once (strawberry's ParserCache's cache) and validated once per
+      set of rules (strawberry's ValidationCache, this class's base, behind a cache keyed by the
+      document's text).
+    - A document of several operations without `operationName` is refused as a validation error
+      (GRAPHQL_VALIDATION_FAILED) before anything runs (docs/api/graphql.md, "Requests").
+    - Each kind of operation on its transport, the other refused as a validation error before
+      anything runs: subscriptions over the websocket only (a stream needs the connection),
+      queries and mutations over HTTP only (there the rate limit and the request log apply, and
+      their resolvers are synchronous).
+    - Every error of the result gets its `extensions.code` (api_graphql.errors.ErrorCodes).
+    - The request's operation (`query TaskList`) names the metrics' `endpoint` label and the
+      access log's `route`; "invalid" when the document names no operation to run.
+    """
+
+    def __init__(self, *, rules: tuple[Any, ...], cache_size: int, parse: Callable[..., DocumentNode]) -> None:
+        super().__init__(maxsize=cache_size)
+        self.cache_size = cache_size
+        self.rules = rules
+        self.parse = parse
+        self.error_codes = ErrorCodes()
+
+    def on_operation(self) -> Iterator[None]:
         context = self.execution_context
-        if operation_is_ambiguous(context):
-            error = GraphQLError(AMBIGUOUS_OPERATION)
-            context.pre_execution_errors = [*(context.pre_execution_errors or ()), error]
+        context.validation_rules = (*context.validation_rules, *self.rules)
+        context.parse_options["max_tokens"] = settings.GRAPHQL_MAX_TOKENS
+        self.error_codes.query = context.query or ""
+        yield
+        self.error_codes.map_all(context.result)
+        request = getattr(context.context, "request", None)
+        if request is not None:
+            try:
+                operation_type: str | None = context.operation_type.value
+            except RuntimeError:  # no document, or no operation of the requested name
+                operation_type = None
+            if operation_is_ambiguous(context):
+                operation_type = None
+            request.api_endpoint = graphql_endpoint(operation_type, context.operation_name)
+
+    def on_parse(self) -> Iterator[None]:
+        """strawberry's ParserCache would parse outside strawberry's own error handling, so a syntax
+        error would escape with no extensions.code. Leave a failing document unparsed instead:
+        strawberry then parses it again inside its handling and reports the error like any other."""
+        context = self.execution_context
+        with suppress(GraphQLError):
+            context.graphql_document = self.parse(context.query, **context.parse_options)
         yield
 
-
-class OperationTransport(SchemaExtension):
-    """Each kind of operation on its transport, the other refused as a validation error
-    (GRAPHQL_VALIDATION_FAILED) before anything runs: subscriptions over the websocket only (a
-    stream needs the connection), queries and mutations over HTTP only (there the rate limit and
-    the request log apply, and their resolvers are synchronous). Like OperationChoice, after
-    ValidationCache."""
-
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
+        # The document's errors under the rules, remembered by the text of the document: the
+        # ValidationCache's key holds the parsed document, which graphql-core hashes node by node
+        # on every request (a third of a small request's CPU). The document is the parse of that
+        # text with these options, so the text stands for it.
+        key = (context.schema, context.query, context.parse_options.get("max_tokens"), context.validation_rules)
+        errors = _validated.get(key)
+        if errors is None:
+            validation = super().on_validate()  # ValidationCache: validates, or finds it validated
+            next(validation)
+            errors = context.pre_execution_errors or []
+            next(validation, None)
+            if len(_validated) >= self.cache_size:  # bounded like the parser cache: start afresh
+                _validated.clear()
+            _validated[key] = errors
+        context.pre_execution_errors = errors
+        refusals = []
+        if operation_is_ambiguous(context):
+            refusals.append(GraphQLError(AMBIGUOUS_OPERATION))
         over_websocket = isinstance(context.context, StreamContext)
         with suppress(RuntimeError):  # no operation of the requested name: strawberry says so
             if (context.operation_type is OperationType.SUBSCRIPTION) is not over_websocket:
-                message = WEBSOCKET_ONLY if not over_websocket else HTTP_ONLY
-                context.pre_execution_errors = [*(context.pre_execution_errors or ()), GraphQLError(message)]
+                refusals.append(GraphQLError(WEBSOCKET_ONLY if not over_websocket else HTTP_ONLY))
+        if refusals:  # a new list: the cached one is shared by every request of this document
+            context.pre_execution_errors = [*(context.pre_execution_errors or ()), *refusals]
+        self.error_codes.validation_errors = {id(error) for error in context.pre_execution_errors or ()}
         yield
 
-
-class OperationName(SchemaExtension):
-    """Names the request's operation (`query TaskList`) for the metrics' `endpoint` label and the
-    access log's `route`; "invalid" when the document names no operation to run."""
-
-    def on_operation(self) -> Iterator[None]:
+    def on_stream_result(self, result: StreamExecutionResult) -> Iterator[None]:
+        """Each result of a subscription, before the websocket sends it (on_operation ends only with
+        the stream)."""
+        self.error_codes.map_all(result)
         yield
-        context = self.execution_context
-        try:
-            operation_type: str | None = context.operation_type.value
-        except RuntimeError:  # no document, or no operation of the requested name
-            operation_type = None
-        if operation_is_ambiguous(context):
-            operation_type = None
-        request = getattr(context.context, "request", None)
-        if request is not None:
-            request.api_endpoint = graphql_endpoint(operation_type, context.operation_name)
 
 
 class Schema(strawberry.Schema):
@@ -143,20 +168,12 @@ def build_schema(*, introspection: bool = True, field_suggestions: bool = True) 
     ]
     if not introspection:
         rules.append(NoSchemaIntrospectionCustomRule)
-    cache_size = settings.GRAPHQL_DOCUMENT_CACHE_SIZE
-    # Factories: strawberry builds fresh extensions per request. The parser and validation caches
+    frozen_rules = tuple(rules)
+    # strawberry makes the extension afresh for each operation; the parser and validation caches
     # live at module level in strawberry, so they persist across requests.
-    extensions: list[Any] = [
-        DjangoOptimizerExtension,
-        lambda: AddValidationRules(rules),
-        lambda: MaxTokensLimiter(max_token_count=settings.GRAPHQL_MAX_TOKENS),
-        lambda: ParserCache(maxsize=cache_size),
-        lambda: ValidationCache(maxsize=cache_size),
-        OperationChoice,
-        OperationTransport,
-        ErrorCodes,
-        OperationName,
-    ]
+    cache_size = settings.GRAPHQL_DOCUMENT_CACHE_SIZE
+    parse = ParserCache(maxsize=cache_size).cached_parse_document
+    extensions: list[Any] = [lambda: OperationExtension(rules=frozen_rules, cache_size=cache_size, parse=parse)]
     return Schema(
         query=Query,
         mutation=Mutation,
@@ -165,6 +182,7 @@ def build_schema(*, introspection: bool = True, field_suggestions: bool = True) 
         config=StrawberryConfig(
             disable_field_suggestions=not field_suggestions, scalar_map={DateTime: DATETIME_SCALAR}
         ),
+        execution_context_class=PlainFieldsExecutionContext,
     )
 
 

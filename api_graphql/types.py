@@ -14,6 +14,7 @@ from api_graphql.scalars import DateTime
 from tasks.models import Priority as PriorityRank
 from tasks.models import Status as TaskStatus
 from tasks.models import Task
+from tasks.pagination import cursor_after
 from tasks.selectors import task_visible
 
 
@@ -68,17 +69,33 @@ class TaskType:
 
 
 @strawberry.type
-class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+class TaskEdge:
+    node: TaskType
+    ordering: strawberry.Private[str]
+
+    # Computed only when asked for: a page of 50 would encode 50 cursors nobody reads.
+    @strawberry.field
+    def cursor(self) -> str:
+        return edge_cursor(self)
+
+
+def edge_cursor(edge: TaskEdge) -> str:
+    return cursor_after(edge.node, edge.ordering)  # type: ignore[arg-type]
 
 
 @strawberry.type
-class TaskEdge:
-    node: TaskType
-    cursor: str
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    edges: strawberry.Private[list[TaskEdge]]
+
+    @strawberry.field
+    def start_cursor(self) -> str | None:
+        return edge_cursor(self.edges[0]) if self.edges else None
+
+    @strawberry.field
+    def end_cursor(self) -> str | None:
+        return edge_cursor(self.edges[-1]) if self.edges else None
 
 
 @strawberry.type

@@ -1,0 +1,236 @@
+"""Plain fields completed in one pass (docs/api/graphql.md, "What a request costs").
+
+graphql-core executes every field of a result on its own: a path entry, a resolve info, strawberry's
+resolver wrapper and argument conversion, then the completion of the value. For `tasks(first: 50)`
+that is 700 fields per request, most of the CPU of the request. The objects of the types listed in
+`PLAIN_TYPES` hold their values as attributes (the task, its edge, the page info), so their selections
+are completed here instead, by plans made once per schema and selection: read the attribute, serialize
+the scalar or enum with the schema's own `serialize`, recurse into plain objects and lists.
+
+A selection with anything else (a field that is not plain, `@defer`) goes through graphql-core as
+before; so does any object whose values do not fit (a null in a non-null field, a value the scalar
+refuses), so every error is reported by graphql-core, with its path, exactly as without this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import Enum
+from functools import partial
+from operator import attrgetter
+from typing import Any
+from uuid import UUID
+from weakref import WeakKeyDictionary
+
+from graphql import (
+    GraphQLBoolean,
+    GraphQLEnumType,
+    GraphQLID,
+    GraphQLInt,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLScalarType,
+    GraphQLString,
+)
+from graphql.execution.collect_fields import GroupedFieldSet
+from graphql.pyutils import Undefined
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types.field import StrawberryField
+
+Getter = Callable[[Any], Any]
+Completer = Callable[[Any], Any]
+
+
+class NotPlain(Exception):
+    """A signal, not an error: this selection is completed by graphql-core instead."""
+
+
+def _getter(field: StrawberryField) -> Getter | None:
+    """How to read a plain field: an attribute, or a resolver that needs nothing but the object;
+    None for a field with arguments, field extensions (permissions) or a resolver that asks for more."""
+    if field.arguments or field.extensions:
+        return None
+    resolver = field.base_resolver
+    if resolver is None:
+        return attrgetter(getattr(field, "django_name", None) or field.python_name)
+    if resolver.arguments or resolver.info_parameter is not None or resolver.is_async:
+        return None
+    function = resolver.wrapped_func
+    return function if callable(function) else None
+
+
+# The object types completed here: their values are attributes of plain objects (api_graphql.types).
+PLAIN_TYPES = frozenset({"Task", "TaskEdge", "TaskConnection", "PageInfo"})
+# Each object type's plan, made the first time a selection of it is completed: {field name: the
+# function that reads the field's value}, None for a type that is not plain.
+_plans: WeakKeyDictionary[GraphQLObjectType, dict[str, Getter] | None] = WeakKeyDictionary()
+
+
+def plan_of(object_type: GraphQLObjectType) -> dict[str, Getter] | None:
+    try:
+        return _plans[object_type]
+    except KeyError:
+        pass
+    plan: dict[str, Getter] | None = None
+    if object_type.name in PLAIN_TYPES:
+        plan = {}
+        for field_name, graphql_field in object_type.fields.items():
+            field = (graphql_field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+            if isinstance(field, StrawberryField) and (getter := _getter(field)) is not None:
+                plan[field_name] = getter
+    _plans[object_type] = plan
+    return plan
+
+
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+
+
+def _leaf(graphql_type: GraphQLScalarType | GraphQLEnumType, *, nullable: bool) -> Completer:
+    """How to complete a value of a scalar or enum type: the values of the common Python types
+    directly (each as graphql-core's own serializer would give it), anything else through the type's
+    `serialize`."""
+    serialize = graphql_type.serialize
+
+    def general(value: Any) -> Any:
+        if value is None:
+            if nullable:
+                return None
+            raise NotPlain  # graphql-core reports a null in a non-null field, with its path
+        serialized = serialize(value)
+        if serialized is None or serialized is Undefined:  # graphql-core reports that too
+            raise NotPlain
+        return serialized
+
+    if graphql_type is GraphQLString:
+        return lambda value: value if type(value) is str else general(value)
+    if graphql_type is GraphQLBoolean:
+        return lambda value: value if type(value) is bool else general(value)
+    if graphql_type is GraphQLInt:
+        return lambda value: value if type(value) is int and _INT_MIN <= value <= _INT_MAX else general(value)
+    if graphql_type is GraphQLID:
+        return lambda value: str(value) if type(value) is UUID else value if type(value) is str else general(value)
+    if isinstance(graphql_type, GraphQLEnumType):
+        # strawberry's enum serializer walks the values of the enum; remember its answer per member.
+        names: dict[Enum, Any] = {}
+
+        def enum(value: Any) -> Any:
+            name = names.get(value) if isinstance(value, Enum) else None
+            if name is None:
+                name = general(value)
+                if isinstance(value, Enum):
+                    names[value] = name
+            return name
+
+        return enum
+    return general
+
+
+class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    """strawberry's execution context, completing the selections of plain types in one pass."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # (object type, id(grouped field set)) -> (the set, kept alive so its id stays its own; its
+        # completer, or None when the selection is not plain)
+        self._plain_completers: dict[tuple[GraphQLObjectType, int], tuple[GroupedFieldSet, Completer | None]] = {}
+
+    def execute_collected_subfields(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Any,
+        grouped_field_set: GroupedFieldSet,
+        new_defer_usages: Any,
+        delivery_group_map: Any,
+    ) -> Any:
+        if not new_defer_usages and delivery_group_map is None and plan_of(parent_type) is not None:
+            key = (parent_type, id(grouped_field_set))
+            cached = self._plain_completers.get(key)
+            if cached is None:
+                try:
+                    completer: Completer | None = self._object_completer(parent_type, grouped_field_set)
+                except NotPlain:
+                    completer = None
+                    self._plain_completers[key] = (grouped_field_set, None)
+            else:
+                completer = cached[1]
+            if completer is not None:
+                try:
+                    return completer(source_value)
+                except Exception:  # graphql-core completes the object again, and reports the error
+                    pass
+        return super().execute_collected_subfields(
+            parent_type, source_value, path, grouped_field_set, new_defer_usages, delivery_group_map
+        )
+
+    def _object_completer(self, object_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet) -> Completer:
+        key = (object_type, id(grouped_field_set))
+        cached = self._plain_completers.get(key)
+        if cached is not None:
+            if cached[1] is None:
+                raise NotPlain
+            return cached[1]
+        plan = plan_of(object_type)
+        if plan is None:
+            raise NotPlain
+        steps: list[tuple[str, Getter, Completer]] = []
+        for response_name, field_details_list in grouped_field_set.items():
+            node = field_details_list[0].node
+            name = node.name.value
+            if name == "__typename":
+                steps.append((response_name, partial(_constant, object_type.name), _same))
+                continue
+            getter = plan.get(name)
+            if getter is None or node.arguments:
+                raise NotPlain
+            value_type = object_type.fields[name].type
+            steps.append((response_name, getter, self._value_completer(value_type, field_details_list)))
+
+        def complete(source: Any) -> dict[str, Any]:
+            return {response_name: finish(get(source)) for response_name, get, finish in steps}
+
+        self._plain_completers[key] = (grouped_field_set, complete)
+        return complete
+
+    def _value_completer(self, graphql_type: GraphQLOutputType, field_details_list: Any) -> Completer:
+        """How to complete a value of `graphql_type`, or NotPlain."""
+        nullable = not isinstance(graphql_type, GraphQLNonNull)
+        if isinstance(graphql_type, GraphQLNonNull):
+            graphql_type = graphql_type.of_type
+        if isinstance(graphql_type, GraphQLScalarType | GraphQLEnumType):
+            return _leaf(graphql_type, nullable=nullable)
+        inner: Completer
+        if isinstance(graphql_type, GraphQLList):
+            item = self._value_completer(graphql_type.of_type, field_details_list)
+
+            def complete_list(values: Any) -> Any:
+                return [item(value) for value in values]
+
+            inner = complete_list
+        elif isinstance(graphql_type, GraphQLObjectType) and plan_of(graphql_type) is not None:
+            grouped_field_set, defer_usages, _forbidden = self.collect_subfields(graphql_type, field_details_list)
+            if defer_usages:
+                raise NotPlain
+            inner = self._object_completer(graphql_type, grouped_field_set)
+        else:  # interfaces, unions, types that are not plain
+            raise NotPlain
+
+        def complete(value: Any) -> Any:
+            if value is None:
+                if nullable:
+                    return None
+                raise NotPlain  # graphql-core reports a null in a non-null field, with its path
+            return inner(value)
+
+        return complete
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _constant(value: Any, _source: Any) -> Any:
+    return value
