@@ -71,7 +71,7 @@ class TaskFilter(django_filters.FilterSet):
 
     def filter_search(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
         """Case-insensitive substring of title or description. On PostgreSQL the trigram indexes of
-        migration 0002 serve it; on SQLite it is a LIKE scan."""
+        migration 0003 serve it; on SQLite it is a LIKE scan."""
         text = value
         if connection.vendor == "sqlite":
             # SQLite's LIKE and lower() fold ASCII only ("CAFÉ" would miss "Café"): compare casefolded text.

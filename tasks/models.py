@@ -123,7 +123,7 @@ class TagsField(models.JSONField):
 class HasTag(Lookup):  # type: ignore[type-arg]  # generic only in django-stubs
     """`tags__has_tag="x"`: the list contains the tag.
 
-    PostgreSQL uses `@>`, which the GIN (jsonb_path_ops) index of migration 0002 serves; SQLite
+    PostgreSQL uses `@>`, which the GIN (owner_id, jsonb_path_ops) index of migration 0003 serves; SQLite
     looks through the list with json_each.
     """
 

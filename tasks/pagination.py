@@ -128,8 +128,12 @@ def _beyond(field: str, descending: bool, forward: bool, position: _Position) ->
     op = "lt" if descending else "gt"
     after = Q(**{f"{field}__{op}": position.value}) | (Q(**{field: position.value}) & id_after)
     if nullable and forward:
-        after |= Q(**{f"{field}__isnull": True})
-    return after
+        # The NULL group follows: no single range of the column holds these rows.
+        return after | Q(**{f"{field}__isnull": True})
+    # The same rows, plus a bound the planner takes as the start of the index range: without it the
+    # OR is only a filter, and a deep page reads every row of the owner before the position.
+    bound = "lte" if descending else "gte"
+    return Q(**{f"{field}__{bound}": position.value}) & after
 
 
 def _encode(ordering: str, forward: bool, task: Task, field: str) -> str:
