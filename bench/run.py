@@ -2,6 +2,7 @@
 its peers (FastAPI, Strawberry on FastAPI, grpcio: bench/peers/) and the bare floors under them.
 
     .venv/bin/python bench/run.py [--server granian|uvicorn] [--duration 10] [--connections 8] [--markdown]
+                              [--rows ROWS] [--no-scale]
 
 Steps: create the PostgreSQL database if it is missing, migrate, create the bench user and 200 tasks
 through `tasks.services.task_create`, mint a long-lived access token; start the production server
@@ -264,6 +265,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         " (default 5)",
     )
     parser.add_argument("--rows", default=all_rows, help=f"which rows to run (default {all_rows})")
+    parser.add_argument(
+        "--scale",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="after the rows, the lists and search at 10k and 1M tasks (bench/scale.py; the first run seeds "
+        "1M tasks in the database taskhub_scale, minutes); --no-scale leaves them out (default: on)",
+    )
     args = parser.parse_args(argv)
     if args.duration < 1 or args.connections < 1 or args.threads < 1 or args.rounds < 1 or args.warmup < 0:
         parser.error("--duration, --connections, --threads and --rounds must be positive, --warmup not negative")
@@ -1521,6 +1529,16 @@ def main(argv: list[str] | None = None) -> int:
             f"({verdict} the target of <= 55%)"
         )
     report = f"{description}\n\n{table}\n"
+    if args.scale:  # after the servers have stopped: the queries have the CPU to themselves
+        from bench.scale import ScaleError, run_scale
+
+        log("lists and search at scale (bench/scale.py)")
+        try:
+            # Met or missed is in the text; like a row's target, it does not change the exit status.
+            scale_text, _ = run_scale(args.database_url, markdown=args.markdown)
+        except ScaleError as error:
+            raise BenchError(f"lists and search at scale: {error}") from None
+        report += f"\n{scale_text}\n"
     (out_dir / ("summary.md" if args.markdown else "summary.txt")).write_text(report)
     (out_dir / "results.json").write_text(
         json.dumps(
