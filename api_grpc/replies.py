@@ -18,10 +18,12 @@ another row shape, a task that is absent) goes through `task_get`, which fills t
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import UTC, datetime
 from typing import Any
 
+from django.urls.converters import UUIDConverter
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -32,13 +34,15 @@ from core.types import Actor
 from observability import tracing
 from tasks.cache import ABSENT, ROW_SHAPE, task_key
 from tasks.models import Task
-from tasks.selectors import TaskNotFound, parse_task_id, task_get
+from tasks.selectors import TaskNotFound, task_get
 
 # Where each column sits in a cache entry: entry[0] is the row shape, then the columns in the model's
 # order (tasks.cache.task_to_row). ROW_SHAPE names that order, so an entry with our shape has it.
 _AT = {field.attname: index for index, field in enumerate(Task._meta.concrete_fields, start=1)}
 _ID, _OWNER = _AT["id"], _AT["owner_id"]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The one spelling of a task id (tasks.selectors.parse_task_id): Django's UUID path converter's.
+_TASK_ID = re.compile(UUIDConverter.regex)
 
 
 def get_task_reply(*, actor: Actor, task_id: str) -> bytes | pb.GetTaskResponse:
@@ -46,19 +50,22 @@ def get_task_reply(*, actor: Actor, task_id: str) -> bytes | pb.GetTaskResponse:
 
     Raises TaskNotFound, like task_get (which it defers to on anything but a hit of this row shape).
     """
-    pk = parse_task_id(task_id)
+    if not _TASK_ID.fullmatch(task_id):
+        raise TaskNotFound()  # as parse_task_id: not the one spelling of a task id
+    # The id's one spelling is str(UUID(task_id)): the key task_get reads, without making the UUID.
+    key = task_key(task_id)  # type: ignore[arg-type]
     if tracing.enabled():  # keep the selector's span (and the cache's) in traces
         with tracing.internal_span("tasks.task_get"):
-            entry = safe_cache.get(task_key(pk))
+            entry = safe_cache.get(key)
     else:
-        entry = safe_cache.get(task_key(pk))
+        entry = safe_cache.get(key)
     if entry is None or entry == ABSENT or entry[0] != ROW_SHAPE:
         # A miss (task_get rebuilds the entry, one rebuild per key at a time), a missing task, or an
         # entry of another release: the selector decides, as it does on every other read.
-        return pb.GetTaskResponse(task=task_to_proto(task_get(actor=actor, task_id=pk)))
+        return pb.GetTaskResponse(task=task_to_proto(task_get(actor=actor, task_id=task_id)))
     if not (actor.sees_all or entry[_OWNER] == actor.id):
         raise TaskNotFound()
-    return recent_replies.reply(entry)
+    return recent_replies.reply(task_id, entry)
 
 
 def task_message(entry: tuple[Any, ...]) -> pb.Task:
@@ -98,11 +105,10 @@ class RecentReplies:
 
     def __init__(self, size: int = 4096) -> None:
         self.size = size
-        self._replies: dict[Any, tuple[tuple[Any, ...], bytes]] = {}
+        self._replies: dict[str, tuple[tuple[Any, ...], bytes]] = {}
         self._lock = threading.Lock()
 
-    def reply(self, entry: tuple[Any, ...]) -> bytes:
-        key = entry[_ID]
+    def reply(self, key: str, entry: tuple[Any, ...]) -> bytes:
         kept = self._replies.get(key)
         if kept is not None and kept[0] == entry:
             return kept[1]
