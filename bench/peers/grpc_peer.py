@@ -3,18 +3,21 @@
 What a gRPC engineer would write to serve the same call with the same concerns as taskhub's
 `manage.py grpcserver`, and nothing of taskhub's code but the generated protobuf modules:
 
-- a thread pool of GRPC_WORKERS (8) threads, one interceptor whose wrapped handler is built once per
-  method (as taskhub's), around each call: the request id (`x-request-id` kept when it is 1-128 safe
-  characters, else a new one, returned in the trailing metadata); `api_requests_total`,
-  `api_request_duration_seconds` and `api_active_requests` with taskhub's names and labels, label
-  children resolved once (METRICS_ENABLED, default true; PROMETHEUS_MULTIPROC_DIR makes them
-  multiprocess, as in taskhub); `authorization: Bearer <jwt>` verified with PyJWT (HS256,
-  JWT_SIGNING_KEY, `exp`, `token_type` "access", `user_id`, `jti` required), verified tokens
-  remembered until they expire (bounded LRU); the caller's rate limit when RATE_LIMITS_ENABLED
-  (default true): taskhub's fixed windows (RATE_LIMIT_USER / RATE_LIMIT_ANON, same defaults), one
-  pipelined INCR + EXPIRE NX per window, RESOURCE_EXHAUSTED with a `retry-after` trailer; one access
-  line per call on the `taskhub.access` logger at INFO, written only when LOG_LEVEL lets it through
-  (JSON, as taskhub's production format);
+- the worker model of `grpcserver`: a thread pool of GRPC_WORKERS + GRPC_MAX_STREAMS threads (8 + 100;
+  taskhub keeps the stream slots for its streaming methods, but a unary call may run on any pool
+  thread there too) and GRPC_MAX_CONCURRENT_RPCS + GRPC_MAX_STREAMS calls at once;
+- one interceptor whose wrapped handler is built once per method (as taskhub's), around each call:
+  the request id (`x-request-id` kept when it is 1-128 safe characters, else a new one, returned
+  in the trailing metadata); `api_requests_total`, `api_request_duration_seconds` and
+  `api_active_requests` with taskhub's names and labels, label children resolved once
+  (METRICS_ENABLED, default true; PROMETHEUS_MULTIPROC_DIR makes them multiprocess, as in taskhub);
+  `authorization: Bearer <jwt>` verified with PyJWT (HS256, JWT_SIGNING_KEY, `exp`, `token_type`
+  "access", `user_id`, `jti` required), verified tokens remembered until they expire (bounded LRU);
+  the caller's rate limit when RATE_LIMITS_ENABLED (default true): taskhub's fixed windows
+  (RATE_LIMIT_USER / RATE_LIMIT_ANON, same defaults), one pipelined INCR + EXPIRE NX per window,
+  RESOURCE_EXHAUSTED with a `retry-after` trailer; one access line per call on the
+  `taskhub.access` logger at INFO, written only when LOG_LEVEL lets it through (JSON, as taskhub's
+  production format);
 - GetTask: the serialized GetTaskResponse from one Redis GET (REDIS_URL), stored with the task's owner
   in front of it; on a miss, the row from PostgreSQL (DATABASE_URL) with psycopg, stored for
   CACHE_TTL (300) seconds. The owner, managers and staff (the roles travel in the JWT) see the task;
@@ -24,6 +27,8 @@ What a gRPC engineer would write to serve the same call with the same concerns a
 The peer serves reads only; nothing invalidates its cache (the bench does not write the task it reads).
 
     .venv/bin/python bench/peers/grpc_peer.py --port PORT [--host 127.0.0.1] [--workers 8]
+
+(`--workers` as grpcserver's: the unary threads, GRPC_WORKERS; the pool adds GRPC_MAX_STREAMS.)
 
 with the environment of taskhub's server (bench/run.py passes the same one). Stops on SIGTERM/SIGINT.
 """
@@ -345,7 +350,12 @@ class JsonFormatter(logging.Formatter):
 
 def serve(host: str, port: int, workers: int) -> tuple[grpc.Server, int]:
     peer = Peer(Settings())
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), interceptors=[Interceptor(peer)])
+    streams = int(os.environ.get("GRPC_MAX_STREAMS", "100"))
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=workers + streams),
+        interceptors=[Interceptor(peer)],
+        maximum_concurrent_rpcs=int(os.environ.get("GRPC_MAX_CONCURRENT_RPCS", "64")) + streams,
+    )
     # The reply is already the serialized GetTaskResponse: no response serializer.
     get_task = grpc.unary_unary_rpc_method_handler(
         peer.get_task, request_deserializer=pb.GetTaskRequest.FromString, response_serializer=None
