@@ -11,10 +11,11 @@ from api_grpc.context import current_actor, current_call, current_credential
 from api_grpc.converters import event_to_proto, list_arguments_from_proto, task_to_proto, watch_arguments_from_proto
 from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
 from api_grpc.generated.tasks.v1 import tasks_pb2_grpc as pb_grpc
+from api_grpc.replies import get_task_reply
 from api_grpc.streams import OpenStreams, events_of
 from api_grpc.sync import SyncSession
 from tasks.events import subscribe
-from tasks.selectors import task_get, task_list
+from tasks.selectors import task_list
 
 
 class TaskServicer(pb_grpc.TaskServiceServicer):
@@ -28,7 +29,8 @@ class TaskServicer(pb_grpc.TaskServiceServicer):
         return pb.CreateTaskResponse(task=task_to_proto(created.task))
 
     def GetTask(self, request: pb.GetTaskRequest, context: grpc.ServicerContext) -> pb.GetTaskResponse:
-        return pb.GetTaskResponse(task=task_to_proto(task_get(actor=current_actor(), task_id=request.id)))
+        # On a cache hit, the serialized reply (api_grpc.replies); the interceptor sends it as it is.
+        return get_task_reply(actor=current_actor(), task_id=request.id)  # type: ignore[return-value]
 
     def ListTasks(self, request: pb.ListTasksRequest, context: grpc.ServicerContext) -> pb.ListTasksResponse:
         page = task_list(actor=current_actor(), **list_arguments_from_proto(request))
