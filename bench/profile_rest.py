@@ -146,7 +146,7 @@ def main() -> None:
         for _ in range(args.n):
             request()
         profiler.disable()
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)
+        pstats.Stats(profiler).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(60)
     else:
         for _ in range(args.n):
             request()

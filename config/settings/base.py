@@ -52,8 +52,8 @@ MIDDLEWARE = [
     "config.middleware.CompressionMiddleware",
     "config.middleware.RateLimitHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # Content-Security-Policy on every response (switched by CSP_ENABLED).
-    "csp.middleware.CSPMiddleware",
+    # Content-Security-Policy on every response (switched by CSP_ENABLED): django-csp, its policy built once.
+    "config.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # CORS before CommonMiddleware, so preflights are answered before redirects (switched by CORS_ENABLED).
     "corsheaders.middleware.CorsMiddleware",
@@ -130,4 +130,4 @@ from config.settings.components.security import *  # noqa: E402,F403
 if not CORS_ENABLED:  # noqa: F405
     MIDDLEWARE.remove("corsheaders.middleware.CorsMiddleware")
 if not CSP_ENABLED:  # noqa: F405
-    MIDDLEWARE.remove("csp.middleware.CSPMiddleware")
+    MIDDLEWARE.remove("config.middleware.CSPMiddleware")
