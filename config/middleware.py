@@ -9,11 +9,14 @@ from csp.middleware import CheckableLazyObject
 from csp.middleware import CSPMiddleware as BaseCSPMiddleware
 from csp.utils import build_policy
 from django.conf import settings
+from django.contrib.messages.middleware import MessageMiddleware as BaseMessageMiddleware
+from django.contrib.messages.storage import default_storage
 from django.core.exceptions import MiddlewareNotUsed
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.middleware.gzip import GZipMiddleware
+from django.utils.functional import SimpleLazyObject, empty
 from django.utils.html import escape
 
 from api_rest.errors import PROBLEM_CONTENT_TYPE, problem_of
@@ -95,6 +98,21 @@ class CSPMiddleware(BaseCSPMiddleware):
         # As django-csp: the nonce may no longer be asked for once the header is written.
         request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)  # type: ignore[attr-defined]
         return response
+
+
+class MessageMiddleware(BaseMessageMiddleware):
+    """Django's messages middleware, with the storage made only when a request uses it (the admin
+    and the browsable API's pages do; an API call never does). Django's builds the session and
+    cookie storages for every request, and updates them on the way out, to find nothing to store."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        request._messages = SimpleLazyObject(lambda: default_storage(request))  # type: ignore[attr-defined]
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        messages = getattr(request, "_messages", None)
+        if isinstance(messages, SimpleLazyObject) and messages._wrapped is empty:  # type: ignore[attr-defined]
+            return response  # never used: nothing to store
+        return super().process_response(request, response)
 
 
 class RateLimitHeadersMiddleware:
