@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -52,6 +53,8 @@ from api_rest.serializers import (
 from core.auth import authenticate_stream
 from core.cache import cache_stats
 from core.errors import InvalidInput, NotFound
+from core.memo import RenderedMemo
+from tasks.cache import task_to_row
 from tasks.events import event_filter, subscribe
 from tasks.filters import FILTER_NAMES, single_values
 from tasks.models import Task
@@ -169,13 +172,60 @@ def _list_arguments(request: Request) -> dict[str, Any]:
     }
 
 
-def _page_response(request: Request, page: Page) -> Response:
+# The JSON of each task as the list and the detail render it, reused while the task's row is unchanged
+# (core.memo): a cache hit serves stored bytes instead of rendering the task again.
+_TASK_JSON: RenderedMemo[bytes] = RenderedMemo("rest.task_json")
+_JSON = JSONRenderer()
+
+
+def _plain_json(request: Request) -> bool:
+    """True when the response is DRF's JSONRenderer output without options (no `indent`): then the
+    view may answer stored bytes. The browsable API, `?format=api` and `indent=` go through DRF."""
+    return type(request.accepted_renderer) is JSONRenderer and request.accepted_media_type == JSONRenderer.media_type
+
+
+def _task_json(task: Task) -> bytes:
+    """`task_to_json(task)` rendered by DRF's JSONRenderer, from the memo when the row is unchanged."""
+    return _TASK_JSON.get(task.pk, task_to_row(task), lambda: _JSON.render(task_to_json(task)))
+
+
+def _json_response(
+    body: bytes, status_code: int = status.HTTP_200_OK, headers: dict[str, str] | None = None
+) -> HttpResponse:
+    """Bytes DRF's JSONRenderer rendered, answered as DRF would (finalize_response still adds Vary and Allow)."""
+    return HttpResponse(body, status=status_code, content_type=JSONRenderer.media_type, headers=headers)
+
+
+def _json_value(value: str | None) -> bytes:
+    return b"null" if value is None else _JSON.render(value)  # render(None) is b"" (no body), not null
+
+
+@lru_cache(maxsize=1024)
+def _link(url: str, cursor: str) -> str:
+    """`url` with its cursor replaced: a pure function of both, remembered (it quotes every parameter)."""
+    return replace_query_param(url, "cursor", cursor)
+
+
+def _page_response(request: Request, page: Page) -> HttpResponse:
     url = request.build_absolute_uri()
+    next_link = _link(url, page.next_cursor) if page.next_cursor else None
+    previous_link = _link(url, page.previous_cursor) if page.previous_cursor else None
+    if _plain_json(request):
+        # The bytes DRF would render for the dict below: compact separators, the items in order.
+        return _json_response(
+            b'{"results":['
+            + b",".join([_task_json(task) for task in page.items])
+            + b'],"next":'
+            + _json_value(next_link)
+            + b',"previous":'
+            + _json_value(previous_link)
+            + b"}"
+        )
     return Response(
         {
             "results": [task_to_json(task) for task in page.items],
-            "next": replace_query_param(url, "cursor", page.next_cursor) if page.next_cursor else None,
-            "previous": replace_query_param(url, "cursor", page.previous_cursor) if page.previous_cursor else None,
+            "next": next_link,
+            "previous": previous_link,
         }
     )
 
@@ -185,7 +235,9 @@ def _etag(task: Task) -> str:
     return f'"{task.version}"'
 
 
-def _task_response(request: Request, task: Task, status_code: int = status.HTTP_200_OK) -> Response:
+def _task_response(request: Request, task: Task, status_code: int = status.HTTP_200_OK) -> HttpResponse:
+    if _plain_json(request):
+        return _json_response(_task_json(task), status_code, {"ETag": _etag(task)})
     return Response(task_to_json(task), status=status_code, headers={"ETag": _etag(task)})
 
 
@@ -228,7 +280,7 @@ class TaskCollectionApi(BaseApi):
         parameters=[*_LIST_PARAMETERS, *_HEADERS],
         responses={200: TaskPageSerializer, **problems(*ALWAYS, 400, 401)},
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponse:
         """The tasks you may see (managers: everybody's), one page at a time."""
         return _page_response(request, task_list(actor=actor_of(request), **_list_arguments(request)))
 
@@ -261,7 +313,7 @@ class TaskCollectionApi(BaseApi):
         ],
         responses={201: TaskOutputSerializer, **problems(*ALWAYS, *WITH_BODY, 401, 403, 409, 422)},
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: Request) -> HttpResponse:
         """Create a task you own."""
         payload = TaskInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -282,7 +334,7 @@ class TaskMineApi(BaseApi):
         parameters=[*_LIST_PARAMETERS, *_HEADERS],
         responses={200: TaskPageSerializer, **problems(*ALWAYS, 400, 401)},
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: Request) -> HttpResponse:
         """Only the tasks you own, whatever your role."""
         return _page_response(request, task_list(actor=actor_of(request), mine=True, **_list_arguments(request)))
 
@@ -315,7 +367,7 @@ class TaskDetailApi(BaseApi):
             **problems(*ALWAYS, 401, 404),
         },
     )
-    def get(self, request: Request, task_id: UUID) -> Response:
+    def get(self, request: Request, task_id: UUID) -> HttpResponse:
         """One task, with its version as ETag."""
         task = task_get(actor=actor_of(request), task_id=task_id)
         etag = _etag(task)
@@ -329,7 +381,7 @@ class TaskDetailApi(BaseApi):
         parameters=[_IF_MATCH, *_HEADERS, etag_header(200)],
         responses={200: TaskOutputSerializer, **problems(*ALWAYS, *WITH_BODY, 401, 403, 404, 412)},
     )
-    def patch(self, request: Request, task_id: UUID) -> Response:
+    def patch(self, request: Request, task_id: UUID) -> HttpResponse:
         """Change some fields."""
         payload = TaskInputSerializer(data=request.data, partial=True)
         payload.is_valid(raise_exception=True)
@@ -347,7 +399,7 @@ class TaskDetailApi(BaseApi):
         parameters=[_IF_MATCH, *_HEADERS, etag_header(200)],
         responses={200: TaskOutputSerializer, **problems(*ALWAYS, *WITH_BODY, 401, 403, 404, 412)},
     )
-    def put(self, request: Request, task_id: UUID) -> Response:
+    def put(self, request: Request, task_id: UUID) -> HttpResponse:
         """Replace every editable field; those left out go back to their defaults."""
         payload = TaskInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)

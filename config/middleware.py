@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from csp.constants import HEADER, HEADER_REPORT_ONLY
+from csp.middleware import CheckableLazyObject
+from csp.middleware import CSPMiddleware as BaseCSPMiddleware
+from csp.utils import build_policy
 from django.conf import settings
+from django.contrib.messages.middleware import MessageMiddleware as BaseMessageMiddleware
+from django.contrib.messages.storage import default_storage
 from django.core.exceptions import MiddlewareNotUsed
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.middleware.gzip import GZipMiddleware
+from django.utils.functional import SimpleLazyObject, empty
 from django.utils.html import escape
 
 from api_rest.errors import PROBLEM_CONTENT_TYPE, problem_of
@@ -30,6 +39,79 @@ class CompressionMiddleware(GZipMiddleware):
             return response
         if response.get("Content-Type", "").startswith("text/event-stream"):
             return response
+        return super().process_response(request, response)
+
+
+# The response attributes of django-csp's per-view decorators (csp_update, csp_replace, csp_exempt...).
+_CSP_OVERRIDES = (
+    "_csp_config",
+    "_csp_update",
+    "_csp_replace",
+    "_csp_exempt",
+    "_csp_config_ro",
+    "_csp_update_ro",
+    "_csp_replace_ro",
+    "_csp_exempt_ro",
+)
+# (header, policy, excluded path prefixes) for the enforced and the report-only policy, built from
+# the settings the first time a response needs them; None until then.
+_csp_headers: list[tuple[str, str, tuple[str, ...]]] | None = None
+
+
+@receiver(setting_changed)
+def _forget_csp_headers(*, setting: str, **kwargs: object) -> None:
+    global _csp_headers
+    if setting.startswith("CONTENT_SECURITY_POLICY"):
+        _csp_headers = None
+
+
+def _settings_csp_headers() -> list[tuple[str, str, tuple[str, ...]]]:
+    global _csp_headers
+    if _csp_headers is None:
+        headers = []
+        for header, name, report_only in (
+            (HEADER, "CONTENT_SECURITY_POLICY", False),
+            (HEADER_REPORT_ONLY, "CONTENT_SECURITY_POLICY_REPORT_ONLY", True),
+        ):
+            if policy := build_policy(report_only=report_only):
+                prefixes = (getattr(settings, name, None) or {}).get("EXCLUDE_URL_PREFIXES") or ()
+                headers.append((header, policy, tuple(prefixes)))
+        _csp_headers = headers
+    return _csp_headers
+
+
+class CSPMiddleware(BaseCSPMiddleware):
+    """django-csp's middleware, with the policy of the settings built once instead of twice per
+    response. A response whose request used its nonce (GraphiQL), or whose view changed the policy
+    (django-csp's decorators), takes django-csp's own path, which builds it for that response."""
+
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        if getattr(request, "_csp_nonce", None) is not None or any(
+            getattr(response, name, None) is not None for name in _CSP_OVERRIDES
+        ):
+            return super().process_response(request, response)
+        if settings.DEBUG and response.status_code in (500, 404):
+            return response  # Django's debug pages, as django-csp leaves them
+        for header, policy, prefixes in _settings_csp_headers():
+            if header not in response and not request.path_info.startswith(prefixes):
+                response[header] = policy
+        # As django-csp: the nonce may no longer be asked for once the header is written.
+        request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)  # type: ignore[attr-defined]
+        return response
+
+
+class MessageMiddleware(BaseMessageMiddleware):
+    """Django's messages middleware, with the storage made only when a request uses it (the admin
+    and the browsable API's pages do; an API call never does). Django's builds the session and
+    cookie storages for every request, and updates them on the way out, to find nothing to store."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        request._messages = SimpleLazyObject(lambda: default_storage(request))  # type: ignore[attr-defined]
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        messages = getattr(request, "_messages", None)
+        if isinstance(messages, SimpleLazyObject) and messages._wrapped is empty:  # type: ignore[attr-defined]
+            return response  # never used: nothing to store
         return super().process_response(request, response)
 
 

@@ -119,6 +119,9 @@ def _child(metric: Any, *values: str) -> Any:
     return child
 
 
+label_child = _child  # for other modules' metrics (core.redis_cache)
+
+
 class RequestObservation:
     """Counts one request or call: its status and duration when the block ends, and, from
     `start_active` on, one more in `api_active_requests`.

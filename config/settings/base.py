@@ -52,8 +52,8 @@ MIDDLEWARE = [
     "config.middleware.CompressionMiddleware",
     "config.middleware.RateLimitHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # Content-Security-Policy on every response (switched by CSP_ENABLED).
-    "csp.middleware.CSPMiddleware",
+    # Content-Security-Policy on every response (switched by CSP_ENABLED): django-csp, its policy built once.
+    "config.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # CORS before CommonMiddleware, so preflights are answered before redirects (switched by CORS_ENABLED).
     "corsheaders.middleware.CorsMiddleware",
@@ -61,7 +61,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    # Django's, its storage made only when a request uses messages (the admin's and DRF's pages).
+    "config.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # 429 for a login form refused by the login rate limit (core.backends).
     "config.middleware.RateLimitedMiddleware",
@@ -130,4 +131,4 @@ from config.settings.components.security import *  # noqa: E402,F403
 if not CORS_ENABLED:  # noqa: F405
     MIDDLEWARE.remove("corsheaders.middleware.CorsMiddleware")
 if not CSP_ENABLED:  # noqa: F405
-    MIDDLEWARE.remove("csp.middleware.CSPMiddleware")
+    MIDDLEWARE.remove("config.middleware.CSPMiddleware")

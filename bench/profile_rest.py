@@ -1,0 +1,161 @@
+"""Instructions (callgrind) or a cProfile of REST requests, in process, without a server.
+
+    .venv/bin/python bench/profile_rest.py --prepare                 # migrate, seed, print nothing else
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+        .venv/bin/python bench/profile_rest.py --path one -n 0       # instructions of start-up + warm-up
+    valgrind ... -n 200                                              # ... + 200 requests
+    .venv/bin/python bench/profile_rest.py --path list -n 2000 --cprofile   # where the time goes
+
+Instructions per request = (I(n) - I(0)) / n: callgrind counts are deterministic, so small
+differences show on a shared, noisy machine where wall-clock timings do not. The environment is
+the bench server's (bench/run.py `server_environment`: bench settings, production settings
+otherwise, JWT, Redis cache, PostgreSQL, metrics on, rate limits off), with the database and Redis
+given by BENCH_DATABASE_URL / BENCH_REDIS_URL. `--full` switches on rate limits and the INFO access
+log (the "full" profile of bench/README.md). Every request is checked for a 200 first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://root@127.0.0.1:5432/taskhub_bench_profile")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+USERNAME = "profile-bench"
+TASKS = 60
+
+
+def environment(full: bool) -> None:
+    os.environ.pop("DJANGO_DEBUG", None)
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="bench.settings",
+        DJANGO_SECRET_KEY="profile-secret-key-" + "x" * 40,
+        JWT_SIGNING_KEY="profile-jwt-key-" + "y" * 40,
+        DATABASE_URL=DATABASE_URL,
+        REDIS_URL=REDIS_URL,
+        CACHE_KEY_PREFIX="taskhub-profile",
+        SECURE_SSL_REDIRECT="false",
+        RATE_LIMITS_ENABLED="true" if full else "false",
+        LOG_LEVEL="INFO" if full else "WARNING",
+        # Under valgrind, on a loaded machine, 0.25 s can pass before Redis' answer is read: a cache
+        # fault would send requests to the database and skew the count.
+        REDIS_SOCKET_TIMEOUT="10",
+        REDIS_CONNECT_TIMEOUT="10",
+    )
+
+
+def prepare() -> None:
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from core.auth import actor_from_user
+    from tasks.models import Task
+    from tasks.services import task_create
+
+    call_command("migrate", interactive=False, verbosity=0)
+    user, _ = get_user_model().objects.get_or_create(username=USERNAME)
+    Task.objects.filter(owner=user).delete()
+    actor = actor_from_user(user)
+    for n in range(TASKS):
+        task_create(
+            actor=actor,
+            data={
+                "title": f"Profile task {n:03d}",
+                "description": f"Task {n} of the profile. " * (1 + n % 4),
+                "priority": "high",
+                "tags": [f"tag{n % 7}", "bench"],
+            },
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--prepare", action="store_true")
+    parser.add_argument("--path", choices=["one", "list", "baseline"], default="one")
+    parser.add_argument("-n", type=int, default=200)
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--full", action="store_true")
+    parser.add_argument("--cprofile", action="store_true")
+    args = parser.parse_args()
+    environment(args.full)
+
+    import django
+
+    django.setup()
+    if args.prepare:
+        prepare()
+        return
+    from django.contrib.auth import get_user_model
+    from django.core.handlers.wsgi import WSGIHandler
+
+    from api_rest.auth import TokenObtainSerializer
+    from tasks.models import Task
+
+    user = get_user_model().objects.get(username=USERNAME)
+    task = Task.objects.filter(owner=user).order_by("created_at").first()
+    assert task is not None, "run --prepare first"
+    token = str(TokenObtainSerializer.get_token(user).access_token)
+    path, query = {
+        "one": (f"/api/v1/tasks/{task.pk}", ""),
+        "list": ("/api/v1/tasks", "limit=50"),
+        "baseline": (f"/bench/baseline/tasks/{task.pk}", ""),
+    }[args.path]
+    app = WSGIHandler()
+    base = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": "127.0.0.1:8000",
+        "HTTP_AUTHORIZATION": f"Bearer {token}",
+        "HTTP_ACCEPT": "*/*",
+        "HTTP_USER_AGENT": "wrk",
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        "wsgi.version": (1, 0),
+    }
+    statuses: list[str] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: object = None) -> None:
+        statuses.append(status)
+
+    def request() -> bytes:
+        environ = dict(base, **{"wsgi.input": io.BytesIO(b"")})
+        response = app(environ, start_response)
+        body = b"".join(response)
+        response.close()
+        return body
+
+    for _ in range(args.warmup):
+        body = request()
+    assert statuses and all(s.startswith("200") for s in statuses), (statuses[-1], body[:300])
+    if args.cprofile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(args.n):
+            request()
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(60)
+    else:
+        for _ in range(args.n):
+            request()
+    assert all(s.startswith("200") for s in statuses), statuses[-1]
+
+
+if __name__ == "__main__":
+    main()
