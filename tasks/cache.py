@@ -113,6 +113,15 @@ def task_cached(task_id: UUID, load: Callable[[], Task | None]) -> Task | None:
     return task_from_row(entry[1:])
 
 
+def task_row_cached(task_id: UUID) -> tuple[Any, ...] | str | None:
+    """The task's row if the cache holds it (this release's shape), ABSENT if the cache knows it does
+    not exist, None on a miss (no rebuild: the caller goes on to `task_cached`)."""
+    entry = safe_cache.get(task_key(task_id))
+    if entry is None or entry == ABSENT:
+        return entry  # type: ignore[no-any-return]
+    return entry[1:] if entry[0] == ROW_SHAPE else None
+
+
 def task_written(task: Task) -> None:
     """Call on commit of a create or update: store the new row and orphan the owner's list pages."""
     safe_cache.replace(task_key(task.pk), (ROW_SHAPE, *task_to_row(task)))

@@ -49,6 +49,11 @@ def task_visible(*, actor: Actor) -> QuerySet[Task]:
 
 
 @traced("tasks.task_get")
+def sees(actor: Actor, owner_id: int) -> bool:
+    """The visibility rule of one task: its owner sees it, and so does whoever sees all tasks."""
+    return actor.sees_all or owner_id == actor.id
+
+
 def task_get(*, actor: Actor, task_id: UUID | str) -> Task:
     """One visible task, from the cache when it is there (no query on a hit).
 
@@ -56,9 +61,31 @@ def task_get(*, actor: Actor, task_id: UUID | str) -> Task:
     """
     pk = parse_task_id(task_id)
     task = cache.task_cached(pk, lambda: Task.objects.filter(pk=pk).first())
-    if task is None or not (actor.sees_all or task.owner_id == actor.id):
+    if task is None or not sees(actor, task.owner_id):
         raise TaskNotFound()
     return task
+
+
+# Where each column sits in a row of `task_get_row` (tasks.cache.task_to_row: the model's column order).
+ROW_INDEX = {field.attname: index for index, field in enumerate(Task._meta.concrete_fields)}
+_OWNER = ROW_INDEX["owner_id"]
+
+
+def task_get_row(*, actor: Actor, task_id: str) -> tuple[Any, ...] | None:
+    """The row of one visible task (its column values, `ROW_INDEX`) when the cache holds it, without
+    building a model: for an adapter that renders the row itself. None on a cache miss: then call
+    `task_get`, which reads the database and fills the cache.
+
+    Raises TaskNotFound, as `task_get` does.
+    """
+    if not isinstance(task_id, str) or not _TASK_ID.fullmatch(task_id):
+        raise TaskNotFound()  # as parse_task_id; a matching id is already its UUID's one spelling
+    row = cache.task_row_cached(task_id)  # type: ignore[arg-type]
+    if row is None:
+        return None
+    if isinstance(row, str) or not sees(actor, row[_OWNER]):  # ABSENT: no such task
+        raise TaskNotFound()
+    return row
 
 
 def task_get_for_update(*, actor: Actor, task_id: UUID | str) -> Task:
