@@ -48,12 +48,12 @@ def task_visible(*, actor: Actor) -> QuerySet[Task]:
     return queryset if actor.sees_all else queryset.filter(owner_id=actor.id)
 
 
-@traced("tasks.task_get")
 def sees(actor: Actor, owner_id: int) -> bool:
     """The visibility rule of one task: its owner sees it, and so does whoever sees all tasks."""
     return actor.sees_all or owner_id == actor.id
 
 
+@traced("tasks.task_get")
 def task_get(*, actor: Actor, task_id: UUID | str) -> Task:
     """One visible task, from the cache when it is there (no query on a hit).
 

@@ -83,8 +83,10 @@ def raising(monkeypatch: pytest.MonkeyPatch) -> Callable[[errors.ApplicationErro
         def task_get(**_: Any) -> Any:
             raise error
 
-        for module in ("api_rest.apis", "api_graphql.queries", "api_grpc.servicers"):
+        for module in ("api_rest.apis", "api_graphql.queries", "api_grpc.replies"):
             monkeypatch.setattr(f"{module}.task_get", task_get)
+        # gRPC's GetTask reads the cached row first (api_grpc.replies); a miss goes on to task_get.
+        monkeypatch.setattr("api_grpc.replies.task_get_row", lambda **_: None)
 
     return install
 
