@@ -116,6 +116,37 @@ def task_list(
     Orderings: tasks.pagination.ORDERINGS. Pages come from the cache while no task of the scope
     changes. Raises InvalidInput for a bad filter, ordering, limit or cursor.
     """
+    rows = _page_rows(actor, filters, ordering, limit, cursor, mine)
+    return Page(
+        items=[cache.task_from_row(row) for row in rows.rows],
+        next_cursor=rows.next_cursor,
+        previous_cursor=rows.previous_cursor,
+    )
+
+
+@traced("tasks.task_list")
+def task_list_rows(
+    *,
+    actor: Actor,
+    filters: dict[str, Any] | None = None,
+    ordering: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+    mine: bool = False,
+) -> cache.CachedPage:
+    """`task_list`'s page as rows (column values, `ROW_INDEX`), without building a model per task:
+    for an adapter that renders rows itself. Same arguments, rules and errors as `task_list`."""
+    return _page_rows(actor, filters, ordering, limit, cursor, mine)
+
+
+def _page_rows(
+    actor: Actor,
+    filters: dict[str, Any] | None,
+    ordering: str | None,
+    limit: int | None,
+    cursor: str | None,
+    mine: bool,
+) -> cache.CachedPage:
     filter_values = normalize_filters(filters)
     ordering = check_ordering(ordering)
     limit = check_limit(limit)
@@ -132,12 +163,7 @@ def task_list(
 
     params = [*filter_values.items(), ("ordering", ordering), ("limit", limit), ("cursor", cursor)]
     key = cache.list_page_key(scope, params)
-    cached = cache.get_or_build(key, build) if key else build()
-    return Page(
-        items=[cache.task_from_row(row) for row in cached.rows],
-        next_cursor=cached.next_cursor,
-        previous_cursor=cached.previous_cursor,
-    )
+    return cache.get_or_build(key, build) if key else build()
 
 
 @traced("tasks.task_search")

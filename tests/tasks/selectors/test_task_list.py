@@ -12,7 +12,7 @@ from core.errors import InvalidInput
 from core.types import Actor
 from tasks.models import Priority, Status, Task
 from tasks.pagination import DEFAULT_LIMIT, ORDERINGS
-from tasks.selectors import task_list
+from tasks.selectors import ROW_INDEX, task_list, task_list_rows
 from tests.tasks.helpers import columns, expected_order, stored
 
 pytestmark = pytest.mark.django_db
@@ -116,6 +116,18 @@ def test_listed_tasks_carry_every_column(actor: Actor, tasks: dict[str, Task]) -
     for _ in range(2):  # from the database, then from the cache
         for task in task_list(actor=actor).items:
             assert columns(task) == stored(task)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"mine": True}, {"filters": {"search": "m"}, "ordering": "priority", "limit": 2}]
+)
+def test_rows_are_the_pages_columns(manager_actor: Actor, tasks: dict[str, Task], kwargs: dict[str, Any]) -> None:
+    for _ in range(2):  # from the database, then from the cache
+        page, rows = task_list(actor=manager_actor, **kwargs), task_list_rows(actor=manager_actor, **kwargs)
+        assert [{name: row[index] for name, index in ROW_INDEX.items()} for row in rows.rows] == [
+            stored(task) for task in page.items
+        ]
+        assert (rows.next_cursor, rows.previous_cursor) == (page.next_cursor, page.previous_cursor)
 
 
 def test_other_user_lists_only_theirs(other_actor: Actor, tasks: dict[str, Task]) -> None:
