@@ -15,6 +15,8 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    # DRF's negotiation, its answer remembered per Accept header and format (api_rest/negotiation.py).
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "api_rest.negotiation.RememberedNegotiation",
     "DEFAULT_PARSER_CLASSES": ["api_rest.parsers.BoundedJSONParser"],  # JSON, nested 64 levels at most
     "EXCEPTION_HANDLER": "api_rest.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
