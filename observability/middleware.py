@@ -61,14 +61,17 @@ class ObservabilityMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        request_id = accept_request_id(request.headers.get("X-Request-ID"))
+        # META, not request.headers: that builds a dict of every header, which only tracing needs.
+        request_id = accept_request_id(request.META.get("HTTP_X_REQUEST_ID"))
         token = _request_id.set(request_id)
         started = time.perf_counter()
         method = request.method if request.method in _METHODS else "other"  # a label: never client-made text
         observation = request.observation = metrics.observe_request("http", method, "unmatched")  # type: ignore[attr-defined]
         try:
             with (
-                tracing.server_span(method, request.headers, {"http.request.method": method}) as span,
+                tracing.server_span(
+                    method, request.headers if tracing.enabled() else {}, {"http.request.method": method}
+                ) as span,
                 observation,
             ):
                 response = self.get_response(request)
@@ -82,22 +85,23 @@ class ObservabilityMiddleware:
                     span.set_attribute("http.response.status_code", response.status_code)
                     if response.status_code >= 500:
                         tracing.mark_error(span, str(response.status_code))
-                user = getattr(request, "user", None)
-                access_logger.info(
-                    "%s %s %s",
-                    method,
-                    request.path,
-                    response.status_code,
-                    extra={
-                        "protocol": observation.protocol,
-                        "method": method,
-                        "path": request.path,
-                        "route": observation.endpoint,
-                        "status": response.status_code,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                        "user_id": getattr(user, "pk", None),
-                    },
-                )
+                if access_logger.isEnabledFor(logging.INFO):  # else the line's fields are not worth making
+                    user = getattr(request, "user", None)
+                    access_logger.info(
+                        "%s %s %s",
+                        method,
+                        request.path,
+                        response.status_code,
+                        extra={
+                            "protocol": observation.protocol,
+                            "method": method,
+                            "path": request.path,
+                            "route": observation.endpoint,
+                            "status": response.status_code,
+                            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                            "user_id": getattr(user, "pk", None),
+                        },
+                    )
                 return response
         finally:
             _request_id.reset(token)
