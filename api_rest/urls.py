@@ -3,6 +3,7 @@ from django.urls import path
 from api_rest import apis
 
 app_name = "api_rest"
+PREFIX = "api/v1/"  # where config/urls.py mounts these routes
 
 urlpatterns = [
     path("auth/token", apis.TokenObtainApi.as_view(), name="token-obtain"),

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from csp.constants import HEADER, HEADER_REPORT_ONLY
 from csp.middleware import CheckableLazyObject
 from csp.middleware import CSPMiddleware as BaseCSPMiddleware
 from csp.utils import build_policy
 from django.conf import settings
+from django.contrib.auth.middleware import AuthenticationMiddleware as BaseAuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware as BaseMessageMiddleware
 from django.contrib.messages.storage import default_storage
 from django.core.exceptions import MiddlewareNotUsed
@@ -16,10 +17,12 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.middleware.gzip import GZipMiddleware
+from django.utils.deprecation import MiddlewareMixin
 from django.utils.functional import SimpleLazyObject, empty
 from django.utils.html import escape
 
 from api_rest.errors import PROBLEM_CONTENT_TYPE, problem_of
+from api_rest.urls import PREFIX as REST_PREFIX
 from core.errors import ApplicationError, LengthRequired, RateLimited
 
 
@@ -100,7 +103,42 @@ class CSPMiddleware(BaseCSPMiddleware):
         return response
 
 
-class MessageMiddleware(BaseMessageMiddleware):
+def api_client_call(request: HttpRequest) -> bool:
+    """True for a REST API call that brings its own credential (`Authorization` or `X-API-Key`) and
+    asks for no HTML page: such a call never uses the session's user or messages
+    (`api_rest.auth.CredentialsAuthentication` decides it alone, and a refused credential is never
+    passed over to the session; DRF sets `request.user` to the credential's actor). Everything else
+    (the admin, the browsable API, a call with only a session cookie) goes through both middleware
+    below. Sessions and CSRF stay Django's own for every request: the deploy check looks for them by
+    name, and they cost little on a call that uses neither."""
+    meta = request.META
+    return (
+        ("HTTP_AUTHORIZATION" in meta or "HTTP_X_API_KEY" in meta)
+        and request.path_info.startswith(_REST_PATH)
+        and "text/html" not in meta.get("HTTP_ACCEPT", "")
+    )
+
+
+_REST_PATH = "/" + REST_PREFIX
+
+
+class _BrowserOnly(MiddlewareMixin):
+    """A MiddlewareMixin middleware that an API client's call passes straight through
+    (`api_client_call`). Under ASGI both
+    branches return the awaitable of the next layer or of Django's async path, which the handler awaits."""
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
+        if api_client_call(request):
+            return self.get_response(request)
+        return super().__call__(request)
+
+
+class AuthenticationMiddleware(_BrowserOnly, BaseAuthenticationMiddleware):
+    """Django's `request.user` from the session, for every request but an API client's call (DRF
+    sets it to the credential's actor)."""
+
+
+class MessageMiddleware(_BrowserOnly, BaseMessageMiddleware):
     """Django's messages middleware, with the storage made only when a request uses it (the admin
     and the browsable API's pages do; an API call never does). Django's builds the session and
     cookie storages for every request, and updates them on the way out, to find nothing to store."""

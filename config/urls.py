@@ -10,6 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponseBase
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
+from api_rest import urls as rest_urls
 from config import views
 
 
@@ -26,11 +27,11 @@ def api_docs(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRespons
 
 
 urlpatterns = [
+    path(rest_urls.PREFIX, include(rest_urls)),  # first: the busiest routes are tried first
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("health", views.health, name="health"),
     path("admin/", admin.site.urls),
-    path("api/v1/", include("api_rest.urls")),
     path("api/schema/", api_docs(SpectacularAPIView.as_view()), name="schema"),
     # The split view serves Swagger UI's start-up script as a file (?script): the CSP allows no inline script.
     path("api/docs/", api_docs(SpectacularSwaggerSplitView.as_view(url_name="schema")), name="swagger-ui"),

@@ -60,8 +60,10 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # Django's, its storage made only when a request uses messages (the admin's and DRF's pages).
+    # The session's user and messages: Django's, which an API client's call (its own credential,
+    # under /api/v1/, no HTML) passes straight through (config.middleware.api_client_call); the
+    # messages' storage is made only when a request uses it (the admin's and DRF's pages).
+    "config.middleware.AuthenticationMiddleware",
     "config.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # 429 for a login form refused by the login rate limit (core.backends).
