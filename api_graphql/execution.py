@@ -10,6 +10,13 @@ the scalar or enum with the schema's own `serialize`, recurse into plain objects
 A selection with anything else (a field that is not plain, `@defer`) goes through graphql-core as
 before; so does any object whose values do not fit (a null in a non-null field, a value the scalar
 refuses), so every error is reported by graphql-core, with its path, exactly as without this module.
+
+A selection of leaves only (every scalar field of a task, say) is compiled once per process, keyed by
+its fields, not once per request. The queries hand cached tasks on as rows (`TaskRow`); a task's
+completed selection is then remembered beside its row (`core.memo.RenderedMemo`: served again only
+for an equal row) as a `Rendered` dict that carries its own JSON text, which the view splices into the
+response instead of encoding the task again. A row that does not complete here becomes the model it
+stands for before graphql-core sees it, so that path is exactly the model's.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from typing import Any
 from uuid import UUID
 from weakref import WeakKeyDictionary
 
+from django.core.serializers.json import DjangoJSONEncoder
 from graphql import (
     GraphQLBoolean,
     GraphQLEnumType,
@@ -39,6 +47,9 @@ from graphql.pyutils import Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
+
+from api_graphql.types import TaskRow
+from core.memo import RenderedMemo
 
 Getter = Callable[[Any], Any]
 Completer = Callable[[Any], Any]
@@ -86,6 +97,59 @@ def plan_of(object_type: GraphQLObjectType) -> dict[str, Getter] | None:
 
 
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+
+# The JSON of strawberry's Django view (`BaseView.encode_json`), one instance for every response.
+JSON_ENCODER = DjangoJSONEncoder(separators=(",", ":"))
+
+
+class Rendered(dict[str, Any]):
+    """A completed object that carries its JSON text (`JSON_ENCODER`'s encoding of the dict itself),
+    so a response holding it need not encode it again (api_graphql.views). Shared by the responses
+    that hold the same row: never changed once made."""
+
+    __slots__ = ("json",)
+
+    def __init__(self, completed: dict[str, Any]) -> None:
+        super().__init__(completed)
+        self.json = JSON_ENCODER.encode(completed)
+
+
+def encode_json(value: Any) -> str:
+    """`JSON_ENCODER.encode(value)`, each `Rendered` dict written as its own text instead of encoded
+    again: the same characters, since that text is the encoder's own."""
+    kind = type(value)
+    if kind is Rendered:
+        return value.json
+    if kind is dict and all(type(key) is str for key in value):
+        encode = JSON_ENCODER.encode
+        return "{" + ",".join([f"{encode(key)}:{encode_json(item)}" for key, item in value.items()]) + "}"
+    if kind is list:
+        return "[" + ",".join([encode_json(item) for item in value]) + "]"
+    return JSON_ENCODER.encode(value)
+
+
+# The completed tasks, per (selection's completer, task id), each beside the row it was made from.
+_completed_tasks: RenderedMemo[Rendered] = RenderedMemo("graphql.task")
+# Completers of selections of leaves only, per (object type, the selection's response names, field
+# names and whether a field has arguments): what such a completer does depends on nothing else.
+# Clients choose their selections, so there is a bound; past it a selection is compiled per request.
+_leaf_completers: dict[tuple[GraphQLObjectType, tuple[tuple[str, str, bool], ...]], Completer] = {}
+LEAF_COMPLETERS_MAX = 512
+
+
+def _remembering(complete: Completer) -> Completer:
+    """`complete` for a Task selection, its result remembered per row for a `TaskRow`."""
+
+    def complete_row(source: Any) -> Any:
+        if type(source) is TaskRow:
+            return _completed_tasks.get((complete, source[0]), source, partial(_render, complete, source))
+        return complete(source)
+
+    return complete_row
+
+
+def _render(complete: Completer, source: Any) -> Rendered:
+    return Rendered(complete(source))
 
 
 def _leaf(graphql_type: GraphQLScalarType | GraphQLEnumType, *, nullable: bool) -> Completer:
@@ -162,6 +226,8 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
                     return completer(source_value)
                 except Exception:  # graphql-core completes the object again, and reports the error
                     pass
+        if type(source_value) is TaskRow:  # graphql-core and the resolvers get the model, as always
+            source_value = source_value.to_model()
         return super().execute_collected_subfields(
             parent_type, source_value, path, grouped_field_set, new_defer_usages, delivery_group_map
         )
@@ -176,6 +242,15 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         plan = plan_of(object_type)
         if plan is None:
             raise NotPlain
+        signature = tuple(
+            (response_name, details[0].node.name.value, bool(details[0].node.arguments))
+            for response_name, details in grouped_field_set.items()
+        )
+        shared = _leaf_completers.get((object_type, signature))
+        if shared is not None:
+            self._plain_completers[key] = (grouped_field_set, shared)
+            return shared
+        leaves_only = True
         steps: list[tuple[str, Getter, Completer]] = []
         for response_name, field_details_list in grouped_field_set.items():
             node = field_details_list[0].node
@@ -187,11 +262,17 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
             if getter is None or node.arguments:
                 raise NotPlain
             value_type = object_type.fields[name].type
+            leaves_only = leaves_only and _is_leaf(value_type)
             steps.append((response_name, getter, self._value_completer(value_type, field_details_list)))
 
-        def complete(source: Any) -> dict[str, Any]:
+        def complete_fields(source: Any) -> dict[str, Any]:
             return {response_name: finish(get(source)) for response_name, get, finish in steps}
 
+        complete: Completer = complete_fields
+        if leaves_only and len(_leaf_completers) < LEAF_COMPLETERS_MAX:
+            if object_type.name == "Task":  # kept for the process, so its results can be remembered
+                complete = _remembering(complete_fields)
+            _leaf_completers[(object_type, signature)] = complete
         self._plain_completers[key] = (grouped_field_set, complete)
         return complete
 
@@ -226,6 +307,13 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return inner(value)
 
         return complete
+
+
+def _is_leaf(graphql_type: GraphQLOutputType) -> bool:
+    """A scalar or enum, or a list of them (nullable or not at any level)."""
+    while isinstance(graphql_type, GraphQLNonNull | GraphQLList):
+        graphql_type = graphql_type.of_type
+    return isinstance(graphql_type, GraphQLScalarType | GraphQLEnumType)
 
 
 def _same(value: Any) -> Any:

@@ -26,6 +26,7 @@ from strawberry.types.unset import UNSET
 
 from api_graphql.context import Context
 from api_graphql.errors import error_payload
+from api_graphql.execution import JSON_ENCODER, encode_json
 from api_graphql.schema import current_schema
 from core import ratelimit
 from core.auth import actor_from_user, authenticate_credentials
@@ -245,4 +246,14 @@ class GraphQLView(StrawberryView):
 
     def get_context(self, request: HttpRequest, response: HttpResponse) -> Context:  # type: ignore[override]
         actor, auth_error = self._identity
-        return Context(request=request, response=response, actor=actor, auth_error=auth_error)
+        self._context = Context(request=request, response=response, actor=actor, auth_error=auth_error)
+        return self._context
+
+    def encode_json(self, data: object) -> str:
+        """strawberry's encoding (`json.dumps(data, cls=DjangoJSONEncoder, separators=(",", ":"))`),
+        with one encoder for every response; a result that may hold tasks completed with their JSON
+        text (api_graphql.execution.Rendered) has that text written as it is."""
+        context = getattr(self, "_context", None)
+        if context is not None and context.holds_rendered:
+            return encode_json(data)
+        return JSON_ENCODER.encode(data)
