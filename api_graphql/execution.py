@@ -21,7 +21,7 @@ stands for before graphql-core sees it, so that path is exactly the model's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from enum import Enum
 from functools import partial
 from operator import attrgetter
@@ -43,6 +43,7 @@ from graphql import (
     GraphQLString,
 )
 from graphql.execution.collect_fields import GroupedFieldSet
+from graphql.language import FragmentSpreadNode, OperationDefinitionNode, SelectionSetNode
 from graphql.pyutils import Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
@@ -120,12 +121,26 @@ def encode_json(value: Any) -> str:
     kind = type(value)
     if kind is Rendered:
         return value.json
-    if kind is dict and all(type(key) is str for key in value):
-        encode = JSON_ENCODER.encode
-        return "{" + ",".join([f"{encode(key)}:{encode_json(item)}" for key, item in value.items()]) + "}"
+    if kind is dict:
+        parts = []
+        for key, item in value.items():
+            name = _names.get(key)
+            if name is None:
+                if type(key) is not str:  # the encoder's own rules for other keys
+                    return JSON_ENCODER.encode(value)
+                name = JSON_ENCODER.encode(key) + ":"
+                if len(_names) < NAMES_MAX:
+                    _names[key] = name
+            parts.append(name + encode_json(item))
+        return "{" + ",".join(parts) + "}"
     if kind is list:
         return "[" + ",".join([encode_json(item) for item in value]) + "]"
     return JSON_ENCODER.encode(value)
+
+
+# The encoded keys of responses (`"node":`), by key: response names, as many as documents have.
+_names: dict[str, str] = {}
+NAMES_MAX = 4096
 
 
 # The completed tasks, per (selection's completer, task id), each beside the row it was made from.
@@ -135,6 +150,43 @@ _completed_tasks: RenderedMemo[Rendered] = RenderedMemo("graphql.task")
 # Clients choose their selections, so there is a bound; past it a selection is compiled per request.
 _leaf_completers: dict[tuple[GraphQLObjectType, tuple[tuple[str, str, bool], ...]], Completer] = {}
 LEAF_COMPLETERS_MAX = 512
+
+
+# Completers of the selections of static operations, per (object type, the selection's response names
+# with the ids of their field nodes): each entry keeps its grouped field set, so its nodes stay alive
+# and their ids are not reused. Cleared when full, like a parser cache.
+_selection_completers: dict[tuple[GraphQLObjectType, tuple[Any, ...]], tuple[GroupedFieldSet, Completer | None]] = {}
+SELECTION_COMPLETERS_MAX = 1024
+# The operations already examined by `is_static`, by id, each kept alive beside its answer.
+_static_operations: dict[int, tuple[OperationDefinitionNode, bool]] = {}
+
+
+def is_static(operation: OperationDefinitionNode, fragments: Mapping[str, Any]) -> bool:
+    """Whether graphql-core collects this operation's fields the same way whatever the variables: no
+    directive (`@skip`, `@include`, `@defer`...) on any field, fragment or spread, and no fragment
+    with variables. Then the fields collected for a list of field nodes depend on the nodes alone."""
+    entry = _static_operations.get(id(operation))
+    if entry is not None and entry[0] is operation:
+        return entry[1]
+    static = _static_selections(operation.selection_set) and all(
+        not details.definition.variable_definitions and _static_selections(details.definition.selection_set)
+        for details in fragments.values()
+    )
+    if len(_static_operations) >= SELECTION_COMPLETERS_MAX:
+        _static_operations.clear()
+    _static_operations[id(operation)] = (operation, static)
+    return static
+
+
+def _static_selections(selection_set: SelectionSetNode | None) -> bool:
+    if selection_set is None:
+        return True
+    for selection in selection_set.selections:
+        if selection.directives or (isinstance(selection, FragmentSpreadNode) and selection.arguments):
+            return False
+        if not _static_selections(getattr(selection, "selection_set", None)):
+            return False
+    return True
 
 
 def _remembering(complete: Completer) -> Completer:
@@ -200,6 +252,7 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # (object type, id(grouped field set)) -> (the set, kept alive so its id stays its own; its
         # completer, or None when the selection is not plain)
         self._plain_completers: dict[tuple[GraphQLObjectType, int], tuple[GroupedFieldSet, Completer | None]] = {}
+        self._static_selections: bool | None = None
 
     def execute_collected_subfields(
         self,
@@ -214,13 +267,9 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
             key = (parent_type, id(grouped_field_set))
             cached = self._plain_completers.get(key)
             if cached is None:
-                try:
-                    completer: Completer | None = self._object_completer(parent_type, grouped_field_set)
-                except NotPlain:
-                    completer = None
-                    self._plain_completers[key] = (grouped_field_set, None)
-            else:
-                completer = cached[1]
+                cached = self._compiled(parent_type, grouped_field_set)
+                self._plain_completers[key] = cached
+            completer = cached[1]
             if completer is not None:
                 try:
                     return completer(source_value)
@@ -231,6 +280,44 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         return super().execute_collected_subfields(
             parent_type, source_value, path, grouped_field_set, new_defer_usages, delivery_group_map
         )
+
+    def _compiled(
+        self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
+    ) -> tuple[GroupedFieldSet, Completer | None]:
+        """The completer of this selection (None when it is not plain), with the set it was made for.
+
+        In an operation whose selections are static, what a selection's completer does depends only
+        on the type and the field nodes (the document's, which the parser cache keeps): it is made
+        once per process. Anywhere else it is made once per request."""
+        shared_key = None
+        if self._static():
+            shape = tuple(
+                (response_name, *[id(details.node) for details in details_list])
+                for response_name, details_list in grouped_field_set.items()
+            )
+            shared_key = (parent_type, shape)
+            shared = _selection_completers.get(shared_key)
+            if shared is not None:
+                return shared
+        try:
+            compiled: tuple[GroupedFieldSet, Completer | None] = (
+                grouped_field_set,
+                self._object_completer(parent_type, grouped_field_set),
+            )
+        except NotPlain:
+            compiled = (grouped_field_set, None)
+        if shared_key is not None:
+            if len(_selection_completers) >= SELECTION_COMPLETERS_MAX:
+                _selection_completers.clear()  # bounded like the parser cache: start afresh
+            _selection_completers[shared_key] = compiled  # the set keeps its nodes, so their ids, alive
+        return compiled
+
+    def _static(self) -> bool:
+        """Whether this operation's selections are static (api_graphql.execution.is_static)."""
+        static = self._static_selections
+        if static is None:
+            static = self._static_selections = is_static(self.operation, self.fragments)
+        return static
 
     def _object_completer(self, object_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet) -> Completer:
         key = (object_type, id(grouped_field_set))
