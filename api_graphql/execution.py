@@ -152,10 +152,12 @@ _leaf_completers: dict[tuple[GraphQLObjectType, tuple[tuple[str, str, bool], ...
 LEAF_COMPLETERS_MAX = 512
 
 
-# Completers of the selections of static operations, per (object type, the selection's response names
-# with the ids of their field nodes): each entry keeps its grouped field set, so its nodes stay alive
-# and their ids are not reused. Cleared when full, like a parser cache.
-_selection_completers: dict[tuple[GraphQLObjectType, tuple[Any, ...]], tuple[GroupedFieldSet, Completer | None]] = {}
+# For operations whose selections are static: the subfields collected for (object type, ids of the
+# field nodes), each entry keeping its list of field details, so the nodes stay alive and their ids are
+# not reused; and the completers of those collected sets, per (object type, id of the set), each entry
+# keeping its set. Both are cleared when full, like a parser cache.
+_collected_subfields: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+_selection_completers: dict[tuple[GraphQLObjectType, int], tuple[GroupedFieldSet, Completer | None]] = {}
 SELECTION_COMPLETERS_MAX = 1024
 # The operations already examined by `is_static`, by id, each kept alive beside its answer.
 _static_operations: dict[int, tuple[OperationDefinitionNode, bool]] = {}
@@ -286,16 +288,12 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
     ) -> tuple[GroupedFieldSet, Completer | None]:
         """The completer of this selection (None when it is not plain), with the set it was made for.
 
-        In an operation whose selections are static, what a selection's completer does depends only
-        on the type and the field nodes (the document's, which the parser cache keeps): it is made
-        once per process. Anywhere else it is made once per request."""
+        In an operation whose selections are static, the grouped field set is one `collect_subfields`
+        keeps for the process, and what its completer does depends only on the type and that set: it
+        is made once per process. Anywhere else it is made once per request."""
         shared_key = None
-        if self._static():
-            shape = tuple(
-                (response_name, *[id(details.node) for details in details_list])
-                for response_name, details_list in grouped_field_set.items()
-            )
-            shared_key = (parent_type, shape)
+        if self._static():  # the set is one `collect_subfields` keeps for the process
+            shared_key = (parent_type, id(grouped_field_set))
             shared = _selection_completers.get(shared_key)
             if shared is not None:
                 return shared
@@ -311,6 +309,20 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 _selection_completers.clear()  # bounded like the parser cache: start afresh
             _selection_completers[shared_key] = compiled  # the set keeps its nodes, so their ids, alive
         return compiled
+
+    def collect_subfields(self, return_type: GraphQLObjectType, field_details_list: Any) -> Any:
+        """graphql-core's collection of the subfields of these field nodes, made once per process for
+        an operation whose selections are static: then it depends on the type and the nodes alone."""
+        if not self._static():
+            return super().collect_subfields(return_type, field_details_list)
+        key = (return_type, *[id(details.node) for details in field_details_list])
+        entry = _collected_subfields.get(key)
+        if entry is None:
+            entry = (field_details_list, super().collect_subfields(return_type, field_details_list))
+            if len(_collected_subfields) >= SELECTION_COMPLETERS_MAX:
+                _collected_subfields.clear()
+            _collected_subfields[key] = entry  # the list keeps its nodes, so their ids, alive
+        return entry[1]
 
     def _static(self) -> bool:
         """Whether this operation's selections are static (api_graphql.execution.is_static)."""

@@ -64,6 +64,22 @@ def _specificity(accepted: MediaType, media_type: str) -> int | None:
     return 0 if (accepted_main, accepted_sub) == ("*", "*") else None
 
 
+# The answers of `_preferred_media_type` per Accept header: clients send a handful of them.
+_media_type_of: dict[str | None, str] = {}
+MEDIA_TYPES_REMEMBERED = 256
+
+
+def preferred_media_type(accept: str | None) -> str:
+    """`_preferred_media_type(accept)`, remembered per header value (a pure function of it)."""
+    media_type = _media_type_of.get(accept)
+    if media_type is None:
+        media_type = _preferred_media_type(accept)
+        if len(_media_type_of) >= MEDIA_TYPES_REMEMBERED:
+            _media_type_of.clear()
+        _media_type_of[accept] = media_type
+    return media_type
+
+
 def _preferred_media_type(accept: str | None) -> str:
     """The response media type for this `Accept` (RFC 9110 §12.5.1): each type takes the quality of
     the most specific range that names it, parameters other than `q` ignored (so
@@ -158,7 +174,7 @@ class GraphQLView(StrawberryView):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         self.schema = current_schema()
-        self._media_type = _preferred_media_type(request.headers.get("Accept"))
+        self._media_type = preferred_media_type(request.META.get("HTTP_ACCEPT"))
         self._request_error = False
         self.graphql_ide = "graphiql" if settings.GRAPHIQL_ENABLED else None
         actor, auth_error = identify(request)

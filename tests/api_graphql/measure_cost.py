@@ -59,6 +59,7 @@ def main() -> None:
             "CONTENT_TYPE": "application/json",
             "CONTENT_LENGTH": str(len(body)),
             "HTTP_AUTHORIZATION": f"Bearer {fixture.token}",
+            "HTTP_ACCEPT": "application/json",  # the headers of the bench's bench/wrk/graphql.lua
             "wsgi.input": io.BytesIO(body),
             "wsgi.url_scheme": "http",
             "wsgi.errors": sys.stderr,
