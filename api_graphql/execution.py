@@ -143,7 +143,8 @@ _names: dict[str, str] = {}
 NAMES_MAX = 4096
 
 
-# The completed tasks, per (selection's completer, task id), each beside the row it was made from.
+# The completed tasks, per (selection's completer, task id), and the completed edges of tasks, per
+# (selection's completer, task id, ordering), each beside the row it was made from.
 _completed_tasks: RenderedMemo[Rendered] = RenderedMemo("graphql.task")
 # Completers of selections of leaves only, per (object type, the selection's response names, field
 # names and whether a field has arguments): what such a completer does depends on nothing else.
@@ -200,6 +201,19 @@ def _remembering(complete: Completer) -> Completer:
         return complete(source)
 
     return complete_row
+
+
+def _remembering_edges(complete: Completer) -> Completer:
+    """`complete` for a TaskEdge selection, its result remembered per row and ordering for an edge of
+    a `TaskRow`: what an edge gives (the node, the cursor) depends on nothing else."""
+
+    def complete_edge(source: Any) -> Any:
+        node = source.node
+        if type(node) is TaskRow:
+            return _completed_tasks.get((complete, node[0], source.ordering), node, partial(_render, complete, source))
+        return complete(source)
+
+    return complete_edge
 
 
 def _render(complete: Completer, source: Any) -> Rendered:
@@ -372,6 +386,8 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
             if object_type.name == "Task":  # kept for the process, so its results can be remembered
                 complete = _remembering(complete_fields)
             _leaf_completers[(object_type, signature)] = complete
+        elif object_type.name == "TaskEdge" and self._static():  # kept for the process (`_compiled`)
+            complete = _remembering_edges(complete_fields)
         self._plain_completers[key] = (grouped_field_set, complete)
         return complete
 
