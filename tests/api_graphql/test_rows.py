@@ -4,6 +4,7 @@ never served from an older completion; selections that depend on variables are c
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -149,3 +150,18 @@ def test_encode_json_writes_what_the_encoder_writes() -> None:
     expected = json.dumps(value, cls=DjangoJSONEncoder, separators=(",", ":"))
     assert rendered.json == JSON_ENCODER.encode(dict(rendered))
     assert encode_json(value) == JSON_ENCODER.encode(value) == expected
+
+
+def test_an_edge_is_remembered_per_ordering(client: Client, as_user: dict[str, str], user: Any, make_task: Any) -> None:
+    task = make_task(owner=user)
+    document = "query($o: TaskOrdering!) { tasks(first: 1, ordering: $o) { edges { cursor node { id } } } }"
+
+    def cursor_ordering(ordering: str) -> str:
+        edge = data_of(gql(client, document, {"o": ordering}, **as_user))["tasks"]["edges"][0]
+        assert edge["node"]["id"] == str(task.pk)
+        payload = json.loads(base64.urlsafe_b64decode(edge["cursor"] + "=" * (-len(edge["cursor"]) % 4)))
+        return str(payload["o"])
+
+    for _ in range(2):
+        assert cursor_ordering("CREATED_AT_DESC") == "-created_at"
+        assert cursor_ordering("DUE_DATE") == "due_date"
