@@ -3,11 +3,12 @@
 and a warm cache. Not a test; run it under callgrind to count instructions per request
 (docs/api/graphql.md, "What a request costs"):
 
-    for n in 0 200; do BENCH_DATABASE_URL=postgres://root@127.0.0.1:5432/taskhub_bench_gqlfast \
-      BENCH_REDIS_URL=redis://127.0.0.1:6379/8 valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.$n \
-      .venv/bin/python -m tests.api_graphql.measure_cost task $n; done
+    for n in 0 200; do PYTHONHASHSEED=0 BENCH_DATABASE_URL=postgres://root@127.0.0.1:5432/taskhub_bench_gqlrows \
+      BENCH_REDIS_URL=redis://127.0.0.1:6379/7 valgrind --tool=callgrind --instr-atstart=no \
+      --callgrind-out-file=/tmp/cg.$n .venv/bin/python -m tests.api_graphql.measure_cost task $n; done
 
-Instructions per request = (total of n=200 - total of n=0) / 200; `--profile` prints cProfile's view instead
+Instructions per request = (total of n=200 - total of n=0) / 200 (a fixed PYTHONHASHSEED keeps runs
+comparable); `--profile` prints cProfile's view instead
 (PROFILE_SORT=cumulative and PROFILE_LINES=120 to see more of it).
 """
 
