@@ -23,6 +23,9 @@ class Context(StrawberryDjangoContext):
     # The `operationName` the request sent, None when it named none (set by `views.GraphQLView`).
     # strawberry's `ExecutionContext.operation_name` cannot tell: it falls back to the first operation.
     operation_name: str | None = None
+    # A resolver handed on cached rows (`api_graphql.types.TaskRow`), so the result may hold tasks
+    # completed with their JSON text (`api_graphql.execution.Rendered`), which the view splices in.
+    holds_rendered: bool = False
 
 
 @dataclass
@@ -35,6 +38,12 @@ class StreamContext:
     actor: Actor | None = None
     credential: Credential | None = None
     auth_error: ApplicationError | None = None  # never set: a connection without an actor is refused
+
+
+def note_rows(info: strawberry.Info) -> None:
+    """The result may hold `Rendered` tasks: the view then writes their JSON text as it is."""
+    if isinstance(info.context, Context):
+        info.context.holds_rendered = True
 
 
 def actor_of(info: strawberry.Info) -> Actor:

@@ -1,18 +1,26 @@
-"""Query resolvers: each calls one selector."""
+"""Query resolvers: each calls one selector.
+
+`task` and the task lists read cached rows where the selectors offer them (`task_get_row`,
+`task_list_rows`) and hand them on as `TaskRow`s, which `api_graphql.execution` completes from a
+per-row memo instead of building a model per task (docs/api/graphql.md, "What a request costs")."""
 
 from __future__ import annotations
 
 import strawberry
 
-from api_graphql.context import actor_of
+from api_graphql.context import actor_of, note_rows
 from api_graphql.inputs import TaskFilterInput, TaskOrdering
-from api_graphql.types import PageInfo, TaskConnection, TaskEdge, TaskType
+from api_graphql.types import PageInfo, TaskConnection, TaskEdge, TaskRow, TaskType
+from observability import tracing
+from tasks.cache import CachedPage
 from tasks.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
-from tasks.selectors import task_get, task_list, task_search
+from tasks.selectors import task_get, task_get_row, task_list_rows, task_search
 
 
-def to_connection(page: Page, ordering: str) -> TaskConnection:
-    edges = [TaskEdge(node=task, ordering=ordering) for task in page.items]  # type: ignore[arg-type]
+def to_connection(page: Page | CachedPage, ordering: str) -> TaskConnection:
+    """A page of models (`Page`) or of cached rows (`CachedPage`, each row a `TaskRow`) as a connection."""
+    nodes = page.items if isinstance(page, Page) else map(TaskRow, page.rows)
+    edges = [TaskEdge(node=task, ordering=ordering) for task in nodes]  # type: ignore[arg-type]
     return TaskConnection(
         edges=edges,
         page_info=PageInfo(
@@ -32,7 +40,7 @@ def _task_page(
     *,
     mine: bool,
 ) -> TaskConnection:
-    page = task_list(
+    page = task_list_rows(
         actor=actor_of(info),
         filters=filters.to_filters() if filters else None,
         ordering=ordering.value,
@@ -40,6 +48,7 @@ def _task_page(
         cursor=after,
         mine=mine,
     )
+    note_rows(info)
     return to_connection(page, ordering.value)
 
 
@@ -66,7 +75,14 @@ class Me:
 class Query:
     @strawberry.field(description="One task; null with a NOT_FOUND error when it is not visible to you.")
     def task(self, info: strawberry.Info, id: strawberry.ID) -> TaskType | None:
-        return task_get(actor=actor_of(info), task_id=id)  # type: ignore[return-value]
+        actor = actor_of(info)
+        # Traced, the read keeps the selector's span tree (one `tasks.task_get` span, the cache's below
+        # it), as gRPC's GetTask does (api_grpc.replies); a cache miss goes through task_get too.
+        row = None if tracing.enabled() else task_get_row(actor=actor, task_id=id)
+        if row is None:
+            return task_get(actor=actor, task_id=id)  # type: ignore[return-value]
+        note_rows(info)
+        return TaskRow(row)  # type: ignore[return-value]
 
     @strawberry.field(
         description=f"The tasks you may see (managers: everybody's), `first` 1-{MAX_LIMIT} (default {DEFAULT_LIMIT})."

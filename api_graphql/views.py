@@ -26,6 +26,7 @@ from strawberry.types.unset import UNSET
 
 from api_graphql.context import Context
 from api_graphql.errors import error_payload
+from api_graphql.execution import JSON_ENCODER, encode_json
 from api_graphql.schema import current_schema
 from core import ratelimit
 from core.auth import actor_from_user, authenticate_credentials
@@ -61,6 +62,22 @@ def _specificity(accepted: MediaType, media_type: str) -> int | None:
     if (accepted_main, accepted_sub) == (main_type, "*"):
         return 1
     return 0 if (accepted_main, accepted_sub) == ("*", "*") else None
+
+
+# The answers of `_preferred_media_type` per Accept header: clients send a handful of them.
+_media_type_of: dict[str | None, str] = {}
+MEDIA_TYPES_REMEMBERED = 256
+
+
+def preferred_media_type(accept: str | None) -> str:
+    """`_preferred_media_type(accept)`, remembered per header value (a pure function of it)."""
+    media_type = _media_type_of.get(accept)
+    if media_type is None:
+        media_type = _preferred_media_type(accept)
+        if len(_media_type_of) >= MEDIA_TYPES_REMEMBERED:
+            _media_type_of.clear()
+        _media_type_of[accept] = media_type
+    return media_type
 
 
 def _preferred_media_type(accept: str | None) -> str:
@@ -157,7 +174,7 @@ class GraphQLView(StrawberryView):
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         self.schema = current_schema()
-        self._media_type = _preferred_media_type(request.headers.get("Accept"))
+        self._media_type = preferred_media_type(request.META.get("HTTP_ACCEPT"))
         self._request_error = False
         self.graphql_ide = "graphiql" if settings.GRAPHIQL_ENABLED else None
         actor, auth_error = identify(request)
@@ -245,4 +262,14 @@ class GraphQLView(StrawberryView):
 
     def get_context(self, request: HttpRequest, response: HttpResponse) -> Context:  # type: ignore[override]
         actor, auth_error = self._identity
-        return Context(request=request, response=response, actor=actor, auth_error=auth_error)
+        self._context = Context(request=request, response=response, actor=actor, auth_error=auth_error)
+        return self._context
+
+    def encode_json(self, data: object) -> str:
+        """strawberry's encoding (`json.dumps(data, cls=DjangoJSONEncoder, separators=(",", ":"))`),
+        with one encoder for every response; a result that may hold tasks completed with their JSON
+        text (api_graphql.execution.Rendered) has that text written as it is."""
+        context = getattr(self, "_context", None)
+        if context is not None and context.holds_rendered:
+            return encode_json(data)
+        return JSON_ENCODER.encode(data)

@@ -3,11 +3,13 @@
 and a warm cache. Not a test; run it under callgrind to count instructions per request
 (docs/api/graphql.md, "What a request costs"):
 
-    for n in 0 200; do BENCH_DATABASE_URL=postgres://root@127.0.0.1:5432/taskhub_bench_gqlfast \
-      BENCH_REDIS_URL=redis://127.0.0.1:6379/8 valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.$n \
-      .venv/bin/python -m tests.api_graphql.measure_cost task $n; done
+    for n in 0 200; do PYTHONHASHSEED=0 BENCH_DATABASE_URL=postgres://root@127.0.0.1:5432/taskhub_bench_gqlrows \
+      BENCH_REDIS_URL=redis://127.0.0.1:6379/7 valgrind --tool=callgrind --instr-atstart=no \
+      --callgrind-out-file=/tmp/cg.$n .venv/bin/python -m tests.api_graphql.measure_cost task $n; done
 
-Instructions per request = (total of n=200 - total of n=0) / 200; `--profile` prints cProfile's view instead.
+Instructions per request = (total of n=200 - total of n=0) / 200 (a fixed PYTHONHASHSEED keeps runs
+comparable); `--profile` prints cProfile's view instead
+(PROFILE_SORT=cumulative and PROFILE_LINES=120 to see more of it).
 """
 
 from __future__ import annotations
@@ -40,9 +42,8 @@ def main() -> None:
     run.ensure_database(namespace.database_url)
     fixture = _fixture(run, env)
 
-    from django.core.wsgi import get_wsgi_application
+    from config.wsgi import application  # as the bench's servers load it: the start-up heap frozen (core.startup)
 
-    application = get_wsgi_application()
     row = next(r for r in run.ROWS if r.key == ("e" if args.row == "task" else "f"))
     body = row.body(fixture.task_id).encode()
 
@@ -59,6 +60,7 @@ def main() -> None:
             "CONTENT_TYPE": "application/json",
             "CONTENT_LENGTH": str(len(body)),
             "HTTP_AUTHORIZATION": f"Bearer {fixture.token}",
+            "HTTP_ACCEPT": "application/json",  # the headers of the bench's bench/wrk/graphql.lua
             "wsgi.input": io.BytesIO(body),
             "wsgi.url_scheme": "http",
             "wsgi.errors": sys.stderr,
@@ -84,7 +86,8 @@ def main() -> None:
         for _ in range(args.count):
             request()
         profiler.disable()
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(45)
+        order, lines = os.environ.get("PROFILE_SORT", "tottime"), int(os.environ.get("PROFILE_LINES", "45"))
+        pstats.Stats(profiler).sort_stats(order).print_stats(lines)
     else:
         _callgrind("on")
         for _ in range(args.count):
