@@ -13,6 +13,7 @@ cache round trips per window.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -61,7 +62,13 @@ ALLOW_ALL = Decision(allowed=True, limit=0, remaining=0, reset=0, retry_after=0)
 
 
 def windows(scope: str) -> list[Window]:
-    return [Window.parse(rate) for rate in settings.RATE_LIMITS[scope]]
+    return list(_parsed(tuple(settings.RATE_LIMITS[scope])))
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(rates: tuple[str, ...]) -> tuple[Window, ...]:
+    """The windows of a scope's rates, parsed once per value of the setting."""
+    return tuple(Window.parse(rate) for rate in rates)
 
 
 def hit(scope: str, ident: str) -> Decision:
@@ -114,22 +121,38 @@ def _stricter(a: Decision, b: Decision) -> bool:
     return a.remaining < b.remaining
 
 
+# Every window's INCR and EXPIRE NX (the first hit of a window starts its clock) in one command, so
+# one reply is read and parsed instead of a pipeline's two per window. redis-py's Script sends it by
+# its digest (EVALSHA) and the whole text again if the server does not know it (after a restart).
+_INCREMENT = """
+local counts = {}
+for i, key in ipairs(KEYS) do
+    counts[i] = redis.call('INCR', key)
+    redis.call('EXPIRE', key, ARGV[i], 'NX')
+end
+return counts
+"""
+
+
 def _increment(keys: list[tuple[str, Window]]) -> list[int]:
     backend = safe_cache.backend
     client = _redis_client(backend)
     if client is not None:
-        pipe = client.pipeline(transaction=False)
-        for key, window in keys:
-            full_key = backend.make_key(key)
-            pipe.incr(full_key)
-            pipe.expire(full_key, window.seconds, nx=True)
-        results = pipe.execute()
-        return [int(n) for n in results[::2]]
+        counts = _increment_script(client)(
+            keys=[backend.make_key(key) for key, _ in keys], args=[window.seconds for _, window in keys]
+        )
+        return [int(n) for n in counts]
     counts = []
     for key, window in keys:
         backend.add(key, 0, timeout=window.seconds)
         counts.append(int(backend.incr(key)))
     return counts
+
+
+@functools.lru_cache(maxsize=8)
+def _increment_script(client: Any) -> Any:
+    """The script, registered once per Redis client (django-redis keeps one per server and process)."""
+    return client.register_script(_INCREMENT)
 
 
 def _redis_client(backend: Any) -> Any:
