@@ -52,7 +52,7 @@ class SearchText(Func):
 
 def one_owner(queryset: QuerySet[Task]) -> bool:
     """Whether every row of the queryset has one owner: `owner_id = x` is one of the conditions that
-    all must hold (the lists of `tasks.selectors.task_list`, but a manager's list of everybody)."""
+    all must hold (every list of `tasks.selectors.task_list` but a manager's list of everybody)."""
     where = queryset.query.where
     if where.connector != "AND" or where.negated:
         return False
