@@ -4,7 +4,7 @@
                                     [--database-url postgres://root@127.0.0.1:5432/taskhub_bench]
 
 Steps: create the database `taskhub_scale` on the server of `--database-url` (the bench database is
-not touched) with the extensions pg_trgm and btree_gin; for each size, a schema `scale_<size>` migrated
+not touched) with the extensions pg_trgm, btree_gin and btree_gist; for each size, a schema `scale_<size>` migrated
 by Django's `migrate` (a child process whose connections use that schema), seeded with COPY (1,000
 owners, tasks with statuses, priorities, tags, due dates and words to search), reused when its row
 count already matches. Then one child process runs each query through `tasks.selectors.task_list`,
@@ -139,9 +139,9 @@ def ensure_database(database_url: str) -> None:
                 log(f"creating database {SCALE_DATABASE}")
                 conn.execute(f"CREATE DATABASE {SCALE_DATABASE}")
         with psycopg.connect(scale_url(database_url), autocommit=True) as conn:
-            # In `public`, which every schema's search_path ends with: migration 0002's CREATE EXTENSION
+            # In `public`, which every schema's search_path ends with: the migrations' CREATE EXTENSION
             # IF NOT EXISTS then finds them, and their operator classes resolve from any schema.
-            for extension in ("pg_trgm", "btree_gin"):
+            for extension in ("pg_trgm", "btree_gin", "btree_gist"):
                 conn.execute(f"CREATE EXTENSION IF NOT EXISTS {extension} SCHEMA public")
     except psycopg.OperationalError as exc:
         raise ScaleError(f"PostgreSQL is not reachable at {maintenance}: {exc}") from exc
