@@ -16,7 +16,6 @@ import django_filters
 from django import forms
 from django.db import connection
 from django.db.models import F, Func, Q, QuerySet, TextField
-from django.db.models.lookups import Exact
 
 from core.errors import InvalidInput
 from tasks.models import Priority, Status, Task, parse_aware_datetime
@@ -50,19 +49,6 @@ class SearchText(Func):
         super().__init__(F("title"), F("description"))
 
 
-def one_owner(queryset: QuerySet[Task]) -> bool:
-    """Whether every row of the queryset has one owner: `owner_id = x` is one of the conditions that
-    all must hold (every list of `tasks.selectors.task_list` but a manager's list of everybody)."""
-    where = queryset.query.where
-    if where.connector != "AND" or where.negated:
-        return False
-    owner = Task._meta.get_field("owner")
-    return any(
-        isinstance(child, Exact) and getattr(child.lhs, "target", None) is owner and isinstance(child.rhs, int)
-        for child in where.children
-    )
-
-
 class _UtcDateTimeField(forms.Field):
     """A time with an offset, in UTC: the rule of every time a client sends (`parse_aware_datetime`).
     A naive time is refused, as in a write; UTC keeps offsets PostgreSQL cannot store out of the SQL."""
@@ -94,6 +80,12 @@ class TaskFilter(django_filters.FilterSet):
         model = Task
         fields: list[str] = []
 
+    def __init__(self, *args: Any, one_owner: bool = False, **kwargs: Any) -> None:
+        """`one_owner`: every row of the queryset has one owner (every list but a manager's list of
+        everybody, as `tasks.selectors` decides it), so the search may read the owner's index."""
+        super().__init__(*args, **kwargs)
+        self.one_owner = one_owner
+
     # django-filters calls a method filter only with a value: the form field strips blanks, and an
     # empty value skips the filter. A blank tag never gets here (`normalize_filters` refuses it); a
     # blank search does not filter, since every text contains it.
@@ -118,7 +110,7 @@ class TaskFilter(django_filters.FilterSet):
                 Q(title_folded__contains=folded) | Q(description_folded__contains=folded)
             )
         per_column = Q(title__icontains=text) | Q(description__icontains=text)
-        if not one_owner(queryset):
+        if not self.one_owner:
             return queryset.filter(per_column)
         matches = queryset.alias(search_text=SearchText()).filter(search_text__icontains=text)
         if SEARCH_SEPARATOR in text:

@@ -155,7 +155,7 @@ def _page_rows(
 
     def build() -> cache.CachedPage:
         queryset = task_visible(actor=actor) if scope == cache.ALL_SCOPE else Task.objects.filter(owner_id=actor.id)
-        filterset = TaskFilter(filter_values, queryset=queryset)
+        filterset = TaskFilter(filter_values, queryset=queryset, one_owner=scope != cache.ALL_SCOPE)
         if not filterset.is_valid():
             raise InvalidInput.for_fields({name: list(msgs) for name, msgs in filterset.errors.items()})
         page = paginate(filterset.qs, ordering=ordering, limit=limit, cursor=cursor)
