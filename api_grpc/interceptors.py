@@ -41,7 +41,7 @@ from core.db import time_budget
 from core.errors import NotAuthenticated, RateLimited, TimeBudgetExceeded, translate
 from core.types import Actor
 from observability import metrics, tracing
-from observability.middleware import accept_request_id, request_id_scope
+from observability.middleware import accept_request_id, bind_request_id, request_id_scope, unbind_request_id
 
 SERVICE_PREFIX = "/tasks.v1.TaskService/"
 GET_TASK = SERVICE_PREFIX + "GetTask"
@@ -116,9 +116,9 @@ class TaskServiceInterceptor(grpc.ServerInterceptor):
         state = CallState(method=method, metadata=metadata)
         token = bind_call(state)
         request_id = accept_request_id(metadata.get("x-request-id"))
+        request_id_token = bind_request_id(request_id)  # request_id_scope, without its generator
         try:
             with (
-                request_id_scope(request_id),
                 metrics.observe_request("grpc", "POST", method, active=True) as observation,
                 # No span machinery at all while tracing is off (most of a cached GetTask's budget).
                 tracing.server_span(method[1:], metadata, attributes) if tracing.enabled() else _NO_SPAN as span,
@@ -133,6 +133,7 @@ class TaskServiceInterceptor(grpc.ServerInterceptor):
                     close_old_connections()
                     observation.status = _finish(context, span, state, method, started)
         finally:
+            unbind_request_id(request_id_token)
             unbind_call(token)
 
     def serve(self, behavior: Behavior, request: Any, context: grpc.ServicerContext, state: CallState) -> Any:

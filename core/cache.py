@@ -32,7 +32,7 @@ from django.dispatch import receiver
 from core import outages
 from core.errors import PermissionDenied
 from core.types import Actor
-from observability import metrics
+from observability import metrics, tracing
 from observability.tracing import internal_span
 
 logger = logging.getLogger(__name__)
@@ -103,12 +103,15 @@ class SafeCache:
         """Return the value, or None on a miss (an invalidated key included) or a fault."""
         if not self._readable():
             return None
-        with internal_span("cache.get"):
-            try:
+        try:
+            if tracing.enabled():
+                with internal_span("cache.get"):
+                    value = self.backend.get(key, _MISSING)
+            else:  # no span context to enter: most reads, and every one a cached GetTask makes
                 value = self.backend.get(key, _MISSING)
-            except Exception:
-                self._fault("get", key)
-                return None
+        except Exception:
+            self._fault("get", key)
+            return None
         outages.available("cache")
         if value is _MISSING or value == INVALIDATED:
             self._count("misses")

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError, connection
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, OperationalError, connection, connections
 
 from core import outages
 from core.errors import TimeBudgetExceeded
@@ -107,43 +107,70 @@ def time_budget(seconds: float | None, *, wanted: Callable[[], bool] | None = No
     cut off, stops at its next statement (gRPC's `context.is_active`). A cut-off between the last
     statement and COMMIT still commits: Django has no hook before COMMIT. When the budget is shorter
     than the defaults, a single statement is cut short too: PostgreSQL's statement_timeout, SQLite's
-    busy_timeout (waiting for the write lock).
+    busy_timeout (waiting for the write lock), set before the block's first statement and only if
+    one runs (a gRPC call answered from the cache runs none), and set back when the block ends.
     """
     if seconds is None and wanted is None:
         yield
         return
     deadline = time.monotonic() + seconds if seconds is not None else None
+    budget = _Budget(deadline, wanted, seconds)
     outer_deadline = _deadline.set(deadline)
+    db = connections[DEFAULT_DB_ALIAS]  # `connection`, looked up once
+    db.execute_wrappers.append(budget)  # connection.execute_wrapper(budget), without its generator
+    try:
+        yield
+    finally:
+        db.execute_wrappers.remove(budget)
+        _deadline.reset(outer_deadline)
+        if budget.tightened is not None:  # outside the deadline check: the default must come back regardless
+            budget.restore(db)
 
-    def check_deadline(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        if deadline is not None and time.monotonic() >= deadline:
+
+class _Budget:
+    """The execute wrapper of one `time_budget`: the deadline and `wanted` checks before each
+    statement, and the shorter statement or busy timeout set on the connection before the first."""
+
+    __slots__ = ("deadline", "milliseconds", "tightened", "wanted")
+
+    def __init__(self, deadline: float | None, wanted: Callable[[], bool] | None, seconds: float | None) -> None:
+        self.deadline = deadline
+        self.wanted = wanted
+        # None once known not to be needed (no deadline, or one longer than the default timeout).
+        self.milliseconds = max(1, int(seconds * 1000)) if seconds is not None else None
+        # The DB-API connection whose timeout was lowered (a retry may open another: that one is
+        # lowered before its first statement too).
+        self.tightened: Any = None
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if self.deadline is not None and time.monotonic() >= self.deadline:
             raise TimeBudgetExceeded("The deadline passed while the work was running.")
-        if wanted is not None and not wanted():
+        if self.wanted is not None and not self.wanted():
             raise TimeBudgetExceeded("The call ended (cancelled, or cut off by a shutdown) while the work was running.")
+        if self.milliseconds is not None:
+            db = context["connection"]
+            if db.connection is not self.tightened:
+                self.tighten(db)
         return execute(sql, params, many, context)
 
-    tighten = _TIGHTEN.get(connection.vendor) if seconds is not None else None
-    milliseconds = max(1, int(seconds * 1000)) if seconds is not None else 0
-    if tighten is not None and milliseconds >= _default_timeout_ms():
-        tighten = None
-    try:
-        if tighten is not None:
-            with connection.cursor() as cursor:
-                cursor.execute(tighten[0] % milliseconds)
-    except BaseException:
-        _deadline.reset(outer_deadline)
-        raise
-    try:
-        with connection.execute_wrapper(check_deadline):
-            yield
-    finally:
-        _deadline.reset(outer_deadline)
-        if tighten is not None:  # outside the deadline check: the default must come back regardless
-            try:
-                with connection.cursor() as cursor:
-                    cursor.execute(tighten[1] % _default_timeout_ms())
-            except DatabaseError:
-                connection.close()  # never hand a connection with a short timeout to the next call
+    def tighten(self, db: Any) -> None:
+        tighten = _TIGHTEN.get(db.vendor)
+        if tighten is None or self.milliseconds is None or self.milliseconds >= _default_timeout_ms(db):
+            self.milliseconds = None
+            return
+        self.tightened = db.connection  # first: the statement below passes through this wrapper too
+        with db.cursor() as cursor:
+            cursor.execute(tighten[0] % self.milliseconds)
+
+    def restore(self, db: Any) -> None:
+        """Set the default timeout back on the connection that was tightened, if it is still open."""
+        if db.connection is not self.tightened:
+            return  # closed (and perhaps reopened, with the default) since
+        try:
+            with db.cursor() as cursor:
+                cursor.execute(_TIGHTEN[db.vendor][1] % _default_timeout_ms(db))
+        except DatabaseError:
+            db.close()  # never hand a connection with a short timeout to the next call
 
 
 # vendor -> (statement that sets the budget, statement that restores the default)
@@ -153,7 +180,7 @@ _TIGHTEN = {
 }
 
 
-def _default_timeout_ms() -> int:
-    if connection.vendor == "sqlite":
-        return int(float(connection.settings_dict.get("OPTIONS", {}).get("timeout", 5)) * 1000)
+def _default_timeout_ms(db: Any) -> int:
+    if db.vendor == "sqlite":
+        return int(float(db.settings_dict.get("OPTIONS", {}).get("timeout", 5)) * 1000)
     return int(settings.DATABASE_STATEMENT_TIMEOUT_MS)

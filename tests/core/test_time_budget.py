@@ -1,0 +1,65 @@
+"""core.db.time_budget lowers the statement timeout (PostgreSQL) or busy timeout (SQLite) only when a
+statement runs in the block, before that statement, and sets the default back afterwards; a block
+that runs no statement (a gRPC call answered from the cache) sends nothing to the database."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from core.db import _default_timeout_ms, time_budget
+from core.errors import TimeBudgetExceeded
+
+pytestmark = pytest.mark.django_db
+
+
+def _timeout_ms() -> int:
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT setting::int FROM pg_settings WHERE name = 'statement_timeout'")
+        else:
+            cursor.execute("PRAGMA busy_timeout")
+        return int(cursor.fetchone()[0])
+
+
+def test_a_block_without_statements_sends_nothing() -> None:
+    connection.ensure_connection()
+    with CaptureQueriesContext(connection) as queries, time_budget(0.5, wanted=lambda: True):
+        pass
+
+    assert queries.captured_queries == []
+
+
+def test_a_short_budget_lowers_the_timeout_for_the_blocks_statements_then_restores_it() -> None:
+    default = _default_timeout_ms(connection)
+    assert _timeout_ms() == default
+
+    with CaptureQueriesContext(connection) as queries, time_budget(0.5):
+        inside = _timeout_ms()
+
+    assert 0 < inside <= 500
+    assert _timeout_ms() == default
+    lowered = [q["sql"] for q in queries.captured_queries if "timeout =" in q["sql"]]
+    assert len(lowered) == 2  # lowered once before the first statement, restored once at the end
+
+
+def test_a_budget_longer_than_the_default_leaves_the_timeout_alone() -> None:
+    default = _default_timeout_ms(connection)
+    with CaptureQueriesContext(connection) as queries, time_budget(default / 1000 + 60):
+        inside = _timeout_ms()
+
+    assert inside == default
+    assert not [q for q in queries.captured_queries if "timeout =" in q["sql"]]
+
+
+def test_a_statement_after_the_deadline_is_refused_and_the_timeout_restored() -> None:
+    default = _default_timeout_ms(connection)
+    with pytest.raises(TimeBudgetExceeded), time_budget(0.05):
+        _timeout_ms()
+        time.sleep(0.06)
+        _timeout_ms()
+
+    assert _timeout_ms() == default
