@@ -35,6 +35,7 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher, make_password
 from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
 from core.auth import api_key_create
 from observability.logging import JsonFormatter, RequestContextFilter, redact
+from observability.middleware import accept_request_id
 from tasks.models import Task
 from tests.factories import TaskFactory, UserFactory
 from tests.observability.tracing_live import (
@@ -96,6 +97,16 @@ def test_redact_scrubs_what_it_claims_to(text: str, secret: str) -> None:
 
     assert secret not in scrubbed
     assert "[redacted]" in scrubbed
+
+
+def test_a_made_request_id_is_a_random_uuid4_in_hex() -> None:
+    made = [accept_request_id(candidate) for candidate in (None, "", "bad id!") for _ in range(200)]
+
+    assert len(set(made)) == len(made)
+    for value in made:
+        parsed = uuid.UUID(hex=value)
+        assert parsed.hex == value
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
 
 
 def test_redact_keeps_the_rest_of_the_line() -> None:
