@@ -124,8 +124,8 @@ _REST_PATH = "/" + REST_PREFIX
 
 class _BrowserOnly(MiddlewareMixin):
     """A MiddlewareMixin middleware that an API client's call passes straight through
-    (`api_client_call`). Under ASGI both
-    branches return the awaitable of the next layer or of Django's async path, which the handler awaits."""
+    (`api_client_call`). Under ASGI both branches return an awaitable (the next layer's, or Django's
+    async path), which the handler awaits."""
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
         if api_client_call(request):

@@ -123,7 +123,7 @@ def _stricter(a: Decision, b: Decision) -> bool:
 
 # Every window's INCR and EXPIRE NX (the first hit of a window starts its clock) in one command, so
 # one reply is read and parsed instead of a pipeline's two per window. redis-py's Script sends it by
-# its digest (EVALSHA) and the whole text again if the server does not know it (after a restart).
+# its digest (EVALSHA), and loads it again (SCRIPT LOAD) when the server does not know it (a restart).
 _INCREMENT = """
 local counts = {}
 for i, key in ipairs(KEYS) do
@@ -139,7 +139,7 @@ def _increment(keys: list[tuple[str, Window]]) -> list[int]:
     client = _redis_client(backend)
     if client is not None:
         counts = _increment_script(client)(
-            keys=[backend.make_key(key) for key, _ in keys], args=[window.seconds for _, window in keys]
+            keys=[backend.make_key(key) for key, _ in keys], args=[window.seconds for _, window in keys], client=client
         )
         return [int(n) for n in counts]
     counts = []
@@ -149,10 +149,15 @@ def _increment(keys: list[tuple[str, Window]]) -> list[int]:
     return counts
 
 
-@functools.lru_cache(maxsize=8)
+_script: Any = None
+
+
 def _increment_script(client: Any) -> Any:
-    """The script, registered once per Redis client (django-redis keeps one per server and process)."""
-    return client.register_script(_INCREMENT)
+    """redis-py's Script of `_INCREMENT`, made once: each call names the client it runs on."""
+    global _script
+    if _script is None:
+        _script = client.register_script(_INCREMENT)
+    return _script
 
 
 def _redis_client(backend: Any) -> Any:

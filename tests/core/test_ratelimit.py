@@ -52,6 +52,22 @@ def test_rate_limits_fail_open_when_redis_is_down() -> None:
     assert REGISTRY.get_sample_value("api_rate_limit_errors_total") == before + 3
 
 
+@pytest.mark.redis
+@override_settings(RATE_LIMITS_ENABLED=True, RATE_LIMITS={"anon": ["3/m", "5/h"]})
+def test_the_counts_go_on_after_redis_forgets_the_script() -> None:
+    if time.time() % 60 > 58:
+        time.sleep(2.5)  # both hits in one minute window
+    first = ratelimit.hit("anon", "ip:4.4.4.4")
+    client = ratelimit._redis_client(ratelimit.safe_cache.backend)
+    client.script_flush()  # as after a restart: EVALSHA answers NOSCRIPT, and the script is loaded again
+
+    second = ratelimit.hit("anon", "ip:4.4.4.4")
+
+    assert (first.remaining, second.remaining) == (2, 1)
+    key = ratelimit.safe_cache.backend.make_key(f"rl:anon:ip:4.4.4.4:60:{int(time.time() // 60)}")
+    assert 0 < client.ttl(key) <= 60  # the first hit of the window started its clock
+
+
 @pytest.mark.parametrize(
     ("hops", "forwarded", "expected"),
     [
