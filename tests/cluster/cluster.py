@@ -125,9 +125,22 @@ def grpc_target(service: str) -> str:
     return f"{address(service)}:{GRPC_PORT}"
 
 
+# What a process started by `podman exec` sees when the network's DNS (aardvark-dns) has not yet
+# taken a container restarted moments before: the replica's own server, already connected, is fine.
+_NAME_NOT_RESOLVED = "Temporary failure in name resolution"
+
+
 def manage(*args: str, service: str = "web1") -> str:
-    """`manage.py` inside a running replica, with its production settings."""
-    return podman("exec", container(service), "python", "manage.py", *args, timeout=120)
+    """`manage.py` inside a running replica, with its production settings. A name the network's DNS
+    cannot resolve yet is tried again for up to 10 s; any other failure is raised at once."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            return podman("exec", container(service), "python", "manage.py", *args, timeout=120)
+        except RuntimeError as error:
+            if _NAME_NOT_RESOLVED not in str(error) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.5)
 
 
 _PROVISION = """
