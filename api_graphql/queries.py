@@ -11,7 +11,6 @@ import strawberry
 from api_graphql.context import actor_of, note_rows
 from api_graphql.inputs import TaskFilterInput, TaskOrdering
 from api_graphql.types import PageInfo, TaskConnection, TaskEdge, TaskRow, TaskType
-from observability import tracing
 from tasks.cache import CachedPage
 from tasks.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from tasks.selectors import task_get, task_get_row, task_list_rows, task_search
@@ -76,9 +75,8 @@ class Query:
     @strawberry.field(description="One task; null with a NOT_FOUND error when it is not visible to you.")
     def task(self, info: strawberry.Info, id: strawberry.ID) -> TaskType | None:
         actor = actor_of(info)
-        # Traced, the read keeps the selector's span tree (one `tasks.task_get` span, the cache's below
-        # it), as gRPC's GetTask does (api_grpc.replies); a cache miss goes through task_get too.
-        row = None if tracing.enabled() else task_get_row(actor=actor, task_id=id)
+        # None on a miss, and while tracing (task_get then keeps the trace's one tasks.task_get span).
+        row = task_get_row(actor=actor, task_id=id)
         if row is None:
             return task_get(actor=actor, task_id=id)  # type: ignore[return-value]
         note_rows(info)

@@ -29,7 +29,6 @@ from api_grpc.converters import PRIORITY_TO_PROTO, STATUS_TO_PROTO, task_to_prot
 from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
 from core.memo import RenderedMemo
 from core.types import Actor
-from observability import tracing
 from tasks.selectors import ROW_INDEX, task_get, task_get_row
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -43,9 +42,8 @@ def get_task_reply(*, actor: Actor, task_id: str) -> bytes | pb.GetTaskResponse:
 
     Raises TaskNotFound, like task_get (which it defers to on a cache miss).
     """
-    # Traced, every read keeps the span tree of the selector path (one `tasks.task_get` span with the
-    # cache's and the database's below it); the reply made from the row is the untraced fast path.
-    row = None if tracing.enabled() else task_get_row(actor=actor, task_id=task_id)
+    # The row of a cache hit (never while tracing: then task_get keeps the trace's span tree).
+    row = task_get_row(actor=actor, task_id=task_id)
     if row is None:
         # A miss (task_get rebuilds the entry, one rebuild per key at a time) or an entry of another
         # release: the selector reads the database, as on every other read.

@@ -54,7 +54,6 @@ from core.auth import authenticate_stream
 from core.cache import cache_stats
 from core.errors import InvalidInput, NotFound
 from core.memo import RenderedMemo
-from observability import tracing
 from tasks.cache import CachedPage, task_from_row, task_to_row
 from tasks.events import event_filter, subscribe
 from tasks.filters import FILTER_NAMES, single_values
@@ -377,9 +376,8 @@ class TaskDetailApi(BaseApi):
     def get(self, request: Request, task_id: UUID) -> HttpResponse:
         """One task, with its version as ETag."""
         actor = actor_of(request)
-        # A cache hit is answered from the cached row, without a model, as gRPC's GetTask is; traced,
-        # every read takes `task_get`, so a trace keeps its one tasks.task_get span.
-        row = None if tracing.enabled() else task_get_row(actor=actor, task_id=str(task_id))
+        # A cache hit is answered from the cached row, without a model, as gRPC's GetTask is.
+        row = task_get_row(actor=actor, task_id=str(task_id))
         if row is None:  # a miss: task_get reads the database and fills the cache
             row = task_to_row(task_get(actor=actor, task_id=task_id))
         etag = f'"{row[_VERSION]}"'  # _etag's spelling
