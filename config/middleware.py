@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from corsheaders.middleware import CorsMiddleware as BaseCorsMiddleware
 from csp.constants import HEADER, HEADER_REPORT_ONLY
 from csp.middleware import CheckableLazyObject
 from csp.middleware import CSPMiddleware as BaseCSPMiddleware
@@ -17,6 +18,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.middleware.gzip import GZipMiddleware
+from django.utils.cache import patch_vary_headers
 from django.utils.deprecation import MiddlewareMixin
 from django.utils.functional import SimpleLazyObject, empty
 from django.utils.html import escape
@@ -100,6 +102,22 @@ class CSPMiddleware(BaseCSPMiddleware):
                 response[header] = policy
         # As django-csp: the nonce may no longer be asked for once the header is written.
         request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)  # type: ignore[attr-defined]
+        return response
+
+
+class CorsMiddleware(BaseCorsMiddleware):
+    """django-cors-headers' middleware, without building `request.headers` (every header of the
+    request, parsed into a new mapping) for a request that sends no `Origin`: an API client, a
+    server, a same-origin page's GET. Such a request gets what the library gives it, `Vary: origin`
+    on the paths of CORS_URLS_REGEX and nothing else; a request with an `Origin` (and every
+    preflight, which has one) takes the library's own path."""
+
+    def add_response_headers(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        if "HTTP_ORIGIN" in request.META:
+            return super().add_response_headers(request, response)
+        enabled = getattr(request, "_cors_enabled", None)  # set by check_preflight, as the library reads it
+        if enabled if enabled is not None else self.is_enabled(request):
+            patch_vary_headers(response, ("origin",))
         return response
 
 

@@ -55,8 +55,9 @@ MIDDLEWARE = [
     # Content-Security-Policy on every response (switched by CSP_ENABLED): django-csp, its policy built once.
     "config.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    # CORS before CommonMiddleware, so preflights are answered before redirects (switched by CORS_ENABLED).
-    "corsheaders.middleware.CorsMiddleware",
+    # CORS before CommonMiddleware, so preflights are answered before redirects (switched by CORS_ENABLED):
+    # django-cors-headers', reading no header but Origin when a request sends none.
+    "config.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -131,6 +132,6 @@ from config.settings.components.rest import *  # noqa: E402,F403
 from config.settings.components.security import *  # noqa: E402,F403
 
 if not CORS_ENABLED:  # noqa: F405
-    MIDDLEWARE.remove("corsheaders.middleware.CorsMiddleware")
+    MIDDLEWARE.remove("config.middleware.CorsMiddleware")
 if not CSP_ENABLED:  # noqa: F405
     MIDDLEWARE.remove("config.middleware.CSPMiddleware")

@@ -35,6 +35,21 @@ def test_no_cors_for_origins_not_listed(db) -> None:
 
 
 @override_settings(CORS_ALLOWED_ORIGINS=[ORIGIN])
+def test_a_request_without_origin_gets_only_vary_on_cors_paths(api, user, make_task) -> None:
+    """config.middleware.CorsMiddleware answers a request without Origin as django-cors-headers
+    does (without reading its other headers): `Vary: origin` under CORS_URLS_REGEX, no CORS header."""
+    task = make_task(owner=user)
+    response = api.get(f"/api/v1/tasks/{task.pk}")
+    assert response.status_code == 200
+    assert "origin" in [value.strip().lower() for value in response["Vary"].split(",")]
+    assert not [name for name in response.headers if name.lower().startswith("access-control-")]
+    health = Client().get("/healthz")  # outside CORS_URLS_REGEX: nothing of CORS at all
+    assert "origin" not in health.get("Vary", "").lower()
+    with_origin = api.get(f"/api/v1/tasks/{task.pk}", HTTP_ORIGIN=ORIGIN)
+    assert with_origin["Access-Control-Allow-Origin"] == ORIGIN
+
+
+@override_settings(CORS_ALLOWED_ORIGINS=[ORIGIN])
 def test_cors_exposes_the_headers_clients_need(api, tasks_url) -> None:
     response = api.get(tasks_url, HTTP_ORIGIN=ORIGIN)
     exposed = set(response["Access-Control-Expose-Headers"].split(", "))

@@ -14,6 +14,11 @@ CACHE_RETRY_AFTER = env.float("CACHE_RETRY_AFTER", default=1.0)
 REDIS_CONNECT_TIMEOUT = env.float("REDIS_CONNECT_TIMEOUT", default=0.25)
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=0.25)
 
+# django-redis' default, said here: it keeps its connection pool across requests (Django's
+# request_finished signal asks it to close; it reads this setting then, and an absent setting costs
+# a caught AttributeError on every request).
+DJANGO_REDIS_CLOSE_CONNECTION = False
+
 if REDIS_URL:
     CACHES = {
         "default": {
