@@ -6,6 +6,7 @@ from __future__ import annotations
 from enum import Enum
 from operator import itemgetter
 from typing import Any
+from uuid import UUID
 
 import strawberry
 import strawberry_django
@@ -89,7 +90,8 @@ class TaskRow(tuple[Any, ...]):
 
 for _name, _index in ROW_INDEX.items():
     setattr(TaskRow, _name, property(itemgetter(_index)))
-TaskRow.pk = TaskRow.id  # type: ignore[attr-defined]
+# A row keeps the id as its text (tasks.cache.task_to_row); the model holds the UUID.
+TaskRow.id = TaskRow.pk = property(lambda row: UUID(row[ROW_INDEX["id"]]))  # type: ignore[attr-defined]
 setattr(TaskRow, TYPE_CAST_ATTRIBUTE, TaskType)  # strawberry.cast(TaskType, row), for every row
 
 

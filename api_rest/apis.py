@@ -187,7 +187,8 @@ def _plain_json(request: Request) -> bool:
 
 def _task_json(task: Task) -> bytes:
     """`task_to_json(task)` rendered by DRF's JSONRenderer, from the memo when the row is unchanged."""
-    return _TASK_JSON.get(task.pk, task_to_row(task), lambda: _JSON.render(task_to_json(task)))
+    row = task_to_row(task)
+    return _TASK_JSON.get(row[_ID], row, lambda: _JSON.render(task_to_json(task)))
 
 
 def _row_json(row: tuple[Any, ...]) -> bytes:

@@ -36,12 +36,16 @@ LOCK_TTL = 5  # seconds a rebuild lock lives if its holder dies
 WAIT_FOR_REBUILD = 0.2  # seconds a reader waits for another's rebuild before going to the database
 
 _FIELDS = tuple(field.attname for field in Task._meta.concrete_fields)
-# The columns a cached row holds: names, order and field types. A single task's entry carries it
-# and list page keys include it, so a release that adds, drops, reorders, renames or retypes a
-# column never reads another release's rows: while both run side by side (a rolling deploy), such
-# an entry is a miss, served from the database, until the next write of the task replaces it.
+_ID = _FIELDS.index("id")
+# The columns a cached row holds: names, order and field types, and how a value is kept (the id as
+# its text, below). A single task's entry carries it and list page keys include it, so a release
+# that adds, drops, reorders, renames or retypes a column, or keeps a value another way, never reads
+# another release's rows: while both run side by side (a rolling deploy), such an entry is a miss,
+# served from the database, until the next write of the task replaces it.
 ROW_SHAPE = hashlib.sha256(
-    ",".join(f"{field.attname}:{field.get_internal_type()}" for field in Task._meta.concrete_fields).encode()
+    (
+        ",".join(f"{field.attname}:{field.get_internal_type()}" for field in Task._meta.concrete_fields) + ";id:text"
+    ).encode()
 ).hexdigest()[:8]
 
 
@@ -49,13 +53,19 @@ ROW_SHAPE = hashlib.sha256(
 
 
 def task_to_row(task: Task) -> tuple[Any, ...]:
-    """The task's column values, in the model's column order: what a cache entry holds."""
-    return tuple(getattr(task, name) for name in _FIELDS)
+    """The task's column values, in the model's column order: what a cache entry holds. The id is
+    kept as its text: unpickling a UUID object (its state includes an enum) costs more than the
+    whole rest of the row, and every adapter sends the id as text anyway."""
+    row = [getattr(task, name) for name in _FIELDS]
+    row[_ID] = str(row[_ID])
+    return tuple(row)
 
 
 def task_from_row(row: Sequence[Any]) -> Task:
     """The task a cached row stands for, as if just loaded from the database."""
-    return Task.from_db("default", _FIELDS, row)
+    values = list(row)
+    values[_ID] = UUID(values[_ID])
+    return Task.from_db("default", _FIELDS, values)
 
 
 # -- the generic read-through with stampede protection -----------------------------------------------

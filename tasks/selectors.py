@@ -67,7 +67,8 @@ def task_get(*, actor: Actor, task_id: UUID | str) -> Task:
     return task
 
 
-# Where each column sits in a row of `task_get_row` (tasks.cache.task_to_row: the model's column order).
+# Where each column sits in a row of `task_get_row` (tasks.cache.task_to_row: the model's column order;
+# the id as its text).
 ROW_INDEX = {field.attname: index for index, field in enumerate(Task._meta.concrete_fields)}
 _OWNER = ROW_INDEX["owner_id"]
 
