@@ -1,16 +1,26 @@
 """The Redis cache backend of CACHES (config/settings/components/cache.py): django-redis, with
-django-prometheus' counts when metrics are on, and two costs of every read taken out.
+django-prometheus' counts when metrics are on, and three costs of every read taken out.
 
 - `RedisClient.decode`: django-redis tries `int(value)` on every value it reads before unpickling
   it (a stored int is kept as plain digits), which raises and catches a ValueError on every cached
   task. A pickle starts with its PROTO opcode (0x80), which digits never do: those go straight to
   the unpickler, everything else as before.
+- `RedisClient.get_client(write=False)`: each thread reads through its own connection, held for the
+  thread's life (redis-py's `single_connection_client`), instead of taking one from the shared
+  pool and giving it back on every read. The pool's way costs a lock twice, its bookkeeping and a
+  poll of the socket (a system call) per command, about 4% of a cached REST GET. redis-py
+  disconnects a connection whose command failed or timed out mid-answer, so no stale answer is
+  ever read; a connection the server closed while it was idle (a restart, an idle timeout) is
+  reconnected once at its next command instead of failing it. Writes, rate limits and everything
+  else that asks for `write=True` keep django-redis' shared client and its pool.
 - `RedisCache.get`: django-prometheus' backend looks up its metrics' `backend="redis"` children
   (`labels()`, which validates and locks) twice per read; here they are looked up once per process.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 from contextlib import suppress
 from typing import Any
 
@@ -23,14 +33,42 @@ from django_prometheus.cache.metrics import (  # type: ignore[import-untyped]
 )
 from django_redis import cache, exceptions
 from django_redis.client import DefaultClient
-from django_redis.exceptions import CompressorError
+from django_redis.exceptions import CompressorError, ConnectionInterrupted
+from redis import ConnectionError as RedisConnectionError
+from redis import Redis, RedisError
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from observability.metrics import label_child
 
 _PICKLE = b"\x80"
+# A held connection's policy: a ConnectionError (the server closed it, or refused the reconnection)
+# is tried once more on a new connection, at once; a timeout is never tried again, so a stalled
+# Redis costs one socket timeout, as with the pool.
+_RECONNECT_ONCE = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
 
 
 class RedisClient(DefaultClient):  # type: ignore[misc]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._reader = threading.local()  # .client and .pid: this thread's reading client, of this process
+
+    def get_client(self, write: bool = True, tried: list[int] | None = None) -> Any:
+        if write or len(self._server) != 1:  # writes, and replicas' choice of server: django-redis'
+            return super().get_client(write=write, tried=tried)
+        reader = self._reader
+        if getattr(reader, "pid", None) != os.getpid():  # first read of this thread, or a forked child
+            shared = super().get_client(write=False, tried=tried)
+            try:
+                # Takes a connection from the pool and connects it: may fail as a command would.
+                client = Redis(connection_pool=shared.connection_pool, single_connection_client=True)
+            except RedisError as e:
+                raise ConnectionInterrupted(connection=shared) from e
+            held: Any = client.connection  # the one connection of a single_connection_client
+            held.retry = _RECONNECT_ONCE  # this connection's policy only (Connection.retry)
+            reader.client, reader.pid = client, os.getpid()
+        return reader.client
+
     def decode(self, value: bytes | int | str) -> Any:
         if type(value) is bytes and value[:1] == _PICKLE:  # int() of it would fail: skip the try
             with suppress(CompressorError):
