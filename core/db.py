@@ -7,8 +7,7 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 from django.conf import settings
@@ -97,8 +96,7 @@ def retry_transient(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-@contextmanager
-def time_budget(seconds: float | None, *, wanted: Callable[[], bool] | None = None) -> Iterator[None]:
+class time_budget:  # lower case: a context manager used as a function, `with time_budget(...)`
     """Give the database work of the block only the caller's remaining time (gRPC deadlines).
 
     Every statement first checks the deadline and raises TimeBudgetExceeded once it has passed, so a
@@ -109,22 +107,34 @@ def time_budget(seconds: float | None, *, wanted: Callable[[], bool] | None = No
     than the defaults, a single statement is cut short too: PostgreSQL's statement_timeout, SQLite's
     busy_timeout (waiting for the write lock), set before the block's first statement and only if
     one runs (a gRPC call answered from the cache runs none), and set back when the block ends.
+
+    A class rather than a @contextmanager generator: every gRPC call enters one, and a generator's
+    frame and its contextlib wrapper cost more than the block's own work on a cache hit.
     """
-    if seconds is None and wanted is None:
-        yield
-        return
-    deadline = time.monotonic() + seconds if seconds is not None else None
-    budget = _Budget(deadline, wanted, seconds)
-    outer_deadline = _deadline.set(deadline)
-    db = connections[DEFAULT_DB_ALIAS]  # `connection`, looked up once
-    db.execute_wrappers.append(budget)  # connection.execute_wrapper(budget), without its generator
-    try:
-        yield
-    finally:
-        db.execute_wrappers.remove(budget)
-        _deadline.reset(outer_deadline)
+
+    __slots__ = ("budget", "db", "outer_deadline")
+
+    def __init__(self, seconds: float | None, *, wanted: Callable[[], bool] | None = None) -> None:
+        self.budget: _Budget | None = None
+        if seconds is not None or wanted is not None:
+            self.budget = _Budget(time.monotonic() + seconds if seconds is not None else None, wanted, seconds)
+
+    def __enter__(self) -> None:
+        budget = self.budget
+        if budget is None:
+            return
+        self.outer_deadline = _deadline.set(budget.deadline)
+        self.db = connections[DEFAULT_DB_ALIAS]  # `connection`, looked up once
+        self.db.execute_wrappers.append(budget)  # connection.execute_wrapper(budget), without its generator
+
+    def __exit__(self, *exc_info: object) -> None:
+        budget = self.budget
+        if budget is None:
+            return
+        self.db.execute_wrappers.remove(budget)
+        _deadline.reset(self.outer_deadline)
         if budget.tightened is not None:  # outside the deadline check: the default must come back regardless
-            budget.restore(db)
+            budget.restore(self.db)
 
 
 class _Budget:
