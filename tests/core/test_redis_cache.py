@@ -18,6 +18,7 @@ from django_prometheus.cache.metrics import (
     django_cache_misses_total,
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.redis_cache import RedisCache
@@ -140,6 +141,20 @@ def test_a_connection_the_server_closed_is_reconnected_at_the_next_read(backend:
 
     assert backend.get("a") == "still here"  # not a fault: tried once more on a new connection
     assert _reader_id(backend) != closed
+
+
+def test_an_error_reply_fails_the_read_and_keeps_the_connection(backend: Any) -> None:
+    """GET of a key that holds no string answers an error: raised as django-redis raises a failed
+    command's cause, and the connection, whose answer was read in full, serves the next read."""
+    backend.set("a", "a string")
+    reader = _reader_id(backend)
+    writer = backend.client.get_client(write=True)
+    writer.rpush(backend.make_key("b"), "not a string")
+
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        backend.get("b")
+    assert backend.get("a") == "a string"
+    assert _reader_id(backend) == reader
 
 
 def test_a_read_that_timed_out_leaves_no_answer_behind() -> None:
