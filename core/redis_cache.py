@@ -18,7 +18,8 @@ django-prometheus' counts when metrics are on, and three costs of every read tak
   wrapper, lock, callbacks and option parsing cost twice what sending and reading do: ~45,000
   instructions of every cached read). What the client did that a read needs is kept: a failed or
   timed-out command disconnects (`read_response`), an error reply is raised, and a connection the
-  server closed while idle is tried once more.
+  server closed while idle is tried once more. While tracing is on, reads keep the client, which
+  OpenTelemetry's Redis instrumentation wraps.
 - `RedisCache.get`: django-prometheus' backend looks up its metrics' `backend="redis"` children
   (`labels()`, which validates and locks) twice per read; here they are looked up once per process.
 """
@@ -26,7 +27,6 @@ django-prometheus' counts when metrics are on, and three costs of every read tak
 from __future__ import annotations
 
 import os
-import socket
 import threading
 from contextlib import suppress
 from typing import Any
@@ -47,11 +47,13 @@ from redis import TimeoutError as RedisTimeoutError
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from observability import tracing
 from observability.metrics import label_child
 
 _PICKLE = b"\x80"
-# What django-redis turns into ConnectionInterrupted around a command (its DefaultClient's list).
-_COMMAND_ERRORS = (RedisConnectionError, RedisTimeoutError, ResponseError, socket.timeout)
+# What django-redis turns into ConnectionInterrupted around a command (its DefaultClient's list;
+# socket.timeout is the built-in TimeoutError).
+_COMMAND_ERRORS = (RedisConnectionError, RedisTimeoutError, ResponseError, TimeoutError)
 # A held connection's policy: a ConnectionError (the server closed it, or refused the reconnection)
 # is tried once more on a new connection, at once; a timeout is never tried again, so a stalled
 # Redis costs one socket timeout, as with the pool.
@@ -80,7 +82,9 @@ class RedisClient(DefaultClient):  # type: ignore[misc]
         return reader.client
 
     def get(self, key: Any, default: Any = None, version: Any = None, client: Any = None) -> Any:
-        if client is not None or len(self._server) != 1:
+        # While tracing is on, through redis-py's client: OpenTelemetry's Redis instrumentation wraps
+        # it (a span per command), not the connection.
+        if client is not None or len(self._server) != 1 or tracing.enabled():
             return super().get(key, default=default, version=version, client=client)
         client = self.get_client(write=False)
         try:
