@@ -30,6 +30,7 @@ from rest_framework_simplejwt import views as jwt_views
 
 from api_rest.auth import CredentialsAuthentication, actor_of
 from api_rest.events import EVENT_STREAM, EventStreamNegotiation, EventStreamResponse, event_stream_head
+from api_rest.responses import JsonBytesResponse
 from api_rest.schema import (
     ALWAYS,
     PROBLEM_MEDIA_TYPE,
@@ -196,13 +197,6 @@ def _row_json(row: tuple[Any, ...]) -> bytes:
     return _TASK_JSON.get(row[_ID], row, lambda: _JSON.render(task_to_json(task_from_row(row))))
 
 
-def _json_response(
-    body: bytes, status_code: int = status.HTTP_200_OK, headers: dict[str, str] | None = None
-) -> HttpResponse:
-    """Bytes DRF's JSONRenderer rendered, answered as DRF would (finalize_response still adds Vary and Allow)."""
-    return HttpResponse(body, status=status_code, content_type=JSONRenderer.media_type, headers=headers)
-
-
 def _json_value(value: str | None) -> bytes:
     return b"null" if value is None else _JSON.render(value)  # render(None) is b"" (no body), not null
 
@@ -219,7 +213,7 @@ def _page_response(request: Request, page: CachedPage) -> HttpResponse:
     previous_link = _link(url, page.previous_cursor) if page.previous_cursor else None
     if _plain_json(request):
         # The bytes DRF would render for the dict below: compact separators, the items in order.
-        return _json_response(
+        return JsonBytesResponse(
             b'{"results":['
             + b",".join([_row_json(row) for row in page.rows])
             + b'],"next":'
@@ -244,7 +238,7 @@ def _etag(task: Task) -> str:
 
 def _task_response(request: Request, task: Task, status_code: int = status.HTTP_200_OK) -> HttpResponse:
     if _plain_json(request):
-        return _json_response(_task_json(task), status_code, {"ETag": _etag(task)})
+        return JsonBytesResponse(_task_json(task), status_code, {"ETag": _etag(task)})
     return Response(task_to_json(task), status=status_code, headers={"ETag": _etag(task)})
 
 
@@ -385,7 +379,7 @@ class TaskDetailApi(BaseApi):
         if _not_modified(request, etag):
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
         if _plain_json(request):
-            return _json_response(_row_json(row), headers={"ETag": etag})
+            return JsonBytesResponse(_row_json(row), headers={"ETag": etag})
         return Response(task_to_json(task_from_row(row)), headers={"ETag": etag})
 
     @extend_schema(
