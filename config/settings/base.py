@@ -58,12 +58,12 @@ MIDDLEWARE = [
     # CORS before CommonMiddleware, so preflights are answered before redirects (switched by CORS_ENABLED):
     # django-cors-headers', reading no header but Origin when a request sends none.
     "config.middleware.CorsMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # The session, and below its user and messages: Django's, which an API client's call (its own
+    # credential, under /api/v1/, no HTML) passes straight through (config.middleware.api_client_call);
+    # the messages' storage is made only when a request uses it (the admin's and DRF's pages).
+    "config.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    # The session's user and messages: Django's, which an API client's call (its own credential,
-    # under /api/v1/, no HTML) passes straight through (config.middleware.api_client_call); the
-    # messages' storage is made only when a request uses it (the admin's and DRF's pages).
     "config.middleware.AuthenticationMiddleware",
     "config.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

@@ -1,5 +1,5 @@
-"""config.middleware.api_client_call: an API client's call skips the session's user and messages; every
-other request (admin, browsable API, a session's call) goes through them as before."""
+"""config.middleware.api_client_call: an API client's call skips the session, its user and messages;
+every other request (admin, browsable API, a session's call) goes through them as before."""
 
 from __future__ import annotations
 
@@ -7,11 +7,10 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import HttpRequest, HttpResponse
 from django.test import Client, RequestFactory
 
-from config.middleware import AuthenticationMiddleware, MessageMiddleware, api_client_call
+from config.middleware import AuthenticationMiddleware, MessageMiddleware, SessionMiddleware, api_client_call
 from tests.conftest import access_token
 
 pytestmark = pytest.mark.django_db
@@ -38,14 +37,16 @@ def test_which_requests_skip(path: str, headers: dict[str, str], skipped: bool) 
     seen: dict[str, bool] = {}
 
     def view(request: HttpRequest) -> HttpResponse:
-        seen.update(user=hasattr(request, "user"), messages=hasattr(request, "_messages"))
+        seen.update(
+            session=hasattr(request, "session"), user=hasattr(request, "user"), messages=hasattr(request, "_messages")
+        )
         return HttpResponse("ok")
 
     chain = SessionMiddleware(AuthenticationMiddleware(MessageMiddleware(view)))  # type: ignore[arg-type]
     chain(request)
 
     assert api_client_call(request) is skipped
-    assert seen == {"user": not skipped, "messages": not skipped}
+    assert seen == {"session": not skipped, "user": not skipped, "messages": not skipped}
 
 
 def test_the_admin_keeps_its_session_with_an_authorization_header(user: Any) -> None:
