@@ -7,3 +7,6 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         from core import signals  # noqa: F401  (connects the default-role handler)
+        from core.cache import connect_close_caches
+
+        connect_close_caches()

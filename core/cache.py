@@ -25,9 +25,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import caches
-from django.core.signals import setting_changed
+from django.core.cache import caches, close_caches
+from django.core.cache.backends.base import BaseCache
+from django.core.signals import request_finished, setting_changed
 from django.dispatch import receiver
+from django.utils.module_loading import import_string
+from django_redis.cache import RedisCache as DjangoRedisCache
+from django_redis.client import DefaultClient
 
 from core import outages
 from core.errors import PermissionDenied
@@ -440,6 +444,42 @@ safe_cache = SafeCache()
 def _caches_changed(setting: str, **kwargs: Any) -> None:
     if setting == "CACHES":
         safe_cache.forget_backends()
+    if setting in ("CACHES", "DJANGO_REDIS_CLOSE_CONNECTION"):
+        connect_close_caches()
+
+
+# -- closing at the end of a request ---------------------------------------------------------------------
+def caches_close_something() -> bool:
+    """False when no configured cache does anything on `close()`: Django's local-memory cache (its
+    `close` is BaseCache's, empty) and django-redis' client without CLOSE_CONNECTION (it keeps its
+    connection pool, django-redis' default), which are the backends taskhub configures."""
+    for config in settings.CACHES.values():
+        backend = import_string(config["BACKEND"])
+        if backend.close is BaseCache.close:
+            continue
+        options = config.get("OPTIONS", {})
+        client = import_string(options.get("CLIENT_CLASS", "django_redis.client.DefaultClient"))
+        if (
+            issubclass(backend, DjangoRedisCache)
+            and backend.close is DjangoRedisCache.close
+            and client.close is DefaultClient.close
+            and not options.get("CLOSE_CONNECTION", getattr(settings, "DJANGO_REDIS_CLOSE_CONNECTION", False))
+        ):
+            continue
+        return True
+    return False
+
+
+def connect_close_caches() -> None:
+    """Django's `close_caches` on request_finished only when a configured cache closes something.
+
+    At the end of every request Django asks each cache the request's context made to close; finding
+    them takes two lookups in asgiref's Local, each raising and catching an exception when there is
+    none (~46,000 instructions, 3 % of a cached REST GET), to close nothing with taskhub's caches.
+    """
+    request_finished.disconnect(close_caches)
+    if caches_close_something():
+        request_finished.connect(close_caches)
 
 
 def cache_stats(*, actor: Actor) -> dict[str, object]:
