@@ -15,7 +15,8 @@ class QuickHeaders(ResponseHeaders):
     Mapping's own `__contains__` and `get` look a header up through `__getitem__` and catch its
     KeyError. The middleware asks every response about headers it does not have (Content-Length,
     Vary, X-Frame-Options, Content-Security-Policy, the three of SecurityMiddleware...): eight raised
-    and caught exceptions per cached GET, ~3,600 instructions each, 2 % of the request.
+    and caught exceptions per cached GET, ~3,600 instructions each (with the dict lookups instead, the
+    request costs 1.3 % fewer instructions).
     """
 
     def __contains__(self, key: object) -> bool:

@@ -1,7 +1,7 @@
 """The service's URLs plus one baseline route: a plain DRF view over the same task table.
 
 The service's patterns are taken as they are, not include()d under "": an include is one more
-level of resolving (~50,000 instructions per request) that the service's own ROOT_URLCONF does not
+level of resolving (~25,000 instructions per request) that the service's own ROOT_URLCONF does not
 have, and the bench must measure what production runs.
 """
 

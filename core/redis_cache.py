@@ -1,5 +1,5 @@
 """The Redis cache backend of CACHES (config/settings/components/cache.py): django-redis, with
-django-prometheus' counts when metrics are on, and three costs of every read taken out.
+django-prometheus' counts when metrics are on, and four costs of every read taken out.
 
 - `RedisClient.decode`: django-redis tries `int(value)` on every value it reads before unpickling
   it (a stored int is kept as plain digits), which raises and catches a ValueError on every cached
