@@ -1,7 +1,8 @@
-"""JSON responses of bytes the views already hold, with headers that answer "absent" cheaply."""
+"""JSON responses of bytes the views already hold, with headers that are cheap to ask, set and send."""
 
 from __future__ import annotations
 
+from collections.abc import ItemsView, Iterator
 from typing import Any
 
 from django.http import HttpResponse
@@ -9,15 +10,41 @@ from django.http.response import ResponseHeaders
 from rest_framework.renderers import JSONRenderer
 
 
-class QuickHeaders(ResponseHeaders):
-    """Django's ResponseHeaders, answering `in` and `get` with one dict lookup.
+class _QuickItems(ItemsView):  # type: ignore[type-arg]
+    """The (name, value) pairs as ResponseHeaders stores them, read in one pass of its dict."""
 
-    Mapping's own `__contains__` and `get` look a header up through `__getitem__` and catch its
-    KeyError. The middleware asks every response about headers it does not have (Content-Length,
-    Vary, X-Frame-Options, Content-Security-Policy, the three of SecurityMiddleware...): eight raised
-    and caught exceptions per cached GET, ~3,600 instructions each (with the dict lookups instead, the
-    request costs 1.3 % fewer instructions).
+    _mapping: QuickHeaders
+
+    def __len__(self) -> int:
+        return len(self._mapping._store)  # type: ignore[attr-defined]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._mapping._store.values())  # type: ignore[attr-defined]
+
+
+class QuickHeaders(ResponseHeaders):
+    """Django's ResponseHeaders, with the same answers for less work. A cached GET sets a dozen
+    headers, asks about eight it does not have, and the WSGI handler lists them all.
+
+    - `in` and `get` are one dict lookup. Mapping's own look a header up through `__getitem__` and
+      catch its KeyError: ~3,600 instructions for each absent header (Content-Length, Vary,
+      X-Frame-Options, Content-Security-Policy, the three of SecurityMiddleware...).
+    - `items()` reads the stored pairs. Mapping's iterates the names and looks each one up again:
+      three Python calls per header.
+    - A header whose name and value are printable ASCII text is stored as it is: ResponseHeaders
+      would encode both to check them and search both for a newline. Anything else (bytes, numbers,
+      other characters, a newline) takes its checks.
     """
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if type(key) is str and type(value) is str and key.isascii() and value.isascii():  # noqa: E721
+            if key.isprintable() and value.isprintable():
+                self._store[key.lower()] = (key, value)  # type: ignore[attr-defined]
+                return
+        super().__setitem__(key, value)
+
+    def items(self) -> _QuickItems:  # type: ignore[override]
+        return _QuickItems(self)
 
     def __contains__(self, key: object) -> bool:
         return key.lower() in self._store  # type: ignore[attr-defined]  # a non-str key fails as before
@@ -40,5 +67,8 @@ class JsonBytesResponse(HttpResponse):
 
     def __init__(self, body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> None:
         # Content-Type among the headers: HttpResponse then finds it instead of asking for an absent one.
-        super().__init__(body, status=status, headers={"Content-Type": JSONRenderer.media_type, **(headers or {})})
-        self.headers = QuickHeaders.adopt(self.headers)
+        super().__init__(body, status=status, headers={"Content-Type": JSONRenderer.media_type})
+        self.headers = quick = QuickHeaders.adopt(self.headers)
+        if headers:
+            for name, value in headers.items():
+                quick[name] = value

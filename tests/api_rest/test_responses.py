@@ -32,6 +32,47 @@ def test_quick_headers_set_check_and_encode_as_djangos_do() -> None:
         quick["X-Bad"] = "a\nb"
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ETag", '"7"'),
+        ("X-Empty", ""),
+        ("Content-Length", 12),
+        ("X-Bytes", b"raw"),
+        ("X-Tab", "a\tb"),
+        ("X-Latin", "café"),
+        ("X-Unicode", "日本"),
+        (b"X-Bytes-Name", "v"),
+    ],
+)
+def test_quick_headers_store_what_djangos_store(name: str, value: object) -> None:
+    django, quick = ResponseHeaders({}), QuickHeaders.adopt(ResponseHeaders({}))
+
+    django[name] = value
+    quick[name] = value
+
+    assert quick._store == django._store
+    assert list(quick.items()) == list(django.items())
+
+
+@pytest.mark.parametrize(("name", "value"), [("X-Bad", "a\nb"), ("X-Bad", "a\rb"), ("X-Bad\n", "v"), ("X-Bad", b"a\nb")])
+def test_quick_headers_refuse_a_newline_as_djangos_do(name: str, value: object) -> None:
+    with pytest.raises(BadHeaderError):
+        ResponseHeaders({})[name] = value
+    with pytest.raises(BadHeaderError):
+        QuickHeaders.adopt(ResponseHeaders({}))[name] = value
+
+
+def test_quick_headers_items_are_djangos() -> None:
+    django = ResponseHeaders(HEADERS)
+    quick = QuickHeaders.adopt(ResponseHeaders(HEADERS))
+
+    assert len(quick.items()) == len(django.items()) == 3
+    assert list(quick.items()) == list(django.items()) == list(HEADERS.items())
+    assert ("etag", '"3"') in quick.items() and ("ETag", '"4"') not in quick.items()
+    assert quick.items() == django.items()
+
+
 def test_a_json_bytes_response() -> None:
     response = JsonBytesResponse(b'{"id":1}', 201, {"ETag": '"1"'})
 
