@@ -49,15 +49,17 @@ class CompressionMiddleware(GZipMiddleware):
 
 
 # The response attributes of django-csp's per-view decorators (csp_update, csp_replace, csp_exempt...).
-_CSP_OVERRIDES = (
-    "_csp_config",
-    "_csp_update",
-    "_csp_replace",
-    "_csp_exempt",
-    "_csp_config_ro",
-    "_csp_update_ro",
-    "_csp_replace_ro",
-    "_csp_exempt_ro",
+_CSP_OVERRIDES = frozenset(
+    {
+        "_csp_config",
+        "_csp_update",
+        "_csp_replace",
+        "_csp_exempt",
+        "_csp_config_ro",
+        "_csp_update_ro",
+        "_csp_replace_ro",
+        "_csp_exempt_ro",
+    }
 )
 # (header, policy, excluded path prefixes) for the enforced and the report-only policy, built from
 # the settings the first time a response needs them; None until then.
@@ -86,23 +88,26 @@ def _settings_csp_headers() -> list[tuple[str, str, tuple[str, ...]]]:
     return _csp_headers
 
 
+# What `request.csp_nonce` is once the header is written, as django-csp makes it: asking raises
+# CSPNonceError. It never holds a value, so one serves every request.
+_NONCE_AFTER_RESPONSE = CheckableLazyObject(BaseCSPMiddleware._csp_nonce_post_response)
+
+
 class CSPMiddleware(BaseCSPMiddleware):
     """django-csp's middleware, with the policy of the settings built once instead of twice per
     response. A response whose request used its nonce (GraphiQL), or whose view changed the policy
-    (django-csp's decorators), takes django-csp's own path, which builds it for that response."""
+    (django-csp's decorators, which set attributes on the response), takes django-csp's own path,
+    which builds it for that response."""
 
     def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
-        if getattr(request, "_csp_nonce", None) is not None or any(
-            getattr(response, name, None) is not None for name in _CSP_OVERRIDES
-        ):
+        if request.__dict__.get("_csp_nonce") is not None or not _CSP_OVERRIDES.isdisjoint(response.__dict__):
             return super().process_response(request, response)
         if settings.DEBUG and response.status_code in (500, 404):
             return response  # Django's debug pages, as django-csp leaves them
-        for header, policy, prefixes in _settings_csp_headers():
+        for header, policy, prefixes in _csp_headers or _settings_csp_headers():
             if header not in response and not request.path_info.startswith(prefixes):
                 response[header] = policy
-        # As django-csp: the nonce may no longer be asked for once the header is written.
-        request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)  # type: ignore[attr-defined]
+        request.csp_nonce = _NONCE_AFTER_RESPONSE  # type: ignore[attr-defined]
         return response
 
 
