@@ -23,7 +23,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
 from functools import partial
 from typing import Any
 
@@ -45,7 +44,6 @@ from observability.middleware import accept_request_id, bind_request_id, request
 
 SERVICE_PREFIX = "/tasks.v1.TaskService/"
 GET_TASK = SERVICE_PREFIX + "GetTask"
-_NO_SPAN = nullcontext()  # reusable: nullcontext keeps no state
 access_logger = logging.getLogger("taskhub.access")
 
 Behavior = Callable[[Any, grpc.ServicerContext], Any]
@@ -120,8 +118,7 @@ class TaskServiceInterceptor(grpc.ServerInterceptor):
         try:
             with (
                 metrics.observe_request("grpc", "POST", method, active=True) as observation,
-                # No span machinery at all while tracing is off (most of a cached GetTask's budget).
-                tracing.server_span(method[1:], metadata, attributes) if tracing.enabled() else _NO_SPAN as span,
+                tracing.server_span(method[1:], metadata, attributes) as span,
             ):
                 state.add_trailer(context, "x-request-id", request_id)
                 close_old_connections()

@@ -13,6 +13,7 @@ status or the gRPC code name.
 from __future__ import annotations
 
 import contextlib
+import functools
 import glob
 import os
 import re
@@ -197,6 +198,7 @@ def graphql_endpoint(operation_type: str | None, operation_name: str | None) -> 
 _CONVERTER = re.compile(r"<(?:[^>:]+:)?([^>]+)>")
 
 
+@functools.cache  # routes are the URLconf's patterns: a bounded set, each rewritten once
 def route_template(route: str) -> str:
     """Django's `tasks/<uuid:task_id>` → `/tasks/{task_id}` (the OpenAPI spelling)."""
     return "/" + _CONVERTER.sub(r"{\1}", route)

@@ -28,7 +28,7 @@ import functools
 import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, ParamSpec, TypeVar
 
 from opentelemetry import context, propagate, trace
@@ -110,10 +110,15 @@ def configure() -> bool:
     return True
 
 
-@contextmanager
-def server_span(name: str, carrier: Mapping[str, str], attributes: dict[str, Any]) -> Iterator[Span | None]:
+_NO_SPAN: AbstractContextManager[None] = nullcontext()  # reusable: nullcontext keeps no state
+
+
+def server_span(
+    name: str, carrier: Mapping[str, str], attributes: dict[str, Any]
+) -> AbstractContextManager[Span | None]:
     """A SERVER span for one request or call, child of the caller's `traceparent` in `carrier`
-    (HTTP headers or gRPC metadata); yields None when tracing is off.
+    (HTTP headers or gRPC metadata); None when tracing is off, from a context manager that keeps no
+    state and does no span work at all.
 
     When the sampler drops the request, the span does not record, and neither would any child: the
     context then also carries the instrumentations' suppress flag, so the SQL and Redis instrumentations
@@ -122,9 +127,11 @@ def server_span(name: str, carrier: Mapping[str, str], attributes: dict[str, Any
     `start_as_current_span` would do with `record_exception=False, set_status_on_exception=False`: the
     protocol hook sets the status from the answer (an aborted call, NOT_FOUND, ... is no server error).
     """
-    if not _enabled:
-        yield None
-        return
+    return _server_span(name, carrier, attributes) if _enabled else _NO_SPAN
+
+
+@contextmanager
+def _server_span(name: str, carrier: Mapping[str, str], attributes: dict[str, Any]) -> Iterator[Span]:
     parent = propagate.extract(carrier)
     span = tracer.start_span(name, context=parent, kind=SpanKind.SERVER, attributes=attributes)
     current = trace.set_span_in_context(span, parent)
