@@ -8,6 +8,7 @@ can leave a stale rendering behind: a changed row (a new version, owner, title..
 
     TASK_JSON = RenderedMemo("rest.task")
     body = TASK_JSON.get(task.pk, row, lambda: render(task))
+    bodies = TASK_JSON.get_many(rows, itemgetter(0), render_row)  # a page of rows, in order
 
 The render function must be pure: its result may depend only on the source (and on code and
 settings that do not change while the process runs).
@@ -16,10 +17,12 @@ settings that do not change while the process runs).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
+from functools import partial
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+S = TypeVar("S")
 
 DEFAULT_SIZE = 10_000
 
@@ -47,6 +50,20 @@ class RenderedMemo(Generic[T]):
                 del entries[next(iter(entries))]
         entries[key] = (source, value)
         return value
+
+    def get_many(self, sources: Iterable[S], key: Callable[[S], Hashable], render: Callable[[S], T]) -> list[T]:
+        """`get` of each source, in order, under `key(source)`, rendered by `render(source)`: the
+        renderings of a list (a page of 50 tasks) without a call and a closure per item when the memo
+        has them. `key` is best a C function (`operator.itemgetter`)."""
+        entries = self._entries
+        values = []
+        for source in sources:
+            entry = entries.get(key(source))
+            if entry is not None and entry[0] == source:
+                values.append(entry[1])
+            else:
+                values.append(self.get(key(source), source, partial(render, source)))
+        return values
 
     def clear(self) -> None:
         self._entries = {}

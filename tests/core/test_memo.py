@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from operator import itemgetter
+
 from core.memo import RenderedMemo
 
 
@@ -37,3 +39,20 @@ def test_the_memo_is_bounded_and_drops_its_oldest_entry() -> None:
     assert len(memo) == 3
     assert memo.get(0, 0, lambda: -1) == -1  # dropped: rendered again
     assert memo.get(4, 4, lambda: -1) == 4  # kept
+
+
+def test_get_many_answers_each_source_in_order_as_get_would() -> None:
+    memo: RenderedMemo[str] = RenderedMemo("test")
+    calls: list[tuple[int, str]] = []
+
+    def render(row: tuple[int, str]) -> str:
+        calls.append(row)
+        return f"{row[0]}:{row[1]}"
+
+    memo.get(2, (2, "b"), lambda: "2:b")
+    memo.get(3, (3, "old"), lambda: "3:old")
+    rows = [(1, "a"), (2, "b"), (3, "c"), (1, "a")]
+
+    assert memo.get_many(rows, itemgetter(0), render) == ["1:a", "2:b", "3:c", "1:a"]
+    assert calls == [(1, "a"), (3, "c")]  # 2 was remembered, 3 had changed, the second 1 was just made
+    assert memo.get_many([], itemgetter(0), render) == []
