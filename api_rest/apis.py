@@ -77,6 +77,21 @@ class BaseApi(APIView):
 
     api_protocol = "rest"  # the protocol label of metrics and access log lines (observability.middleware)
 
+    # DRF's default_response_headers, per view class, number of renderers (as_view() may change
+    # renderer_classes, never the handler methods that make Allow) and whether the view has `head`
+    # (Django's View.setup() gives a view with `get` one).
+    _default_headers: dict[tuple[type[APIView], bool, bool], dict[str, str]] = {}
+
+    @property
+    def default_response_headers(self) -> dict[str, str]:
+        """DRF's (`Allow`, and `Vary: Accept` with several renderers), made once instead of on every
+        request: DRF looks every HTTP method up on the view to spell `Allow`."""
+        key = (type(self), len(self.renderer_classes) > 1, hasattr(self, "head"))
+        headers = self._default_headers.get(key)
+        if headers is None:
+            headers = self._default_headers[key] = super().default_response_headers
+        return dict(headers)  # a view may change its own
+
     def perform_authentication(self, request: Request) -> None:
         try:
             super().perform_authentication(request)

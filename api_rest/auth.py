@@ -31,9 +31,10 @@ class CredentialsAuthentication(authentication.BaseAuthentication):
     headers at once, are refused, never passed over to the other credential or the session."""
 
     def authenticate(self, request: Request) -> tuple[Actor, str | None] | None:
-        authorization = request.META.get("HTTP_AUTHORIZATION")
+        meta = request.META
+        authorization = meta.get("HTTP_AUTHORIZATION")
         try:
-            actor = authenticate_credentials(authorization=authorization, api_key=request.META.get("HTTP_X_API_KEY"))
+            actor = authenticate_credentials(authorization=authorization, api_key=meta.get("HTTP_X_API_KEY"))
         except NotAuthenticated as exc:
             raise exceptions.AuthenticationFailed(exc.message) from None
         if actor is None:

@@ -29,15 +29,16 @@ class RememberedNegotiation(DefaultContentNegotiation):
         self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
     ) -> tuple[BaseRenderer, str]:
         renderers = list(renderers)
-        accept = request.META.get("HTTP_ACCEPT")
+        meta = request.META
+        accept = meta.get("HTTP_ACCEPT")
         if accept is not None and len(accept) > MAX_REMEMBERED_ACCEPT:
             return super().select_renderer(request, renderers, format_suffix)
         # Without a query string there is no ?format=, and no QueryDict needs to be made to say so.
-        query = request.META.get("QUERY_STRING")
+        query = meta.get("QUERY_STRING")
         key = (
             accept,
             format_suffix or (request.query_params.get(self.settings.URL_FORMAT_OVERRIDE) if query else None),
-            tuple(type(renderer) for renderer in renderers),
+            tuple(map(type, renderers)),
         )
         answer = self._answers.get(key)
         if answer is None:

@@ -10,16 +10,16 @@ from django.http.response import ResponseHeaders
 from rest_framework.renderers import JSONRenderer
 
 
-class _QuickItems(ItemsView):  # type: ignore[type-arg]
+class _QuickItems(ItemsView):
     """The (name, value) pairs as ResponseHeaders stores them, read in one pass of its dict."""
 
     _mapping: QuickHeaders
 
     def __len__(self) -> int:
-        return len(self._mapping._store)  # type: ignore[attr-defined]
+        return len(self._mapping._store)
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
-        return iter(self._mapping._store.values())  # type: ignore[attr-defined]
+        return iter(self._mapping._store.values())
 
 
 class QuickHeaders(ResponseHeaders):
@@ -37,13 +37,19 @@ class QuickHeaders(ResponseHeaders):
     """
 
     def __setitem__(self, key: str, value: Any) -> None:
-        if type(key) is str and type(value) is str and key.isascii() and value.isascii():  # noqa: E721
-            if key.isprintable() and value.isprintable():
-                self._store[key.lower()] = (key, value)  # type: ignore[attr-defined]
-                return
-        super().__setitem__(key, value)
+        if (
+            type(key) is str
+            and type(value) is str
+            and key.isascii()
+            and value.isascii()
+            and key.isprintable()
+            and value.isprintable()
+        ):
+            self._store[key.lower()] = (key, value)
+        else:
+            super().__setitem__(key, value)
 
-    def items(self) -> _QuickItems:  # type: ignore[override]
+    def items(self) -> _QuickItems:
         return _QuickItems(self)
 
     def __contains__(self, key: object) -> bool:

@@ -1,11 +1,15 @@
 """api_rest.responses: JSON bytes answered with headers that say "absent" without an exception, and
-that otherwise behave exactly as Django's."""
+that otherwise behave exactly as Django's; and the views' default headers, DRF's made once."""
 
 from __future__ import annotations
 
 import pytest
 from django.http.response import BadHeaderError, ResponseHeaders
+from django.test import RequestFactory
+from rest_framework.renderers import JSONRenderer
+from rest_framework.views import APIView
 
+from api_rest.apis import TaskCollectionApi, TaskDetailApi
 from api_rest.responses import JsonBytesResponse, QuickHeaders
 
 HEADERS = {"Content-Type": "application/json", "ETag": '"3"', "Vary": "Accept"}
@@ -55,7 +59,9 @@ def test_quick_headers_store_what_djangos_store(name: str, value: object) -> Non
     assert list(quick.items()) == list(django.items())
 
 
-@pytest.mark.parametrize(("name", "value"), [("X-Bad", "a\nb"), ("X-Bad", "a\rb"), ("X-Bad\n", "v"), ("X-Bad", b"a\nb")])
+@pytest.mark.parametrize(
+    ("name", "value"), [("X-Bad", "a\nb"), ("X-Bad", "a\rb"), ("X-Bad\n", "v"), ("X-Bad", b"a\nb")]
+)
 def test_quick_headers_refuse_a_newline_as_djangos_do(name: str, value: object) -> None:
     with pytest.raises(BadHeaderError):
         ResponseHeaders({})[name] = value
@@ -80,3 +86,23 @@ def test_a_json_bytes_response() -> None:
     assert (response.status_code, response.content) == (201, b'{"id":1}')
     assert (response["Content-Type"], response["ETag"]) == ("application/json", '"1"')
     assert "content-type" in response and "Vary" not in response
+
+
+def test_default_response_headers_are_drfs_made_once_per_view_class_and_renderers() -> None:
+    def drf(view: APIView) -> dict[str, str]:
+        return APIView.default_response_headers.fget(view)  # type: ignore[attr-defined,no-any-return]
+
+    views = [TaskDetailApi(), TaskCollectionApi(), TaskDetailApi(renderer_classes=[JSONRenderer])]
+    for view in views * 2:  # the second time from the memo
+        assert view.default_response_headers == drf(view)
+        assert "HEAD" not in view.default_response_headers["Allow"]
+    for view in views:
+        view.setup(RequestFactory().get("/"))  # as every request does: `head` is `get` from now on
+        assert view.default_response_headers == drf(view)
+        assert "HEAD" in view.default_response_headers["Allow"]
+    assert views[0].default_response_headers["Allow"] != views[1].default_response_headers["Allow"]
+    assert "Vary" in views[0].default_response_headers and "Vary" not in views[2].default_response_headers
+
+    mine = views[0].default_response_headers
+    mine["X-Extra"] = "1"  # a view changing its own headers changes no other request's
+    assert "X-Extra" not in TaskDetailApi().default_response_headers
