@@ -43,6 +43,7 @@ class Attempt:
     outcome: str  # "ok", an HTTP status, a gRPC code name, or "connection"
     retry_after: str | None = None
     worker: int = 0
+    detail: str = ""  # why a request got no answer (the exception), or a gRPC call failed (its details)
 
 
 @dataclass
@@ -79,9 +80,15 @@ class Tally:
         return [a for a in self.attempts if a.outcome.isdigit() and int(a.outcome) >= 500]
 
     def summary(self) -> dict[str, Any]:
+        with self.lock:
+            start = min((a.at for a in self.attempts), default=0.0)
+            failures = [a for a in self.attempts if is_failure(a.outcome)]
         return {
             "sent": self.sent,
             "failed": self.failed,
+            # The first ten, each with its second since the load began, so a failure can be placed
+            # against the scenario's own timings.
+            "failures": [f"{a.at - start:.2f}s {a.kind} {a.outcome} {a.detail}".rstrip() for a in failures[:10]],
             "retried": self.retried,
             "given_up": self.given_up,
             "acknowledged_creates": len(self.created),
@@ -96,6 +103,10 @@ def _retryable(response: requests.Response) -> bool:
     if response.status_code >= 500 or response.status_code == 429:
         return True
     return response.status_code == 409 and "idempotency_key_in_flight" in response.text
+
+
+def _detail(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:300]
 
 
 def is_failure(outcome: str) -> bool:
@@ -183,8 +194,8 @@ class Load:
         at = time.monotonic()
         try:
             response = session.request(method, f"{self.http_url}{path}", timeout=REQUEST_TIMEOUT, **kwargs)
-        except requests.RequestException:
-            self.tally.record(Attempt(at, kind, "connection", worker=worker))
+        except requests.RequestException as exc:
+            self.tally.record(Attempt(at, kind, "connection", worker=worker, detail=_detail(exc)))
             return None
         self.tally.record(Attempt(at, kind, str(response.status_code), response.headers.get("Retry-After"), worker))
         return response
@@ -257,7 +268,7 @@ class Load:
                 pb.GetTaskRequest(id=task_id), metadata=[("x-api-key", key)], timeout=REQUEST_TIMEOUT
             ).task
         except grpc.RpcError as error:
-            self.tally.record(Attempt(at, "grpc-read", error.code().name, worker=worker))
+            self.tally.record(Attempt(at, "grpc-read", error.code().name, worker=worker, detail=error.details() or ""))
             return
         self.tally.record(Attempt(at, "grpc-read", "ok", worker=worker))
         self._check_fresh(task_id, task.version, acked, "grpc")
