@@ -40,11 +40,17 @@ from core.db import time_budget
 from core.errors import NotAuthenticated, RateLimited, TimeBudgetExceeded, translate
 from core.types import Actor
 from observability import metrics, tracing
-from observability.middleware import accept_request_id, bind_request_id, request_id_scope, unbind_request_id
+from observability.middleware import (
+    accept_request_id,
+    access_logger,
+    bind_request_id,
+    log_access,
+    request_id_scope,
+    unbind_request_id,
+)
 
 SERVICE_PREFIX = "/tasks.v1.TaskService/"
 GET_TASK = SERVICE_PREFIX + "GetTask"
-access_logger = logging.getLogger("taskhub.access")
 
 Behavior = Callable[[Any, grpc.ServicerContext], Any]
 
@@ -60,6 +66,10 @@ _SERVER_FAULTS = frozenset(
         grpc.StatusCode.DATA_LOSS,
     }
 )
+
+
+# A status code's name (the access log's and the metrics' `status`), without the enum's property lookup.
+_NAMES = {code: code.name for code in grpc.StatusCode}
 
 
 class TaskServiceInterceptor(grpc.ServerInterceptor):
@@ -138,7 +148,7 @@ class TaskServiceInterceptor(grpc.ServerInterceptor):
         if remaining is not None and remaining <= 0.001:
             raise TimeBudgetExceeded("The deadline passed before the work started.")
         with time_budget(remaining, wanted=context.is_active):
-            state.actor = authenticate(state.metadata, context.peer())
+            state.actor = authenticate(state.metadata, context)
             if isinstance(request, Refused):
                 raise request.error
             return behavior(request, context)
@@ -210,34 +220,34 @@ def close_old_connections() -> None:
 
 def _finish(context: grpc.ServicerContext, span: Any, state: CallState, method: str, started: float) -> str:
     """Record how the call ended on its span and in the access log; returns the status name."""
-    code = context.code() or grpc.StatusCode.OK
+    code: grpc.StatusCode = context.code() or grpc.StatusCode.OK
     if code == grpc.StatusCode.OK and not context.is_active():
         # The client went away or the deadline passed: the client sees that status, not OK.
         remaining = context.time_remaining()
         expired = remaining is not None and remaining <= 0
         code = grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED
+    name = _NAMES[code]
     if span is not None:
         span.set_attribute("rpc.grpc.status_code", code.value[0])
         if code in _SERVER_FAULTS:
-            tracing.mark_error(span, code.name)
+            tracing.mark_error(span, name)
     if access_logger.isEnabledFor(logging.INFO):  # else the line's fields are not even built
-        access_logger.info(
+        log_access(
             "%s %s",
-            method,
-            code.name,
-            extra={
+            (method, name),
+            {
                 "protocol": "grpc",
                 "method": "POST",
                 "route": method,
-                "status": code.name,
+                "status": name,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 "user_id": state.actor.id if state.actor else None,
             },
         )
-    return code.name
+    return name
 
 
-def authenticate(metadata: dict[str, str], peer: str) -> Actor:
+def authenticate(metadata: dict[str, str], context: grpc.ServicerContext) -> Actor:
     """The caller's identity, then its rate limit. Missing and refused credentials both count
     against the client's address, as on HTTP."""
     try:
@@ -245,7 +255,8 @@ def authenticate(metadata: dict[str, str], peer: str) -> Actor:
         refused = None
     except NotAuthenticated as exc:
         actor, refused = None, exc
-    check_rate_limit(actor, peer)
+    if ratelimit.enabled():  # else the client's address is not even read
+        check_rate_limit(actor, context.peer())
     if actor is None:
         raise refused or NotAuthenticated()
     return actor

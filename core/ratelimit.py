@@ -61,6 +61,11 @@ class Decision:
 ALLOW_ALL = Decision(allowed=True, limit=0, remaining=0, reset=0, retry_after=0)
 
 
+def enabled() -> bool:
+    """RATE_LIMITS_ENABLED: a caller may skip the work of naming whom to count while it is off."""
+    return bool(settings.RATE_LIMITS_ENABLED)
+
+
 def windows(scope: str) -> list[Window]:
     return list(_parsed(tuple(settings.RATE_LIMITS[scope])))
 
@@ -136,10 +141,16 @@ return counts
 
 def _increment(keys: list[tuple[str, Window]]) -> list[int]:
     backend = safe_cache.backend
-    client = _redis_client(backend)
-    if client is not None:
-        counts = _increment_script(client)(
-            keys=[backend.make_key(key) for key, _ in keys], args=[window.seconds for _, window in keys], client=client
+    # core.redis_cache.RedisClient's (django-redis' client object, on a Redis cache): the thread's held connection
+    run_script = getattr(getattr(backend, "client", None), "run_script", None)
+    if run_script is not None:
+        redis_keys = [backend.make_key(key) for key, _ in keys]
+        counts = run_script(_increment_script(backend), redis_keys, [window.seconds for _, window in keys])
+        return [int(n) for n in counts]
+    redis = _redis_client(backend)
+    if redis is not None:
+        counts = _increment_script(backend)(
+            keys=[backend.make_key(key) for key, _ in keys], args=[window.seconds for _, window in keys], client=redis
         )
         return [int(n) for n in counts]
     counts = []
@@ -152,11 +163,11 @@ def _increment(keys: list[tuple[str, Window]]) -> list[int]:
 _script: Any = None
 
 
-def _increment_script(client: Any) -> Any:
+def _increment_script(backend: Any) -> Any:
     """redis-py's Script of `_INCREMENT`, made once: each call names the client it runs on."""
     global _script
     if _script is None:
-        _script = client.register_script(_INCREMENT)
+        _script = _redis_client(backend).register_script(_INCREMENT)
     return _script
 
 

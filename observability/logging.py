@@ -56,8 +56,20 @@ def _clean(value: Any) -> Any:
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
-    """What the record got from `extra=` (the access line's protocol, route, status, ...), scrubbed."""
-    return {key: _clean(value) for key, value in vars(record).items() if key not in _STANDARD}
+    """What the record got from `extra=` (the access line's protocol, route, status, ...), scrubbed.
+    `_clean`, its two common cases inline: every access line has half a dozen fields."""
+    extras: dict[str, Any] = {}
+    for key, value in vars(record).items():
+        if key in _STANDARD:
+            continue
+        kind = type(value)
+        if kind is str:
+            extras[key] = _SECRETS.sub(_scrub, value)
+        elif value is None or kind is int or kind is float:
+            extras[key] = value
+        else:
+            extras[key] = _clean(value)
+    return extras
 
 
 class RequestContextFilter(logging.Filter):
@@ -74,6 +86,10 @@ class RequestContextFilter(logging.Filter):
         return True
 
 
+# json.dumps(entry, default=str), with its encoder made once.
+_JSON = json.JSONEncoder(default=str)
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -88,7 +104,7 @@ class JsonFormatter(logging.Formatter):
         entry.update(_extras(record))
         if record.exc_info:
             entry["exception"] = redact(self.formatException(record.exc_info))
-        return json.dumps(entry, default=str)
+        return _JSON.encode(entry)
 
 
 class TextFormatter(logging.Formatter):

@@ -179,6 +179,8 @@ def traced(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
 
 def current_ids() -> tuple[str | None, str | None]:
     """(trace id, span id) of the current span as hex, or (None, None) outside a recorded span."""
+    if not _enabled:  # no span is ever recorded: every log record asks
+        return None, None
     span_context = trace.get_current_span().get_span_context()
     if not span_context.is_valid:
         return None, None
