@@ -145,7 +145,7 @@ class SafeCache:
     def _readable(self) -> bool:
         """True when reads may go to the cache: it is not skipped, and every write-side update this
         process could not make has been made (else a read could return what a write replaced)."""
-        if not self.enabled:
+        if not settings.CACHE_ENABLED or time.monotonic() < self._skip_until:  # `enabled`, inline: every read asks
             return False
         if self._unrepaired or self._drop_all or self._repairing:  # a hint read without the lock
             # Never wait for another thread's repair (it may be waiting on a stalled server): while
@@ -353,7 +353,8 @@ class SafeCache:
         with self._lock:
             self._pending[name] += 1
         (metrics.CACHE_HITS if name == "hits" else metrics.CACHE_MISSES).inc()
-        self._maybe_flush()
+        if time.monotonic() - self._last_flush >= _FLUSH_INTERVAL:  # `_maybe_flush`, inline: every read counts
+            self.flush_stats()
 
     def _maybe_flush(self) -> None:
         if time.monotonic() - self._last_flush >= _FLUSH_INTERVAL:

@@ -161,10 +161,14 @@ class RequestObservation:
         if not self._on:
             return
         elapsed = time.perf_counter() - self._started
+        # _child(), its lookup inline: every request ends here.
         if self._active is not None:
-            _child(ACTIVE, self._active).dec()
-        _child(REQUESTS, self.protocol, self.method, self.endpoint, self.status).inc()
-        _child(DURATION, self.protocol, self.method, self.endpoint).observe(elapsed)
+            key: tuple[Any, ...] = (ACTIVE, self._active)
+            (_children.get(key) or _child(*key)).dec()
+        key = (REQUESTS, self.protocol, self.method, self.endpoint, self.status)
+        (_children.get(key) or _child(*key)).inc()
+        key = (DURATION, self.protocol, self.method, self.endpoint)
+        (_children.get(key) or _child(*key)).observe(elapsed)
 
 
 observe_request = RequestObservation

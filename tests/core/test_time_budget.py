@@ -63,3 +63,24 @@ def test_a_statement_after_the_deadline_is_refused_and_the_timeout_restored() ->
         _timeout_ms()
 
     assert _timeout_ms() == default
+
+
+def test_the_budget_ends_with_its_block() -> None:
+    with time_budget(0.01):
+        pass
+    time.sleep(0.02)
+
+    assert _timeout_ms() == _default_timeout_ms(connection)  # past that deadline, and not refused
+
+
+def test_a_statement_is_checked_against_every_enclosing_budget() -> None:
+    wanted = True
+    with time_budget(None, wanted=lambda: wanted):
+        with time_budget(60):
+            _timeout_ms()
+            wanted = False
+            with pytest.raises(TimeBudgetExceeded, match="call ended"):
+                _timeout_ms()
+        with pytest.raises(TimeBudgetExceeded, match="call ended"):
+            _timeout_ms()
+    _timeout_ms()
