@@ -92,11 +92,20 @@ class BaseApi(APIView):
             headers = self._default_headers[key] = super().default_response_headers
         return dict(headers)  # a view may change its own
 
+    _throttles_checked = False
+
     def perform_authentication(self, request: Request) -> None:
         try:
             super().perform_authentication(request)
         finally:
             self.check_throttles(request)
+
+    def check_throttles(self, request: Request) -> None:
+        """DRF's, once per request: `initial` asks again after the permissions, and the answer
+        cannot have changed (a throttle that refused has raised already)."""
+        if not self._throttles_checked:
+            self._throttles_checked = True
+            super().check_throttles(request)
 
 
 # -- auth ---------------------------------------------------------------------------------------------

@@ -17,11 +17,16 @@ class RateLimitThrottle(BaseThrottle):
     def allow_request(self, request: Request, view: Any) -> bool:
         decision = getattr(request._request, "rate_limit", None)
         if decision is None:  # one hit per request, however often DRF asks
-            ip = ratelimit.client_ip(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"))
-            if scope := getattr(view, "rate_limit_scope", None):
-                decision = ratelimit.hit(scope, f"ip:{ip}")
+            scope = getattr(view, "rate_limit_scope", None)
+            if not ratelimit.enabled():  # nothing is counted: not even the address is needed
+                decision = ratelimit.ALLOW_ALL
             else:
-                decision = ratelimit.hit_caller(request.user.pk if request.user.is_authenticated else None, ip)
+                meta = request._request.META
+                ip = ratelimit.client_ip(meta.get("REMOTE_ADDR"), meta.get("HTTP_X_FORWARDED_FOR"))
+                if scope:
+                    decision = ratelimit.hit(scope, f"ip:{ip}")
+                else:
+                    decision = ratelimit.hit_caller(request.user.pk if request.user.is_authenticated else None, ip)
             request._request.rate_limit = decision  # type: ignore[attr-defined]
             request._request.rate_limit_scope = scope  # type: ignore[attr-defined]  # see core.ratelimit.check_login
         self.decision = decision

@@ -140,7 +140,7 @@ class RequestObservation:
     def __init__(self, protocol: str, method: str, endpoint: str, *, active: bool = False) -> None:
         self.protocol, self.method, self.endpoint = protocol, method, endpoint
         self.status = "unknown"
-        self._on = enabled()
+        self._on = bool(settings.METRICS_ENABLED)  # enabled(), inline
         self._active: str | None = None
         self._started = time.perf_counter()
         if active:
@@ -150,7 +150,8 @@ class RequestObservation:
         self.protocol = protocol
         if self._on and self._active is None:
             self._active = protocol
-            _child(ACTIVE, protocol).inc()
+            key = (ACTIVE, protocol)
+            (_children.get(key) or _child(*key)).inc()  # _child(), its lookup inline
 
     def __enter__(self) -> RequestObservation:
         return self
