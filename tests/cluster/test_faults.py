@@ -112,8 +112,11 @@ def _stale_on_every_replica(tally: Tally, rows: dict[str, int]) -> list[tuple[st
         key = owner_key[task_id]  # a worker's key reads only its own tasks
         for service, session in sessions.items():
             got = session.get(f"{urls[service]}/api/v1/tasks/{task_id}", headers={"X-API-Key": key}, timeout=10)
-            if got.json()["version"] != version:
-                stale.append((task_id, service, got.json()["version"], version))
+            body = got.json()
+            # Not a task (a problem document): say which, rather than a KeyError with nothing to place it by.
+            assert "version" in body, (task_id, service, got.status_code, body)
+            if body["version"] != version:
+                stale.append((task_id, service, body["version"], version))
         for service, channel in channels.items():
             task = (
                 pb_grpc.TaskServiceStub(channel)
