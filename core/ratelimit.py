@@ -141,17 +141,14 @@ return counts
 
 def _increment(keys: list[tuple[str, Window]]) -> list[int]:
     backend = safe_cache.backend
-    # core.redis_cache.RedisClient's (django-redis' client object, on a Redis cache): the thread's held connection
-    run_script = getattr(getattr(backend, "client", None), "run_script", None)
+    # core.redis_cache.RedisClient runs the script on the thread's held connection; another
+    # django-redis client runs it through redis-py's Script.
+    run_script: Any = getattr(getattr(backend, "client", None), "run_script", None)
+    if run_script is None and (redis := _redis_client(backend)) is not None:
+        run_script = lambda script, keys, args: script(keys=keys, args=args, client=redis)  # noqa: E731
     if run_script is not None:
         redis_keys = [backend.make_key(key) for key, _ in keys]
         counts = run_script(_increment_script(backend), redis_keys, [window.seconds for _, window in keys])
-        return [int(n) for n in counts]
-    redis = _redis_client(backend)
-    if redis is not None:
-        counts = _increment_script(backend)(
-            keys=[backend.make_key(key) for key, _ in keys], args=[window.seconds for _, window in keys], client=redis
-        )
         return [int(n) for n in counts]
     counts = []
     for key, window in keys:
