@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import pickle
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,6 +12,8 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from core.cache import safe_cache
+from tasks import cache as task_cache
 from tasks.models import Priority, Status, Task
 from tests.api_rest.helpers import TASK_KEYS, TASKS, assert_problem
 from tests.factories import TaskFactory
@@ -308,6 +311,24 @@ def test_list_follows_writes_at_once(api: APIClient, tasks: dict[str, Task]) -> 
     api.delete(f"{TASKS}/{tasks['read'].pk}")
 
     assert ids(api.get(TASKS, {"status": "todo"})) == [str(tasks["groceries"].pk)]
+
+
+def test_a_page_entry_replaced_under_the_same_key_is_served_as_it_now_is(
+    api: APIClient, tasks: dict[str, Task], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The list's JSON is remembered per page and checked against the cache entry's bytes: an entry
+    another process stored under the same key (same generation) is what the next response holds."""
+    keys: list[str] = []
+    real = task_cache.get_or_build
+    monkeypatch.setattr(task_cache, "get_or_build", lambda key, build, **kw: keys.append(key) or real(key, build, **kw))
+    first = ids(api.get(TASKS, {"status": "todo"}))
+    assert ids(api.get(TASKS, {"status": "todo"})) == first and len(first) == 3  # from the memo
+    encoded, next_cursor, previous_cursor = safe_cache.get(keys[-1])
+
+    safe_cache.set(keys[-1], task_cache.page_entry(pickle.loads(encoded)[1:], next_cursor, previous_cursor))
+
+    assert ids(api.get(TASKS, {"status": "todo"})) == first[1:]
+    assert len(set(keys)) == 1
 
 
 # -- /tasks/me -------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import sys
 import threading
 import time
@@ -15,7 +16,7 @@ from django_redis.cache import RedisCache
 
 from core.cache import SafeCache, safe_cache
 from tasks import cache as task_cache
-from tasks.selectors import task_get, task_list
+from tasks.selectors import task_get, task_list, task_list_rows
 from tasks.services import task_create, task_update
 from tests.factories import actor_of
 from tests.tasks.helpers import run_concurrently
@@ -244,5 +245,73 @@ def test_a_row_keeps_the_id_as_text_and_gives_the_model_back(user: Any) -> None:
 
 
 def test_list_pages_are_keyed_by_the_row_shape() -> None:
-    key = task_cache.list_page_key(task_cache.ALL_SCOPE, [("limit", 20)])
-    assert key is not None and f":{task_cache.ROW_SHAPE}:" in key
+    keys = task_cache.list_page_key(task_cache.ALL_SCOPE, [("limit", 20)])
+    assert keys is not None and f":{task_cache.ROW_SHAPE}:" in keys[0]
+
+
+# -- list pages: rows kept encoded, decoded once per process -----------------------------------------------
+
+
+def _page_keys(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The cache keys of the list pages read from here on, in order (get_or_build, spied on)."""
+    keys: list[str] = []
+    real = task_cache.get_or_build
+
+    def spy(key: str, build: Any, **kwargs: Any) -> Any:
+        keys.append(key)
+        return real(key, build, **kwargs)
+
+    monkeypatch.setattr(task_cache, "get_or_build", spy)
+    return keys
+
+
+@pytest.mark.django_db
+def test_a_cached_page_is_decoded_once_while_its_entry_is_unchanged(user: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    actor = actor_of(user)
+    for title in ("one", "two"):
+        task_create(actor=actor, data={"title": title})
+    keys = _page_keys(monkeypatch)
+
+    first, again = task_list_rows(actor=actor), task_list_rows(actor=actor)
+
+    assert keys[0] == keys[1] and keys[0].startswith(f"tasks:page:{task_cache.ROW_SHAPE}:")
+    assert isinstance(safe_cache.get(keys[0])[0], bytes)  # the entry holds the rows encoded
+    assert first.rows is again.rows  # the second read decoded nothing
+    assert [row[task_cache._FIELDS.index("title")] for row in again.rows] == ["two", "one"]
+
+
+@pytest.mark.django_db
+def test_a_page_entry_replaced_under_the_same_key_is_read_as_it_now_is(
+    user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a process remembers of a page is keyed by the page's place and checked against the
+    entry's bytes: another process's entry under the same key (same generation) is what is read."""
+    actor = actor_of(user)
+    for title in ("one", "two"):
+        task_create(actor=actor, data={"title": title})
+    keys = _page_keys(monkeypatch)
+    assert len(task_list_rows(actor=actor).rows) == 2
+    encoded, next_cursor, previous_cursor = safe_cache.get(keys[0])
+    only_the_first = pickle.loads(encoded)[:1]
+
+    safe_cache.set(keys[0], task_cache.page_entry(only_the_first, next_cursor, previous_cursor))
+
+    assert task_list_rows(actor=actor).rows == tuple(only_the_first)
+    assert keys[1] == keys[0]
+
+
+def test_a_page_renders_from_the_memo_only_for_equal_rows() -> None:
+    memo: Any = task_cache.RenderedMemo("test.page", size=4)
+    renders: list[tuple[Any, ...]] = []
+
+    def render(rows: tuple[Any, ...]) -> int:
+        renders.append(rows)
+        return len(rows)
+
+    one, two = task_cache.page_entry([("a",)], None, None), task_cache.page_entry([("a",), ("b",)], "n", None)
+    assert task_cache.CachedPage("slot", one).rendered(memo, render) == 1
+    assert task_cache.CachedPage("slot", one).rendered(memo, render) == 1
+    assert task_cache.CachedPage("slot", two).rendered(memo, render) == 2
+    assert task_cache.CachedPage(None, two).rendered(memo, render) == 2  # not from the cache: never remembered
+    assert renders == [(("a",),), (("a",), ("b",)), (("a",), ("b",))]
+    assert len(memo) == 1
