@@ -49,7 +49,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
-from api_graphql.types import TaskRow
+from api_graphql.types import PageEdges, TaskRow
 from core.memo import RenderedMemo
 
 Getter = Callable[[Any], Any]
@@ -115,11 +115,21 @@ class Rendered(dict[str, Any]):
         self.json = JSON_ENCODER.encode(completed)
 
 
+class RenderedList(list[Any]):
+    """A completed list (a cached page's edges) that carries its JSON text, as `Rendered` does."""
+
+    __slots__ = ("json",)
+
+    def __init__(self, completed: list[Any]) -> None:
+        super().__init__(completed)
+        self.json = encode_json(completed)
+
+
 def encode_json(value: Any) -> str:
-    """`JSON_ENCODER.encode(value)`, each `Rendered` dict written as its own text instead of encoded
-    again: the same characters, since that text is the encoder's own."""
+    """`JSON_ENCODER.encode(value)`, each `Rendered` dict and `RenderedList` written as its own text
+    instead of encoded again: the same characters, since that text is the encoder's own."""
     kind = type(value)
-    if kind is Rendered:
+    if kind is Rendered or kind is RenderedList:
         return value.json
     if kind is dict:
         parts = []
@@ -137,6 +147,9 @@ def encode_json(value: Any) -> str:
         return "[" + ",".join([encode_json(item) for item in value]) + "]"
     return JSON_ENCODER.encode(value)
 
+
+# The completed edges a cached page keeps, one per selection (a few are usual; more are forgotten).
+PAGE_SELECTIONS_MAX = 8
 
 # The encoded keys of responses (`"node":`), by key: response names, as many as documents have.
 _names: dict[str, str] = {}
@@ -401,8 +414,19 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
         inner: Completer
         if isinstance(graphql_type, GraphQLList):
             item = self._value_completer(graphql_type.of_type, field_details_list)
+            # A cached page's edges are one list while the page is unchanged (PageEdges): what a
+            # selection kept for the process makes of them is kept beside them.
+            remember = self._static() and _named_type(graphql_type.of_type).name == "TaskEdge"
 
             def complete_list(values: Any) -> Any:
+                if remember and type(values) is PageEdges:
+                    completed = values.completed.get(item)
+                    if completed is None:
+                        completed = RenderedList([item(value) for value in values])
+                        if len(values.completed) >= PAGE_SELECTIONS_MAX:
+                            values.completed.clear()
+                        values.completed[item] = completed
+                    return completed
                 return [item(value) for value in values]
 
             inner = complete_list
@@ -422,6 +446,13 @@ class PlainFieldsExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return inner(value)
 
         return complete
+
+
+def _named_type(graphql_type: GraphQLOutputType) -> Any:
+    """The type under any list and non-null wrappers."""
+    while isinstance(graphql_type, GraphQLNonNull | GraphQLList):
+        graphql_type = graphql_type.of_type
+    return graphql_type
 
 
 def _is_leaf(graphql_type: GraphQLOutputType) -> bool:

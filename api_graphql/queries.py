@@ -6,20 +6,36 @@ per-row memo instead of building a model per task (docs/api/graphql.md, "What a 
 
 from __future__ import annotations
 
+from functools import partial
+from typing import Any
+
 import strawberry
 
 from api_graphql.context import actor_of, note_rows
 from api_graphql.inputs import TaskFilterInput, TaskOrdering
-from api_graphql.types import PageInfo, TaskConnection, TaskEdge, TaskRow, TaskType
-from tasks.cache import CachedPage
+from api_graphql.types import PageEdges, PageInfo, TaskConnection, TaskEdge, TaskRow, TaskType
+from core.memo import RenderedMemo
+from tasks.cache import PAGE_MEMO_SIZE, CachedPage
 from tasks.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from tasks.selectors import task_get, task_get_row, task_list_rows, task_search
+
+# The edges of each cached page, made once while the page's cache entry is unchanged (its slot names
+# its parameters, the ordering included).
+_PAGE_EDGES: RenderedMemo[PageEdges] = RenderedMemo("graphql.page_edges", size=PAGE_MEMO_SIZE)
+
+
+def _row_edges(ordering: str, rows: tuple[tuple[Any, ...], ...]) -> PageEdges:
+    return PageEdges([TaskEdge(node=TaskRow(row), ordering=ordering) for row in rows])  # type: ignore[arg-type]
 
 
 def to_connection(page: Page | CachedPage, ordering: str) -> TaskConnection:
     """A page of models (`Page`) or of cached rows (`CachedPage`, each row a `TaskRow`) as a connection."""
-    nodes = page.items if isinstance(page, Page) else map(TaskRow, page.rows)
-    edges = [TaskEdge(node=task, ordering=ordering) for task in nodes]  # type: ignore[arg-type]
+    edges: list[TaskEdge]
+    if isinstance(page, Page):
+        edges = [TaskEdge(node=task, ordering=ordering) for task in page.items]  # type: ignore[arg-type]
+    else:
+        page_edges: PageEdges = page.rendered(_PAGE_EDGES, partial(_row_edges, ordering))
+        edges = page_edges
     return TaskConnection(
         edges=edges,
         page_info=PageInfo(

@@ -110,6 +110,20 @@ def edge_cursor(edge: TaskEdge) -> str:
     return cursor_after(edge.node, edge.ordering)  # type: ignore[arg-type]
 
 
+class PageEdges(list[TaskEdge]):
+    """The edges of a cached page: one list per page and process while the page's cache entry is
+    unchanged (api_graphql.queries.to_connection), shared by every response that reads the page and
+    never changed once made. The execution context keeps in `completed` what each of its selections
+    kept for the process makes of it (api_graphql.execution), so a page read again is not completed
+    edge by edge again."""
+
+    __slots__ = ("completed",)
+
+    def __init__(self, edges: list[TaskEdge]) -> None:
+        super().__init__(edges)
+        self.completed: dict[Any, Any] = {}
+
+
 @strawberry.type
 class PageInfo:
     has_next_page: bool

@@ -5,6 +5,7 @@
         .venv/bin/python bench/profile_rest.py --path one -n 0       # instructions of start-up + warm-up
     valgrind ... -n 200                                              # ... + 200 requests
     .venv/bin/python bench/profile_rest.py --path list -n 2000 --cprofile   # where the time goes
+    ... --path graphql-list                                          # bench/run.py's row (f)
 
 Instructions per request = (I(n) - I(0)) / n: callgrind counts are deterministic, so small
 differences show on a shared, noisy machine where wall-clock timings do not. The environment is
@@ -77,7 +78,7 @@ def prepare() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--prepare", action="store_true")
-    parser.add_argument("--path", choices=["one", "list", "baseline"], default="one")
+    parser.add_argument("--path", choices=["one", "list", "baseline", "graphql-list"], default="one")
     parser.add_argument("-n", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--full", action="store_true")
@@ -105,10 +106,18 @@ def main() -> None:
         "one": (f"/api/v1/tasks/{task.pk}", ""),
         "list": ("/api/v1/tasks", "limit=50"),
         "baseline": (f"/bench/baseline/tasks/{task.pk}", ""),
+        "graphql-list": ("/graphql/", ""),
     }[args.path]
+    payload = b""
+    if args.path == "graphql-list":  # bench/run.py's row (f), POSTed as its Lua script does
+        from bench.run import PAGE_QUERY
+
+        payload = PAGE_QUERY.body(str(task.pk)).encode()
     app = WSGIHandler()
     base = {
-        "REQUEST_METHOD": "GET",
+        "REQUEST_METHOD": "POST" if payload else "GET",
+        "CONTENT_TYPE": "application/json" if payload else "",
+        "CONTENT_LENGTH": str(len(payload)) if payload else "",
         "PATH_INFO": path,
         "QUERY_STRING": query,
         "SERVER_NAME": "127.0.0.1",
@@ -132,7 +141,7 @@ def main() -> None:
         statuses.append(status)
 
     def request() -> bytes:
-        environ = dict(base, **{"wsgi.input": io.BytesIO(b"")})
+        environ = dict(base, **{"wsgi.input": io.BytesIO(payload)})
         response = app(environ, start_response)
         body = b"".join(response)
         response.close()
@@ -141,6 +150,7 @@ def main() -> None:
     for _ in range(args.warmup):
         body = request()
     assert statuses and all(s.startswith("200") for s in statuses), (statuses[-1], body[:300])
+    assert b'"errors"' not in body, body[:300]  # GraphQL answers its errors with a 200
     if args.cprofile:
         import cProfile
         import pstats

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import pickle
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -15,8 +16,10 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.test import Client
 from graphql import parse
 
-from api_graphql.execution import JSON_ENCODER, Rendered, encode_json, is_static
+from api_graphql.execution import JSON_ENCODER, Rendered, RenderedList, encode_json, is_static
 from api_graphql.types import TaskRow
+from core.cache import safe_cache
+from tasks import cache as task_cache
 from tasks.cache import task_to_row
 from tasks.models import Task
 from tasks.pagination import ORDERINGS, cursor_after
@@ -165,3 +168,53 @@ def test_an_edge_is_remembered_per_ordering(client: Client, as_user: dict[str, s
     for _ in range(2):
         assert cursor_ordering("CREATED_AT_DESC") == "-created_at"
         assert cursor_ordering("DUE_DATE") == "due_date"
+
+
+def test_each_selection_of_a_cached_page_gets_its_own_fields(
+    client: Client, as_user: dict[str, str], user: Any, make_task: Any
+) -> None:
+    """A cached page's edges keep what each selection completed of them, one per selection."""
+    for number in range(3):
+        make_task(owner=user, title=f"Task {number}")
+    ids_only = "{ tasks(first: 3) { edges { node { id } } } }"
+    titles = "{ tasks(first: 3) { edges { node { title } } pageInfo { hasNextPage } } }"
+
+    for _ in range(2):
+        edges = data_of(gql(client, ids_only, **as_user))["tasks"]["edges"]
+        assert [set(edge["node"]) for edge in edges] == [{"id"}] * 3
+        page = data_of(gql(client, titles, **as_user))["tasks"]
+        assert [edge["node"]["title"] for edge in page["edges"]] == ["Task 2", "Task 1", "Task 0"]
+        assert page["pageInfo"] == {"hasNextPage": False}
+
+
+def test_a_page_entry_replaced_under_the_same_key_is_answered_as_it_now_is(
+    client: Client, as_user: dict[str, str], user: Any, make_task: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The edges and their completion are remembered per page and checked against the cache entry's
+    bytes: an entry another process stored under the same key (same generation) is what is answered."""
+    for number in range(3):
+        make_task(owner=user, title=f"Task {number}")
+    keys: list[str] = []
+    real = task_cache.get_or_build
+    monkeypatch.setattr(task_cache, "get_or_build", lambda key, build, **kw: keys.append(key) or real(key, build, **kw))
+    document = "{ tasks(first: 3) { edges { node { title } } } }"
+
+    def titles() -> list[str]:
+        return [edge["node"]["title"] for edge in data_of(gql(client, document, **as_user))["tasks"]["edges"]]
+
+    assert titles() == titles() == ["Task 2", "Task 1", "Task 0"]
+    encoded, next_cursor, previous_cursor = safe_cache.get(keys[-1])
+    safe_cache.set(keys[-1], task_cache.page_entry(pickle.loads(encoded)[:1], next_cursor, previous_cursor))
+
+    assert titles() == ["Task 2"]
+    assert len(set(keys)) == 1
+
+
+def test_a_rendered_list_carries_what_the_encoder_writes() -> None:
+    rendered = Rendered({"title": AWKWARD, "tags": ["é"]})
+    items = [{"node": rendered, "cursor": "c"}, {"node": rendered}]
+
+    listed = RenderedList(items)
+
+    assert listed == items
+    assert listed.json == encode_json({"edges": listed})[len('{"edges":') : -1] == JSON_ENCODER.encode(items)
