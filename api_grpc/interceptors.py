@@ -50,7 +50,8 @@ from observability.middleware import (
 )
 
 SERVICE_PREFIX = "/tasks.v1.TaskService/"
-GET_TASK = SERVICE_PREFIX + "GetTask"
+# The methods whose behaviour may return the reply already serialized (api_grpc.replies).
+SERIALIZED_REPLIES = frozenset({SERVICE_PREFIX + "GetTask", SERVICE_PREFIX + "ListTasks"})
 
 Behavior = Callable[[Any, grpc.ServicerContext], Any]
 
@@ -96,8 +97,8 @@ class TaskServiceInterceptor(grpc.ServerInterceptor):
             wrapped = grpc.unary_unary_rpc_method_handler(
                 partial(self.call, handler.unary_unary, method, attributes),
                 request_deserializer=deserializer,
-                # GetTask answers a cache hit with the serialized reply (api_grpc.replies).
-                response_serializer=serialize_reply if method == GET_TASK else handler.response_serializer,
+                # GetTask and ListTasks answer with serialized replies (api_grpc.replies).
+                response_serializer=serialize_reply if method in SERIALIZED_REPLIES else handler.response_serializer,
             )
         elif handler.unary_stream is not None:
             wrapped = grpc.unary_stream_rpc_method_handler(

@@ -1,4 +1,5 @@
-"""GetTask's reply on a cache hit, without a model (docs/api/grpc.md, "What a cached GetTask costs").
+"""GetTask's and ListTasks' replies on a cache hit, without a model (docs/api/grpc.md, "What a
+cached GetTask costs").
 
 `tasks.selectors.task_get` reads the task's cache entry (`tasks.cache`: the task's column values with
 the row shape in front) and rebuilds a `Task` from it; `converters.task_to_proto` then builds the
@@ -15,6 +16,11 @@ A reply is kept next to the whole row it was made from and served only for an eq
 exactly as fresh as the cache entry `task_get` would read: a write replaces the entry (tasks.cache),
 and the next call sees a different row and makes a new reply. A miss or an entry of another row shape
 goes through `task_get`, which reads the database and fills the cache.
+
+ListTasks reads the page as rows (`tasks.selectors.task_list_rows`, with `task_list`'s rules and
+errors), and its reply is the page's serialized tasks, kept per page while the page's cache entry is
+unchanged (`tasks.cache.CachedPage.rendered`), followed by the next page token's field: protobuf
+encodes a message as its fields one after the other, so the two parts are the serialized reply.
 """
 
 from __future__ import annotations
@@ -29,7 +35,8 @@ from api_grpc.converters import PRIORITY_TO_PROTO, STATUS_TO_PROTO, task_to_prot
 from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
 from core.memo import RenderedMemo
 from core.types import Actor
-from tasks.selectors import ROW_INDEX, task_get, task_get_row
+from tasks.cache import PAGE_MEMO_SIZE
+from tasks.selectors import ROW_INDEX, task_get, task_get_row, task_list_rows
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The serialized replies of the tasks this process served last, each kept beside the row it was made
@@ -49,6 +56,26 @@ def get_task_reply(*, actor: Actor, task_id: str) -> bytes | pb.GetTaskResponse:
         # release: the selector reads the database, as on every other read.
         return pb.GetTaskResponse(task=task_to_proto(task_get(actor=actor, task_id=task_id)))
     return recent_replies.get(task_id, row, lambda: pb.GetTaskResponse(task=task_message(row)).SerializeToString())
+
+
+# The serialized `tasks` field of each cached page this process served last (tasks.cache.CachedPage).
+_page_tasks: RenderedMemo[bytes] = RenderedMemo("grpc.list_tasks_page", size=PAGE_MEMO_SIZE)
+
+
+def list_tasks_reply(*, actor: Actor, **arguments: Any) -> bytes:
+    """The serialized ListTasks reply for the actor: `task_list_rows(actor=actor, **arguments)`'s page.
+
+    Raises InvalidInput for a bad filter, ordering, limit or cursor, like task_list."""
+    page = task_list_rows(actor=actor, **arguments)
+    return page.rendered(_page_tasks, _tasks_field) + _next_page_token_field(page.next_cursor or "")
+
+
+def _tasks_field(rows: tuple[tuple[Any, ...], ...]) -> bytes:
+    return pb.ListTasksResponse(tasks=[task_message(row) for row in rows]).SerializeToString()
+
+
+def _next_page_token_field(token: str) -> bytes:
+    return pb.ListTasksResponse(next_page_token=token).SerializeToString() if token else b""
 
 
 def task_message(row: tuple[Any, ...]) -> pb.Task:
@@ -79,7 +106,7 @@ def set_timestamp(field: Timestamp, value: datetime) -> None:
 
 
 def serialize_reply(message: bytes | Message) -> bytes:
-    """The response serializer of GetTask: stored bytes as they are, a message serialized."""
+    """The response serializer of GetTask and ListTasks: stored bytes as they are, a message serialized."""
     if isinstance(message, bytes):
         return message
     return message.SerializeToString()

@@ -11,11 +11,10 @@ from api_grpc.context import current_actor, current_call, current_credential
 from api_grpc.converters import event_to_proto, list_arguments_from_proto, task_to_proto, watch_arguments_from_proto
 from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
 from api_grpc.generated.tasks.v1 import tasks_pb2_grpc as pb_grpc
-from api_grpc.replies import get_task_reply
+from api_grpc.replies import get_task_reply, list_tasks_reply
 from api_grpc.streams import OpenStreams, events_of
 from api_grpc.sync import SyncSession
 from tasks.events import subscribe
-from tasks.selectors import task_list
 
 
 class TaskServicer(pb_grpc.TaskServiceServicer):
@@ -33,10 +32,8 @@ class TaskServicer(pb_grpc.TaskServiceServicer):
         return get_task_reply(actor=current_actor(), task_id=request.id)  # type: ignore[return-value]
 
     def ListTasks(self, request: pb.ListTasksRequest, context: grpc.ServicerContext) -> pb.ListTasksResponse:
-        page = task_list(actor=current_actor(), **list_arguments_from_proto(request))
-        return pb.ListTasksResponse(
-            tasks=[task_to_proto(task) for task in page.items], next_page_token=page.next_cursor or ""
-        )
+        # The serialized reply (api_grpc.replies), its page's tasks remembered; sent as it is.
+        return list_tasks_reply(actor=current_actor(), **list_arguments_from_proto(request))  # type: ignore[return-value]
 
     def UpdateTask(self, request: pb.UpdateTaskRequest, context: grpc.ServicerContext) -> pb.UpdateTaskResponse:
         return pb.UpdateTaskResponse(task=task_to_proto(update(current_actor(), request)))

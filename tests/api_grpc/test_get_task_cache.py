@@ -1,5 +1,6 @@
-"""GetTask on a cache hit (api_grpc.replies): the reply made from the cache entry, without a model, is
-the reply the selector path makes; it is never older than the entry; visibility holds on it."""
+"""GetTask and ListTasks on a cache hit (api_grpc.replies): the reply made from the cache entry,
+without a model, is the reply the selector path makes; it is never older than the entry; visibility
+holds on it."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ from google.protobuf.field_mask_pb2 import FieldMask
 
 from api_grpc.converters import task_to_proto
 from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
-from api_grpc.replies import recent_replies
+from api_grpc.replies import list_tasks_reply, recent_replies
 from core.cache import safe_cache
 from tasks.cache import ROW_SHAPE, task_key, task_to_row
 from tasks.models import Priority, Task
 from tests.api_grpc.helpers import Metadata, bearer, fails, ok
-from tests.factories import TaskFactory
+from tests.factories import TaskFactory, actor_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -139,3 +140,67 @@ def test_with_the_cache_off(stub: Any, as_user: Metadata, user: Any, settings: A
     task = TaskFactory(owner=user)
 
     assert get(stub, str(task.pk), as_user) == get(stub, str(task.pk), as_user) == expected(task)
+
+
+# -- ListTasks: the page's serialized tasks, kept per page -----------------------------------------------------
+
+
+def list_page(stub: Any, metadata: Metadata, **fields: Any) -> pb.ListTasksResponse:
+    return ok(stub.ListTasks, pb.ListTasksRequest(**fields), metadata)
+
+
+def test_a_cached_page_is_the_reply_of_the_model_path_and_builds_no_model(
+    stub: Any, as_user: Metadata, user: Any, models_built: list[Task]
+) -> None:
+    tasks = [
+        TaskFactory(owner=user, priority=Priority.LOW, tags=["x", "y"], due_date=DUE, description="é ✓"),
+        TaskFactory(owner=user, tags=[]),
+        TaskFactory(owner=user, completed=True, status="completed", completed_at=DUE),
+    ]
+    first = list_page(stub, as_user, page_size=2)  # a miss: the page is read from the database
+    models_built.clear()
+    second = list_page(stub, as_user, page_size=2)  # a hit: the page's tasks serialized
+    third = list_page(stub, as_user, page_size=2)  # a hit: the kept serialization
+
+    assert models_built == []
+    by_id = {str(task.pk): task for task in tasks}
+    reference = pb.ListTasksResponse(
+        tasks=[expected(by_id[task.id]) for task in first.tasks], next_page_token=first.next_page_token
+    )
+    assert len(first.tasks) == 2 and first.next_page_token
+    assert first == second == third == reference
+    assert list_tasks_reply(actor=actor_of(user), limit=2) == reference.SerializeToString()
+    assert (
+        list_tasks_reply(actor=actor_of(user), limit=3)
+        == pb.ListTasksResponse(
+            tasks=[expected(by_id[task.id]) for task in list_page(stub, as_user, page_size=3).tasks]
+        ).SerializeToString()
+    )  # the last page: no token field
+
+
+def test_a_page_with_the_same_tasks_and_a_new_next_page_gets_its_token(stub: Any, as_user: Metadata, user: Any) -> None:
+    """The kept serialization is of the page's tasks only: a page that keeps its tasks when a task
+    is added after them (oldest first) gets the token of the page that now follows."""
+    for _ in range(2):
+        TaskFactory(owner=user)
+    oldest_first = {"page_size": 2, "ordering": pb.TASK_ORDERING_CREATED_AT}
+    before = list_page(stub, as_user, **oldest_first)
+    assert list_page(stub, as_user, **oldest_first) == before and not before.next_page_token
+
+    ok(stub.CreateTask, pb.CreateTaskRequest(title="newest"), as_user)
+
+    after = list_page(stub, as_user, **oldest_first)
+    assert [task.id for task in after.tasks] == [task.id for task in before.tasks]
+    following = list_page(stub, as_user, page_token=after.next_page_token, **oldest_first)
+    assert [task.title for task in following.tasks] == ["newest"]
+
+
+def test_a_changed_task_is_listed_at_once(stub: Any, as_user: Metadata, user: Any) -> None:
+    task = TaskFactory(owner=user, title="old")
+    assert [t.title for t in list_page(stub, as_user).tasks] == ["old"]
+    assert [t.title for t in list_page(stub, as_user).tasks] == ["old"]  # kept
+
+    request = pb.UpdateTaskRequest(id=str(task.pk), task=pb.Task(title="new"), update_mask=FieldMask(paths=["title"]))
+    ok(stub.UpdateTask, request, as_user)
+
+    assert list_page(stub, as_user).tasks == [expected(task)]
