@@ -15,6 +15,7 @@ from django.core.cache import caches
 from django_redis.cache import RedisCache
 
 from core.cache import SafeCache, safe_cache
+from core.memo import RenderedMemo
 from tasks import cache as task_cache
 from tasks.selectors import task_get, task_list, task_list_rows
 from tasks.services import task_create, task_update
@@ -301,7 +302,7 @@ def test_a_page_entry_replaced_under_the_same_key_is_read_as_it_now_is(
 
 
 def test_a_page_renders_from_the_memo_only_for_equal_rows() -> None:
-    memo: Any = task_cache.RenderedMemo("test.page", size=4)
+    memo: RenderedMemo[int] = RenderedMemo("test.page", size=4)
     renders: list[tuple[Any, ...]] = []
 
     def render(rows: tuple[Any, ...]) -> int:
