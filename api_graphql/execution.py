@@ -457,9 +457,7 @@ def _named_type(graphql_type: GraphQLOutputType) -> Any:
 
 def _is_leaf(graphql_type: GraphQLOutputType) -> bool:
     """A scalar or enum, or a list of them (nullable or not at any level)."""
-    while isinstance(graphql_type, GraphQLNonNull | GraphQLList):
-        graphql_type = graphql_type.of_type
-    return isinstance(graphql_type, GraphQLScalarType | GraphQLEnumType)
+    return isinstance(_named_type(graphql_type), GraphQLScalarType | GraphQLEnumType)
 
 
 def _same(value: Any) -> Any:

@@ -168,26 +168,37 @@ class CachedPage:
     `rows` decodes the entry's rows once per process for equal bytes: while a page is unchanged,
     every read of it returns the same tuple. An adapter remembers what it makes of the rows the same
     way, with `rendered`. `slot` names the page whatever its generation (its scope and parameters),
-    so a new generation of a page takes the place of the old one in the memos.
+    so a new generation of a page takes the place of the old one in the memos. A page the cache
+    could not hold (`uncached`) keeps its rows as they are, and nothing is remembered of it.
     """
 
-    __slots__ = ("encoded", "next_cursor", "previous_cursor", "slot")
+    __slots__ = ("_rows", "encoded", "next_cursor", "previous_cursor", "slot")
 
-    def __init__(self, slot: str | None, entry: PageEntry) -> None:
-        self.slot = slot  # None: not from the cache (it could not say the generation): nothing is remembered
+    def __init__(self, slot: str, entry: PageEntry) -> None:
+        self.slot: str | None = slot
         self.encoded, self.next_cursor, self.previous_cursor = entry
+        self._rows: tuple[tuple[Any, ...], ...] = ()
+
+    @classmethod
+    def uncached(
+        cls, rows: Sequence[tuple[Any, ...]], next_cursor: str | None, previous_cursor: str | None
+    ) -> CachedPage:
+        page = cls.__new__(cls)
+        page.slot, page.encoded, page.next_cursor, page.previous_cursor = None, b"", next_cursor, previous_cursor
+        page._rows = tuple(rows)
+        return page
 
     @property
     def rows(self) -> tuple[tuple[Any, ...], ...]:
         if self.slot is None:
-            return pickle.loads(self.encoded)  # type: ignore[no-any-return]
+            return self._rows
         return _PAGE_ROWS.get(self.slot, self.encoded, partial(pickle.loads, self.encoded))
 
     def rendered(self, memo: RenderedMemo[T], render: Callable[[tuple[tuple[Any, ...], ...]], T]) -> T:
         """`render(self.rows)`, from `memo` while this page's slot holds a rendering of equal rows
         (compared as their encoded bytes: equal bytes, equal rows)."""
         if self.slot is None:
-            return render(self.rows)
+            return render(self._rows)
         return memo.get(self.slot, self.encoded, lambda: render(self.rows))
 
 

@@ -158,20 +158,20 @@ def _page_rows(
     cursor = check_cursor(cursor, ordering)
     scope = cache.ALL_SCOPE if actor.sees_all and not mine else cache.owner_scope(actor.id)
 
-    def build() -> cache.PageEntry:
+    def load() -> tuple[list[tuple[Any, ...]], str | None, str | None]:
         queryset = task_visible(actor=actor) if scope == cache.ALL_SCOPE else Task.objects.filter(owner_id=actor.id)
         filterset = TaskFilter(filter_values, queryset=queryset, one_owner=scope != cache.ALL_SCOPE)
         if not filterset.is_valid():
             raise InvalidInput.for_fields({name: list(msgs) for name, msgs in filterset.errors.items()})
         page = paginate(filterset.qs, ordering=ordering, limit=limit, cursor=cursor)
-        return cache.page_entry([cache.task_to_row(t) for t in page.items], page.next_cursor, page.previous_cursor)
+        return [cache.task_to_row(t) for t in page.items], page.next_cursor, page.previous_cursor
 
     params = [*filter_values.items(), ("ordering", ordering), ("limit", limit), ("cursor", cursor)]
     keys = cache.list_page_key(scope, params)
     if keys is None:
-        return cache.CachedPage(None, build())
+        return cache.CachedPage.uncached(*load())
     key, slot = keys
-    return cache.CachedPage(slot, cache.get_or_build(key, build))
+    return cache.CachedPage(slot, cache.get_or_build(key, lambda: cache.page_entry(*load())))
 
 
 @traced("tasks.task_search")

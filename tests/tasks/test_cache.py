@@ -313,6 +313,7 @@ def test_a_page_renders_from_the_memo_only_for_equal_rows() -> None:
     assert task_cache.CachedPage("slot", one).rendered(memo, render) == 1
     assert task_cache.CachedPage("slot", one).rendered(memo, render) == 1
     assert task_cache.CachedPage("slot", two).rendered(memo, render) == 2
-    assert task_cache.CachedPage(None, two).rendered(memo, render) == 2  # not from the cache: never remembered
+    uncached = task_cache.CachedPage.uncached([("a",), ("b",)], "n", None)  # the cache could not hold it
+    assert uncached.rendered(memo, render) == 2 and uncached.rows == (("a",), ("b",))  # never remembered
     assert renders == [(("a",),), (("a",), ("b",)), (("a",), ("b",))]
     assert len(memo) == 1
