@@ -72,6 +72,9 @@ def test_browsable_api_after_session_login(live_server, page: Page) -> None:
     page.fill("#id_password", "pass-word-123")
     page.click("input[type=submit]")
     expect(page.locator(".response-info")).to_contain_text("Seen in the browsable API")
+    # The page's scripts sit at the end of its body: the response shows before Bootstrap has bound its
+    # handlers, and a click that early opens nothing. The login's redirect is no `goto`, which would wait.
+    page.wait_for_load_state("load")
     page.locator("a.dropdown-toggle").first.click()  # Bootstrap's scripts run: the user menu opens
     expect(page.locator(".dropdown-menu").first).to_be_visible()
     page.locator("#logoutForm button").click()  # logging out needs no inline script
