@@ -20,14 +20,12 @@ cost more than the call itself (bench/README.md, row (h)). Health and reflection
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
 
 import grpc
-from django.db import connections
 
 from api_grpc.context import CallState, bind_call, unbind_call
 from api_grpc.converters import Refused, decode_request
@@ -36,7 +34,7 @@ from api_grpc.replies import serialize_reply
 from api_grpc.streams import OpenStreams
 from core import ratelimit
 from core.auth import Credential, authenticate_credentials, authenticate_stream
-from core.db import time_budget
+from core.db import close_old_connections, time_budget
 from core.errors import NotAuthenticated, RateLimited, TimeBudgetExceeded, translate
 from core.types import Actor
 from observability import metrics, tracing
@@ -201,22 +199,6 @@ class TaskServiceInterceptor(grpc.ServerInterceptor):
             if holds_slot:  # only now: a server that waits for its streams to end waits for this too
                 self.streams.release()
             unbind_call(token)
-
-
-_thread = threading.local()
-
-
-def close_old_connections() -> None:
-    """Django's `close_old_connections()` (a broken or expired connection is closed, as around an
-    HTTP request) for the connections this thread has open. Django's walks the thread's connection
-    handlers through asgiref's Local on every call; a pool thread keeps the same handlers for its
-    life, and one that never opened a connection (every call a cache hit) has nothing to check."""
-    handlers = getattr(_thread, "connections", None)
-    if handlers is None:
-        handlers = _thread.connections = connections.all()
-    for handler in handlers:
-        if handler.connection is not None:
-            handler.close_if_unusable_or_obsolete()
 
 
 def _finish(context: grpc.ServicerContext, span: Any, state: CallState, method: str, started: float) -> str:

@@ -93,7 +93,6 @@ def main() -> None:
         prepare()
         return
     from django.contrib.auth import get_user_model
-    from django.core.handlers.wsgi import WSGIHandler
 
     from api_rest.auth import TokenObtainSerializer
     from tasks.models import Task
@@ -113,7 +112,8 @@ def main() -> None:
         from bench.run import PAGE_QUERY
 
         payload = PAGE_QUERY.body(str(task.pk)).encode()
-    app = WSGIHandler()
+    from config.wsgi import application as app  # as the servers load it (core.db's receivers, the heap frozen)
+
     base = {
         "REQUEST_METHOD": "POST" if payload else "GET",
         "CONTENT_TYPE": "application/json" if payload else "",

@@ -1,4 +1,6 @@
-"""Bounded retry of transient database errors (docs/architecture.md, "Timeouts and retries")."""
+"""The database around the domain: bounded retry of transient errors, time budgets, and the upkeep
+of a thread's connections around each request and call (docs/architecture.md, "Timeouts and retries").
+"""
 
 from __future__ import annotations
 
@@ -6,12 +8,16 @@ import contextvars
 import functools
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
+import django.db
 from django.conf import settings
+from django.core.signals import request_finished, request_started
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, OperationalError, connection, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from core import outages
 from core.errors import TimeBudgetExceeded
@@ -194,3 +200,51 @@ def _default_timeout_ms(db: Any) -> int:
     if db.vendor == "sqlite":
         return int(float(db.settings_dict.get("OPTIONS", {}).get("timeout", 5)) * 1000)
     return int(settings.DATABASE_STATEMENT_TIMEOUT_MS)
+
+
+# -- a thread's connections around each request and call ------------------------------------------------
+
+_thread = threading.local()
+
+
+def _thread_connections() -> list[BaseDatabaseWrapper]:
+    """This thread's connection wrappers, one per database alias, found once per thread. Django keeps
+    them per thread for the thread's life (`connections` is thread-critical), and its own receivers
+    walk them through asgiref's Local three times per request to find the same objects."""
+    wrappers: list[BaseDatabaseWrapper] | None = getattr(_thread, "connections", None)
+    if wrappers is None:
+        wrappers = _thread.connections = connections.all()
+    return wrappers
+
+
+def close_old_connections(**kwargs: object) -> None:
+    """Django's `close_old_connections`: each connection this thread has open is closed if it is broken,
+    past its CONN_MAX_AGE, or left out of autocommit; the next query opens a new one. Run before and
+    after each HTTP request (`serve_requests_of`) and each gRPC call (api_grpc.interceptors)."""
+    for wrapper in _thread_connections():
+        if wrapper.connection is not None:
+            wrapper.close_if_unusable_or_obsolete()
+
+
+def reset_queries(**kwargs: object) -> None:
+    """Django's `reset_queries`: the queries this thread's connections logged (DEBUG, or a query
+    capture) are forgotten when a request starts."""
+    for wrapper in _thread_connections():
+        if wrapper.queries_log:
+            wrapper.queries_log.clear()
+
+
+def serve_requests_of(handler_class: type) -> None:
+    """Have requests of `handler_class` (a serving process's WSGI handler: config.wsgi) keep their
+    connections with the receivers above instead of Django's, which do the same work through
+    asgiref's Local and cost ~7% of a cached GET (docs/architecture.md, "Timeouts and retries").
+
+    Django's receivers are disconnected, and these connected for `handler_class` alone: a request
+    sent by any other handler (a test client, which disconnects Django's `close_old_connections`
+    around its requests so that it never closes a test's transaction) runs neither."""
+    request_started.disconnect(django.db.reset_queries)
+    request_started.disconnect(django.db.close_old_connections)
+    request_finished.disconnect(django.db.close_old_connections)
+    request_started.connect(reset_queries, sender=handler_class)
+    request_started.connect(close_old_connections, sender=handler_class)
+    request_finished.connect(close_old_connections, sender=handler_class)
