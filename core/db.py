@@ -237,7 +237,7 @@ def reset_queries(**kwargs: object) -> None:
 def serve_requests_of(handler_class: type) -> None:
     """Have requests of `handler_class` (a serving process's WSGI handler: config.wsgi) keep their
     connections with the receivers above instead of Django's, which do the same work through
-    asgiref's Local and cost ~7% of a cached GET (docs/architecture.md, "Timeouts and retries").
+    asgiref's Local: 6.5% more of a cached GET (docs/architecture.md, "Timeouts and retries").
 
     Django's receivers are disconnected, and these connected for `handler_class` alone: a request
     sent by any other handler (a test client, which disconnects Django's `close_old_connections`
