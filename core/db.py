@@ -10,7 +10,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 import django.db
@@ -207,11 +207,11 @@ def _default_timeout_ms(db: Any) -> int:
 _thread = threading.local()
 
 
-def _thread_connections() -> list[BaseDatabaseWrapper]:
+def _thread_connections() -> Sequence[BaseDatabaseWrapper]:
     """This thread's connection wrappers, one per database alias, found once per thread. Django keeps
     them per thread for the thread's life (`connections` is thread-critical), and its own receivers
     walk them through asgiref's Local three times per request to find the same objects."""
-    wrappers: list[BaseDatabaseWrapper] | None = getattr(_thread, "connections", None)
+    wrappers: Sequence[BaseDatabaseWrapper] | None = getattr(_thread, "connections", None)
     if wrappers is None:
         wrappers = _thread.connections = connections.all()
     return wrappers
