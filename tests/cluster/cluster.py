@@ -127,8 +127,10 @@ def grpc_target(service: str) -> str:
 
 # What a process started by `podman exec` sees for a while after containers of the network were stopped
 # or restarted (aardvark-dns reloading: seen after tests/cluster/test_events.py stops both events
-# replicas, for more than 10 s); the replica's own server, already connected, is not affected.
-_NAME_NOT_RESOLVED = "Temporary failure in name resolution"
+# replicas, for more than 10 s); the replica's own server, already connected, is not affected. The
+# resolver says it either way: "try again" (EAI_AGAIN), or "no such name" (EAI_NONAME, seen as
+# psycopg's "failed to resolve host 'postgres'" in the first fault test after the events tests).
+_NAME_NOT_RESOLVED = ("Temporary failure in name resolution", "Name or service not known")
 
 
 def manage(*args: str, service: str = "web1") -> str:
@@ -139,7 +141,7 @@ def manage(*args: str, service: str = "web1") -> str:
         try:
             return podman("exec", container(service), "python", "manage.py", *args, timeout=120)
         except RuntimeError as error:
-            if _NAME_NOT_RESOLVED not in str(error) or time.monotonic() > deadline:
+            if not any(message in str(error) for message in _NAME_NOT_RESOLVED) or time.monotonic() > deadline:
                 raise
         time.sleep(1)
 
