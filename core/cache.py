@@ -44,6 +44,8 @@ logger = logging.getLogger(__name__)
 _MISSING = object()
 _STAT_NAMES = ("hits", "misses", "errors")
 _FLUSH_INTERVAL = 1.0
+# Every cache read counts one of these (metrics.adder: the increment without its per-call checks).
+_add_hit, _add_miss = metrics.adder(metrics.CACHE_HITS), metrics.adder(metrics.CACHE_MISSES)
 
 # What an invalidated key holds for INVALIDATED_TTL seconds: a miss to every reader, which `add`
 # cannot replace, so a reader that loaded an older row before the write cannot store it afterwards.
@@ -352,7 +354,7 @@ class SafeCache:
     def _count(self, name: str) -> None:
         with self._lock:
             self._pending[name] += 1
-        (metrics.CACHE_HITS if name == "hits" else metrics.CACHE_MISSES).inc()
+        (_add_hit if name == "hits" else _add_miss)(1)
         if time.monotonic() - self._last_flush >= _FLUSH_INTERVAL:  # `_maybe_flush`, inline: every read counts
             self.flush_stats()
 

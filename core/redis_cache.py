@@ -53,7 +53,7 @@ from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from observability import tracing
-from observability.metrics import label_child
+from observability.metrics import label_adder
 
 _PICKLE = b"\x80"
 # What django-redis turns into ConnectionInterrupted around a command (its DefaultClient's list;
@@ -142,17 +142,17 @@ class RedisCache(PrometheusRedisCache):  # type: ignore[misc]
     @cache.omit_exception  # type: ignore[untyped-decorator]
     def get(self, key: Any, default: Any = None, version: Any = None, client: Any = None) -> Any:
         try:
-            label_child(django_cache_get_total, "redis").inc()
+            label_adder(django_cache_get_total, "redis")(1)
             cached = self.client.get(key, default=None, version=version, client=client)
         except exceptions.ConnectionInterrupted as e:
-            label_child(django_cache_get_fail_total, "redis").inc()
+            label_adder(django_cache_get_fail_total, "redis")(1)
             if self._ignore_exceptions:
                 if self._log_ignored_exceptions:
                     self.logger.error(str(e))
                 return default
             raise
         if cached is not None:
-            label_child(django_cache_hits_total, "redis").inc()
+            label_adder(django_cache_hits_total, "redis")(1)
             return cached
-        label_child(django_cache_misses_total, "redis").inc()
+        label_adder(django_cache_misses_total, "redis")(1)
         return default

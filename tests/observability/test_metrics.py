@@ -22,9 +22,11 @@ from django.conf import settings
 from django.db import connections
 from django.test import Client, override_settings
 from google.protobuf.field_mask_pb2 import FieldMask
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from rest_framework.test import APIClient
 
 from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
+from observability import metrics
 from tasks.models import Task
 from tests.api_graphql.conftest import bearer as graphql_bearer
 from tests.api_graphql.conftest import gql
@@ -467,6 +469,51 @@ def test_rate_limit_rejections_are_counted_per_scope_on_every_protocol(
         ("grpc", "POST", SERVICE + "ListTasks", "RESOURCE_EXHAUSTED"): 1,
         SCRAPE: 1,
     }
+
+
+# -- adders: increments without their per-call checks -----------------------------------------------------------
+
+
+def test_an_adder_adds_to_the_value_the_metric_reports() -> None:
+    registry = CollectorRegistry()
+    counter = Counter("adder_counted", "A counter.", ["kind"], registry=registry)
+    gauge = Gauge("adder_gauged", "A gauge.", registry=registry)
+
+    add = metrics.adder(counter.labels("a"))
+    add(1)
+    add(1)
+    metrics.adder(gauge)(1)
+    metrics.adder(gauge)(-1)
+    metrics.adder(gauge)(1)
+
+    assert registry.get_sample_value("adder_counted_total", {"kind": "a"}) == 2
+    assert registry.get_sample_value("adder_gauged") == 1
+
+
+def test_an_adder_refuses_what_inc_refuses() -> None:
+    registry = CollectorRegistry()
+    labelled = Counter("adder_parent", "A counter with labels.", ["kind"], registry=registry)
+    latest = Gauge(
+        "adder_latest", "A gauge that keeps its latest value.", multiprocess_mode="mostrecent", registry=registry
+    )
+
+    with pytest.raises(ValueError, match="missing label values"):
+        metrics.adder(labelled)  # its children count, not the parent
+    with pytest.raises(RuntimeError, match="mostrecent"):
+        metrics.adder(latest)
+
+
+def test_label_adders_are_remembered_per_label_values() -> None:
+    registry = CollectorRegistry()
+    counter = Counter("adder_remembered", "A counter.", ["kind"], registry=registry)
+
+    assert metrics.label_adder(counter, "a") is metrics.label_adder(counter, "a")
+    metrics.label_adder(counter, "a")(1)
+    metrics.label_adder(counter, "b")(1)
+    metrics.label_adder(counter, "b")(1)
+
+    assert registry.get_sample_value("adder_remembered_total", {"kind": "a"}) == 1
+    assert registry.get_sample_value("adder_remembered_total", {"kind": "b"}) == 2
 
 
 # -- django-prometheus ------------------------------------------------------------------------------------------
