@@ -6,6 +6,7 @@
     valgrind ... -n 200                                              # ... + 200 requests
     .venv/bin/python bench/profile_rest.py --path list -n 2000 --cprofile   # where the time goes
     taskset -c 0 .venv/bin/python bench/profile_rest.py --layers -n 400     # what each middleware layer costs
+    taskset -c 0 .venv/bin/python bench/profile_rest.py --stages -n 300     # what each stage of a GET adds
     ... --path graphql-list                                          # bench/run.py's row (f)
 
 Instructions per request = (I(n) - I(0)) / n: callgrind counts are deterministic, so small
@@ -19,6 +20,20 @@ log (the "full" profile of bench/README.md). Every request is checked for a 200 
 built in this process and timed interleaved (`--rounds` rounds of `-n` requests each): a layer's cost
 is the median time with every layer minus the median without it. Wall-clock time, so on a quiet
 machine and one CPU (taskset); differences under ~5 µs are noise.
+
+`--stages` splits a cached GET of one task (`--path one`) into what each stage of the request adds,
+by the process's CPU time (`time.process_time`: user + system, without the wait for Redis), timed
+interleaved as `--layers` is. Each stage is a request through config.wsgi's handler class:
+
+    django        no middleware; a view answering fixed bytes: Django's handler, URL resolving (the
+                  same one include as the service's route), signals, request and response objects
+    + credential  that view also checks the bearer token (core.auth, its verification remembered)
+    + cache read  ... and reads the task's row from Redis and its JSON: the view's work, without DRF
+    + DRF         the service's TaskDetailApi, no middleware: DRF's dispatch around the same work
+    + middleware  the service's handler as the servers run it: every MIDDLEWARE layer
+
+and, for scale, one Redis GET round trip three ways: redis-py's client, the held connection the
+cache reads on (core.redis_cache), and a bare socket (sendall + recv_into).
 """
 
 from __future__ import annotations
@@ -94,7 +109,8 @@ def main() -> None:
     parser.add_argument("--full", action="store_true")
     parser.add_argument("--cprofile", action="store_true")
     parser.add_argument("--layers", action="store_true", help="the time each middleware layer costs")
-    parser.add_argument("--rounds", type=int, default=21, help="with --layers")
+    parser.add_argument("--stages", action="store_true", help="the CPU time each stage of a cached GET adds")
+    parser.add_argument("--rounds", type=int, default=21, help="with --layers and --stages")
     args = parser.parse_args()
     environment(args.full)
 
@@ -175,6 +191,9 @@ def main() -> None:
         pstats.Stats(profiler).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(60)
     elif args.layers:
         layer_costs(request, args.n, args.rounds)
+    elif args.stages:
+        assert args.path == "one", "--stages splits the GET of one task (--path one)"
+        stage_costs(base, str(task.pk), args.n, args.rounds)
     else:
         for _ in range(args.n):
             request()
@@ -205,6 +224,126 @@ def layer_costs(request: Callable[[Any], bytes], per_round: int, rounds: int) ->
     for name, measured in times.items():
         cost = reference - statistics.median(measured)
         print(f"{name:30} {cost:+7.1f} µs ({cost / reference:+.1%})")
+
+
+def stage_costs(base: dict[str, Any], task_id: str, per_round: int, rounds: int) -> None:
+    import socket
+    from types import ModuleType
+    from uuid import UUID
+
+    import redis
+    from django.conf import settings
+    from django.core.cache import cache
+    from django.http import HttpRequest, HttpResponse
+    from django.test import override_settings
+    from django.urls import include, path
+
+    from api_rest.apis import _row_json
+    from api_rest.responses import JsonBytesResponse
+    from config.wsgi import Application
+    from core.auth import authenticate_credentials
+    from tasks.cache import task_key
+    from tasks.selectors import ROW_INDEX, task_get_row
+
+    body = b'{"stage":"django"}'
+
+    def django_view(request: HttpRequest, task_id: Any) -> HttpResponse:
+        return JsonBytesResponse(body, headers={"ETag": '"1"'})
+
+    def credential_view(request: HttpRequest, task_id: Any) -> HttpResponse:
+        authenticate_credentials(authorization=request.META.get("HTTP_AUTHORIZATION"), api_key=None)
+        return JsonBytesResponse(body, headers={"ETag": '"1"'})
+
+    def cache_view(request: HttpRequest, task_id: Any) -> HttpResponse:
+        actor = authenticate_credentials(authorization=request.META.get("HTTP_AUTHORIZATION"), api_key=None)
+        assert actor is not None
+        row = task_get_row(actor=actor, task_id=str(task_id))
+        assert row is not None, "the task is not in the cache"
+        return JsonBytesResponse(_row_json(row), headers={"ETag": f'"{row[ROW_INDEX["version"]]}"'})
+
+    def urlconf(view: Callable[..., HttpResponse]) -> ModuleType:
+        """The view at the service's path and depth: one include, the first route of each list."""
+        module = ModuleType(f"bench.stages.{view.__name__}")
+        module.urlpatterns = [path("api/v1/", include([path("tasks/<uuid:task_id>", view)]))]  # type: ignore[attr-defined]
+        return module
+
+    with override_settings(MIDDLEWARE=[]):
+        bare = Application()
+    served = Application()
+    service = settings.ROOT_URLCONF
+    environ = dict(base, PATH_INFO=f"/api/v1/tasks/{task_id}")
+    # name -> (handler, urlconf): each stage does what the one before did, and one thing more.
+    stages: dict[str, tuple[Any, Any]] = {
+        "django": (bare, urlconf(django_view)),
+        "+ credential": (bare, urlconf(credential_view)),
+        "+ cache read": (bare, urlconf(cache_view)),
+        "+ DRF": (bare, service),
+        "+ middleware": (served, service),
+    }
+    statuses: list[str] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: object = None) -> None:
+        statuses.append(status)
+
+    def timed(handler: Any) -> float:
+        started = time.process_time()
+        for _ in range(per_round):
+            response = handler(dict(environ, **{"wsgi.input": io.BytesIO(b"")}), start_response)
+            b"".join(response)
+            response.close()
+        return (time.process_time() - started) / per_round * 1e6
+
+    # One Redis GET of the task's entry, three ways, on connections of their own.
+    key_name = task_key(UUID(task_id))
+    key = cache.make_key(key_name)
+    client = redis.Redis.from_url(REDIS_URL)
+    assert client.get(key) is not None, "the task is not in the cache"
+    address = client.connection_pool.connection_kwargs
+    raw = socket.create_connection((address["host"], address["port"]))
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    command = f"*2\r\n$3\r\nGET\r\n${len(key)}\r\n{key}\r\n".encode()
+    buffer = bytearray(65536)
+
+    def raw_get() -> None:
+        raw.sendall(command)
+        raw.recv_into(buffer)
+
+    reads: dict[str, Callable[[], object]] = {
+        "redis-py client": lambda: client.get(key),
+        "held connection (the cache's)": lambda: cache.get(key_name),
+        "bare socket": raw_get,
+    }
+
+    def timed_read(read: Callable[[], object]) -> float:
+        started = time.process_time()
+        for _ in range(per_round):
+            read()
+        return (time.process_time() - started) / per_round * 1e6
+
+    times: dict[str, list[float]] = {name: [] for name in [*stages, *reads]}
+    for round_ in range(rounds + 1):  # the first round warms everything up, unmeasured
+        for name, (handler, root) in stages.items():
+            with override_settings(ROOT_URLCONF=root):
+                measured = timed(handler)
+            if round_:
+                times[name].append(measured)
+        for name, read in reads.items():
+            measured = timed_read(read)
+            if round_:
+                times[name].append(measured)
+    assert all(s.startswith("200") for s in statuses), {s for s in statuses if not s.startswith("200")}
+    medians = {name: statistics.median(measured) for name, measured in times.items()}
+    whole = medians["+ middleware"]
+    print(f"CPU time per request, median of {rounds} rounds of {per_round} (process_time: user + system)")
+    print(f"{'stage':32} {'total':>8} {'adds':>8} {'of the whole':>12}")
+    before = 0.0
+    for name in stages:
+        adds = medians[name] - before
+        print(f"{name:32} {medians[name]:6.1f}µs {adds:+6.1f}µs {adds / whole:12.0%}")
+        before = medians[name]
+    print("one Redis GET of the task's entry (for scale)")
+    for name in reads:
+        print(f"{name:32} {medians[name]:6.1f}µs")
 
 
 if __name__ == "__main__":
