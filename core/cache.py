@@ -125,24 +125,38 @@ class SafeCache:
         self._count("hits")
         return value
 
-    def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
+    def get_many(self, keys: Iterable[str], *, counted: bool = True) -> dict[str, Any]:
+        """The values found, by key (one round trip with Redis). Each key found counts a hit, each
+        other a miss; with `counted=False` the caller counts them (`count_lookups`)."""
         keys = list(keys)
         if not keys or not self._readable():
             return {}
         try:
-            found: dict[str, Any] = {
-                key: value for key, value in self.backend.get_many(keys).items() if value != INVALIDATED
-            }
+            if tracing.enabled():
+                with internal_span("cache.get_many"):
+                    values = self.backend.get_many(keys)
+            else:  # as in `get`: a list page's read makes this call
+                values = self.backend.get_many(keys)
+            found: dict[str, Any] = {key: value for key, value in values.items() if value != INVALIDATED}
         except Exception:
             self._fault("get_many", keys[0])
             return {}
-        with self._lock:
-            self._pending["hits"] += len(found)
-            self._pending["misses"] += len(keys) - len(found)
-        metrics.CACHE_HITS.inc(len(found))
-        metrics.CACHE_MISSES.inc(len(keys) - len(found))
-        self._maybe_flush()
+        outages.available("cache")
+        if counted:
+            self.count_lookups(hits=len(found), misses=len(keys) - len(found))
         return found
+
+    def count_lookups(self, *, hits: int, misses: int) -> None:
+        """Count lookups a caller judged itself: a value `get_many` found may still be one it cannot
+        use (a list page of an older generation)."""
+        with self._lock:
+            self._pending["hits"] += hits
+            self._pending["misses"] += misses
+        if hits:
+            _add_hit(hits)
+        if misses:
+            _add_miss(misses)
+        self._maybe_flush()
 
     def _readable(self) -> bool:
         """True when reads may go to the cache: it is not skipped, and every write-side update this

@@ -21,6 +21,8 @@ rate limit's.
   timed-out command disconnects (`read_response`), an error reply is raised, and a connection the
   server closed while idle is tried once more. While tracing is on, reads keep the client, which
   OpenTelemetry's Redis instrumentation wraps.
+- `RedisClient.get_many`: MGET the same way (a list page's read: its scope's generation and the
+  page, in one round trip).
 - `RedisClient.run_script`: the rate limit's script, which every request runs while rate limits are
   on, goes the same way (EVALSHA on the held connection, which with one server is the server that
   takes writes): redis-py's client, pool and Script cost about 70 Python calls a request.
@@ -97,6 +99,19 @@ class RedisClient(DefaultClient):  # type: ignore[misc]
         except _COMMAND_ERRORS as e:
             raise ConnectionInterrupted(connection=client) from e
         return default if value is None else self.decode(value)
+
+    def get_many(self, keys: Any, version: Any = None, client: Any = None) -> dict[Any, Any]:
+        # MGET on the held connection, as `get` sends GET: a list page's read (its scope's
+        # generation and the page) is one round trip without redis-py's client around it.
+        if client is not None or len(self._server) != 1 or tracing.enabled() or not keys:
+            return super().get_many(keys, version=version, client=client)  # type: ignore[no-any-return]
+        client = self.get_client(write=False)
+        made = {self.make_key(key, version=version): key for key in keys}
+        try:
+            values = _held_command(client.connection, "MGET", *made)
+        except _COMMAND_ERRORS as e:
+            raise ConnectionInterrupted(connection=client) from e
+        return {made[key]: self.decode(value) for key, value in zip(made, values, strict=True) if value is not None}
 
     def run_script(self, script: Script, keys: list[str], args: list[Any]) -> Any:
         """A registered Lua script (redis-py's `Script`), run as `script(keys=..., args=...)` runs it:

@@ -5,8 +5,10 @@
   reader that loaded an older row cannot overwrite what a writer stored. A write the cache could not
   take (Redis unreachable or stalled) is not lost: `safe_cache.replace` has the key invalidated once
   the cache answers again, with a marker no reader's `add` replaces.
-- One key per list page, named after the owner scope's generation: a write bumps the generation of
-  its owner and of the "all" scope (managers), which orphans every cached page of that scope in O(1).
+- One key per list page, holding the page with the generation of its owner scope it was built
+  under: a write bumps the generation of its owner and of the "all" scope (managers), which makes
+  every cached page of that scope out of date in O(1). A read asks for the generation and the page
+  in one round trip.
 - On a miss, one caller per key rebuilds (a short lock in the cache); others wait briefly for its
   result and fall back to the database if it does not come.
 - Every call goes through `core.cache.safe_cache`, so a cache fault is a miss, never an error.
@@ -74,33 +76,60 @@ def task_from_row(row: Sequence[Any]) -> Task:
 
 
 def get_or_build(key: str, build: Callable[[], T], *, timeout: float | None = None) -> T:
-    """Return the cached value of `key`, or build it, letting only one caller build at a time."""
+    """Return the cached value of `key`, or build it, letting only one caller build at a time.
+    Readers only `add`: a value a writer stored is never replaced by a reader's."""
     value = safe_cache.get(key)
     if value is not None:
         return value  # type: ignore[no-any-return]
+
+    def store(value: T) -> None:
+        safe_cache.add(key, value, timeout=ABSENT_TTL if value == ABSENT else timeout)
+
+    return _build_once(key, build, lock=f"{key}:rebuild", store=store)
+
+
+def _build_once(
+    key: str,
+    build: Callable[[], T],
+    *,
+    lock: str,
+    store: Callable[[T], object],
+    current: Callable[[Any], bool] | None = None,
+) -> T:
+    """`build()` the value of `key`, which a read just missed, and `store` it, with `lock` held, so
+    that one caller at a time builds; others wait briefly for its value, then build without storing.
+    `current` says whether a stored value may be used (any may, without it)."""
     if not safe_cache.enabled:
         return build()
-    lock = f"{key}:rebuild"
     if safe_cache.add(lock, 1, timeout=LOCK_TTL):
         try:
             # Another caller may have finished a whole rebuild between our miss and our lock.
-            value = safe_cache.get(key)
+            value = _usable(safe_cache.get_many([key], counted=False).get(key), current)
             if value is not None:
                 return value  # type: ignore[no-any-return]
             value = build()
-            safe_cache.add(key, value, timeout=ABSENT_TTL if value == ABSENT else timeout)
+            store(value)
             return value
         finally:
             safe_cache.delete(lock)
     deadline = time.monotonic() + WAIT_FOR_REBUILD
     while time.monotonic() < deadline:
         time.sleep(0.005)
-        found = safe_cache.get_many([key, lock])
-        if key in found:
-            return found[key]  # type: ignore[no-any-return]
+        found = safe_cache.get_many([key, lock], counted=False)
+        value = _usable(found.get(key), current)
+        if value is not None:
+            return value  # type: ignore[no-any-return]
         if lock not in found:
             break  # the builder is done but stored nothing (it failed, or the key is invalidated)
     return build()
+
+
+def _usable(value: Any, current: Callable[[Any], bool] | None) -> Any:
+    """A looked-up value (None: not found), or None if `current` refuses it; counted as a hit or a
+    miss accordingly."""
+    usable = value is not None and (current is None or current(value))
+    safe_cache.count_lookups(hits=int(usable), misses=int(not usable))
+    return value if usable else None
 
 
 # -- single tasks ---------------------------------------------------------------------------------------
@@ -218,17 +247,57 @@ def _bump_generations(owner_id: int) -> None:
         safe_cache.bump(_generation_key(scope))
 
 
-def list_page_key(scope: str, params: Iterable[tuple[str, Any]]) -> tuple[str, str] | None:
-    """The cache key of one list page of a scope and the page's slot (the key without the generation),
-    or None when the cache cannot say the generation."""
-    key = _generation_key(scope)
-    generation = safe_cache.get(key)
-    if generation is None:
-        if not safe_cache.add(key, time.time_ns(), timeout=None):
-            return None
-        generation = safe_cache.get(key)
-        if generation is None:
-            return None
+def page_key(scope: str, params: Iterable[tuple[str, Any]]) -> tuple[str, str]:
+    """The cache key of one list page of a scope, and the page's slot: its scope and a digest of its
+    parameters. The key names no generation: the entry carries the one it was built under."""
     digest = hashlib.sha256(canonical_json(sorted(params)).encode()).hexdigest()[:32]
     slot = f"{scope}:{digest}"
-    return f"tasks:page:{ROW_SHAPE}:{scope}:{generation}:{digest}", slot
+    return f"tasks:page:{ROW_SHAPE}:{slot}", slot
+
+
+def page_cached(
+    scope: str, params: Iterable[tuple[str, Any]], load: Callable[[], tuple[Sequence[tuple[Any, ...]], Any, Any]]
+) -> CachedPage:
+    """One list page of a scope: from the cache while its entry was built under the scope's current
+    generation, else from `load` (the rows, `task_to_row`, and the next and previous cursors) and
+    stored with that generation for the next reader.
+
+    The generation and the page are read in one round trip (`get_many`), which is why the page's
+    key names no generation. Each counts as a lookup of its own, as two reads would: the generation
+    a hit when present, the page a hit only when it is current. A reader replaces a page of an older
+    generation (`set`), where a task's entry is only ever `add`ed by readers: a page is trusted only
+    under the generation it carries, which its builder read before it loaded the rows, so a slow
+    reader that stores a page of an old generation costs the next reader a miss, never a stale page.
+    When the cache cannot say the generation, the page is read from the database.
+    """
+    key, slot = page_key(scope, params)
+    generation_key = _generation_key(scope)
+    found = safe_cache.get_many([generation_key, key], counted=False)
+    generation, stored = found.get(generation_key), found.get(key)
+    if generation is not None and stored is not None and stored[0] == generation:
+        safe_cache.count_lookups(hits=2, misses=0)
+        return CachedPage(slot, stored[1])
+    safe_cache.count_lookups(hits=int(generation is not None), misses=1 + int(generation is None))
+    if generation is None:
+        generation = _start_generation(generation_key)
+        if generation is None:
+            return CachedPage.uncached(*load())
+
+    def build() -> tuple[Any, PageEntry]:
+        return generation, page_entry(*load())
+
+    def store(value: tuple[Any, PageEntry]) -> None:
+        safe_cache.set(key, value)
+
+    _, entry = _build_once(
+        key, build, lock=f"{key}:{generation}:rebuild", store=store, current=lambda value: value[0] == generation
+    )
+    return CachedPage(slot, entry)
+
+
+def _start_generation(key: str) -> Any:
+    """The generation of a scope that has none in the cache (new, or evicted): one from the clock,
+    never a value used before. None when another caller started one meanwhile, or on a fault."""
+    if not safe_cache.add(key, time.time_ns(), timeout=None):
+        return None
+    return safe_cache.get(key)

@@ -167,11 +167,7 @@ def _page_rows(
         return [cache.task_to_row(t) for t in page.items], page.next_cursor, page.previous_cursor
 
     params = [*filter_values.items(), ("ordering", ordering), ("limit", limit), ("cursor", cursor)]
-    keys = cache.list_page_key(scope, params)
-    if keys is None:
-        return cache.CachedPage.uncached(*load())
-    key, slot = keys
-    return cache.CachedPage(slot, cache.get_or_build(key, lambda: cache.page_entry(*load())))
+    return cache.page_cached(scope, params, load)
 
 
 @traced("tasks.task_search")

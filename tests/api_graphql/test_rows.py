@@ -195,16 +195,18 @@ def test_a_page_entry_replaced_under_the_same_key_is_answered_as_it_now_is(
     for number in range(3):
         make_task(owner=user, title=f"Task {number}")
     keys: list[str] = []
-    real = task_cache.get_or_build
-    monkeypatch.setattr(task_cache, "get_or_build", lambda key, build, **kw: keys.append(key) or real(key, build, **kw))
+    real = task_cache.page_key
+    monkeypatch.setattr(task_cache, "page_key", lambda *args: keys.append(real(*args)[0]) or real(*args))
     document = "{ tasks(first: 3) { edges { node { title } } } }"
 
     def titles() -> list[str]:
         return [edge["node"]["title"] for edge in data_of(gql(client, document, **as_user))["tasks"]["edges"]]
 
     assert titles() == titles() == ["Task 2", "Task 1", "Task 0"]
-    encoded, next_cursor, previous_cursor = safe_cache.get(keys[-1])
-    safe_cache.set(keys[-1], task_cache.page_entry(pickle.loads(encoded)[:1], next_cursor, previous_cursor))
+    generation, (encoded, next_cursor, previous_cursor) = safe_cache.get(keys[-1])
+    safe_cache.set(
+        keys[-1], (generation, task_cache.page_entry(pickle.loads(encoded)[:1], next_cursor, previous_cursor))
+    )
 
     assert titles() == ["Task 2"]
     assert len(set(keys)) == 1

@@ -319,13 +319,15 @@ def test_a_page_entry_replaced_under_the_same_key_is_served_as_it_now_is(
     """The list's JSON is remembered per page and checked against the cache entry's bytes: an entry
     another process stored under the same key (same generation) is what the next response holds."""
     keys: list[str] = []
-    real = task_cache.get_or_build
-    monkeypatch.setattr(task_cache, "get_or_build", lambda key, build, **kw: keys.append(key) or real(key, build, **kw))
+    real = task_cache.page_key
+    monkeypatch.setattr(task_cache, "page_key", lambda *args: keys.append(real(*args)[0]) or real(*args))
     first = ids(api.get(TASKS, {"status": "todo"}))
     assert ids(api.get(TASKS, {"status": "todo"})) == first and len(first) == 3  # from the memo
-    encoded, next_cursor, previous_cursor = safe_cache.get(keys[-1])
+    generation, (encoded, next_cursor, previous_cursor) = safe_cache.get(keys[-1])
 
-    safe_cache.set(keys[-1], task_cache.page_entry(pickle.loads(encoded)[1:], next_cursor, previous_cursor))
+    safe_cache.set(
+        keys[-1], (generation, task_cache.page_entry(pickle.loads(encoded)[1:], next_cursor, previous_cursor))
+    )
 
     assert ids(api.get(TASKS, {"status": "todo"})) == first[1:]
     assert len(set(keys)) == 1

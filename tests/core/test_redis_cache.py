@@ -77,6 +77,24 @@ def test_a_read_moves_django_prometheus_counters(backend: Any) -> None:
     assert _count(django_cache_misses_total) - misses == 1
 
 
+def test_many_values_read_back_in_one_mget_on_the_thread_s_connection(
+    backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`get_many` sends one MGET on the held connection, as `get` sends GET, and answers what it found,
+    each value as it was stored, the missing key left out."""
+    values = {"int": 42, "text": "12", "pickled": ("row", 1, ["a"], None)}
+    backend.set_many(values)
+    connection = backend.client.get_client(write=False).connection
+    sent: list[tuple[Any, ...]] = []
+    real = connection.send_command
+    monkeypatch.setattr(connection, "send_command", lambda *args, **kw: sent.append(args) or real(*args, **kw))
+
+    found = backend.get_many(["int", "missing", "text", "pickled"])
+
+    assert found == values and type(found["int"]) is int and type(found["text"]) is str
+    assert sent == [("MGET", *(backend.make_key(key) for key in ("int", "missing", "text", "pickled")))]
+
+
 # -- each thread's reads on a connection of its own ------------------------------------------------------
 
 
@@ -157,7 +175,8 @@ def test_an_error_reply_fails_the_read_and_keeps_the_connection(backend: Any) ->
     assert _reader_id(backend) == reader
 
 
-def test_a_read_that_timed_out_leaves_no_answer_behind() -> None:
+@pytest.mark.parametrize("read", ["get", "get_many"])
+def test_a_read_that_timed_out_leaves_no_answer_behind(read: str) -> None:
     """A read whose answer comes after the timeout must not hand that answer to the next read."""
     with private_redis() as url:
         backend = _backend(url, SOCKET_TIMEOUT=0.2)
@@ -168,10 +187,11 @@ def test_a_read_that_timed_out_leaves_no_answer_behind() -> None:
         time.sleep(0.3)  # DEBUG SLEEP has reached the server (a loaded machine may take a while to send it)
 
         with pytest.raises(RedisTimeoutError):  # django-redis raises the cause (IGNORE_EXCEPTIONS off)
-            backend.get("a")  # times out; its answer comes later
+            getattr(backend, read)("a" if read == "get" else ["a"])  # times out; its answer comes later
         stall.join(10)
 
         assert backend.get("b") == "answer of b"
+        assert backend.get_many(["b"]) == {"b": "answer of b"}
 
 
 def test_a_redis_that_refuses_connections_fails_the_read_as_a_command_would() -> None:
@@ -183,3 +203,5 @@ def test_a_redis_that_refuses_connections_fails_the_read_as_a_command_would() ->
     with pytest.raises(RedisConnectionError):
         backend.get("a")
     assert (_count(django_cache_get_total) - gets, _count(django_cache_get_fail_total) - fails) == (1, 1)
+    with pytest.raises(RedisConnectionError):
+        backend.get_many(["a", "b"])

@@ -246,23 +246,24 @@ def test_a_row_keeps_the_id_as_text_and_gives_the_model_back(user: Any) -> None:
 
 
 def test_list_pages_are_keyed_by_the_row_shape() -> None:
-    keys = task_cache.list_page_key(task_cache.ALL_SCOPE, [("limit", 20)])
-    assert keys is not None and f":{task_cache.ROW_SHAPE}:" in keys[0]
+    key, slot = task_cache.page_key(task_cache.ALL_SCOPE, [("limit", 20)])
+    assert key == f"tasks:page:{task_cache.ROW_SHAPE}:{slot}" and slot.startswith(f"{task_cache.ALL_SCOPE}:")
 
 
 # -- list pages: rows kept encoded, decoded once per process -----------------------------------------------
 
 
 def _page_keys(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The cache keys of the list pages read from here on, in order (get_or_build, spied on)."""
+    """The cache keys of the list pages read from here on, in order (page_key, spied on)."""
     keys: list[str] = []
-    real = task_cache.get_or_build
+    real = task_cache.page_key
 
-    def spy(key: str, build: Any, **kwargs: Any) -> Any:
+    def spy(scope: str, params: Any) -> tuple[str, str]:
+        key, slot = real(scope, params)
         keys.append(key)
-        return real(key, build, **kwargs)
+        return key, slot
 
-    monkeypatch.setattr(task_cache, "get_or_build", spy)
+    monkeypatch.setattr(task_cache, "page_key", spy)
     return keys
 
 
@@ -276,7 +277,9 @@ def test_a_cached_page_is_decoded_once_while_its_entry_is_unchanged(user: Any, m
     first, again = task_list_rows(actor=actor), task_list_rows(actor=actor)
 
     assert keys[0] == keys[1] and keys[0].startswith(f"tasks:page:{task_cache.ROW_SHAPE}:")
-    assert isinstance(safe_cache.get(keys[0])[0], bytes)  # the entry holds the rows encoded
+    generation, (encoded, _, _) = safe_cache.get(keys[0])
+    assert generation == safe_cache.get(f"tasks:generation:{task_cache.owner_scope(user.pk)}")
+    assert isinstance(encoded, bytes)  # the entry holds the rows encoded
     assert first.rows is again.rows  # the second read decoded nothing
     assert [row[task_cache._FIELDS.index("title")] for row in again.rows] == ["two", "one"]
 
@@ -292,10 +295,10 @@ def test_a_page_entry_replaced_under_the_same_key_is_read_as_it_now_is(
         task_create(actor=actor, data={"title": title})
     keys = _page_keys(monkeypatch)
     assert len(task_list_rows(actor=actor).rows) == 2
-    encoded, next_cursor, previous_cursor = safe_cache.get(keys[0])
+    generation, (encoded, next_cursor, previous_cursor) = safe_cache.get(keys[0])
     only_the_first = pickle.loads(encoded)[:1]
 
-    safe_cache.set(keys[0], task_cache.page_entry(only_the_first, next_cursor, previous_cursor))
+    safe_cache.set(keys[0], (generation, task_cache.page_entry(only_the_first, next_cursor, previous_cursor)))
 
     assert task_list_rows(actor=actor).rows == tuple(only_the_first)
     assert keys[1] == keys[0]
@@ -317,3 +320,102 @@ def test_a_page_renders_from_the_memo_only_for_equal_rows() -> None:
     assert uncached.rendered(memo, render) == 2 and uncached.rows == (("a",), ("b",))  # never remembered
     assert renders == [(("a",),), (("a",), ("b",)), (("a",), ("b",))]
     assert len(memo) == 1
+
+
+# -- list pages: the scope's generation and the page in one round trip -------------------------------------
+
+
+def _titles(page: task_cache.CachedPage) -> list[str]:
+    return [row[task_cache._FIELDS.index("title")] for row in page.rows]
+
+
+def _generation(user: Any) -> Any:
+    return safe_cache.get(f"tasks:generation:{task_cache.owner_scope(user.pk)}")
+
+
+def _lookups() -> tuple[int, int]:
+    totals = safe_cache.stats()
+    return totals["hits"], totals["misses"]
+
+
+@pytest.mark.django_db
+def test_a_write_makes_the_scope_s_pages_out_of_date_under_the_same_key(
+    user: Any, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    actor = actor_of(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        task_create(actor=actor, data={"title": "one"})
+    keys = _page_keys(monkeypatch)
+    assert _titles(task_list_rows(actor=actor)) == ["one"]
+    before = safe_cache.get(keys[0])[0]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        task_create(actor=actor, data={"title": "two"})
+
+    assert _titles(task_list_rows(actor=actor)) == ["two", "one"]
+    assert keys[1] == keys[0]
+    assert safe_cache.get(keys[0])[0] == _generation(user) != before  # rebuilt under the new generation
+
+
+@pytest.mark.django_db
+def test_a_page_stored_late_under_an_older_generation_is_never_served(
+    user: Any, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    """A reader that loaded a page before a write and stores it after the write's readers stored
+    theirs (`set`, over the current page) costs the next reader a miss, never the old page."""
+    actor = actor_of(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        task_create(actor=actor, data={"title": "one"})
+    keys = _page_keys(monkeypatch)
+    task_list_rows(actor=actor)
+    late = safe_cache.get(keys[0])  # what the slow reader built: the page before the write
+    with django_capture_on_commit_callbacks(execute=True):
+        task_create(actor=actor, data={"title": "two"})
+    assert _titles(task_list_rows(actor=actor)) == ["two", "one"]
+
+    safe_cache.set(keys[0], late)
+
+    assert _titles(task_list_rows(actor=actor)) == ["two", "one"]
+    assert safe_cache.get(keys[0])[0] == _generation(user)  # the current page is back
+
+
+@pytest.mark.django_db
+def test_a_page_read_counts_its_generation_and_its_page_as_two_lookups(
+    user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As two reads would count: the generation a hit when present, the page a hit only when it is
+    of that generation (a page of another one is a miss, found or not)."""
+    actor = actor_of(user)
+    keys = _page_keys(monkeypatch)
+    task_list_rows(actor=actor)  # stores the page
+    hits, misses = _lookups()
+
+    task_list_rows(actor=actor)
+    assert _lookups() == (hits + 2, misses)
+
+    generation, entry = safe_cache.get(keys[0])
+    safe_cache.set(keys[0], (generation - 1, entry))
+    hits, misses = _lookups()
+    task_list_rows(actor=actor)
+    # the generation a hit, the page a miss, and the rebuild's look at the key under its lock a miss
+    assert _lookups() == (hits + 1, misses + 2)
+
+
+@pytest.mark.redis
+@pytest.mark.django_db
+def test_a_cached_page_is_one_round_trip_to_redis(user: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One MGET of the scope's generation and the page, on the thread's held connection: nothing
+    else is sent to Redis for a page that is current."""
+    actor = actor_of(user)
+    keys = _page_keys(monkeypatch)
+    task_list_rows(actor=actor)
+    connection = safe_cache.backend.client.get_client(write=False).connection
+    sent: list[tuple[Any, ...]] = []
+    real = connection.send_command
+    monkeypatch.setattr(connection, "send_command", lambda *args, **kw: sent.append(args) or real(*args, **kw))
+
+    task_list_rows(actor=actor)
+
+    backend = safe_cache.backend
+    generation_key = f"tasks:generation:{task_cache.owner_scope(user.pk)}"
+    assert sent == [("MGET", backend.make_key(generation_key), backend.make_key(keys[0]))]
