@@ -125,12 +125,22 @@ class SafeCache:
         self._count("hits")
         return value
 
-    def get_many(self, keys: Iterable[str], *, counted: bool = True) -> dict[str, Any]:
+    def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """The values found, by key (one round trip with Redis). Each key found counts a hit, each
-        other a miss; with `counted=False` the caller counts them (`count_lookups`)."""
+        other a miss."""
         keys = list(keys)
-        if not keys or not self._readable():
+        found = self.lookup_many(keys)
+        if found is None:
             return {}
+        self.count_lookups(hits=len(found), misses=len(keys) - len(found))
+        return found
+
+    def lookup_many(self, keys: list[str]) -> dict[str, Any] | None:
+        """`get_many` for a caller that judges what it found and counts it itself (`count_lookups`):
+        nothing is counted here. None when the cache was not asked (it is off, skipped after a fault,
+        a repair is pending) or the read failed: then there is nothing to count."""
+        if not keys or not self._readable():
+            return None
         try:
             if tracing.enabled():
                 with internal_span("cache.get_many"):
@@ -140,15 +150,13 @@ class SafeCache:
             found: dict[str, Any] = {key: value for key, value in values.items() if value != INVALIDATED}
         except Exception:
             self._fault("get_many", keys[0])
-            return {}
+            return None
         outages.available("cache")
-        if counted:
-            self.count_lookups(hits=len(found), misses=len(keys) - len(found))
         return found
 
     def count_lookups(self, *, hits: int, misses: int) -> None:
-        """Count lookups a caller judged itself: a value `get_many` found may still be one it cannot
-        use (a list page of an older generation)."""
+        """Count lookups a caller judged itself (`lookup_many`): a value found may still be one it
+        cannot use (a list page of an older generation)."""
         with self._lock:
             self._pending["hits"] += hits
             self._pending["misses"] += misses

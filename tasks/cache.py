@@ -104,7 +104,7 @@ def _build_once(
     if safe_cache.add(lock, 1, timeout=LOCK_TTL):
         try:
             # Another caller may have finished a whole rebuild between our miss and our lock.
-            value = _usable(safe_cache.get_many([key], counted=False).get(key), current)
+            value = _usable(safe_cache.lookup_many([key]), key, current)
             if value is not None:
                 return value  # type: ignore[no-any-return]
             value = build()
@@ -115,18 +115,21 @@ def _build_once(
     deadline = time.monotonic() + WAIT_FOR_REBUILD
     while time.monotonic() < deadline:
         time.sleep(0.005)
-        found = safe_cache.get_many([key, lock], counted=False)
-        value = _usable(found.get(key), current)
+        found = safe_cache.lookup_many([key, lock])
+        value = _usable(found, key, current)
         if value is not None:
             return value  # type: ignore[no-any-return]
-        if lock not in found:
+        if found is None or lock not in found:
             break  # the builder is done but stored nothing (it failed, or the key is invalidated)
     return build()
 
 
-def _usable(value: Any, current: Callable[[Any], bool] | None) -> Any:
-    """A looked-up value (None: not found), or None if `current` refuses it; counted as a hit or a
-    miss accordingly."""
+def _usable(found: dict[str, Any] | None, key: str, current: Callable[[Any], bool] | None) -> Any:
+    """`found[key]` if `current` accepts it (any value, without `current`), else None; counted as a
+    hit or a miss when the cache was asked (`found` is not None: `SafeCache.lookup_many`)."""
+    if found is None:
+        return None
+    value = found.get(key)
     usable = value is not None and (current is None or current(value))
     safe_cache.count_lookups(hits=int(usable), misses=int(not usable))
     return value if usable else None
@@ -262,7 +265,7 @@ def page_cached(
     generation, else from `load` (the rows, `task_to_row`, and the next and previous cursors) and
     stored with that generation for the next reader.
 
-    The generation and the page are read in one round trip (`get_many`), which is why the page's
+    The generation and the page are read in one round trip (`lookup_many`), which is why the page's
     key names no generation. Each counts as a lookup of its own, as two reads would: the generation
     a hit when present, the page a hit only when it is current. A reader replaces a page of an older
     generation (`set`), where a task's entry is only ever `add`ed by readers: a page is trusted only
@@ -272,7 +275,9 @@ def page_cached(
     """
     key, slot = page_key(scope, params)
     generation_key = _generation_key(scope)
-    found = safe_cache.get_many([generation_key, key], counted=False)
+    found = safe_cache.lookup_many([generation_key, key])
+    if found is None:  # the cache was not asked (off, or skipped after a fault): nothing to count
+        return CachedPage.uncached(*load())
     generation, stored = found.get(generation_key), found.get(key)
     if generation is not None and stored is not None and stored[0] == generation:
         safe_cache.count_lookups(hits=2, misses=0)

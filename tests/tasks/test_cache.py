@@ -419,3 +419,15 @@ def test_a_cached_page_is_one_round_trip_to_redis(user: Any, monkeypatch: pytest
     backend = safe_cache.backend
     generation_key = f"tasks:generation:{task_cache.owner_scope(user.pk)}"
     assert sent == [("MGET", backend.make_key(generation_key), backend.make_key(keys[0]))]
+
+
+@pytest.mark.django_db
+def test_a_page_read_with_the_cache_off_counts_no_lookup(user: Any, settings: Any) -> None:
+    actor = actor_of(user)
+    task_create(actor=actor, data={"title": "one"})
+    hits, misses = _lookups()
+    settings.CACHE_ENABLED = False
+
+    assert _titles(task_list_rows(actor=actor)) == ["one"]
+    settings.CACHE_ENABLED = True
+    assert _lookups() == (hits, misses)
