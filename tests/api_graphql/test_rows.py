@@ -25,6 +25,7 @@ from tasks.models import Task
 from tasks.pagination import ORDERINGS, cursor_after
 from tasks.selectors import ROW_INDEX
 from tests.api_graphql.conftest import TASK_FIELDS, data_of, gql
+from tests.tasks.helpers import page_keys
 
 pytestmark = pytest.mark.django_db
 
@@ -194,9 +195,7 @@ def test_a_page_entry_replaced_under_the_same_key_is_answered_as_it_now_is(
     bytes: an entry another process stored under the same key (same generation) is what is answered."""
     for number in range(3):
         make_task(owner=user, title=f"Task {number}")
-    keys: list[str] = []
-    real = task_cache.page_key
-    monkeypatch.setattr(task_cache, "page_key", lambda *args: keys.append(real(*args)[0]) or real(*args))
+    keys = page_keys(monkeypatch)
     document = "{ tasks(first: 3) { edges { node { title } } } }"
 
     def titles() -> list[str]:

@@ -17,6 +17,7 @@ from tasks import cache as task_cache
 from tasks.models import Priority, Status, Task
 from tests.api_rest.helpers import TASK_KEYS, TASKS, assert_problem
 from tests.factories import TaskFactory
+from tests.tasks.helpers import page_keys
 
 pytestmark = pytest.mark.django_db
 
@@ -318,9 +319,7 @@ def test_a_page_entry_replaced_under_the_same_key_is_served_as_it_now_is(
 ) -> None:
     """The list's JSON is remembered per page and checked against the cache entry's bytes: an entry
     another process stored under the same key (same generation) is what the next response holds."""
-    keys: list[str] = []
-    real = task_cache.page_key
-    monkeypatch.setattr(task_cache, "page_key", lambda *args: keys.append(real(*args)[0]) or real(*args))
+    keys = page_keys(monkeypatch)
     first = ids(api.get(TASKS, {"status": "todo"}))
     assert ids(api.get(TASKS, {"status": "todo"})) == first and len(first) == 3  # from the memo
     generation, (encoded, next_cursor, previous_cursor) = safe_cache.get(keys[-1])

@@ -1,4 +1,5 @@
-"""Helpers shared by the domain tests: invalid-input assertions, threads, row snapshots."""
+"""Helpers shared by the domain tests: invalid-input assertions, threads, row snapshots, the cache
+keys of list pages."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 
 from core.errors import InvalidInput, translate
+from tasks import cache as task_cache
 from tasks.models import Task
 
 TASK_COLUMNS = tuple(field.attname for field in Task._meta.concrete_fields)
@@ -83,3 +85,17 @@ def expected_order(tasks: Iterable[Task], ordering: str) -> list[Any]:
     )
     missing = sorted((t for t in rows if getattr(t, field) is None), key=lambda t: t.pk, reverse=descending)
     return [t.pk for t in [*present, *missing]]
+
+
+def page_keys(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The cache keys of the list pages read from here on, in order (`tasks.cache.page_key`, spied on)."""
+    keys: list[str] = []
+    real = task_cache.page_key
+
+    def spy(scope: str, params: Any) -> tuple[str, str]:
+        key, slot = real(scope, params)
+        keys.append(key)
+        return key, slot
+
+    monkeypatch.setattr(task_cache, "page_key", spy)
+    return keys

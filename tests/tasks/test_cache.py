@@ -20,7 +20,7 @@ from tasks import cache as task_cache
 from tasks.selectors import task_get, task_list, task_list_rows
 from tasks.services import task_create, task_update
 from tests.factories import actor_of
-from tests.tasks.helpers import run_concurrently
+from tests.tasks.helpers import page_keys, run_concurrently
 
 
 class CountingBuild:
@@ -253,26 +253,12 @@ def test_list_pages_are_keyed_by_the_row_shape() -> None:
 # -- list pages: rows kept encoded, decoded once per process -----------------------------------------------
 
 
-def _page_keys(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The cache keys of the list pages read from here on, in order (page_key, spied on)."""
-    keys: list[str] = []
-    real = task_cache.page_key
-
-    def spy(scope: str, params: Any) -> tuple[str, str]:
-        key, slot = real(scope, params)
-        keys.append(key)
-        return key, slot
-
-    monkeypatch.setattr(task_cache, "page_key", spy)
-    return keys
-
-
 @pytest.mark.django_db
 def test_a_cached_page_is_decoded_once_while_its_entry_is_unchanged(user: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     actor = actor_of(user)
     for title in ("one", "two"):
         task_create(actor=actor, data={"title": title})
-    keys = _page_keys(monkeypatch)
+    keys = page_keys(monkeypatch)
 
     first, again = task_list_rows(actor=actor), task_list_rows(actor=actor)
 
@@ -293,7 +279,7 @@ def test_a_page_entry_replaced_under_the_same_key_is_read_as_it_now_is(
     actor = actor_of(user)
     for title in ("one", "two"):
         task_create(actor=actor, data={"title": title})
-    keys = _page_keys(monkeypatch)
+    keys = page_keys(monkeypatch)
     assert len(task_list_rows(actor=actor).rows) == 2
     generation, (encoded, next_cursor, previous_cursor) = safe_cache.get(keys[0])
     only_the_first = pickle.loads(encoded)[:1]
@@ -345,7 +331,7 @@ def test_a_write_makes_the_scope_s_pages_out_of_date_under_the_same_key(
     actor = actor_of(user)
     with django_capture_on_commit_callbacks(execute=True):
         task_create(actor=actor, data={"title": "one"})
-    keys = _page_keys(monkeypatch)
+    keys = page_keys(monkeypatch)
     assert _titles(task_list_rows(actor=actor)) == ["one"]
     before = safe_cache.get(keys[0])[0]
 
@@ -366,7 +352,7 @@ def test_a_page_stored_late_under_an_older_generation_is_never_served(
     actor = actor_of(user)
     with django_capture_on_commit_callbacks(execute=True):
         task_create(actor=actor, data={"title": "one"})
-    keys = _page_keys(monkeypatch)
+    keys = page_keys(monkeypatch)
     task_list_rows(actor=actor)
     late = safe_cache.get(keys[0])  # what the slow reader built: the page before the write
     with django_capture_on_commit_callbacks(execute=True):
@@ -386,7 +372,7 @@ def test_a_page_read_counts_its_generation_and_its_page_as_two_lookups(
     """As two reads would count: the generation a hit when present, the page a hit only when it is
     of that generation (a page of another one is a miss, found or not)."""
     actor = actor_of(user)
-    keys = _page_keys(monkeypatch)
+    keys = page_keys(monkeypatch)
     task_list_rows(actor=actor)  # stores the page
     hits, misses = _lookups()
 
@@ -407,7 +393,7 @@ def test_a_cached_page_is_one_round_trip_to_redis(user: Any, monkeypatch: pytest
     """One MGET of the scope's generation and the page, on the thread's held connection: nothing
     else is sent to Redis for a page that is current."""
     actor = actor_of(user)
-    keys = _page_keys(monkeypatch)
+    keys = page_keys(monkeypatch)
     task_list_rows(actor=actor)
     connection = safe_cache.backend.client.get_client(write=False).connection
     sent: list[tuple[Any, ...]] = []
