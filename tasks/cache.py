@@ -276,7 +276,7 @@ def page_cached(
     key, slot = page_key(scope, params)
     generation_key = _generation_key(scope)
     found = safe_cache.lookup_many([generation_key, key])
-    if found is None:  # the cache was not asked (off, or skipped after a fault): nothing to count
+    if found is None:  # the cache was not asked (off, skipped, a repair pending) or failed: nothing to count
         return CachedPage.uncached(*load())
     generation, stored = found.get(generation_key), found.get(key)
     if generation is not None and stored is not None and stored[0] == generation:
