@@ -431,9 +431,27 @@ class SafeCache:
         self._skip_until = 0.0
 
 
+# A generation's bump in one command: created from the clock if absent (never from a value used
+# before), then incremented. Where the backend cannot run it, `add` then `incr`: with django-redis' own
+# client two round trips, its `incr` itself a script sent as text (EVAL) each time.
+_BUMP = """
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('INCR', KEYS[1])
+"""
+_bump_script: Any = None
+
+
 def _bump(backend: Any, key: str) -> None:
-    backend.add(key, time.time_ns(), timeout=None)
-    backend.incr(key)
+    client: Any = getattr(backend, "client", None)
+    run_script = getattr(client, "run_script", None)  # core.redis_cache.RedisClient's
+    if run_script is None:  # the local-memory cache, another django-redis client
+        backend.add(key, time.time_ns(), timeout=None)
+        backend.incr(key)
+        return
+    global _bump_script
+    if _bump_script is None:  # redis-py's Script, made once: it only needs a client to hash the text
+        _bump_script = client.get_client(write=True).register_script(_BUMP)
+    run_script(_bump_script, [backend.make_key(key)], [time.time_ns()])
 
 
 def _round_trip(backend: Any) -> None:

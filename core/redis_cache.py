@@ -24,8 +24,9 @@ rate limit's.
 - `RedisClient.get_many`: MGET the same way (a list page's read: its scope's generation and the
   page, in one round trip).
 - `RedisClient.run_script`: the rate limit's script, which every request runs while rate limits are
-  on, goes the same way (EVALSHA on the held connection, which with one server is the server that
-  takes writes): redis-py's client, pool and Script cost about 70 Python calls a request.
+  on, and a list generation's bump (core.cache), which every write makes twice, go the same way
+  (EVALSHA on the held connection, which with one server is the server that takes writes):
+  redis-py's client, pool and Script cost about 70 Python calls a request.
 - `RedisCache.get`: django-prometheus' backend looks up its metrics' `backend="redis"` children
   (`labels()`, which validates and locks) twice per read; here they are looked up once per process.
 """

@@ -64,3 +64,23 @@ def test_stats_are_for_managers_only(user, manager) -> None:
     safe_cache.get("x")
     stats = cache_stats(actor=actor_of(manager))
     assert stats["misses"] == 1 and stats["hit_ratio"] == 0.0
+
+
+@pytest.mark.redis
+def test_a_generation_s_bump_is_one_command_and_starts_from_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A list generation moves on in one command on Redis (a script: created from the clock when
+    absent, never from a value used before, then incremented), not `add` then django-redis' `incr`."""
+    key = "test:generation"
+    safe_cache.bump(key)  # the server learns the script
+    safe_cache.delete(key)
+    connection = safe_cache.backend.client.get_client(write=False).connection
+    sent: list[str] = []
+    real = connection.send_command
+    monkeypatch.setattr(connection, "send_command", lambda *args, **kw: sent.append(args[0]) or real(*args, **kw))
+    started = time.time_ns()
+
+    safe_cache.bump(key)
+    safe_cache.bump(key)
+
+    assert sent == ["EVALSHA", "EVALSHA"]
+    assert started + 2 <= safe_cache.get(key) <= time.time_ns() + 2
