@@ -438,20 +438,28 @@ _BUMP = """
 redis.call('SET', KEYS[1], ARGV[1], 'NX')
 return redis.call('INCR', KEYS[1])
 """
-_bump_script: Any = None
 
 
 def _bump(backend: Any, key: str) -> None:
-    client: Any = getattr(backend, "client", None)
-    run_script = getattr(client, "run_script", None)  # core.redis_cache.RedisClient's
+    run_script = getattr(getattr(backend, "client", None), "run_script", None)  # core.redis_cache's client
     if run_script is None:  # the local-memory cache, another django-redis client
         backend.add(key, time.time_ns(), timeout=None)
         backend.incr(key)
         return
-    global _bump_script
-    if _bump_script is None:  # redis-py's Script, made once: it only needs a client to hash the text
-        _bump_script = client.get_client(write=True).register_script(_BUMP)
-    run_script(_bump_script, [backend.make_key(key)], [time.time_ns()])
+    run_script(redis_script(backend, _BUMP), [backend.make_key(key)], [time.time_ns()])
+
+
+_scripts: dict[str, Any] = {}
+
+
+def redis_script(backend: Any, text: str) -> Any:
+    """redis-py's `Script` of the Lua `text`, made once per process for a django-redis `backend`: a
+    Script needs a client only to hash its text, and each call names the client it runs on (the
+    rate limit's counting, a generation's bump)."""
+    script = _scripts.get(text)
+    if script is None:
+        script = _scripts[text] = backend.client.get_client(write=True).register_script(text)
+    return script
 
 
 def _round_trip(backend: Any) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 from django.conf import settings
 
-from core.cache import safe_cache
+from core.cache import redis_script, safe_cache
 from core.errors import RateLimited
 from observability import metrics
 
@@ -148,24 +148,13 @@ def _increment(keys: list[tuple[str, Window]]) -> list[int]:
         run_script = lambda script, keys, args: script(keys=keys, args=args, client=redis)  # noqa: E731
     if run_script is not None:
         redis_keys = [backend.make_key(key) for key, _ in keys]
-        counts = run_script(_increment_script(backend), redis_keys, [window.seconds for _, window in keys])
+        counts = run_script(redis_script(backend, _INCREMENT), redis_keys, [window.seconds for _, window in keys])
         return [int(n) for n in counts]
     counts = []
     for key, window in keys:
         backend.add(key, 0, timeout=window.seconds)
         counts.append(int(backend.incr(key)))
     return counts
-
-
-_script: Any = None
-
-
-def _increment_script(backend: Any) -> Any:
-    """redis-py's Script of `_INCREMENT`, made once: each call names the client it runs on."""
-    global _script
-    if _script is None:
-        _script = _redis_client(backend).register_script(_INCREMENT)
-    return _script
 
 
 def _redis_client(backend: Any) -> Any:
