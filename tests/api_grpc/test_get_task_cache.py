@@ -17,7 +17,7 @@ from api_grpc.converters import task_to_proto
 from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
 from api_grpc.replies import list_tasks_reply, recent_replies
 from core.cache import safe_cache
-from tasks.cache import ROW_SHAPE, task_key, task_to_row
+from tasks.cache import task_entry, task_key, task_to_row
 from tasks.models import Priority, Task
 from tests.api_grpc.helpers import Metadata, bearer, fails, ok
 from tests.factories import TaskFactory, actor_of
@@ -95,7 +95,7 @@ def test_an_entry_changed_behind_the_kept_reply_is_never_served_stale(stub: Any,
     get(stub, str(task.pk), as_user)
     get(stub, str(task.pk), as_user)  # kept
     task.title = "changed"
-    safe_cache.set(task_key(task.pk), (ROW_SHAPE, *task_to_row(task)))
+    safe_cache.set(task_key(task.pk), task_entry(task))
 
     assert get(stub, str(task.pk), as_user).title == "changed"
 

@@ -17,6 +17,7 @@ from django_redis.cache import RedisCache
 from core.cache import SafeCache, safe_cache
 from core.memo import RenderedMemo
 from tasks import cache as task_cache
+from tasks.models import Task
 from tasks.selectors import task_get, task_list, task_list_rows
 from tasks.services import task_create, task_update
 from tests.factories import actor_of
@@ -207,9 +208,10 @@ def test_cached_reads_live_in_redis_not_in_the_process(user: Any) -> None:
     task_list(actor=actor)
     fresh = caches.create_connection("default")
     assert isinstance(fresh, RedisCache)  # django-redis' backend (or django-prometheus' subclass of it)
-    entry = fresh.get(task_cache.task_key(task.pk))
+    key = task_cache.task_key(task.pk)
+    entry = fresh.get(key)
     assert entry is not None and entry[0] == task_cache.ROW_SHAPE
-    assert task_cache.task_from_row(entry[1:]).title == "shared"
+    assert task_cache.task_from_row(task_cache.entry_row(key, entry)).title == "shared"
     assert fresh.get(f"tasks:generation:{task_cache.owner_scope(user.pk)}") is not None
 
 
@@ -243,6 +245,43 @@ def test_a_row_keeps_the_id_as_text_and_gives_the_model_back(user: Any) -> None:
     rebuilt = task_cache.task_from_row(row)
     assert isinstance(rebuilt.pk, uuid.UUID) and rebuilt.pk == task.pk
     assert task_cache.task_to_row(rebuilt) == row
+
+
+@pytest.mark.django_db
+def test_a_cached_task_is_decoded_once_while_its_entry_is_unchanged(user: Any) -> None:
+    """A task's entry holds its row encoded; every read of equal bytes gives the row decoded once,
+    and a write (new bytes under the same key) is read as it now is."""
+    actor = actor_of(user)
+    task = task_create(actor=actor, data={"title": "one"})
+    task_get(actor=actor, task_id=task.pk)  # fills the cache
+    key = task_cache.task_key(task.pk)
+    shape, encoded = safe_cache.get(key)
+    assert shape == task_cache.ROW_SHAPE and isinstance(encoded, bytes)
+
+    first, again = task_cache.task_row_cached(task.pk), task_cache.task_row_cached(task.pk)
+    assert first is again  # the second read decoded nothing
+    assert first == task_cache.task_to_row(Task.objects.get(pk=task.pk))
+
+    stored = Task.objects.get(pk=task.pk)
+    stored.title = "two"  # another process's entry under the same key
+    safe_cache.set(key, task_cache.task_entry(stored))
+    changed = task_cache.task_row_cached(task.pk)
+    assert changed is not first and changed[task_cache._FIELDS.index("title")] == "two"
+    assert task_get(actor=actor, task_id=task.pk).title == "two"
+
+
+@pytest.mark.django_db
+def test_a_task_made_from_a_shared_row_has_tags_of_its_own(user: Any) -> None:
+    """The decoded row is shared by every reader in the process: changing one task's tags in place
+    never reaches the next reader."""
+    actor = actor_of(user)
+    task = task_create(actor=actor, data={"title": "tagged", "tags": ["a"]})
+    task_get(actor=actor, task_id=task.pk)
+
+    task_get(actor=actor, task_id=task.pk).tags.append("changed in place")
+
+    assert task_get(actor=actor, task_id=task.pk).tags == ["a"]
+    assert task_cache.task_row_cached(task.pk)[task_cache._TAGS] == ["a"]
 
 
 def test_list_pages_are_keyed_by_the_row_shape() -> None:

@@ -57,10 +57,12 @@ def replica(url: str) -> RedisCache:
 
 def cached_version(cache: RedisCache, task_id: Any) -> int | None:
     """The version of the task a process reading `cache` would be served, or None for a miss."""
-    entry = cache.get(task_cache.task_key(task_id))
-    if not isinstance(entry, tuple) or entry[0] != task_cache.ROW_SHAPE:
-        return None  # absent, a tombstone or a marker: read from the database
-    return task_cache.task_from_row(entry[1:]).version
+    key = task_cache.task_key(task_id)
+    entry = cache.get(key)
+    row = task_cache.entry_row(key, entry) if isinstance(entry, tuple) else None
+    if row is None:
+        return None  # absent, a tombstone, a marker or another release's entry: read from the database
+    return task_cache.task_from_row(row).version
 
 
 def stale_reads(other: RedisCache, actor: Any, tasks: list[Task]) -> list[str]:
@@ -161,7 +163,7 @@ def test_the_other_replica_is_repaired_without_this_process_reading(redis_url: s
 def test_a_reader_that_loaded_the_old_row_cannot_store_it_after_the_repair(redis_url: str, user: Any) -> None:
     actor = actor_of(user)
     task = task_create(actor=actor, data={"title": "before"})
-    old_entry = (task_cache.ROW_SHAPE, *task_cache.task_to_row(Task.objects.get(pk=task.pk)))  # loaded, not yet stored
+    old_entry = task_cache.task_entry(Task.objects.get(pk=task.pk))  # loaded, not yet stored
 
     stall = redis_stall(redis_url, 1)
     time.sleep(0.05)
