@@ -4,8 +4,10 @@ that runs no statement (a gRPC call answered from the cache) sends nothing to th
 
 from __future__ import annotations
 
+import threading
 import time
 
+import django.db
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -84,3 +86,34 @@ def test_a_statement_is_checked_against_every_enclosing_budget() -> None:
         with pytest.raises(TimeBudgetExceeded, match="call ended"):
             _timeout_ms()
     _timeout_ms()
+
+
+def test_each_thread_s_budget_wraps_that_thread_s_connection() -> None:
+    """Django keeps a connection per thread, and a budget checks the statements of its own thread's
+    (found once per thread): a gRPC call's budget never reaches another call's statements."""
+    main_thread_wrappers = list(connection.execute_wrappers)
+    seen: dict[str, object] = {}
+    entered, release = threading.Event(), threading.Event()
+
+    def call() -> None:
+        try:
+            for _ in range(2):  # the second block uses the connection found by the first
+                with time_budget(None, wanted=lambda: True):
+                    seen["own"] = len(django.db.connection.execute_wrappers)
+                    seen["same as the main thread's"] = django.db.connection is connection_of_main
+                    entered.set()
+                    release.wait(5)
+            seen["own after"] = len(django.db.connection.execute_wrappers)
+        finally:
+            django.db.connections.close_all()
+
+    connection_of_main = django.db.connections["default"]
+    thread = threading.Thread(target=call)
+    thread.start()
+    assert entered.wait(5)
+    during = list(connection.execute_wrappers)
+    release.set()
+    thread.join(5)
+
+    assert seen == {"own": 1, "same as the main thread's": False, "own after": 0}
+    assert during == main_thread_wrappers == list(connection.execute_wrappers)
