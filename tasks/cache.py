@@ -172,13 +172,17 @@ def task_key(task_id: UUID) -> str:
 
 def task_cached(task_id: UUID, load: Callable[[], Task | None]) -> Task | None:
     """The task with this id from the cache, or from `load` (which reads the database)."""
+    loaded: list[Task | None] = []
 
     def build() -> Any:
         task = load()
+        loaded.append(task)
         return ABSENT if task is None else task_entry(task)
 
     key = task_key(task_id)
     entry = get_or_build(key, build)
+    if loaded:  # built here (a miss, or the cache off): the entry is this model's, not decoded back
+        return loaded[0]
     if entry == ABSENT:
         return None
     row = entry_row(key, entry)

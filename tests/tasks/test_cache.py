@@ -284,6 +284,27 @@ def test_a_task_made_from_a_shared_row_has_tags_of_its_own(user: Any) -> None:
     assert task_cache.task_row_cached(task.pk)[task_cache._TAGS] == ["a"]
 
 
+@pytest.mark.django_db
+def test_a_task_read_from_the_database_is_not_decoded_back_from_its_entry(
+    user: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A miss, and every read with the cache off, answers the model it loaded: its entry is made for
+    the cache, never unpickled again by the reader that made it."""
+    actor = actor_of(user)
+    task = task_create(actor=actor, data={"title": "loaded"})
+    decoded: list[str] = []
+    monkeypatch.setattr(task_cache, "entry_row", lambda key, entry: decoded.append(key))
+
+    settings.CACHE_ENABLED = False
+    assert task_get(actor=actor, task_id=task.pk).title == "loaded"
+    settings.CACHE_ENABLED = True
+    safe_cache.delete(task_cache.task_key(task.pk))
+    assert task_get(actor=actor, task_id=task.pk).title == "loaded"  # a miss: built and stored
+
+    assert decoded == []
+    assert safe_cache.get(task_cache.task_key(task.pk))[0] == task_cache.ROW_SHAPE
+
+
 def test_list_pages_are_keyed_by_the_row_shape() -> None:
     key, slot = task_cache.page_key(task_cache.ALL_SCOPE, [("limit", 20)])
     assert key == f"tasks:page:{task_cache.ROW_SHAPE}:{slot}" and slot.startswith(f"{task_cache.ALL_SCOPE}:")
