@@ -172,6 +172,8 @@ def task_key(task_id: UUID) -> str:
 
 def task_cached(task_id: UUID, load: Callable[[], Task | None]) -> Task | None:
     """The task with this id from the cache, or from `load` (which reads the database)."""
+    if not safe_cache.enabled:  # off, or resting after a fault: nothing would be read or stored
+        return load()
     loaded: list[Task | None] = []
 
     def build() -> Any:
@@ -181,7 +183,7 @@ def task_cached(task_id: UUID, load: Callable[[], Task | None]) -> Task | None:
 
     key = task_key(task_id)
     entry = get_or_build(key, build)
-    if loaded:  # built here (a miss, or the cache off): the entry is this model's, not decoded back
+    if loaded:  # built here (a miss): the entry is this model's, not decoded back
         return loaded[0]
     if entry == ABSENT:
         return None

@@ -288,20 +288,29 @@ def test_a_task_made_from_a_shared_row_has_tags_of_its_own(user: Any) -> None:
 def test_a_task_read_from_the_database_is_not_decoded_back_from_its_entry(
     user: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A miss, and every read with the cache off, answers the model it loaded: its entry is made for
-    the cache, never unpickled again by the reader that made it."""
+    """A miss answers the model it loaded: its entry is made for the cache, never unpickled again by
+    the reader that made it. With the cache off no entry is made at all."""
     actor = actor_of(user)
     task = task_create(actor=actor, data={"title": "loaded"})
     decoded: list[str] = []
     monkeypatch.setattr(task_cache, "entry_row", lambda key, entry: decoded.append(key))
+    made: list[Any] = []
+    make_entry = task_cache.task_entry
+
+    def task_entry(model: Task) -> task_cache.TaskEntry:
+        made.append(model.pk)
+        return make_entry(model)
+
+    monkeypatch.setattr(task_cache, "task_entry", task_entry)
 
     settings.CACHE_ENABLED = False
     assert task_get(actor=actor, task_id=task.pk).title == "loaded"
+    assert made == []
     settings.CACHE_ENABLED = True
     safe_cache.delete(task_cache.task_key(task.pk))
     assert task_get(actor=actor, task_id=task.pk).title == "loaded"  # a miss: built and stored
 
-    assert decoded == []
+    assert decoded == [] and made == [task.pk]
     assert safe_cache.get(task_cache.task_key(task.pk))[0] == task_cache.ROW_SHAPE
 
 
