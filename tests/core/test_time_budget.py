@@ -4,6 +4,7 @@ that runs no statement (a gRPC call answered from the cache) sends nothing to th
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
@@ -89,15 +90,15 @@ def test_a_statement_is_checked_against_every_enclosing_budget() -> None:
 
 
 def test_each_thread_s_budget_wraps_that_thread_s_connection() -> None:
-    """Django keeps a connection per thread, and a budget checks the statements of its own thread's
-    (found once per thread): a gRPC call's budget never reaches another call's statements."""
+    """Django keeps a connection per thread, and a budget checks the statements of its own thread's:
+    a gRPC call's budget never reaches another call's statements."""
     main_thread_wrappers = list(connection.execute_wrappers)
     seen: dict[str, object] = {}
     entered, release = threading.Event(), threading.Event()
 
     def call() -> None:
         try:
-            for _ in range(2):  # the second block uses the connection found by the first
+            for _ in range(2):
                 with time_budget(None, wanted=lambda: True):
                     seen["own"] = len(django.db.connection.execute_wrappers)
                     seen["same as the main thread's"] = django.db.connection is connection_of_main
@@ -117,3 +118,19 @@ def test_each_thread_s_budget_wraps_that_thread_s_connection() -> None:
 
     assert seen == {"own": 1, "same as the main thread's": False, "own after": 0}
     assert during == main_thread_wrappers == list(connection.execute_wrappers)
+
+
+def test_a_budget_wraps_the_connection_its_block_uses_in_and_out_of_an_event_loop() -> None:
+    """While a thread runs an event loop, asgiref's Local gives it other connections (one per
+    context) than outside it: each budget wraps the connection its own block uses, so the budget is
+    looked up on entry, never kept per thread (that cache made a slow health check a 200)."""
+    before = len(connection.execute_wrappers)
+
+    async def in_a_loop() -> int:
+        with time_budget(None, wanted=lambda: True):
+            return len(django.db.connection.execute_wrappers)
+
+    assert asyncio.run(in_a_loop()) == 1
+    with time_budget(None, wanted=lambda: True):
+        assert len(connection.execute_wrappers) == before + 1
+    assert len(connection.execute_wrappers) == before
