@@ -122,7 +122,7 @@ def test_each_thread_s_budget_wraps_that_thread_s_connection() -> None:
 
 def test_a_budget_wraps_the_connection_its_block_uses_in_and_out_of_an_event_loop() -> None:
     """While a thread runs an event loop, asgiref's Local gives it other connections (one per
-    context) than outside it: each budget wraps the connection its own block uses, so the budget is
+    context) than outside it: each budget wraps the connection its own block uses, so the connection is
     looked up on entry, never kept per thread (that cache made a slow health check a 200)."""
     before = len(connection.execute_wrappers)
 
