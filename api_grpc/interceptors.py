@@ -10,7 +10,8 @@ request whose bytes were refused (`converters.decode_request`) is INVALID_ARGUME
 servicer; every exception mapped to its status (never UNKNOWN); one access log line.
 
 A stream (WatchTasks, SyncTasks: `stream`) gets the same for its whole length, and first one of the
-server's stream slots (`api_grpc.streams.OpenStreams`, GRPC_MAX_STREAMS).
+server's stream slots (`api_grpc.streams.OpenStreams`, GRPC_MAX_STREAMS). It runs on the streams'
+own threads, never on the GRPC_WORKERS threads of unary calls.
 
 One interceptor rather than one per concern, and the wrapped handler built once per method: grpcio
 runs the interceptor chain and builds a new handler on every call, and on a cache hit that machinery
@@ -100,13 +101,13 @@ class TaskServiceInterceptor(grpc.ServerInterceptor):
             )
         elif handler.unary_stream is not None:
             wrapped = grpc.unary_stream_rpc_method_handler(
-                partial(self.stream, handler.unary_stream, method),
+                self._on_stream_pool(partial(self.stream, handler.unary_stream, method)),
                 request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
         elif handler.stream_stream is not None:
             wrapped = grpc.stream_stream_rpc_method_handler(
-                partial(self.stream, handler.stream_stream, method),
+                self._on_stream_pool(partial(self.stream, handler.stream_stream, method)),
                 request_deserializer=deserializer,
                 response_serializer=handler.response_serializer,
             )
@@ -114,6 +115,13 @@ class TaskServiceInterceptor(grpc.ServerInterceptor):
             return handler
         self._handlers[method] = wrapped  # a race only builds the same handler twice
         return wrapped
+
+    def _on_stream_pool(self, behavior: partial[Any]) -> partial[Any]:
+        """`behavior`, run on the streams' own threads (`OpenStreams.pool`) instead of the server's
+        pool of GRPC_WORKERS threads: grpcio submits a call to the pool its behavior names as
+        `experimental_thread_pool` (grpc_health's non-blocking Watch is given its pool the same way)."""
+        behavior.experimental_thread_pool = self.streams.pool  # type: ignore[attr-defined]
+        return behavior
 
     def call(
         self, behavior: Behavior, method: str, attributes: dict[str, str], request: Any, context: grpc.ServicerContext

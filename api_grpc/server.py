@@ -82,15 +82,15 @@ def build_server(
 ) -> Running:
     """Create and start the server; `port=0` picks a free port (tests).
 
-    Every call holds a pool thread while it runs, a stream for as long as it is open. The pool has
-    GRPC_MAX_STREAMS threads more than GRPC_WORKERS, and the interceptor lets no more than
-    GRPC_MAX_STREAMS streams run at once, so streams never take the threads of unary calls.
+    Every call holds a pool thread while it runs, a stream for as long as it is open. Unary calls
+    (and health and reflection) run on the server's pool of GRPC_WORKERS threads, streams on
+    `streams.pool` (api_grpc.streams): a stream never takes a unary call's thread, and however many
+    unary calls are in progress (up to GRPC_MAX_CONCURRENT_RPCS, the rest waiting for a thread), at
+    most GRPC_WORKERS threads run them, each with its own database connection.
     """
     streams = OpenStreams(settings.GRPC_MAX_STREAMS if max_streams is None else max_streams)
     server = grpc.server(
-        futures.ThreadPoolExecutor(
-            max_workers=(workers or settings.GRPC_WORKERS) + streams.limit, thread_name_prefix="grpc"
-        ),
+        futures.ThreadPoolExecutor(max_workers=workers or settings.GRPC_WORKERS, thread_name_prefix="grpc"),
         interceptors=default_interceptors(streams),
         maximum_concurrent_rpcs=settings.GRPC_MAX_CONCURRENT_RPCS + streams.limit,
         options=[

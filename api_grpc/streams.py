@@ -2,9 +2,11 @@
 reads a subscription while the call lives.
 
 The sync server runs every call on a pool thread for as long as it lasts, so an open stream holds a
-thread. `OpenStreams` caps them at GRPC_MAX_STREAMS (the pool has that many threads more than
-GRPC_WORKERS, `api_grpc.server.build_server`): unary calls always keep GRPC_WORKERS threads, and a
-stream over the cap is refused with RESOURCE_EXHAUSTED before it authenticates or subscribes.
+thread. Streams run on a pool of their own (`OpenStreams.pool`, which the interceptor names as its
+stream handlers' `experimental_thread_pool`, grpcio's per-method pool), and unary calls on the
+server's pool of GRPC_WORKERS threads (`api_grpc.server.build_server`): neither kind ever takes the
+other's threads. `OpenStreams` caps the streams at GRPC_MAX_STREAMS; its pool has one thread more, on
+which a stream over the cap is refused with RESOURCE_EXHAUSTED before it authenticates or subscribes.
 `close()` (the server's shutdown) ends every open stream with UNAVAILABLE within `POLL` seconds, so
 that clients reconnect with their last event id instead of being cut off by the grace period.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from concurrent import futures
 
 import grpc
 from django.db import connection
@@ -28,10 +31,13 @@ SHUTTING_DOWN = "The server is shutting down: reconnect with the last event id y
 
 
 class OpenStreams:
-    """The streams in progress in one server, at most `limit` at a time."""
+    """The streams in progress in one server, at most `limit` at a time, and the threads they run on:
+    `limit` threads, and one more to refuse the streams over the limit at once (threads are started
+    as streams need them)."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
+        self.pool = futures.ThreadPoolExecutor(max_workers=limit + 1, thread_name_prefix="grpc-stream")
         self._count = 0
         self._lock = threading.Lock()
         self._closing = threading.Event()

@@ -3,9 +3,9 @@
 What a gRPC engineer would write to serve the same call with the same concerns as taskhub's
 `manage.py grpcserver`, and nothing of taskhub's code but the generated protobuf modules:
 
-- the worker model of `grpcserver`: a thread pool of GRPC_WORKERS + GRPC_MAX_STREAMS threads (8 + 100;
-  taskhub keeps the stream slots for its streaming methods, but a unary call may run on any pool
-  thread there too) and GRPC_MAX_CONCURRENT_RPCS + GRPC_MAX_STREAMS calls at once;
+- the worker model of `grpcserver` for unary calls: a thread pool of GRPC_WORKERS threads (8; taskhub
+  runs its streams on a pool of their own, and the peer has none) and GRPC_MAX_CONCURRENT_RPCS +
+  GRPC_MAX_STREAMS calls at once;
 - one interceptor whose wrapped handler is built once per method (as taskhub's), around each call:
   the request id (`x-request-id` kept when it is 1-128 safe characters, else a new one, returned
   in the trailing metadata); `api_requests_total`, `api_request_duration_seconds` and
@@ -28,7 +28,7 @@ The peer serves reads only; nothing invalidates its cache (the bench does not wr
 
     .venv/bin/python bench/peers/grpc_peer.py --port PORT [--host 127.0.0.1] [--workers 8]
 
-(`--workers` as grpcserver's: the unary threads, GRPC_WORKERS; the pool adds GRPC_MAX_STREAMS.)
+(`--workers` as grpcserver's: the threads of unary calls, GRPC_WORKERS.)
 
 with the environment of taskhub's server (bench/run.py passes the same one). Stops on SIGTERM/SIGINT.
 """
@@ -352,7 +352,7 @@ def serve(host: str, port: int, workers: int) -> tuple[grpc.Server, int]:
     peer = Peer(Settings())
     streams = int(os.environ.get("GRPC_MAX_STREAMS", "100"))
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=workers + streams),
+        futures.ThreadPoolExecutor(max_workers=workers),
         interceptors=[Interceptor(peer)],
         maximum_concurrent_rpcs=int(os.environ.get("GRPC_MAX_CONCURRENT_RPCS", "64")) + streams,
     )

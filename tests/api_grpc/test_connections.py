@@ -1,9 +1,12 @@
-"""Database connection hygiene around each call: like Django around an HTTP request, the server
-closes broken or expired connections before and after every call (`close_old_connections`), so a
-connection the database dropped between two calls is replaced transparently."""
+"""Database connections and the threads that hold them. Like Django around an HTTP request, the
+server closes broken or expired connections before and after every call (`close_old_connections`),
+so a connection the database dropped between two calls is replaced transparently. Django keeps a
+connection per thread, and unary calls run on GRPC_WORKERS threads however many are in progress, so
+a server holds at most that many connections for them (docs/api/grpc.md, Limits)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -50,3 +53,42 @@ def test_a_connection_killed_between_calls_is_replaced(
     assert after and not set(after) & set(before)  # a new session replaced the killed one
     # And writes too.
     ok(stub.CreateTask, pb.CreateTaskRequest(title="after the kill"), as_user)
+
+
+def concurrent_calls(method: Any, requests: list[Any], metadata: Metadata) -> list[Any]:
+    """Every request sent at once (grpcio's futures), then every answer."""
+    calls = [method.future(request, metadata=metadata, timeout=30) for request in requests]
+    return [call.result() for call in calls]
+
+
+def test_unary_calls_run_on_grpc_workers_threads_however_many_are_in_progress(
+    start_server: Callable[..., Running], open_channel: Any, user: Any, as_user: Metadata
+) -> None:
+    before = set(threading.enumerate())
+    running = start_server(workers=2, max_streams=3)
+    stub = pb_grpc.TaskServiceStub(open_channel(port=running.port))
+    TaskFactory(owner=user, title="a task")
+
+    for _ in range(3):
+        answers = concurrent_calls(stub.ListTasks, [pb.ListTasksRequest(page_size=n) for n in range(1, 33)], as_user)
+        assert [len(answer.tasks) for answer in answers] == [1] * 32
+
+    started = {thread.name.rpartition("_")[0] for thread in set(threading.enumerate()) - before}
+    unary = [thread for thread in set(threading.enumerate()) - before if thread.name.startswith("grpc_")]
+    assert 1 <= len(unary) <= 2, sorted(thread.name for thread in unary)
+    assert "grpc-stream" not in started  # no stream: the streams' threads are started only for streams
+
+
+@pytest.mark.postgres
+def test_concurrent_writes_hold_at_most_grpc_workers_connections(
+    start_server: Callable[..., Running], open_channel: Any, user: Any, as_user: Metadata
+) -> None:
+    running = start_server(workers=2)
+    stub = pb_grpc.TaskServiceStub(open_channel(port=running.port))
+    terminate_other_connections()
+
+    created = concurrent_calls(stub.CreateTask, [pb.CreateTaskRequest(title=f"{n}") for n in range(32)], as_user)
+
+    assert len({answer.task.id for answer in created}) == 32
+    # Each thread that ran a call keeps its connection between calls (CONN_MAX_AGE).
+    assert 1 <= len(server_sessions()) <= 2

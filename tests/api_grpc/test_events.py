@@ -345,6 +345,7 @@ def test_a_client_that_stops_reading_is_dropped(
 def test_streams_over_the_servers_limit_are_refused_and_unary_calls_still_run(
     start_server: Callable[..., Running], open_channel: Callable[..., grpc.Channel], user: Any, as_user: Metadata
 ) -> None:
+    before = set(threading.enumerate())
     server = start_server(workers=2, max_streams=3)
     stub = pb_grpc.TaskServiceStub(open_channel(server.port))
     calls = []
@@ -373,6 +374,10 @@ def test_streams_over_the_servers_limit_are_refused_and_unary_calls_still_run(
     for thread in threads:
         thread.join()
     assert len(answers) == 2
+    # The streams ran on threads of their own: three held, and the one that refused the fourth.
+    started = sorted(thread.name for thread in set(threading.enumerate()) - before)
+    assert [name for name in started if name.startswith("grpc-stream_")] == [f"grpc-stream_{n}" for n in range(4)]
+    assert 1 <= len([name for name in started if name.startswith("grpc_")]) <= 2
 
     calls[0].cancel()
     assert wait_until(lambda: server.streams.count == 2, timeout=5)

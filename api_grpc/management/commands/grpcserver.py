@@ -29,7 +29,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default=settings.GRPC_HOST, help="default: GRPC_HOST (127.0.0.1)")
         parser.add_argument("--port", type=int, default=settings.GRPC_PORT, help="default: GRPC_PORT (50051)")
-        parser.add_argument("--workers", type=int, default=settings.GRPC_WORKERS, help="threads running calls")
+        parser.add_argument("--workers", type=int, default=settings.GRPC_WORKERS, help="threads running unary calls")
         parser.add_argument("--no-reflection", action="store_true", help="do not serve server reflection")
         parser.add_argument("--no-health", action="store_true", help="do not serve grpc.health.v1")
         parser.add_argument(

@@ -6,13 +6,15 @@ from config.settings.components.http import REQUEST_MAX_BYTES
 GRPC_ENABLED = env.bool("GRPC_ENABLED", default=True)
 GRPC_HOST = env.str("GRPC_HOST", default="127.0.0.1")
 GRPC_PORT = env.int("GRPC_PORT", default=50051)
-# Threads running calls. Sync handlers on a thread pool: measured faster than grpc.aio (docs/api/grpc.md).
+# Threads running unary calls (and health, reflection), however many are in progress: each keeps its
+# own database connection. Sync handlers on a thread pool: measured faster than grpc.aio (docs/api/grpc.md).
 GRPC_WORKERS = env.int("GRPC_WORKERS", default=8)
 # Calls in progress at once; more are refused with RESOURCE_EXHAUSTED instead of queueing without bound.
 GRPC_MAX_CONCURRENT_RPCS = env.int("GRPC_MAX_CONCURRENT_RPCS", default=64)
-# Streams (WatchTasks, SyncTasks) open at once. Each holds a thread while open, so the pool has this
-# many threads more than GRPC_WORKERS, and this many calls more than GRPC_MAX_CONCURRENT_RPCS are
-# allowed: streams never take the threads of unary calls. More streams get RESOURCE_EXHAUSTED.
+# Streams (WatchTasks, SyncTasks) open at once. Each holds a thread while open, on a pool of their own
+# (this many threads, and one to refuse the streams over it), and this many calls more than
+# GRPC_MAX_CONCURRENT_RPCS are allowed: streams and unary calls never take each other's threads.
+# More streams get RESOURCE_EXHAUSTED.
 GRPC_MAX_STREAMS = env.int("GRPC_MAX_STREAMS", default=100)
 GRPC_MAX_RECEIVE_MESSAGE_BYTES = env.int("GRPC_MAX_RECEIVE_MESSAGE_BYTES", default=REQUEST_MAX_BYTES)
 GRPC_MAX_SEND_MESSAGE_BYTES = env.int("GRPC_MAX_SEND_MESSAGE_BYTES", default=4 * 1024 * 1024)
