@@ -123,8 +123,9 @@ class TagsField(models.JSONField):
 class HasTag(Lookup):  # type: ignore[type-arg]  # generic only in django-stubs
     """`tags__has_tag="x"`: the list contains the tag.
 
-    PostgreSQL uses `@>`, which the GIN (owner_id, jsonb_path_ops) index of migration 0003 serves; SQLite
-    looks through the list with json_each.
+    PostgreSQL uses `@>`, which the GIN (owner_id, jsonb_path_ops) index of migration 0003 serves (one
+    owner's list asks through `tasks.filters.OwnerTags` instead, migration 0005); SQLite looks through
+    the list with json_each.
     """
 
     lookup_name = "has_tag"

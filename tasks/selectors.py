@@ -159,8 +159,9 @@ def _page_rows(
     scope = cache.ALL_SCOPE if actor.sees_all and not mine else cache.owner_scope(actor.id)
 
     def load() -> tuple[list[tuple[Any, ...]], str | None, str | None]:
-        queryset = task_visible(actor=actor) if scope == cache.ALL_SCOPE else Task.objects.filter(owner_id=actor.id)
-        filterset = TaskFilter(filter_values, queryset=queryset, one_owner=scope != cache.ALL_SCOPE)
+        owner_id = None if scope == cache.ALL_SCOPE else actor.id
+        queryset = task_visible(actor=actor) if owner_id is None else Task.objects.filter(owner_id=owner_id)
+        filterset = TaskFilter(filter_values, queryset=queryset, owner_id=owner_id)
         if not filterset.is_valid():
             raise InvalidInput.for_fields({name: list(msgs) for name, msgs in filterset.errors.items()})
         page = paginate(filterset.qs, ordering=ordering, limit=limit, cursor=cursor)
