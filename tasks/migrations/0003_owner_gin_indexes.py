@@ -16,6 +16,8 @@ of 0002 are dropped only once the new ones are built. SQLite gets none of this.
 
 from django.db import migrations
 
+from tasks.migrations._concurrently import build_index, drop_index
+
 INDEXES = {
     "task_owner_tags_gin": "gin (owner_id, tags jsonb_path_ops)",
     "task_owner_title_trgm": "gin (owner_id, (UPPER(title::text)) gin_trgm_ops)",
@@ -30,21 +32,12 @@ REPLACED = {
 
 def _build(schema_editor, indexes):
     for name, definition in indexes.items():
-        with schema_editor.connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
-                " WHERE c.relname = %s AND pg_table_is_visible(c.oid)",
-                [name],
-            )
-            row = cursor.fetchone()
-        if row is not None and not row[0]:
-            schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
-        schema_editor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON tasks_task USING {definition}")
+        build_index(schema_editor, name, definition)
 
 
 def _drop(schema_editor, indexes):
     for name in indexes:
-        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+        drop_index(schema_editor, name)
 
 
 def forward(apps, schema_editor):

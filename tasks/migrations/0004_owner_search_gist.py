@@ -19,6 +19,8 @@ behind, which is dropped and built again. SQLite gets none of this.
 
 from django.db import migrations
 
+from tasks.migrations._concurrently import build_index, drop_index
+
 NAME = "task_owner_search_gist"
 DEFINITION = "gist (owner_id, (UPPER((title::text || CHR(31) || description))) gist_trgm_ops(siglen=256))"
 
@@ -27,22 +29,13 @@ def forward(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
     schema_editor.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
-            " WHERE c.relname = %s AND pg_table_is_visible(c.oid)",
-            [NAME],
-        )
-        row = cursor.fetchone()
-    if row is not None and not row[0]:
-        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {NAME}")
-    schema_editor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {NAME} ON tasks_task USING {DEFINITION}")
+    build_index(schema_editor, NAME, DEFINITION)
 
 
 def backward(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {NAME}")
+    drop_index(schema_editor, NAME)
 
 
 class Migration(migrations.Migration):

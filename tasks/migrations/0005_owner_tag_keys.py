@@ -23,6 +23,8 @@ invalid index behind, which is dropped and built again. SQLite gets none of this
 
 from django.db import migrations
 
+from tasks.migrations._concurrently import build_index, drop_index
+
 FUNCTION = (
     "CREATE OR REPLACE FUNCTION tasks_owner_tags(owner_id bigint, tags jsonb) RETURNS jsonb"
     " LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT jsonb_build_object(owner_id::text, tags) $$"
@@ -35,22 +37,13 @@ def forward(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
     schema_editor.execute(FUNCTION)
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
-            " WHERE c.relname = %s AND pg_table_is_visible(c.oid)",
-            [NAME],
-        )
-        row = cursor.fetchone()
-    if row is not None and not row[0]:
-        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {NAME}")
-    schema_editor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {NAME} ON tasks_task USING {DEFINITION}")
+    build_index(schema_editor, NAME, DEFINITION)
 
 
 def backward(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {NAME}")
+    drop_index(schema_editor, NAME)
     schema_editor.execute("DROP FUNCTION IF EXISTS tasks_owner_tags(bigint, jsonb)")
 
 
