@@ -11,11 +11,12 @@ servicer; every exception mapped to its status (never UNKNOWN); one access log l
 
 A stream (WatchTasks, SyncTasks: `stream`) gets the same for its whole length, and first one of the
 server's stream slots (`api_grpc.streams.OpenStreams`, GRPC_MAX_STREAMS). It runs on the streams'
-own threads, never on the GRPC_WORKERS threads of unary calls.
+own threads, never on the GRPC_WORKERS threads of unary calls; so does a server reflection stream.
 
 One interceptor rather than one per concern, and the wrapped handler built once per method: grpcio
 runs the interceptor chain and builds a new handler on every call, and on a cache hit that machinery
-cost more than the call itself (bench/README.md, row (h)). Health and reflection calls pass through.
+cost more than the call itself (bench/README.md, row (h)). Health and reflection calls pass through
+(reflection on the streams' threads).
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ from observability.middleware import (
 )
 
 SERVICE_PREFIX = "/tasks.v1.TaskService/"
+# Server reflection (v1alpha and v1): a client may hold its stream open for as long as it likes.
+REFLECTION_PREFIX = "/grpc.reflection."
 # The methods whose behaviour may return the reply already serialized (api_grpc.replies).
 SERIALIZED_REPLIES = frozenset({SERVICE_PREFIX + "GetTask", SERVICE_PREFIX + "ListTasks"})
 
@@ -85,6 +88,16 @@ class TaskServiceInterceptor(grpc.ServerInterceptor):
         if wrapped is not None:
             return wrapped
         handler = continuation(details)
+        if handler is not None and handler.stream_stream is not None and method.startswith(REFLECTION_PREFIX):
+            # Passes through, but on the streams' threads: an open reflection stream never holds a
+            # thread of unary calls.
+            wrapped = grpc.stream_stream_rpc_method_handler(
+                self._on_stream_pool(partial(handler.stream_stream)),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+            self._handlers[method] = wrapped
+            return wrapped
         if handler is None or not method.startswith(SERVICE_PREFIX):
             return handler
         # Bad bytes become a Refused request, which `serve` answers INVALID_ARGUMENT with our

@@ -83,10 +83,11 @@ def build_server(
     """Create and start the server; `port=0` picks a free port (tests).
 
     Every call holds a pool thread while it runs, a stream for as long as it is open. Unary calls
-    (and health and reflection) run on the server's pool of GRPC_WORKERS threads, streams on
-    `streams.pool` (api_grpc.streams): a stream never takes a unary call's thread, and however many
-    unary calls are in progress (up to GRPC_MAX_CONCURRENT_RPCS, the rest waiting for a thread), at
-    most GRPC_WORKERS threads run them, each with its own database connection.
+    (and health checks) run on the server's pool of GRPC_WORKERS threads, streams (server
+    reflection's too) on `streams.pool` (api_grpc.streams): a stream never takes a unary call's
+    thread, and however many unary calls are in progress (up to GRPC_MAX_CONCURRENT_RPCS, the rest
+    waiting for a thread), at most GRPC_WORKERS threads run them, each with its own database
+    connection.
     """
     streams = OpenStreams(settings.GRPC_MAX_STREAMS if max_streams is None else max_streams)
     server = grpc.server(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +16,11 @@ import grpc
 import pytest
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
+from api_grpc.generated.tasks.v1 import tasks_pb2_grpc as pb_grpc
 from api_grpc.server import Running
 from tasks.models import Priority
+from tests.api_grpc.helpers import bearer
 from tests.conftest import access_token
 from tests.factories import TaskFactory
 
@@ -132,3 +136,26 @@ def test_a_second_server_in_the_process_serves_v1_reflection_too(start_server: A
             )
             (response,) = info(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)
         assert "grpc.reflection.v1.ServerReflection" in {s.name for s in response.list_services_response.service}
+
+
+def test_an_open_reflection_stream_holds_no_thread_of_unary_calls(
+    start_server: Any, user: Any, other_user: Any
+) -> None:
+    """A reflection client may keep its stream open: it runs on the streams' threads, so even with one
+    thread for unary calls, a call goes on while the stream waits for its next request."""
+    running = start_server(workers=1)
+    TaskFactory(owner=user, title="still served")
+    requests: queue.Queue[reflection_pb2.ServerReflectionRequest | None] = queue.Queue()
+    with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        reflecting = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
+            iter(requests.get, None), timeout=30
+        )
+        requests.put(reflection_pb2.ServerReflectionRequest(list_services=""))
+        assert next(reflecting).list_services_response.service  # the stream is open, and waits
+
+        stub = pb_grpc.TaskServiceStub(channel)
+        reply = stub.ListTasks(pb.ListTasksRequest(), metadata=bearer(user), timeout=5)
+        assert [task.title for task in reply.tasks] == ["still served"]
+
+        requests.put(None)  # the client half-closes; the stream ends
+        assert list(reflecting) == []

@@ -6,7 +6,7 @@ from config.settings.components.http import REQUEST_MAX_BYTES
 GRPC_ENABLED = env.bool("GRPC_ENABLED", default=True)
 GRPC_HOST = env.str("GRPC_HOST", default="127.0.0.1")
 GRPC_PORT = env.int("GRPC_PORT", default=50051)
-# Threads running unary calls (and health, reflection), however many are in progress: each keeps its
+# Threads running unary calls (and health checks), however many are in progress: each keeps its
 # own database connection. Sync handlers on a thread pool: measured faster than grpc.aio (docs/api/grpc.md).
 GRPC_WORKERS = env.int("GRPC_WORKERS", default=8)
 # Calls in progress at once; more are refused with RESOURCE_EXHAUSTED instead of queueing without bound.
