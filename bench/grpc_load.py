@@ -29,6 +29,7 @@ class GrpcResult:
     rps: float
     p50_ms: float
     p99_ms: float
+    percentiles: dict[float, float]  # as bench/run.py's Result: 90.0, 90.1, … 99.9 and 100 (the slowest)
     failed: int
 
 
@@ -87,6 +88,12 @@ def run_h2load(
         requests=len(latencies),
         rps=float(match.group(1)),
         p50_ms=statistics.median(latencies),
-        p99_ms=latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        p99_ms=_at(latencies, 99.0),
+        percentiles={tenth / 10: _at(latencies, tenth / 10) for tenth in range(900, 1000)} | {100.0: latencies[-1]},
         failed=failed,
     )
+
+
+def _at(latencies: list[float], percentile: float) -> float:
+    """The latency at `percentile` of the sorted `latencies`."""
+    return latencies[min(len(latencies) - 1, int(len(latencies) * percentile / 100))]

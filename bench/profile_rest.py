@@ -8,6 +8,8 @@
     taskset -c 0 .venv/bin/python bench/profile_rest.py --layers -n 400     # what each middleware layer costs
     taskset -c 0 .venv/bin/python bench/profile_rest.py --stages -n 300     # what each stage of a GET adds
     ... --path graphql-list                                          # bench/run.py's row (f)
+    valgrind ... --without SessionMiddleware,CsrfViewMiddleware -n 200  # a chain without those layers
+    PROFILE_OUT=one.prof .venv/bin/python bench/profile_rest.py --cprofile   # ... and its stats to a file
 
 Instructions per request = (I(n) - I(0)) / n: callgrind counts are deterministic, so small
 differences show on a shared, noisy machine where wall-clock timings do not. The environment is
@@ -111,6 +113,9 @@ def main() -> None:
     parser.add_argument("--layers", action="store_true", help="the time each middleware layer costs")
     parser.add_argument("--stages", action="store_true", help="the CPU time each stage of a cached GET adds")
     parser.add_argument("--rounds", type=int, default=21, help="with --layers and --stages")
+    parser.add_argument(
+        "--without", default="", metavar="LAYER,...", help="serve with these MIDDLEWARE layers (class names) left out"
+    )
     args = parser.parse_args()
     environment(args.full)
 
@@ -141,6 +146,9 @@ def main() -> None:
 
         payload = PAGE_QUERY.body(str(task.pk)).encode()
     from config.wsgi import application as app  # as the servers load it (core.db's receivers, the heap frozen)
+
+    if args.without:
+        app = without_layers(app, set(args.without.split(",")), parser)
 
     base = {
         "REQUEST_METHOD": "POST" if payload else "GET",
@@ -188,6 +196,8 @@ def main() -> None:
         for _ in range(args.n):
             request()
         profiler.disable()
+        if os.environ.get("PROFILE_OUT"):
+            profiler.dump_stats(os.environ["PROFILE_OUT"])
         pstats.Stats(profiler).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(60)
     elif args.layers:
         layer_costs(request, args.n, args.rounds)
@@ -198,6 +208,21 @@ def main() -> None:
         for _ in range(args.n):
             request()
     assert all(s.startswith("200") for s in statuses), statuses[-1]
+
+
+def without_layers(app: Any, names: set[str], parser: argparse.ArgumentParser) -> Any:
+    """A handler like `app` with the MIDDLEWARE layers of these class names left out (an experiment:
+    what a shorter chain would save)."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    from config.wsgi import Application
+
+    kept = [layer for layer in settings.MIDDLEWARE if layer.rsplit(".", 1)[1] not in names]
+    if unknown := names - {layer.rsplit(".", 1)[1] for layer in settings.MIDDLEWARE}:
+        parser.error(f"--without: not in MIDDLEWARE: {', '.join(sorted(unknown))}")
+    with override_settings(MIDDLEWARE=kept):
+        return Application()
 
 
 def layer_costs(request: Callable[[Any], bytes], per_round: int, rounds: int) -> None:

@@ -73,3 +73,39 @@ def test_a_skipped_peer_and_a_slow_cached_read_are_reported():
     assert lines[-1].endswith("the target is judged at --connections 32, this run used 8")
     rendered = run.render_table(list(results.values()), markdown=False, connections=8)
     assert "(v) grpcio peer: GetTask" in rendered and "(v) SKIPPED: no grpc_peer.py" in rendered
+
+
+def _slice(requests: int, tail: dict[float, float], slowest: float) -> run.Result:
+    """A slice of row (a) whose latencies are `tail`'s from each of its percentiles to the next."""
+    row = next(row for row in run.ROWS if row.key == "a")
+    percentiles = {tenth / 10: 0.0 for tenth in range(900, 1000)} | {100.0: slowest}
+    for start, ms in sorted(tail.items()):
+        percentiles.update({p: ms for p in percentiles if p >= start and p < 100.0})
+    return run.Result(row, requests=requests, seconds=2.0, p99_ms=percentiles[99.0], percentiles=percentiles)
+
+
+def test_the_p99_of_a_row_in_slices_is_that_of_all_its_requests():
+    steady = _slice(5000, {90.0: 10.0, 99.5: 12.0}, slowest=15.0)
+    assert run.pooled_percentile([steady], 99.0) == 10.0  # one slice: its own p99
+    # One slice of five with a slow last 2%: 0.4% of all the requests, under the pooled p99.
+    stalled = _slice(5000, {90.0: 10.0, 98.0: 40.0}, slowest=60.0)
+    assert stalled.p99_ms == 40.0
+    assert run.pooled_percentile([steady, steady, stalled, steady, steady], 99.0) == 10.0
+    # Two of two: 2% of all the requests are slow, so the p99 is.
+    assert run.pooled_percentile([stalled, stalled], 99.0) == 40.0
+    # Every request of `steady` and 98.9% of `other`'s take at most 20 ms: 99.45% of them all.
+    other = _slice(5000, {90.0: 20.0, 99.0: 30.0}, slowest=31.0)
+    assert run.pooled_percentile([steady, other], 99.0) == 20.0
+    assert run.pooled_percentile([steady, other], 99.5) == 30.0
+
+
+def test_the_p99_target_line_shows_the_highest_slice_beside_the_pooled_p99():
+    results = {
+        "a": _result("a", 2500, 0.4, p99_ms=17.0, slice_p99_ms=21.5),
+        "b": _result("b", 2000, 0.5, p99_ms=26.0, slice_p99_ms=34.0),
+    }
+    lines = run.render_peers({**results, "q": _result("q", 3000, 0.3)}, markdown=True, connections=32)
+    assert lines[-1] == (
+        "p99 of every cached read ((a), (b)) <= 25 ms: misses: (b) 26.0 ms "
+        "(highest (b) 26.0 ms; highest p99 of one slice (b) 34.0 ms)"
+    )

@@ -1,6 +1,9 @@
 -- Shared by every wrk script of the benchmark (loaded with dofile): counts the bad responses in each
 -- wrk thread, and at the end prints one machine-readable line for bench/run.py,
 --   BENCH requests=… duration_us=… p50_us=… p99_us=… non2xx=… gqlerrors=… connect=… read=… write=… timeout=…
+-- and a second with the latency (µs) at each tenth of a percent from 90 to 99.9, and the slowest, from
+-- which bench/run.py pools the percentiles of a row's slices,
+--   BENCH percentiles=90.0:…,90.1:…,…,99.9:…,100.0:…
 -- and exits with status 1 if any response was bad. Bad is a status that is not 2xx (a 304, a redirect
 -- or an error is not a result) and, when the script set `reject_graphql_errors = true` before loading
 -- this file, a body that contains "errors": GraphQL reports errors with HTTP 200.
@@ -46,6 +49,13 @@ function done(summary, latency, requests)
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), non2xx_total,
     gqlerrors_total, e.connect, e.read, e.write, e.timeout
   ))
+  local points = {}
+  for tenth = 900, 999 do
+    table.insert(points, string.format("%.1f:%d", tenth / 10, latency:percentile(tenth / 10)))
+  end
+  -- latency:percentile(100) is 0 in wrk 4.1 (its rank is one past the last request): the slowest is max.
+  table.insert(points, string.format("100.0:%d", latency.max))
+  io.write("BENCH percentiles=" .. table.concat(points, ",") .. "\n")
   if non2xx_total + gqlerrors_total > 0 then
     io.write("BENCH first_bad=" .. sample .. "\n")
     io.flush()
