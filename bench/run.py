@@ -1172,10 +1172,12 @@ def pooled_percentile(parts: list[Result], percentile: float) -> float:
     request count and tail (`Result.percentiles`): the lowest latency of any tail at or below which
     at least that share of all the requests lie.
 
-    A slice vouches only for the share its recorded percentiles show (its 99.2 below 14 ms: 99.2% of
-    its requests, none more), so the answer is never below the true percentile of the pooled
-    requests, and above it by at most a tenth of a percent of the requests. Percentiles of slices do
-    not average: the highest slice p99 is the p99 of that slice's couple of seconds, not of the row.
+    A slice vouches only for the share its recorded percentiles show (its 99.2 at 14 ms: 99.2% of its
+    requests at or below 14 ms, none more), so the answer is never below the true percentile of the
+    pooled requests. It is above it by less than a tenth of a percent of the requests while every
+    slice's 90th percentile lies below the answer, as it does for slices of one row (a slice whose
+    90th does not is counted only from there). Percentiles of slices do not average: the highest
+    slice p99 is the p99 of that slice's couple of seconds, not of the row.
     """
     total = sum(part.requests for part in parts)
     candidates = sorted({ms for part in parts for ms in part.percentiles.values()})
