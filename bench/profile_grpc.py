@@ -4,6 +4,7 @@
     .venv/bin/python bench/profile_grpc.py                               # taskhub, the peer, the floor
     .venv/bin/python bench/profile_grpc.py --servers taskhub -n 1000 --deadline 30
     .venv/bin/python bench/profile_grpc.py --cprofile -n 2000           # where taskhub's time goes
+    PROFILE_OUT=get.prof .venv/bin/python bench/profile_grpc.py --cprofile   # ... and its stats to a file
 
 Each server (`manage.py grpcserver`, bench/peers/grpc_peer.py, bench/grpc_floor.py's Redis floor)
 runs under `valgrind --tool=callgrind` in a process of its own; a client outside valgrind makes
@@ -150,6 +151,8 @@ def cprofile(calls: int, warmup: int, deadline: float | None) -> None:
             call()
     finally:
         running.shutdown(0).wait()
+    if os.environ.get("PROFILE_OUT"):
+        profiler.dump_stats(os.environ["PROFILE_OUT"])
     pstats.Stats(profiler).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(60)
 
 

@@ -228,6 +228,7 @@ class Result:
     non2xx: int = 0
     graphql_errors: int = 0  # 2xx responses whose body contains "errors" (GraphQL rows)
     cpu_ms: float | None = None  # server worker CPU time (user + system) per request
+    cpu_system_ms: float | None = None  # the system (kernel) part of cpu_ms
     pg_connections: float | None = None  # new PostgreSQL sessions per request
     socket_errors: dict[str, int] = field(default_factory=dict)
     failure: str = ""
@@ -691,12 +692,18 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the workers so far (every thread, including those that ended)."""
-        ticks = 0
+        return sum(self.cpu_times())
+
+    def cpu_times(self) -> tuple[float, float]:
+        """User and system (kernel) CPU time of the workers so far, apart."""
+        user = system = 0
         for pid in self.worker_pids():
             with contextlib.suppress(OSError):
                 fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-                ticks += int(fields[11]) + int(fields[12])  # utime, stime
-        return ticks / os.sysconf("SC_CLK_TCK")
+                user += int(fields[11])  # utime
+                system += int(fields[12])  # stime
+        ticks = os.sysconf("SC_CLK_TCK")
+        return user / ticks, system / ticks
 
     def stop(self) -> None:
         """SIGTERM to the main process (graceful), then SIGKILL to its process group if it lingers."""
@@ -1024,7 +1031,7 @@ def run_grpc_row(
     warmup = args.warmup if warmup is None else warmup
     slug = name or f"{row.key}-" + re.sub(r"[^a-z0-9]+", "-", row.label.lower()).strip("-")[:40]
     log(f"({row.key}) {row.label}: {seconds} s (+{warmup} s warm-up)")
-    cpu_before = server.cpu_seconds()
+    user_before, system_before = server.cpu_times()
     try:
         measured = run_h2load(
             cpu=args.load_cpu,
@@ -1040,11 +1047,14 @@ def run_grpc_row(
         )
     except RuntimeError as error:
         return Result(row=row, failure=str(error)[:300])
-    cpu = (server.cpu_seconds() - cpu_before) * 1000
+    user_after, system_after = server.cpu_times()
     result = Result(row=row, requests=measured.requests, seconds=measured.requests / measured.rps)
     result.p50_ms, result.p99_ms, result.percentiles = measured.p50_ms, measured.p99_ms, measured.percentiles
     # h2load's log also holds the warm-up's calls; CPU is spread over all of them.
-    result.cpu_ms = cpu / measured.requests if measured.requests else None
+    if measured.requests:
+        system = (system_after - system_before) * 1000
+        result.cpu_ms = ((user_after - user_before) * 1000 + system) / measured.requests
+        result.cpu_system_ms = system / measured.requests
     if measured.failed:
         result.failure = f"{measured.failed} calls failed at the HTTP/2 level"
     return result
@@ -1121,12 +1131,14 @@ def run_http_row(
     seconds = seconds or args.duration
     log(f"({row.key}) {row.label}: {seconds} s")
     sessions_before = pg_sessions.count()
-    cpu_before = server.cpu_seconds()
+    user_before, system_before = server.cpu_times()
     result = run_wrk(args, row, url, fixture, seconds, out_dir / f"{slug}.txt")
-    cpu_after = server.cpu_seconds()
+    user_after, system_after = server.cpu_times()
     sessions_after = pg_sessions.count()
     if result.requests:
-        result.cpu_ms = (cpu_after - cpu_before) * 1000 / result.requests
+        system = (system_after - system_before) * 1000
+        result.cpu_ms = ((user_after - user_before) * 1000 + system) / result.requests
+        result.cpu_system_ms = system / result.requests
         if sessions_before is not None and sessions_after is not None:
             result.pg_connections = (sessions_after - sessions_before) / result.requests
     return result
@@ -1236,6 +1248,9 @@ def run_interleaved(
         cpu = [part.cpu_ms * part.requests for part in parts if part.cpu_ms is not None]
         if len(cpu) == len(parts) and merged.requests:
             merged.cpu_ms = sum(cpu) / merged.requests
+        system = [part.cpu_system_ms * part.requests for part in parts if part.cpu_system_ms is not None]
+        if len(system) == len(parts) and merged.requests:
+            merged.cpu_system_ms = sum(system) / merged.requests
         sessions = [part.pg_connections * part.requests for part in parts if part.pg_connections is not None]
         if len(sessions) == len(parts) and merged.requests:
             merged.pg_connections = sum(sessions) / merged.requests
@@ -1592,6 +1607,7 @@ def main(argv: list[str] | None = None) -> int:
                     "p50_ms": r.p50_ms,
                     "p99_ms": r.p99_ms,
                     "cpu_ms_per_request": r.cpu_ms,
+                    "cpu_system_ms_per_request": r.cpu_system_ms,
                     "pg_connections_per_request": r.pg_connections,
                     "non2xx": r.non2xx,
                     "graphql_errors": r.graphql_errors,

@@ -3,7 +3,12 @@ taskhub's twins, and the verdicts of the side-by-side table (bench/README.md, "H
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
+
+import pytest
 
 from bench import run
 
@@ -109,3 +114,25 @@ def test_the_p99_target_line_shows_the_highest_slice_beside_the_pooled_p99():
         "p99 of every cached read ((a), (b)) <= 25 ms: misses: (b) 26.0 ms "
         "(highest (b) 26.0 ms; highest p99 of one slice (b) 34.0 ms)"
     )
+
+
+def test_a_server_cpu_time_is_split_into_user_and_system(tmp_path: Path):
+    """Server.cpu_times reads the workers' utime and stime apart: a process that spends its time in the
+    kernel (reading /dev/zero: the kernel fills the buffer) against one that spends it in Python."""
+    kernel_bound = "import os\nzero = os.open('/dev/zero', os.O_RDONLY)\nwhile True: os.read(zero, 1 << 22)"
+    user_bound = "while True: sum(range(1000))"
+    split = {}
+    for name, code in (("kernel", kernel_bound), ("user", user_bound)):
+        server = run.Server("grpc", {}, 0, "0", tmp_path / f"{name}.log", program=[sys.executable, "-c", code])
+        server.process = subprocess.Popen(server.command[3:])  # without taskset's pinning: any CPU does
+        try:
+            deadline = time.monotonic() + 30
+            while server.cpu_seconds() < 0.5 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            split[name] = server.cpu_times()
+        finally:
+            server.stop()
+    (kernel_user, kernel_system), (user_user, user_system) = split["kernel"], split["user"]
+    assert kernel_system > kernel_user
+    assert user_user > 4 * user_system
+    assert sum(split["user"]) == pytest.approx(0.5, abs=0.3)
