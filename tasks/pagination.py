@@ -144,8 +144,15 @@ def _encode(ordering: str, forward: bool, task: Task, field: str) -> str:
     return base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
+# The longest cursor `_encode` makes is ~170 characters (an ISO datetime and a UUID); a longer one
+# was not made here, and is refused before it is decoded.
+MAX_CURSOR_LENGTH = 512
+
+
 def _decode(cursor: str, ordering: str) -> _Position:
     invalid = InvalidInput.for_fields({"cursor": ["The cursor is not valid for this list."]})
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise invalid
     try:
         payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if not isinstance(payload, dict) or payload.get("o") != ordering or not isinstance(payload.get("f"), bool):
@@ -162,6 +169,7 @@ def _decode(cursor: str, ordering: str) -> _Position:
         task_id = Task._meta.pk.to_python(payload["i"])
     except InvalidInput:
         raise
-    except (ValueError, TypeError, KeyError, binascii.Error, ValidationError) as exc:
+    except (ValueError, TypeError, KeyError, binascii.Error, ValidationError, RecursionError) as exc:
+        # RecursionError: JSON nested deeper than the interpreter's stack (`[[[[...]]]]`).
         raise invalid from exc
     return _Position(forward=payload["f"], value=value, id=str(task_id))

@@ -6,6 +6,7 @@ NOT_EXPRESSIBLE instead, and only the cases named in the *_NOT_EXPRESSIBLE table
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -125,6 +126,9 @@ BAD_LISTS = {
     "limit -1": {"limit": -1},
     "garbage cursor": {"cursor": "garbage!"},
     "base64 garbage cursor": {"cursor": "eyJvIjoiLWNyZWF0ZWRfYXQifQ"},  # {"o":"-created_at"} only
+    # JSON nested deeper than the decoder's stack once escaped as a RecursionError: a 500.
+    "deeply nested cursor": {"cursor": base64.urlsafe_b64encode(b"[" * 1000 + b"]" * 1000).decode()},
+    "cursor of 513 characters": {"cursor": "e" * 513},
     "unknown ordering": {"ordering": "title"},
     "bad status filter": {"filters": {"status": "done"}},
     "bad priority filter": {"filters": {"priority": "urgent"}},
