@@ -22,7 +22,8 @@ access_logger = logging.getLogger("taskhub.access")
 
 _request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 # A client-sent id is kept only if it is short and plain, so it cannot forge log lines.
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Matched whole (`fullmatch`): `$` would also let a final newline through.
+_SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 # A new id is a random (version 4) UUID in hex, as `uuid.uuid4().hex` spells it: its bits set here
@@ -70,7 +71,7 @@ def log_access(message: str, args: tuple[Any, ...], fields: dict[str, Any]) -> N
 
 def accept_request_id(candidate: str | None) -> str:
     """The client's request id if it is safe to echo and log, else a new one."""
-    if candidate and _SAFE_ID.match(candidate):
+    if candidate and _SAFE_ID.fullmatch(candidate):
         return candidate
     return f"{int.from_bytes(os.urandom(16), 'big') & _UUID4_CLEAR | _UUID4_SET:032x}"
 

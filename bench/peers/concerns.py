@@ -91,7 +91,7 @@ class Observation:
 
 
 current: contextvars.ContextVar[Observation] = contextvars.ContextVar("observation")
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 # -- errors ---------------------------------------------------------------------------------------------
 
@@ -482,7 +482,7 @@ class ConcernsMiddleware:
             if name == b"x-request-id":
                 candidate = value.decode("latin-1")
                 break
-        request_id = candidate if candidate and _SAFE_ID.match(candidate) else uuid.uuid4().hex
+        request_id = candidate if candidate and _SAFE_ID.fullmatch(candidate) else uuid.uuid4().hex
         observation = Observation(request_id)
         token = current.set(observation)
         method = scope["method"] if scope["method"] in _METHODS else "other"

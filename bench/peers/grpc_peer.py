@@ -81,7 +81,7 @@ ACTIVE = Gauge(
     "api_active_requests", "Requests and calls in progress, by protocol.", ["protocol"], multiprocess_mode="livesum"
 )
 
-SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 TASK_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 ROLES = frozenset({"viewer", "editor", "manager"})
 PRIORITIES = {1: pb.PRIORITY_LOW, 2: pb.PRIORITY_MEDIUM, 3: pb.PRIORITY_HIGH}
@@ -186,7 +186,7 @@ class Peer:
         started = time.perf_counter()
         metadata = dict(context.invocation_metadata())
         request_id = metadata.get("x-request-id")
-        if not request_id or not SAFE_ID.match(request_id):
+        if not request_id or not SAFE_ID.fullmatch(request_id):
             request_id = uuid.uuid4().hex
         trailers: tuple[tuple[str, str], ...] = (("x-request-id", request_id),)
         metrics = self.settings.metrics

@@ -99,6 +99,21 @@ def test_redact_scrubs_what_it_claims_to(text: str, secret: str) -> None:
     assert "[redacted]" in scrubbed
 
 
+@pytest.mark.parametrize("candidate", ["abc", "A.b_c:d-1", "x" * 128])
+def test_a_plain_request_id_is_kept(candidate: str) -> None:
+    assert accept_request_id(candidate) == candidate
+
+
+@pytest.mark.parametrize("candidate", ["abc\n", "abc\r\n", "\nabc", "a b", "x" * 129, "é"])
+def test_a_request_id_that_could_break_a_log_line_or_a_header_is_replaced(candidate: str) -> None:
+    """A final newline too: `$` alone would let it through, and gRPC then fails the call (INTERNAL,
+    "Invalid metadata") when it echoes the id in the trailers."""
+    made = accept_request_id(candidate)
+
+    assert made != candidate
+    assert uuid.UUID(hex=made).hex == made
+
+
 def test_a_made_request_id_is_a_random_uuid4_in_hex() -> None:
     made = [accept_request_id(candidate) for candidate in (None, "", "bad id!") for _ in range(200)]
 
