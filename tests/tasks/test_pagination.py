@@ -154,7 +154,10 @@ GOOD_ID = "5c0b5b64-8f0e-4f58-9a34-1a2b3c4d5e6f"
         # Nested deeper than the JSON decoder's stack: a RecursionError, not a 500.
         ("-created_at", base64.urlsafe_b64encode(b"[" * 1000 + b"]" * 1000).decode()),
         # Longer than any cursor made here: refused before it is decoded.
-        ("-created_at", _cursor({"o": "-created_at", "f": True, "v": "2030-06-01T12:00:00+00:00", "i": GOOD_ID, "x": "y" * 400})),
+        (
+            "-created_at",
+            _cursor({"o": "-created_at", "f": True, "v": "2030-06-01T12:00:00+00:00", "i": GOOD_ID, "x": "y" * 400}),
+        ),
     ],
 )
 def test_garbage_cursor_is_rejected(actor: Actor, mixed: list[Task], ordering: str, cursor: str) -> None:
