@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any
+from urllib.parse import unquote
 
 import grpc
 
@@ -288,8 +289,10 @@ def check_rate_limit(actor: Actor | None, peer: str) -> None:
 
 
 def _peer_ip(peer: str) -> str:
-    """'ipv4:127.0.0.1:5555' / 'ipv6:[::1]:5555' → the address."""
-    _, _, address = peer.partition(":")
+    """The client's address as REST's REMOTE_ADDR spells it, so anonymous callers share one counter
+    per address across the protocols: 'ipv4:127.0.0.1:5555' → '127.0.0.1'; 'ipv6:%5B::1%5D:5555'
+    (grpcio percent-encodes the brackets) → '::1'."""
+    _, _, address = unquote(peer).partition(":")
     host, _, _ = address.rpartition(":")
     return host.strip("[]") or address
 

@@ -1,8 +1,9 @@
 """Fixtures of the gRPC adapter tests: a real server in the test process and real channels to it.
 
 `start_server(**options)` runs `api_grpc.server.build_server(host="127.0.0.1", port=0, ...)` in this
-process. Its pool threads open their own database connections, so every test that talks to it runs
-with `transaction=True` (the fixture asks for `transactional_db`): data must be committed to be seen.
+process (`host="[::1]"` for IPv6). Its pool threads open their own database connections, so every
+test that talks to it runs with `transaction=True` (the fixture asks for `transactional_db`): data
+must be committed to be seen.
 After the test the server is stopped and, on PostgreSQL, the connections its threads kept are ended
 so that the test database can be flushed and dropped.
 
@@ -29,8 +30,8 @@ def start_server(transactional_db: None, settings: Any) -> Iterator[Callable[...
     settings.GRPC_HEALTH_CHECK_INTERVAL = 3600
     started: list[Running] = []
 
-    def start(**options: Any) -> Running:
-        running = build_server(host="127.0.0.1", port=0, **options)
+    def start(host: str = "127.0.0.1", **options: Any) -> Running:
+        running = build_server(host=host, port=0, **options)
         started.append(running)
         return running
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -334,6 +335,29 @@ def test_anonymous_calls_are_rate_limited_per_ip(stub: Any, rate_limits: Any) ->
         stub.ListTasks, pb.ListTasksRequest(), code=grpc.StatusCode.RESOURCE_EXHAUSTED, error_code="rate_limited"
     )
     assert int(found["retry-after"]) > 0
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        socket.create_server(("::1", 0), family=socket.AF_INET6).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="this machine has no IPv6 loopback")
+def test_an_anonymous_ipv6_caller_shares_its_address_counter_with_rest(
+    start_server: Any, rate_limits: Any, settings: Any
+) -> None:
+    """grpcio spells an IPv6 peer 'ipv6:%5B::1%5D:port': the counter is that of REST's '::1'."""
+    rate_limits(anon=["1/h"])
+    server = start_server(host="[::1]")
+    with grpc.insecure_channel(f"[::1]:{server.port}") as channel:
+        stub = pb_grpc.TaskServiceStub(channel)
+        fails(stub.ListTasks, pb.ListTasksRequest(), code=grpc.StatusCode.UNAUTHENTICATED)
+
+    assert Client(REMOTE_ADDR="::1").get("/api/v1/tasks").status_code == 429
+    assert Client(REMOTE_ADDR="127.0.0.1").get("/api/v1/tasks").status_code == 401
 
 
 def test_a_message_over_the_receive_limit_is_resource_exhausted(
