@@ -28,6 +28,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -35,7 +36,8 @@ from api_grpc.converters import PRIORITY_TO_PROTO, STATUS_TO_PROTO, task_to_prot
 from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
 from core.memo import RenderedMemo
 from core.types import Actor
-from tasks.cache import PAGE_MEMO_SIZE
+from tasks.cache import PAGE_MEMO_SIZE, task_from_row
+from tasks.pagination import MAX_CURSOR_LENGTH, check_ordering, cursor_after
 from tasks.selectors import ROW_INDEX, task_get, task_get_row, task_list_rows
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -65,9 +67,35 @@ _page_tasks: RenderedMemo[bytes] = RenderedMemo("grpc.list_tasks_page", size=PAG
 def list_tasks_reply(*, actor: Actor, **arguments: Any) -> bytes:
     """The serialized ListTasks reply for the actor: `task_list_rows(actor=actor, **arguments)`'s page.
 
-    Raises InvalidInput for a bad filter, ordering, limit or cursor, like task_list."""
+    A page whose reply would pass GRPC_MAX_SEND_MESSAGE_BYTES (100 of the largest valid tasks come to
+    ~4.5 MB, over the default 4 MiB that grpcio's clients also accept) is cut short: the tasks that
+    fit, and the next page token after the last of them, as AIP-158 lets a page hold fewer results
+    than `page_size`. Raises InvalidInput for a bad filter, ordering, limit or cursor, like task_list."""
     page = task_list_rows(actor=actor, **arguments)
-    return page.rendered(_page_tasks, _tasks_field) + _next_page_token_field(page.next_cursor or "")
+    tasks = page.rendered(_page_tasks, _tasks_field)
+    token = page.next_cursor or ""
+    limit = settings.GRPC_MAX_SEND_MESSAGE_BYTES - _TOKEN_ROOM
+    if len(tasks) > limit:
+        tasks, token = _first_tasks_within(page.rows, check_ordering(arguments.get("ordering")), limit)
+    return tasks + _next_page_token_field(token)
+
+
+# Room left for the next page token's field: its tag, its length and a cursor (at most 512 characters).
+_TOKEN_ROOM = 1 + 2 + MAX_CURSOR_LENGTH
+
+
+def _first_tasks_within(rows: tuple[tuple[Any, ...], ...], ordering: str, limit: int) -> tuple[bytes, str]:
+    """The `tasks` field of the first rows that fit in `limit` bytes (at least one), and the cursor
+    of the page after the last of them."""
+    fields: list[bytes] = []
+    size = 0
+    for row in rows:
+        field = _tasks_field((row,))  # a repeated field is its entries one after the other
+        if fields and size + len(field) > limit:
+            break
+        fields.append(field)
+        size += len(field)
+    return b"".join(fields), cursor_after(task_from_row(rows[len(fields) - 1]), ordering)
 
 
 def _tasks_field(rows: tuple[tuple[Any, ...], ...]) -> bytes:

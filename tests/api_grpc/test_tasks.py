@@ -13,7 +13,16 @@ import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
-from tasks.models import IdempotencyRecord, Priority, Status, Task
+from tasks.models import (
+    MAX_DESCRIPTION_LENGTH,
+    MAX_TAG_LENGTH,
+    MAX_TAGS,
+    MAX_TITLE_LENGTH,
+    IdempotencyRecord,
+    Priority,
+    Status,
+    Task,
+)
 from tests.api_grpc.helpers import Metadata, api_key, bearer, fails, ok, ok_with_trailers, timestamp
 from tests.factories import TaskFactory, UserFactory
 
@@ -355,6 +364,40 @@ def test_walking_next_page_token_to_the_end(
 
     assert [len(page) for page in pages] == [3, 3, 1]
     assert [task_id for page in pages for task_id in page] == everything
+
+
+@pytest.mark.parametrize("ordering", [pb.TASK_ORDERING_UNSPECIFIED, pb.TASK_ORDERING_PRIORITY])
+def test_a_page_of_the_largest_valid_tasks_is_cut_to_what_a_reply_may_hold(
+    stub: Any, as_user: Metadata, user: Any, settings: Any, ordering: int
+) -> None:
+    """100 tasks of four-byte characters to every limit come to ~4.5 MB, over the 4 MiB reply that
+    the server sends and grpcio's clients accept by default: the page holds the tasks that fit, and
+    its token leads to the rest (the whole walk has every task once)."""
+    emoji = "\U0001f600"
+    largest = {
+        "title": emoji * MAX_TITLE_LENGTH,
+        "description": emoji * MAX_DESCRIPTION_LENGTH,
+        "tags": [f"{n:02d}" + emoji * (MAX_TAG_LENGTH - 2) for n in range(MAX_TAGS)],
+    }
+    Task(owner=user, **largest).full_clean()  # valid, as the service would store it
+    tasks = Task.objects.bulk_create([Task(owner=user, priority=list(Priority)[n % 3], **largest) for n in range(100)])
+
+    pages: list[pb.ListTasksResponse] = []
+    token = ""
+    while not pages or token:
+        pages.append(
+            ok(stub.ListTasks, pb.ListTasksRequest(page_size=100, page_token=token, ordering=ordering), as_user)
+        )
+        token = pages[-1].next_page_token
+        assert len(pages) < 5
+
+    assert len(pages) > 1 and 0 < len(pages[0].tasks) < 100
+    first_again = ok(stub.ListTasks, pb.ListTasksRequest(page_size=100, ordering=ordering), as_user)
+    assert first_again == pages[0]  # the cached page is cut the same way
+    assert all(page.ByteSize() <= settings.GRPC_MAX_SEND_MESSAGE_BYTES for page in pages)
+    walked = [task.id for page in pages for task in page.tasks]
+    assert sorted(walked) == sorted(str(task.pk) for task in tasks)
+    assert pages[0].tasks[0].title == largest["title"]
 
 
 def test_a_page_token_of_another_ordering_is_invalid(stub: Any, as_user: Metadata, listed: dict[str, Task]) -> None:
