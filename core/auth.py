@@ -183,6 +183,17 @@ def api_key_revoke(*, prefix: str) -> ApiKey:
 _UNUSABLE: dict[str, Any] = {"secret_hash": "", "usable": False, "expires_at": None, "actor": None}
 
 
+def refresh_cached_api_key(prefix: str) -> None:
+    """Once the change in progress commits, the key's cache entry becomes what the database holds then
+    (unusable if the key is gone). Run for every saved or deleted key (core.signals): an edit or a
+    deletion made anywhere else than `api_key_revoke` (the admin's form and delete, a user deleted
+    with their keys) takes effect at once, not API_KEY_CACHE_TTL seconds later. `replace`, as there:
+    a reader's `add` cannot put an older copy back."""
+    transaction.on_commit(
+        lambda: safe_cache.replace(_cache_key(prefix), _load_api_key(prefix) or _UNUSABLE, timeout=API_KEY_CACHE_TTL)
+    )
+
+
 def _load_api_key(prefix: str) -> dict[str, Any] | None:
     key = ApiKey.objects.select_related("user").filter(prefix=prefix).first()
     if key is None:

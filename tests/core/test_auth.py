@@ -4,9 +4,11 @@ from datetime import timedelta
 import jwt
 import pytest
 from django.conf import settings
+from django.contrib import admin
 from django.utils import timezone
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
+from core.admin import ApiKeyAdmin
 from core.auth import (
     api_key_create,
     api_key_revoke,
@@ -119,6 +121,40 @@ def test_revoked_api_key_is_refused_even_when_cached(user, django_capture_on_com
         api_key_revoke(prefix=key.prefix)
     with pytest.raises(NotAuthenticated):
         authenticate_api_key(raw)
+
+
+def _expire_as_the_admin_does(key: ApiKey) -> None:
+    key.expires_at = timezone.now() - timedelta(seconds=1)
+    ApiKeyAdmin(ApiKey, admin.site).save_model(None, key, None, change=True)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda key: key.delete(), id="deleted"),
+        pytest.param(_expire_as_the_admin_does, id="expired-in-the-admin"),
+        pytest.param(lambda key: key.user.delete(), id="user-deleted"),
+    ],
+)
+def test_an_api_key_changed_outside_revoke_is_refused_even_when_cached(
+    user, django_capture_on_commit_callbacks, change
+) -> None:
+    """docs/security.md: revocable at once, even when cached; not API_KEY_CACHE_TTL seconds later."""
+    key, raw = api_key_create(user=user, name="ci")
+    authenticate_api_key(raw)  # now cached
+    with django_capture_on_commit_callbacks(execute=True):
+        change(key)
+    with pytest.raises(NotAuthenticated):
+        authenticate_api_key(raw)
+
+
+def test_an_api_key_renamed_in_the_admin_keeps_working(user, django_capture_on_commit_callbacks) -> None:
+    key, raw = api_key_create(user=user, name="ci")
+    authenticate_api_key(raw)
+    key.name = "renamed"
+    with django_capture_on_commit_callbacks(execute=True):
+        ApiKeyAdmin(ApiKey, admin.site).save_model(None, key, None, change=True)
+    assert authenticate_api_key(raw).id == user.id
 
 
 def test_expired_api_key_is_refused(user) -> None:
