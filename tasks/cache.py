@@ -211,7 +211,13 @@ def task_written(task: Task) -> None:
 
 def task_deleted(task_id: UUID, owner_id: int) -> None:
     """Call on commit of a delete."""
-    safe_cache.replace(task_key(task_id), ABSENT, timeout=ABSENT_TTL)
+    tasks_deleted([task_id], owner_id)
+
+
+def tasks_deleted(task_ids: Iterable[UUID], owner_id: int) -> None:
+    """Call on commit of a delete of tasks of one owner (all of them, when the owner is deleted)."""
+    for task_id in task_ids:
+        safe_cache.replace(task_key(task_id), ABSENT, timeout=ABSENT_TTL)
     _bump_generations(owner_id)
 
 

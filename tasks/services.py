@@ -247,6 +247,20 @@ def task_delete(*, actor: Actor, task_id: UUID | str, expected_version: Expected
         transaction.on_commit(lambda: cache.task_deleted(pk, owner_id))
 
 
+def tasks_of_a_deleted_owner(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """`pre_delete` of the user model (tasks.apps): the database deletes a user's tasks with them,
+    past task_delete. What task_delete does after its commit is done here for each of them: a
+    `deleted` event with its last state, the cache answering "not found", the owner's and managers'
+    list pages out of date."""
+    owner_id = instance.pk
+    task_ids = []
+    for task in Task.objects.filter(owner_id=owner_id).iterator():
+        events.publish_on_commit(events.EventType.DELETED, task)
+        task_ids.append(task.pk)
+    if task_ids:
+        transaction.on_commit(lambda: cache.tasks_deleted(task_ids, owner_id))
+
+
 @traced("tasks.task_complete_many")
 def task_complete_many(*, actor: Actor, task_ids: list[UUID]) -> None:
     """Mark several visible tasks completed (the admin's bulk action), each through task_update."""

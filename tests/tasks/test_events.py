@@ -84,6 +84,19 @@ def test_every_committed_write_is_one_event_with_the_task_after_it(user: Any, op
     assert stream.last_id == got[-1].id
 
 
+def test_a_deleted_users_tasks_are_each_a_deleted_event(user: Any, manager: Any, opened: Callable[..., Any]) -> None:
+    """The database deletes a user's tasks with them, past task_delete: each still tells its deletion."""
+    actor = actor_of(user)
+    tasks = [task_create(actor=actor, data={"title": title}) for title in ("a", "b")]
+    stream = opened(actor_of(manager))
+
+    user.delete()
+
+    got = take(stream, 2)
+    assert [e.type for e in got] == [EventType.DELETED] * 2
+    assert {e.task_id for e in got} == {task.pk for task in tasks} and {e.owner_id for e in got} == {actor.id}
+
+
 def test_nothing_is_published_before_the_commit_nor_for_a_rollback(user: Any, opened: Callable[..., Any]) -> None:
     actor = actor_of(user)
     stream = opened(actor)

@@ -154,3 +154,24 @@ def test_an_update_and_a_delete_of_the_same_version_one_wins(actor: Actor) -> No
             assert deleted.extra == {"current_version": 2}
             assert isinstance(updated, Task) and updated.version == 2, updated
             assert Task.objects.get(pk=task.pk).title == "updated"
+
+
+# -- the owner deleted: the database deletes their tasks, past task_delete ---------------------------------------
+
+
+def test_a_deleted_users_tasks_leave_the_cache_and_every_cached_list(
+    user: Any, actor: Actor, manager_actor: Actor, django_capture_on_commit_callbacks: Any
+) -> None:
+    first = task_create(actor=actor, data={"title": "First"})
+    second = task_create(actor=actor, data={"title": "Second"})
+    theirs = task_create(actor=manager_actor, data={"title": "The manager's"})
+    assert task_get(actor=manager_actor, task_id=first.pk).pk == first.pk  # cached
+    assert {t.pk for t in task_list(actor=manager_actor).items} == {first.pk, second.pk, theirs.pk}  # a cached page
+
+    with django_capture_on_commit_callbacks(execute=True):
+        user.delete()
+
+    for task in (first, second):
+        with pytest.raises(TaskNotFound):
+            task_get(actor=manager_actor, task_id=task.pk)
+    assert [t.pk for t in task_list(actor=manager_actor).items] == [theirs.pk]
