@@ -33,7 +33,7 @@ class CompressionMiddleware(GZipMiddleware):
     """Django's GZipMiddleware (with its BREACH padding), for bodies of COMPRESSION_MIN_BYTES or more:
     below ~1 KiB gzip saves too little to pay for the CPU. Never for an event stream (text/event-stream):
     its messages are small and each must reach the client as it is sent, which gzip does not promise
-    every client and proxy on the way."""
+    every client and proxy on the way. Nor for a response with a strong ETag (a task): see below."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         if not settings.COMPRESSION_ENABLED:
@@ -44,6 +44,11 @@ class CompressionMiddleware(GZipMiddleware):
         if not response.streaming and len(response.content) < settings.COMPRESSION_MIN_BYTES:  # type: ignore[attr-defined]
             return response
         if response.get("Content-Type", "").startswith("text/event-stream"):
+            return response
+        if response.get("ETag", "").startswith('"'):
+            # A strong entity tag names these very bytes: gzip would make it weak (GZipMiddleware
+            # does), and a weak tag never satisfies If-Match, so a client could no longer send back
+            # the ETag of a task it read (docs/api/rest.md, "Optimistic concurrency").
             return response
         return super().process_response(request, response)
 

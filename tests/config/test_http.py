@@ -70,6 +70,20 @@ def test_small_responses_are_not_gzipped(api, user, make_task) -> None:
     assert response.status_code == 200 and "Content-Encoding" not in response
 
 
+def test_a_task_keeps_its_strong_etag_and_gives_it_back_in_if_match(api, user, make_task) -> None:
+    """gzip would weaken the ETag (W/"1"), which no If-Match can match: a task's response is sent
+    as it is, however large, and the ETag read is the one a write takes back."""
+    task = make_task(owner=user, description="x" * 3000)
+    url = f"/api/v1/tasks/{task.pk}"
+    read = api.get(url, HTTP_ACCEPT_ENCODING="gzip")
+    assert read.status_code == 200 and "Content-Encoding" not in read
+    assert read["ETag"] == f'"{task.version}"'
+
+    written = api.patch(url, {"title": "new"}, format="json", HTTP_IF_MATCH=read["ETag"], HTTP_ACCEPT_ENCODING="gzip")
+    assert written.status_code == 200, written.content
+    assert written["ETag"] == f'"{task.version + 1}"' and "Content-Encoding" not in written
+
+
 @override_settings(COMPRESSION_ENABLED=False)
 def test_compression_can_be_switched_off(client_for, user, tasks_url) -> None:
     response = client_for(user).get(tasks_url, HTTP_ACCEPT_ENCODING="gzip")
