@@ -10,7 +10,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseNotModified
 from django.urls import reverse
 from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
@@ -418,7 +418,9 @@ class TaskDetailApi(BaseApi):
             row = task_to_row(task_get(actor=actor, task_id=task_id))
         etag = f'"{row[_VERSION]}"'  # _etag's spelling
         if _not_modified(request, etag):
-            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+            # No body whatever the representation asked for: a renderer would make the browsable
+            # API's whole page for a 304.
+            return HttpResponseNotModified(headers={"ETag": etag})
         if _plain_json(request):
             return JsonBytesResponse(_row_json(row), headers={"ETag": etag})
         return Response(task_to_json(task_from_row(row)), headers={"ETag": etag})

@@ -45,6 +45,22 @@ def test_if_none_match_that_matches_is_304_without_body(api: APIClient, task: Ta
     assert response["ETag"] == '"1"'
 
 
+@pytest.mark.parametrize("accept", ["text/html", "application/json", "*/*"])
+def test_a_304_has_no_body_and_the_200_headers_whatever_the_representation(
+    api: APIClient, task: Task, accept: str
+) -> None:
+    full = api.get(task_url(task.pk), HTTP_ACCEPT=accept)
+    response = api.get(task_url(task.pk), HTTP_IF_NONE_MATCH='"1"', HTTP_ACCEPT=accept)
+
+    assert response.status_code == 304
+    assert response.content == b"" and response.get("Content-Length", "0") == "0"
+    assert "Content-Type" not in response
+    for header in ("ETag", "X-Frame-Options", "X-Content-Type-Options"):
+        assert response[header] == full[header], header
+    assert "Accept" in response["Vary"]  # (the page's 200 also varies on the Cookie its session read)
+    assert response["X-Request-ID"]
+
+
 @pytest.mark.parametrize("header", ['"2"', 'W/"2"', "1", '"1 "'])
 def test_if_none_match_that_does_not_match_is_200(api: APIClient, task: Task, header: str) -> None:
     response = api.get(task_url(task.pk), HTTP_IF_NONE_MATCH=header)
