@@ -434,7 +434,7 @@ class SafeCache:
 # A generation's bump in one command: created from the clock if absent (never from a value used
 # before), then incremented. Where the backend cannot run it, `add` then `incr`: with django-redis' own
 # client two round trips, its `incr` itself a script sent as text (EVAL) each time.
-_BUMP = """
+_BUMP_SCRIPT = """
 redis.call('SET', KEYS[1], ARGV[1], 'NX')
 return redis.call('INCR', KEYS[1])
 """
@@ -446,7 +446,7 @@ def _bump(backend: Any, key: str) -> None:
         backend.add(key, time.time_ns(), timeout=None)
         backend.incr(key)
         return
-    run_script(redis_script(backend, _BUMP), [backend.make_key(key)], [time.time_ns()])
+    run_script(redis_script(backend, _BUMP_SCRIPT), [backend.make_key(key)], [time.time_ns()])
 
 
 _scripts: dict[str, Any] = {}
