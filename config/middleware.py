@@ -48,7 +48,8 @@ class CompressionMiddleware(GZipMiddleware):
         if response.get("ETag", "").startswith('"'):
             # A strong entity tag names these very bytes: gzip would make it weak (GZipMiddleware
             # does), and a weak tag never satisfies If-Match, so a client could no longer send back
-            # the ETag of a task it read (docs/api/rest.md, "Optimistic concurrency").
+            # the ETag of a task it read
+            # (docs/api/rest.md, "Update: `PATCH tasks/{id}` and `PUT tasks/{id}`").
             return response
         return super().process_response(request, response)
 
