@@ -255,6 +255,15 @@ class GraphQLView(StrawberryView):
             raise HTTPException(400, f"Give each parameter once: {', '.join(exc.extra['fields'])}.") from None
         return super().parse_query_params(params)
 
+    def parse_json(self, data: str | bytes) -> Any:
+        """strawberry's, refusing JSON that is not an object (or a list: a batch, which strawberry
+        refuses itself) as a request that is not a GraphQL request: strawberry would look `query` up
+        in a number (a 500). The same for GET's `variables` and `extensions`, which are objects too."""
+        value = super().parse_json(data)
+        if not isinstance(value, dict | list):
+            raise HTTPException(400, "A GraphQL request, and its variables and extensions, are JSON objects.")
+        return value
+
     def decode_json(self, data: str | bytes) -> object:
         """The body and GET `variables` with a nesting limit: deeper is HTTP 400 "Unable to parse
         request body as JSON", never a RecursionError (`core.encoding.loads_bounded`)."""

@@ -46,13 +46,18 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def loads_bounded(data: str | bytes, max_depth: int = MAX_JSON_DEPTH, **options: Any) -> Any:
     """`json.loads(data, **options)`, refusing documents nested deeper than `max_depth` and objects
     that name a member twice (`{"title": "a", "title": "b"}`) with JSONDecodeError (a ValueError,
-    which each protocol already answers as a body that is not JSON)."""
+    which each protocol already answers as a body that is not JSON). Every other ValueError of the
+    decoder (an integer of more than 4,300 digits) is a JSONDecodeError too."""
     text = data.decode() if isinstance(data, bytes) else data
     options.setdefault("object_pairs_hook", _unique_keys)
     try:
         value = json.loads(text, **options)
     except RecursionError:
         raise json.JSONDecodeError(f"Nested deeper than {max_depth} levels.", "", 0) from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:  # an integer longer than int() takes (4,300 digits), a parse_constant's refusal
+        raise json.JSONDecodeError(str(exc), "", 0) from None
     # Cheap first: fewer brackets than the limit cannot nest deeper than it (the count is done in C).
     if text.count("[") + text.count("{") > max_depth and _depth(value) > max_depth:
         raise json.JSONDecodeError(f"Nested deeper than {max_depth} levels.", "", 0)

@@ -201,8 +201,23 @@ CREATE = 'mutation { createTask(input: {title: "sent"}) { id } }'
         (json.dumps([{"query": CREATE}]), "Batching"),
         (json.dumps({"query": CREATE, "operationName": "Other"}), "Unknown operation"),
         (json.dumps({"query": CREATE, "variables": []}), "variables"),
+        ("123", "JSON objects"),
+        ("null", "JSON objects"),
+        ('"x"', "JSON objects"),
+        ('{"query": "{ me { id } }", "variables": {"n": ' + "9" * 5000 + "}}", "JSON"),
     ],
-    ids=["not-json", "not-utf-8", "no-query", "batch", "unknown-operation-name", "variables-not-an-object"],
+    ids=[
+        "not-json",
+        "not-utf-8",
+        "no-query",
+        "batch",
+        "unknown-operation-name",
+        "variables-not-an-object",
+        "a-number",
+        "null",
+        "a-string",
+        "an-integer-of-5000-digits",
+    ],
 )
 @pytest.mark.parametrize("accept", [None, GRAPHQL_RESPONSE])
 def test_a_body_that_is_not_a_graphql_request_is_400_malformed_request(
@@ -217,6 +232,12 @@ def test_a_body_that_is_not_a_graphql_request_is_400_malformed_request(
 
 def test_a_get_without_a_query_is_400_malformed_request(client: Client) -> None:
     problem_of(client.get(URL, HTTP_ACCEPT="application/json"), 400, "malformed_request")
+
+
+@pytest.mark.parametrize("variables", ["123", "9" * 5000], ids=["a-number", "an-integer-of-5000-digits"])
+def test_get_variables_that_are_not_an_object_are_400_malformed_request(client: Client, variables: str) -> None:
+    response = client.get(URL, {"query": "{ me { id } }", "variables": variables}, HTTP_ACCEPT="application/json")
+    problem_of(response, 400, "malformed_request")
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/graphql", ""])

@@ -47,3 +47,8 @@ def test_an_object_naming_a_member_twice_is_not_json(text: str) -> None:
 def test_the_same_name_in_different_objects_is_fine() -> None:
     text = '{"a": {"title": 1}, "b": {"title": 2}, "title": 3}'
     assert loads_bounded(text) == json.loads(text)
+
+
+def test_an_integer_longer_than_int_takes_is_not_json() -> None:
+    with pytest.raises(json.JSONDecodeError, match="4300"):
+        loads_bounded('{"n": ' + "9" * 5000 + "}")
