@@ -95,7 +95,6 @@ class OperationExtension(ValidationCache):
         context = self.execution_context
         context.validation_rules = (*context.validation_rules, *self.rules)
         context.parse_options["max_tokens"] = settings.GRAPHQL_MAX_TOKENS
-        self.error_codes.query = context.query or ""
         yield
         self.error_codes.map_all(context.result)
         request = getattr(context.context, "request", None)

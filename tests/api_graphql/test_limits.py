@@ -116,6 +116,15 @@ def test_more_tokens_than_the_limit_are_refused_and_nothing_runs(client: Client,
     assert "2000 tokens" in errors[0]["message"]
 
 
+def test_a_syntax_error_early_in_a_long_document_is_a_parse_error(client: Client, as_user: dict[str, str]) -> None:
+    """Not the token limit's error, although the document has more tokens than the limit."""
+    body = body_of(gql(client, "{ } " + "a " * 2500, **as_user))
+
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
+    assert "Unexpected" in error["message"]
+
+
 def test_the_token_limit_follows_its_setting(client: Client, as_user: dict[str, str], settings: Any) -> None:
     settings.GRAPHQL_MAX_TOKENS = 40
 
