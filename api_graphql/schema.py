@@ -25,6 +25,7 @@ from strawberry.types.execution import ExecutionContext, StreamExecutionResult
 from strawberry.types.graphql import OperationType
 
 from api_graphql.context import Context, StreamContext
+from api_graphql.documents import SpreadCheck, spread_check
 from api_graphql.errors import ErrorCodes
 from api_graphql.execution import PlainFieldsExecutionContext
 from api_graphql.mutations import Mutation
@@ -125,10 +126,20 @@ class OperationExtension(ValidationCache):
         key = (context.schema, context.query, context.parse_options.get("max_tokens"), context.validation_rules)
         errors = _validated.get(key)
         if errors is None:
-            validation = super().on_validate()  # ValidationCache: validates, or finds it validated
-            next(validation)
-            errors = context.pre_execution_errors or []
-            next(validation, None)
+            # strawberry's depth and alias rules (self.rules) see only documents whose fragments
+            # spread within bounds: they would raise on some, or take exponential time (api_graphql.documents).
+            check = spread_check(context.graphql_document) if context.graphql_document else SpreadCheck.FINE
+            if check is SpreadCheck.FINE or check is SpreadCheck.INVALID:
+                rules = context.validation_rules
+                if check is SpreadCheck.INVALID:  # graphql-core's own rules say what is wrong, without ours
+                    context.validation_rules = tuple(rule for rule in rules if rule not in self.rules)
+                validation = super().on_validate()  # ValidationCache: validates, or finds it validated
+                next(validation)
+                errors = context.pre_execution_errors or []
+                next(validation, None)
+                context.validation_rules = rules
+            else:
+                errors = [GraphQLError(check.value)]
             if len(_validated) >= self.cache_size:  # bounded like the parser cache: start afresh
                 _validated.clear()
             _validated[key] = errors

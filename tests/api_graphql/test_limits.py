@@ -100,6 +100,49 @@ def test_the_alias_limit_follows_its_setting(client: Client, as_user: dict[str, 
     refused_before_execution(gql(client, "{ a: me { id } b: me { id } }", **as_user))
 
 
+# -- fragments (api_graphql.documents) ---------------------------------------------------------------------------
+
+
+def _doubling(levels: int) -> str:
+    """Fragments F1..Fn, each spreading the one before twice: 2**n selections once spread in place."""
+    fragments = " ".join(f"fragment F{n} on Query {{ ...F{n - 1} ...F{n - 1} }}" for n in range(2, levels + 1))
+    return f"{{ ...F{levels} }} fragment F1 on Query {{ me {{ id }} }} {fragments}"
+
+
+def _chain(length: int) -> str:
+    fragments = " ".join(f"fragment F{n} on Query {{ ...F{n - 1} }}" for n in range(2, length + 1))
+    return f"{{ ...F{length} }} fragment F1 on Query {{ me {{ id }} }} {fragments}"
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ("{ ...Nope }", "Unknown fragment 'Nope'."),
+        (
+            "{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }",
+            "Cannot spread fragment 'A' within itself",
+        ),
+        (_doubling(20), "expand to more than 5000 selections"),
+        (_chain(240), "more than 32 deep"),
+    ],
+    ids=["unknown-fragment", "fragments-spreading-each-other", "doubling-20-levels", "a-chain-of-240"],
+)
+def test_fragments_the_depth_and_alias_rules_cannot_walk_are_refused(
+    client: Client, as_user: dict[str, str], document: str, message: str
+) -> None:
+    """An unknown fragment raised KeyError in strawberry's depth rule and a long chain RecursionError
+    (both answered with no code); fragments spread twice at every level took exponential time
+    (seconds of CPU for 20 levels). All are validation errors now, found in linear time."""
+    errors = refused_before_execution(gql(client, document, **as_user))
+
+    assert any(message in error["message"] for error in errors), errors
+
+
+def test_fragments_within_the_bounds_still_run(client: Client, as_user: dict[str, str], user: Any) -> None:
+    assert data_of(gql(client, _doubling(8), **as_user)) == {"me": {"id": user.pk}}  # 255 selections
+    assert data_of(gql(client, _chain(32), **as_user)) == {"me": {"id": user.pk}}
+
+
 # -- tokens -----------------------------------------------------------------------------------------------------
 
 
