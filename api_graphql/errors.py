@@ -66,6 +66,10 @@ class ErrorCodes:
             return
         result.errors = [self._map(error) for error in result.errors]
 
+    def mapped(self, error: GraphQLError) -> GraphQLError:
+        """One error with its code, as `map_all` gives each error of a result."""
+        return self._map(error)
+
     def _map(self, error: GraphQLError) -> GraphQLError:
         if isinstance(error, MappedError):  # a subscription's last result, mapped when it was sent
             return error

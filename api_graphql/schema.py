@@ -17,10 +17,12 @@ from graphql.error import GraphQLError
 from graphql.language import DocumentNode, OperationDefinitionNode
 from graphql.utilities import get_operation_ast
 from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.execution import ExecutionContext, StreamExecutionResult
 from strawberry.types.graphql import OperationType
 
@@ -60,6 +62,10 @@ def operation_is_ambiguous(context: ExecutionContext) -> bool:
     )
 
 
+# What strawberry raises through the operation's hooks for its views to answer (a request without a
+# query, an operationName that names no operation, a mutation over GET): never mapped here.
+_STRAWBERRY_SIGNALS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
+
 # (schema, document text, token limit, rules) -> the document's validation errors (OperationExtension).
 _validated: dict[tuple[Any, ...], list[GraphQLError]] = {}
 
@@ -96,7 +102,15 @@ class OperationExtension(ValidationCache):
         context = self.execution_context
         context.validation_rules = (*context.validation_rules, *self.rules)
         context.parse_options["max_tokens"] = settings.GRAPHQL_MAX_TOKENS
-        yield
+        try:
+            yield
+        except (GraphQLError, *_STRAWBERRY_SIGNALS):
+            raise
+        except Exception as exc:
+            # An exception out of a hook of the operation (a validation rule that raised): strawberry
+            # would answer with its text and no code. Mapped as any unexpected error instead: logged
+            # with its traceback, INTERNAL_SERVER_ERROR and a generic message to the client.
+            raise self.error_codes.mapped(GraphQLError(str(exc), original_error=exc)) from exc
         self.error_codes.map_all(context.result)
         request = getattr(context.context, "request", None)
         if request is not None:

@@ -461,6 +461,27 @@ def test_unexpected_errors_are_masked_and_logged(
         assert "Traceback" in logging.Formatter().format(record)
 
 
+def test_an_exception_out_of_a_validation_hook_is_masked_and_logged(
+    client: Client, as_user: dict[str, str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """strawberry answers an exception of an operation's hooks with its text and no code; such an
+    exception is any other unexpected error here. (A fault injected where a rule once raised: an
+    unknown fragment made strawberry's depth rule raise KeyError.)"""
+
+    def failing(document: Any) -> None:
+        raise KeyError("a secret detail")
+
+    monkeypatch.setattr("api_graphql.schema.spread_check", failing)
+    with caplog.at_level(logging.ERROR, logger="api_graphql"):
+        response = gql(client, "{ me { id } a: me { id } }", **as_user)  # a text no test validated before
+
+    error = only_error(response, "INTERNAL_SERVER_ERROR")
+    assert error["message"] == "Internal server error."
+    assert "secret" not in response.content.decode()
+    [record] = [r for r in caplog.records if r.name.startswith("api_graphql") and r.levelno == logging.ERROR]
+    assert record.exc_info is not None and record.exc_info[0] is KeyError
+
+
 # -- UNAVAILABLE: the database is unreachable --------------------------------------------------------------------------
 
 
