@@ -267,7 +267,7 @@ def authenticate(metadata: dict[str, str], context: grpc.ServicerContext) -> Act
     except NotAuthenticated as exc:
         actor, refused = None, exc
     if ratelimit.enabled():  # else the client's address is not even read
-        check_rate_limit(actor, context.peer())
+        check_rate_limit(actor, client_address(metadata, context.peer()))
     if actor is None:
         raise refused or NotAuthenticated()
     return actor
@@ -281,17 +281,25 @@ def authenticate_stream_call(metadata: dict[str, str], peer: str) -> tuple[Actor
             authorization=metadata.get("authorization"), api_key=metadata.get("x-api-key")
         )
     except NotAuthenticated:
-        check_rate_limit(None, peer)
+        check_rate_limit(None, client_address(metadata, peer))
         raise
-    check_rate_limit(actor, peer)
+    check_rate_limit(actor, client_address(metadata, peer))
     return actor, credential
 
 
-def check_rate_limit(actor: Actor | None, peer: str) -> None:
-    """Count one call (or one SyncTasks command) of the caller; raises RateLimited over the limit."""
-    decision = ratelimit.hit_caller(actor.id if actor is not None else None, _peer_ip(peer))
+def check_rate_limit(actor: Actor | None, address: str) -> None:
+    """Count one call (or one SyncTasks command) of the caller, from `address` (`client_address`);
+    raises RateLimited over the limit."""
+    decision = ratelimit.hit_caller(actor.id if actor is not None else None, address)
     if not decision.allowed:
         raise RateLimited(retry_after=decision.retry_after)
+
+
+def client_address(metadata: dict[str, str], peer: str) -> str:
+    """The caller's address, as REST finds it (`core.ratelimit.client_ip`): the peer's, or behind
+    TRUSTED_PROXY_COUNT proxies the one the outermost of them put in `x-forwarded-for` (the bundled
+    nginx sets it for gRPC too)."""
+    return ratelimit.client_ip(_peer_ip(peer), metadata.get("x-forwarded-for"))
 
 
 def _peer_ip(peer: str) -> str:

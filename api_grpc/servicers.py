@@ -11,6 +11,7 @@ from api_grpc.context import current_actor, current_call, current_credential
 from api_grpc.converters import event_to_proto, list_arguments_from_proto, task_to_proto, watch_arguments_from_proto
 from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
 from api_grpc.generated.tasks.v1 import tasks_pb2_grpc as pb_grpc
+from api_grpc.interceptors import client_address
 from api_grpc.replies import get_task_reply, list_tasks_reply
 from api_grpc.streams import OpenStreams, events_of
 from api_grpc.sync import SyncSession
@@ -66,6 +67,6 @@ class TaskServicer(pb_grpc.TaskServiceServicer):
             streams=self.streams,
             actor=current_actor(),
             credential=current_credential(),
-            peer=context.peer(),
+            address=client_address(current_call().metadata, context.peer()),
         )
         yield from session.run(request_iterator)

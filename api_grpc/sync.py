@@ -119,13 +119,13 @@ class SyncSession:
         streams: OpenStreams,
         actor: Actor,
         credential: Credential,
-        peer: str,
+        address: str,
     ) -> None:
         self.context = context
         self.streams = streams
         self.actor = actor
         self.credential = credential
-        self.peer = peer
+        self.address = address  # the client's, for its rate limit (interceptors.client_address)
         self.outbox = Outbox(OUTBOX_SIZE)
         self.subscription: Subscription | None = None
         self.reading_done = threading.Event()
@@ -209,7 +209,7 @@ class SyncSession:
         close_old_connections()
         try:
             with time_budget(remaining, wanted=self.context.is_active):
-                check_rate_limit(self.actor, self.peer)
+                check_rate_limit(self.actor, self.address)
                 result = pb.SyncTasksResult(request_id=request.request_id)
                 if command == "create":
                     created = create(self.actor, request.create, request.idempotency_key or None)

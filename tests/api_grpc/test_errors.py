@@ -337,6 +337,28 @@ def test_anonymous_calls_are_rate_limited_per_ip(stub: Any, rate_limits: Any) ->
     assert int(found["retry-after"]) > 0
 
 
+def test_behind_a_trusted_proxy_anonymous_callers_count_by_the_forwarded_address(
+    stub: Any, rate_limits: Any, settings: Any
+) -> None:
+    """With TRUSTED_PROXY_COUNT = 1 (the bundled nginx sets `x-forwarded-for` for gRPC as for HTTP),
+    each client behind the proxy has its own counter, shared with REST's; without it the header is
+    the client's own claim and is never used."""
+    rate_limits(anon=["1/h"])
+    settings.TRUSTED_PROXY_COUNT = 1
+
+    def via(address: str) -> Metadata:
+        return (("x-forwarded-for", address),)
+
+    fails(stub.ListTasks, pb.ListTasksRequest(), via("203.0.113.7"), code=grpc.StatusCode.UNAUTHENTICATED)
+    fails(stub.ListTasks, pb.ListTasksRequest(), via("203.0.113.8"), code=grpc.StatusCode.UNAUTHENTICATED)
+    fails(stub.ListTasks, pb.ListTasksRequest(), via("203.0.113.7"), code=grpc.StatusCode.RESOURCE_EXHAUSTED)
+    assert Client(HTTP_X_FORWARDED_FOR="203.0.113.8").get("/api/v1/tasks").status_code == 429
+
+    settings.TRUSTED_PROXY_COUNT = 0  # the peer's address (127.0.0.1), whatever the header says
+    fails(stub.ListTasks, pb.ListTasksRequest(), via("203.0.113.9"), code=grpc.StatusCode.UNAUTHENTICATED)
+    fails(stub.ListTasks, pb.ListTasksRequest(), via("203.0.113.10"), code=grpc.StatusCode.RESOURCE_EXHAUSTED)
+
+
 def _has_ipv6_loopback() -> bool:
     try:
         socket.create_server(("::1", 0), family=socket.AF_INET6).close()
