@@ -1031,7 +1031,7 @@ def run_grpc_row(
     warmup = args.warmup if warmup is None else warmup
     slug = name or f"{row.key}-" + re.sub(r"[^a-z0-9]+", "-", row.label.lower()).strip("-")[:40]
     log(f"({row.key}) {row.label}: {seconds} s (+{warmup} s warm-up)")
-    user_before, system_before = server.cpu_times()
+    cpu_before = server.cpu_times()
     try:
         measured = run_h2load(
             cpu=args.load_cpu,
@@ -1047,17 +1047,22 @@ def run_grpc_row(
         )
     except RuntimeError as error:
         return Result(row=row, failure=str(error)[:300])
-    user_after, system_after = server.cpu_times()
+    cpu_after = server.cpu_times()
     result = Result(row=row, requests=measured.requests, seconds=measured.requests / measured.rps)
     result.p50_ms, result.p99_ms, result.percentiles = measured.p50_ms, measured.p99_ms, measured.percentiles
     # h2load's log also holds the warm-up's calls; CPU is spread over all of them.
-    if measured.requests:
-        system = (system_after - system_before) * 1000
-        result.cpu_ms = ((user_after - user_before) * 1000 + system) / measured.requests
-        result.cpu_system_ms = system / measured.requests
+    _set_cpu(result, cpu_before, cpu_after)
     if measured.failed:
         result.failure = f"{measured.failed} calls failed at the HTTP/2 level"
     return result
+
+
+def _set_cpu(result: Result, before: tuple[float, float], after: tuple[float, float]) -> None:
+    """The server's CPU per request of `result` (ms), and its system part, from two `cpu_times()`."""
+    if result.requests:
+        user, system = ((end - start) * 1000 for start, end in zip(before, after, strict=True))
+        result.cpu_ms = (user + system) / result.requests
+        result.cpu_system_ms = system / result.requests
 
 
 # -- wrk ---------------------------------------------------------------------------------------------
@@ -1131,16 +1136,13 @@ def run_http_row(
     seconds = seconds or args.duration
     log(f"({row.key}) {row.label}: {seconds} s")
     sessions_before = pg_sessions.count()
-    user_before, system_before = server.cpu_times()
+    cpu_before = server.cpu_times()
     result = run_wrk(args, row, url, fixture, seconds, out_dir / f"{slug}.txt")
-    user_after, system_after = server.cpu_times()
+    cpu_after = server.cpu_times()
     sessions_after = pg_sessions.count()
-    if result.requests:
-        system = (system_after - system_before) * 1000
-        result.cpu_ms = ((user_after - user_before) * 1000 + system) / result.requests
-        result.cpu_system_ms = system / result.requests
-        if sessions_before is not None and sessions_after is not None:
-            result.pg_connections = (sessions_after - sessions_before) / result.requests
+    _set_cpu(result, cpu_before, cpu_after)
+    if result.requests and sessions_before is not None and sessions_after is not None:
+        result.pg_connections = (sessions_after - sessions_before) / result.requests
     return result
 
 

@@ -173,10 +173,7 @@ def api_key_revoke(*, prefix: str) -> ApiKey:
         raise NotFound("No API key has this prefix.")
     if key.revoked_at is None:
         key.revoked_at = timezone.now()
-        key.save(update_fields=["revoked_at"])
-    # `set`, not delete: a reader that loaded the key just before the revocation only ever `add`s,
-    # so it cannot put a usable copy back.
-    transaction.on_commit(lambda: safe_cache.replace(_cache_key(prefix), _UNUSABLE, timeout=API_KEY_CACHE_TTL))
+        key.save(update_fields=["revoked_at"])  # its cache entry: refresh_cached_api_key, on commit
     return key
 
 
@@ -185,10 +182,11 @@ _UNUSABLE: dict[str, Any] = {"secret_hash": "", "usable": False, "expires_at": N
 
 def refresh_cached_api_key(prefix: str) -> None:
     """Once the change in progress commits, the key's cache entry becomes what the database holds then
-    (unusable if the key is gone). Run for every saved or deleted key (core.signals): an edit or a
-    deletion made anywhere else than `api_key_revoke` (the admin's form and delete, a user deleted
-    with their keys) takes effect at once, not API_KEY_CACHE_TTL seconds later. `replace`, as there:
-    a reader's `add` cannot put an older copy back."""
+    (unusable if the key is revoked or gone). Run for every saved or deleted key (core.signals): a
+    revocation, an edit or a deletion (`api_key_revoke`, the admin's form and delete, a user deleted
+    with their keys) takes effect at once, not API_KEY_CACHE_TTL seconds later. `replace`, not
+    delete: a reader that loaded the key just before only ever `add`s, so it cannot put an older
+    copy back."""
     transaction.on_commit(
         lambda: safe_cache.replace(_cache_key(prefix), _load_api_key(prefix) or _UNUSABLE, timeout=API_KEY_CACHE_TTL)
     )

@@ -24,6 +24,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
 from api_grpc.generated.tasks.v1 import tasks_pb2_grpc as pb_grpc
+from api_grpc.interceptors import client_address
 from api_grpc.server import Running
 from core.auth import api_key_create, api_key_revoke
 from tasks.models import Task
@@ -357,6 +358,18 @@ def test_behind_a_trusted_proxy_anonymous_callers_count_by_the_forwarded_address
     settings.TRUSTED_PROXY_COUNT = 0  # the peer's address (127.0.0.1), whatever the header says
     fails(stub.ListTasks, pb.ListTasksRequest(), via("203.0.113.9"), code=grpc.StatusCode.UNAUTHENTICATED)
     fails(stub.ListTasks, pb.ListTasksRequest(), via("203.0.113.10"), code=grpc.StatusCode.RESOURCE_EXHAUSTED)
+
+
+@pytest.mark.parametrize(
+    ("peer", "address"),
+    [
+        ("ipv4:127.0.0.1:5555", "127.0.0.1"),
+        ("ipv6:%5B::1%5D:33796", "::1"),  # how grpcio spells an IPv6 peer
+        ("ipv6:[2001:db8::7]:50051", "2001:db8::7"),
+    ],
+)
+def test_the_peer_address_is_spelled_as_rest_spells_the_client_address(peer: str, address: str) -> None:
+    assert client_address({}, peer) == address
 
 
 def _has_ipv6_loopback() -> bool:
