@@ -114,6 +114,7 @@ def test_sigterm_shuts_down_gracefully(grpcserver_process: Any, user: Any) -> No
     assert time.monotonic() - finished < 2
     assert time.monotonic() - signalled < GRACE
     assert any("SIGTERM, shutting down" in line for line in output), output
+    assert any("gRPC: stopped in" in line for line in output), output
     assert Task.objects.get(pk=task.pk).title == "After"
 
 

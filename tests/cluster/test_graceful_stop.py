@@ -8,10 +8,12 @@ and calls the replica directly (the proxy would retry elsewhere). The replica is
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import pytest
 import requests
@@ -20,6 +22,7 @@ from tests.cluster.cluster import command_env
 from tests.cluster.conftest import NETWORK, Credentials, Runner
 
 HELD = 2.0  # seconds the request waits for the paused database before the stop begins
+KILLED_AFTER = 30  # podman stop --time: SIGKILL after this many seconds
 
 
 def wait_healthy(podman: Runner, container: str, timeout: float = 60) -> None:
@@ -45,9 +48,28 @@ def access(base_url: str, demo_credentials: Credentials) -> str:
     return str(response.json()["access"])
 
 
-def stop_while_in_flight(podman: Runner, container_name: Callable[[str], str], service: str, client: list[str]) -> str:
+@dataclass
+class Stopped:
+    output: str  # the client's
+    seconds: float  # `podman stop`'s own time
+    server_seconds: list[float]  # the times the replica logged for its stop (gRPC writes one)
+    logs: str  # the end of the replica's log
+
+
+def logs_of(podman: Runner, container: str) -> str:
+    logged = podman("logs", container)
+    return logged.stdout + logged.stderr
+
+
+def stop_times(logs: str) -> list[float]:
+    return [float(seconds) for seconds in re.findall(r"gRPC: stopped in ([0-9.]+) s", logs)]
+
+
+def stop_while_in_flight(
+    podman: Runner, container_name: Callable[[str], str], service: str, client: list[str]
+) -> Stopped:
     """Runs `client` (a podman run) against `service` with the database paused, stops the service while the
-    client waits, lets the database go on, and returns the client's output."""
+    client waits, lets the database go on, and returns what the client printed and how the stop went."""
     replica, postgres = container_name(service), container_name("postgres")
     wait_healthy(podman, replica)
     podman("pause", postgres)
@@ -56,22 +78,28 @@ def stop_while_in_flight(podman: Runner, container_name: Callable[[str], str], s
             client, env=command_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         time.sleep(HELD)
+        stops_before = len(stop_times(logs_of(podman, replica)))
         started = time.monotonic()
-        stopper = subprocess.Popen(["podman", "stop", "--time", "30", replica], env=command_env())
+        stopper = subprocess.Popen(["podman", "stop", "--time", str(KILLED_AFTER), replica], env=command_env())
         time.sleep(1.0)
     finally:
         podman("unpause", postgres)
     try:
-        # The stop's own time: the client container may take longer to exit on a loaded machine.
         assert stopper.wait(timeout=60) == 0
-        stopped_in = time.monotonic() - started
+        seconds = time.monotonic() - started
+        # 0: the server returned on its own; 137 would be podman's SIGKILL at the end of KILLED_AFTER.
+        exit_code = podman("inspect", "--format", "{{.State.ExitCode}}", replica).stdout.strip()
+        logs = logs_of(podman, replica)
         output, _ = caller.communicate(timeout=60)
     finally:
         podman("start", replica)
         wait_healthy(podman, replica)
-    # A graceful exit, not the kill at the end of the 30 s.
-    assert stopped_in < 15, f"{replica} took {stopped_in:.1f} s to stop"
-    return output
+    assert exit_code == "0", f"{replica} exited {exit_code} after {seconds:.1f} s:\n{logs[-3000:]}"
+    # A graceful exit, not the kill. The wall clock includes podman's own part of the stop (conmon, the
+    # network), which grows with the machine's load: 18 s was seen once on a loaded CI machine, so the
+    # bound is loose, and the server's own time is checked from its log where it writes one (gRPC).
+    assert seconds < KILLED_AFTER - 5, f"{replica} took {seconds:.1f} s to stop"
+    return Stopped(output, seconds, stop_times(logs)[stops_before:], logs[-3000:])
 
 
 @pytest.fixture
@@ -95,7 +123,7 @@ def test_web_finishes_the_request_in_flight(
         "    print('status', response.status, 'after', round(time.monotonic() - started, 2))\n"
     )
     client = ["podman", "run", "--rm", "--network", NETWORK, image, "python", "-c", script]
-    output = stop_while_in_flight(podman, container_name, "web1", client)
+    output = stop_while_in_flight(podman, container_name, "web1", client).output
     assert "status 200" in output, output
     assert float(output.split("after")[-1]) >= HELD, output
 
@@ -116,6 +144,9 @@ def test_grpc_finishes_the_call_in_flight(
         "print('OK', len(answer.tasks), 'after', round(time.monotonic() - started, 2))\n"
     )
     client = ["podman", "run", "--rm", "--network", NETWORK, image, "python", "-c", script]
-    output = stop_while_in_flight(podman, container_name, "grpc1", client)
-    assert "OK" in output, output
-    assert float(output.split("after")[-1]) >= HELD, output
+    stopped = stop_while_in_flight(podman, container_name, "grpc1", client)
+    assert "OK" in stopped.output, stopped.output
+    assert float(stopped.output.split("after")[-1]) >= HELD, stopped.output
+    # The server's own time, from the signal to the last call's end: the call went on as soon as the
+    # database did (a second after the stop began), not at the end of GRPC_SHUTDOWN_GRACE (10 s).
+    assert len(stopped.server_seconds) == 1 and stopped.server_seconds[0] < 8, stopped.logs
