@@ -18,7 +18,7 @@ from django.db import connection
 from django.db.models import F, Func, JSONField, Q, QuerySet, TextField
 
 from core.errors import InvalidInput
-from tasks.models import Priority, Status, Task, parse_aware_datetime
+from tasks.models import Priority, Status, Task, parse_aware_datetime, text_problem
 from tasks.sqlite import SQLITE_CASEFOLD
 
 _BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
@@ -173,4 +173,7 @@ def normalize_filters(filters: Mapping[str, Any] | None) -> dict[str, str]:
     text = {name: str(value).lower() if isinstance(value, bool) else str(value) for name, value in filters.items()}
     if blank := sorted(name for name, value in text.items() if not value.strip() and name not in BLANK_ALLOWED):
         raise InvalidInput.for_fields({name: ["This filter may not be empty."] for name in blank})
+    # Before any query: a lone surrogate cannot be sent to the database (tasks.models.text_problem).
+    if unfit := {name: [problem] for name, value in sorted(text.items()) if (problem := text_problem(value))}:
+        raise InvalidInput.for_fields(unfit)
     return text

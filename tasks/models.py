@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +27,19 @@ NUL_MESSAGE = "Null characters are not allowed."
 NAIVE_MESSAGE = "The date and time must include a time zone offset."
 NOT_A_TIME_MESSAGE = "Must be a date and time with a time zone offset, e.g. 2030-01-31T17:00:00Z."
 OUT_OF_RANGE_MESSAGE = "The date and time is out of range."
+# A lone UTF-16 surrogate (U+D800 to U+DFFF) is a legal JSON escape ("\ud800") but no character: no
+# UTF-8 encoder, so no database, accepts it. JSON bodies carry them (REST's and GraphQL's); gRPC's
+# strings are UTF-8, and a URL's invalid bytes are decoded as U+FFFD. The message is DRF's own.
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def text_problem(value: str) -> str | None:
+    """Why `value` cannot be a task's text or a filter's, or None: a NUL or a lone surrogate."""
+    if "\x00" in value:
+        return NUL_MESSAGE
+    if surrogate := _SURROGATES.search(value):
+        return f"Surrogate characters are not allowed: U+{ord(surrogate.group()):X}."
+    return None
 
 
 class Priority(models.IntegerChoices):
@@ -63,8 +77,8 @@ def normalize_tags(value: Any) -> list[str]:
     for raw in value:
         if not isinstance(raw, str):
             raise ValidationError("Each tag must be a string.", code="invalid")
-        if "\x00" in raw:
-            raise ValidationError(NUL_MESSAGE, code="null_characters_not_allowed")
+        if problem := text_problem(raw):
+            raise ValidationError(problem, code="invalid")
         tag = raw.strip().lower()
         if not 1 <= len(tag) <= MAX_TAG_LENGTH:
             raise ValidationError(f"Each tag must be 1 to {MAX_TAG_LENGTH} characters long.", code="invalid")
@@ -202,8 +216,8 @@ class Task(models.Model):
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}  # a blank title is refused by clean_fields (blank=False)
         for name in ("title", "description"):
-            if "\x00" in str(getattr(self, name)):
-                errors[name] = [NUL_MESSAGE]
+            if problem := text_problem(str(getattr(self, name))):
+                errors[name] = [problem]
         # A TextField's max_length binds forms only; the model must check it itself.
         if len(self.description) > MAX_DESCRIPTION_LENGTH:
             errors["description"] = [f"Ensure this field has at most {MAX_DESCRIPTION_LENGTH} characters."]

@@ -391,3 +391,29 @@ def test_me_tasks_lists_own_tasks_and_pages(client: Client, as_user: dict[str, s
         after = connection["pageInfo"]["endCursor"]
 
     assert ids == [str(t.pk) for t in tasks]
+
+
+# A lone surrogate ("\ud800", a legal JSON escape) is no character and cannot reach the database: of
+# the three protocols only GraphQL's variables can carry one into a filter (REST's query string decodes
+# invalid bytes as U+FFFD; gRPC's strings are UTF-8). It is refused as a NUL is.
+@pytest.mark.parametrize(
+    ("document", "variables", "field", "code_point"),
+    [
+        (PAGE, {"filters": {"search": "mi\ud800lk"}}, "search", "D800"),
+        (PAGE, {"filters": {"tag": "\udfff"}}, "tag", "DFFF"),
+        (SEARCH, {"query": "\ud83d"}, "search", "D83D"),
+    ],
+    ids=["search filter", "tag filter", "searchTasks"],
+)
+def test_a_lone_surrogate_in_a_filter_is_bad_user_input(
+    client: Client,
+    as_user: dict[str, str],
+    filtered_tasks: dict[str, Any],
+    document: str,
+    variables: dict,
+    field: str,
+    code_point: str,
+) -> None:
+    error = only_error(gql(client, document, variables, **as_user), "BAD_USER_INPUT")
+
+    assert error["extensions"]["fields"] == {field: [f"Surrogate characters are not allowed: U+{code_point}."]}

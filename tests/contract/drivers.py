@@ -261,7 +261,13 @@ class RestDriver:
 
     @staticmethod
     def _body(data: Mapping[str, Any]) -> dict[str, Any]:
-        return {name: _iso(value) for name, value in data.items()}
+        """The request's JSON, spelled as most clients spell it (Python's json, requests, a browser's
+        JSON.stringify of a string it holds): every character that is not ASCII as a \\u escape, which
+        also carries a lone surrogate ("\\ud800") that no UTF-8 encoder could write."""
+        return {
+            "data": json.dumps({name: _iso(value) for name, value in data.items()}),
+            "content_type": "application/json",
+        }
 
     def _page(self, path: str, filters: Mapping[str, Any] | None, **params: Any) -> Outcome:
         query = {name: _iso(value) for name, value in (filters or {}).items()}
@@ -281,7 +287,7 @@ class RestDriver:
 
     def create(self, data: Mapping[str, Any], idempotency_key: str | None = None) -> Outcome:
         headers = {"HTTP_IDEMPOTENCY_KEY": idempotency_key} if idempotency_key is not None else {}
-        response, failure = self._send("post", self.BASE, {201}, data=self._body(data), format="json", **headers)
+        response, failure = self._send("post", self.BASE, {201}, **self._body(data), **headers)
         return failure or Outcome(ok=True, value=self._task(response.json()))
 
     def get(self, task_id: str) -> Outcome:
@@ -311,9 +317,7 @@ class RestDriver:
 
     def update(self, task_id: str, changes: Mapping[str, Any], expected_version: int | None = None) -> Outcome:
         headers = {"HTTP_IF_MATCH": f'"{expected_version}"'} if expected_version is not None else {}
-        response, failure = self._send(
-            "patch", f"{self.BASE}/{task_id}", {200}, data=self._body(changes), format="json", **headers
-        )
+        response, failure = self._send("patch", f"{self.BASE}/{task_id}", {200}, **self._body(changes), **headers)
         return failure or Outcome(ok=True, value=self._task(response.json()))
 
     def delete(self, task_id: str, expected_version: int | None = None) -> Outcome:
