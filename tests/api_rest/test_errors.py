@@ -210,6 +210,32 @@ def test_415_unsupported_body(api: APIClient, content_type: str, payload: str) -
     assert not Task.objects.exists()
 
 
+@pytest.mark.parametrize("charset", ["zlib", "bz2", "rot13", "quopri"])
+@pytest.mark.parametrize("method", ["post", "patch", "put"])
+def test_a_charset_that_is_no_text_encoding_is_415(
+    api: APIClient, user: Any, make_task: Any, method: str, charset: str
+) -> None:
+    """Python knows these codecs, so Django keeps the parameter, but they turn bytes into bytes or text
+    into text: decoding a body with one once raised TypeError, zlib.error or OSError, a 500."""
+    task = make_task(owner=user, title="Keep")
+    path = TASKS if method == "post" else f"{TASKS}/{task.pk}"
+
+    response = getattr(api, method)(path, b'{"title": "x"}', content_type=f"application/json; charset={charset}")
+
+    assert_problem(response, 415, "unsupported_media_type")
+    assert list(Task.objects.values_list("title", flat=True)) == ["Keep"]
+
+
+@pytest.mark.parametrize("charset", ["utf-16", "latin-1"])
+def test_a_charset_that_is_a_text_encoding_is_honoured(api: APIClient, charset: str) -> None:
+    body = json.dumps({"title": "Café"}, ensure_ascii=False).encode(charset)
+
+    response = api.post(TASKS, body, content_type=f"application/json; charset={charset}")
+
+    assert response.status_code == 201, response.content
+    assert Task.objects.get().title == "Café"
+
+
 # -- 422 / 409 (Idempotency-Key) ---------------------------------------------------------------------------------
 
 
