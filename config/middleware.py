@@ -212,8 +212,8 @@ class LengthRequiredMiddleware:
 
     Django reads exactly CONTENT_LENGTH bytes of a body; WSGI servers such as granian pass a chunked
     body through without one, so Django would see an empty body: a PATCH would answer 200 having
-    changed nothing. Refusing it says so instead (docs/api/rest.md, "Headers"). Right below the
-    observability middleware, so the refusal is logged and counted like any other answer."""
+    changed nothing. Refusing it says so instead (docs/api/rest.md, "Headers"). The last layer, so the
+    refusal is logged, counted and given the security, CSP and CORS headers like any other answer."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response

@@ -46,8 +46,6 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "observability.middleware.ObservabilityMiddleware",
-    # A body without Content-Length (chunked) would reach the views empty: 411 instead.
-    "config.middleware.LengthRequiredMiddleware",
     # Compresses what everything below produces; switched by COMPRESSION_ENABLED.
     "config.middleware.CompressionMiddleware",
     "config.middleware.RateLimitHeadersMiddleware",
@@ -69,6 +67,11 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # 429 for a login form refused by the login rate limit (core.backends).
     "config.middleware.RateLimitedMiddleware",
+    # A body without Content-Length (chunked) would reach the views empty: 411 instead. Last, so that
+    # every layer above sets its headers on the refusal as on any answer (security, CSP, CORS, frame
+    # options). No layer reads the body on the way down; CSRF reads a form in process_view, which
+    # Django calls only once the request has passed every layer.
+    "config.middleware.LengthRequiredMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

@@ -122,3 +122,22 @@ def test_the_same_body_with_its_length_is_served(server: Process) -> None:
     assert response.status == 200
     task.refresh_from_db()
     assert task.title == "After"
+
+
+ORIGIN = "https://app.example.com"
+
+
+def test_the_411_carries_the_headers_every_response_has(start_http: Callable[..., Process]) -> None:
+    """The refusal comes from a layer below the security, CSP and CORS layers, so that a browser may
+    read it and it is framed, typed and sniffed like any other answer."""
+    server = start_http(server_environment(test_database_url(), settings.REDIS_URL, CORS_ALLOWED_ORIGINS=ORIGIN))
+    headers = {"Content-Type": "application/json", "Origin": ORIGIN}
+
+    status, answer_headers, body = _send_chunked(server, "POST", "/api/v1/tasks", b'{"title": "x"}', headers)
+
+    _assert_411(status, answer_headers, body)
+    assert answer_headers["access-control-allow-origin"] == ORIGIN
+    assert answer_headers["x-content-type-options"] == "nosniff"
+    assert answer_headers["x-frame-options"] == "DENY"
+    assert "referrer-policy" in answer_headers
+    assert "content-security-policy" in answer_headers
