@@ -27,7 +27,8 @@ _FIELD_OBJECTS = tuple(Task._meta.concrete_fields)
 
 
 def fingerprint(owner_id: int, values: dict[str, Any]) -> str:
-    """What a replay must match: the owner and the checked input, canonically spelled and hashed."""
+    """What a replay must match: the owner and the input (tasks.services: the fields sent, as the domain
+    normalized them), canonically spelled and hashed."""
     return hashlib.sha256(canonical_json({"owner": owner_id, "data": values}).encode()).hexdigest()
 
 

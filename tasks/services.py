@@ -17,7 +17,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.db import retry_transient
-from core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, InvalidInput, PermissionDenied, StaleVersion
+from core.errors import (
+    IdempotencyKeyInFlight,
+    IdempotencyKeyReused,
+    InvalidInput,
+    NotAuthenticated,
+    PermissionDenied,
+    StaleVersion,
+)
 from core.types import Actor
 from observability.tracing import traced
 from tasks import cache, events, idempotency
@@ -110,7 +117,7 @@ def task_create(*, actor: Actor, data: Mapping[str, Any], owner_id: int | None =
     cached list pages.
     """
     owner, values = _check_create(actor, data, owner_id)
-    return _insert(owner, values, key=None).task
+    return _create(actor, owner, values, key=None).task
 
 
 @traced("tasks.task_create")
@@ -128,10 +135,22 @@ def task_create_idempotent(
     """
     owner, values = _check_create(actor, data, owner_id)
     if idempotency_key is None:
-        return _insert(owner, values, key=None)
+        return _create(actor, owner, values, key=None)
     if not 1 <= len(idempotency_key) <= idempotency.MAX_KEY_LENGTH or not idempotency_key.isprintable():
         raise InvalidInput.for_fields({"idempotency_key": ["Must be 1 to 255 printable characters."]})
-    return _insert(owner, values, key=(actor.id, idempotency_key, idempotency.fingerprint(owner, values)))
+    return _create(actor, owner, values, key=(actor.id, idempotency_key))
+
+
+def _create(actor: Actor, owner_id: int, values: dict[str, Any], *, key: tuple[int, str] | None) -> Creation:
+    """`_insert`, where an owner that does not exist is the actor's own user deleted while one of its
+    credentials is still valid (an access token until it expires): unauthenticated, not a field error
+    on `owner`, which no client sends."""
+    try:
+        return _insert(owner_id, values, key=key)
+    except ValidationError as exc:
+        if owner_id == actor.id and "owner" in getattr(exc, "error_dict", {}):
+            raise NotAuthenticated("The user of these credentials no longer exists.") from None
+        raise
 
 
 def _check_create(actor: Actor, data: Mapping[str, Any], owner_id: int | None) -> tuple[int, dict[str, Any]]:
@@ -146,22 +165,30 @@ def _check_create(actor: Actor, data: Mapping[str, Any], owner_id: int | None) -
 
 
 @retry_transient
-def _insert(owner_id: int, values: dict[str, Any], *, key: tuple[int, str, str] | None) -> Creation:
-    """Insert the task in one transaction; with `key` (user id, key, fingerprint), claim the key in it
-    first and store the task as its result, or replay what the key holds."""
+def _insert(owner_id: int, values: dict[str, Any], *, key: tuple[int, str] | None) -> Creation:
+    """Insert the task in one transaction; with `key` (user id, key), claim the key in it and store the
+    task as its result, or replay what the key holds.
+
+    The input is validated before the key is looked at, so an invalid retry is invalid input, as the
+    first request was, not a conflict. A replay must ask for the same fields with the same values as
+    the domain normalizes them (a title trimmed, tags trimmed and lowercased, a time in UTC): REST's
+    parser trims a title before the service sees it, GraphQL's and gRPC's do not."""
     with transaction.atomic():
+        task = Task(owner_id=owner_id, **{**_DEFAULTS, **values})
+        _apply_completion(task, set(values))
+        _validate(task)
         record = None
         if key is not None:
-            record, claimed = idempotency.claim(*key)
+            normalized = idempotency.fingerprint(owner_id, {name: getattr(task, name) for name in values})
+            record, claimed = idempotency.claim(*key, normalized)
             if not claimed:
-                if record.fingerprint != key[2]:
+                # The fingerprint of the input as sent: what releases before this one stored, for a
+                # key claimed before a rolling deploy and retried after it (IDEMPOTENCY_TTL).
+                if record.fingerprint != normalized and record.fingerprint != idempotency.fingerprint(owner_id, values):
                     raise IdempotencyKeyReused()
                 if record.response is None:
                     raise IdempotencyKeyInFlight()
                 return Creation(idempotency.task_from_snapshot(record.response), replayed=True)
-        task = Task(owner_id=owner_id, **{**_DEFAULTS, **values})
-        _apply_completion(task, set(values))
-        _validate(task)
         task.save(force_insert=True)
         if record is not None:
             idempotency.finish(record, task)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.contract.drivers import Connect, Driver, refusal
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -184,6 +185,46 @@ def test_a_refused_create_does_not_use_up_its_key(alice: Driver) -> None:
     created = alice.create(DATA, idempotency_key="k").unwrap()
     assert alice.create(DATA, idempotency_key="k").unwrap() == created
     assert alice.list().unwrap().items == [created]
+
+
+INVALID_RETRIES = {
+    "blank title": {**DATA, "title": "   "},
+    "title of 201 characters": {**DATA, "title": "x" * 201},
+    "completed contradicts status": {**DATA, "status": "todo", "completed": True},
+}
+
+
+@pytest.mark.parametrize("case", list(INVALID_RETRIES), ids=list(INVALID_RETRIES))
+def test_an_invalid_retry_of_a_used_key_is_invalid_input(alice: Driver, case: str) -> None:
+    """The input is checked before the key is looked at: invalid input, as it would be without a key,
+    not a conflict with the first request's."""
+    first = alice.create(DATA, idempotency_key="k").unwrap()
+
+    assert alice.create(INVALID_RETRIES[case], idempotency_key="k").error == "invalid_input"
+    assert alice.list().unwrap().items == [first]
+
+
+def test_input_the_domain_normalizes_alike_is_the_same_input(alice: Driver) -> None:
+    """A title with surrounding blanks and tags in other cases make the same task: a replay on every
+    protocol (REST's parser trims a title before the service sees it; GraphQL and gRPC send it as typed)."""
+    first = alice.create({**DATA, "title": "  Pay rent ", "tags": ["Home", "home"]}, idempotency_key="k").unwrap()
+
+    assert alice.create(DATA, idempotency_key="k").unwrap() == first
+    assert alice.create({**DATA, "tags": [" HOME "]}, idempotency_key="k").unwrap() == first
+    assert alice.list().unwrap().items == [first]
+
+
+def test_a_create_with_the_token_of_a_deleted_user_is_unauthenticated(connect: Connect) -> None:
+    """The access token is still valid until it expires; its user is gone. Not a field error on
+    `owner`, a field no client sends."""
+    gone = UserFactory()
+    driver = connect.as_user(gone)
+    gone.delete()
+
+    outcome = driver.create(DATA, idempotency_key="k")
+
+    assert outcome.error == "unauthenticated", outcome
+    assert driver.create(DATA).error == "unauthenticated"
 
 
 MALFORMED_KEYS = {"empty": "", "256 characters": "x" * 256, "unprintable": "tab\tkey"}
