@@ -5,9 +5,9 @@ call's metrics and its SERVER span (continuing a `traceparent` sent in the metad
 healthy database connections, as Django does around an HTTP request; the deadline (a call whose
 deadline has passed does no work, and its statements get only the time that is left; a call that
 was cancelled or cut off by a shutdown runs no further statement); identity
-(`authorization: Bearer <jwt>` or `x-api-key`, through core.auth) and the caller's rate limit; a
-request whose bytes were refused (`converters.decode_request`) is INVALID_ARGUMENT from here; the
-servicer; every exception mapped to its status (never UNKNOWN); one access log line.
+(`authorization: Bearer <jwt>` or `x-api-key`, each sent once, through core.auth) and the caller's
+rate limit; a request whose bytes were refused (`converters.decode_request`) is INVALID_ARGUMENT
+from here; the servicer; every exception mapped to its status (never UNKNOWN); one access log line.
 
 A stream (WatchTasks, SyncTasks: `stream`) gets the same for its whole length, and first one of the
 server's stream slots (`api_grpc.streams.OpenStreams`, GRPC_MAX_STREAMS). It runs on the streams'
@@ -75,6 +75,38 @@ _SERVER_FAULTS = frozenset(
 # A status code's name (the access log's and the metrics' `status`), without the enum's property lookup.
 _NAMES = {code: code.name for code in grpc.StatusCode}
 
+# The metadata that names the caller. Sent twice, which entry counts would be a guess, and the other
+# would be a credential never checked: refused (`authenticate`), as REST refuses the joined header.
+_CREDENTIAL_KEYS = frozenset({"authorization", "x-api-key"})
+# A key of `call_metadata`'s dict no client can send (gRPC keys never start with ":"), naming the
+# credential that came more than once.
+_REPEATED_CREDENTIAL = ":repeated-credential"
+
+
+def call_metadata(context: grpc.ServicerContext) -> dict[str, str]:
+    """The call's metadata, one value per key. A key sent more than once has its values joined with
+    ", ", as granian joins a repeated HTTP header for REST and GraphQL: a repeated `x-request-id` then
+    fails the id's pattern and the call gets a new id, on every protocol. A repeated credential is
+    marked besides, for `authenticate` to refuse."""
+    entries = context.invocation_metadata()
+    metadata: dict[str, str] = dict(entries)
+    if len(metadata) == len(entries):  # every key once: the per-call path stops here
+        return metadata
+    metadata = {}
+    for key, value in entries:
+        if key in metadata:
+            if key in _CREDENTIAL_KEYS:
+                metadata[_REPEATED_CREDENTIAL] = key
+            if not key.endswith("-bin"):  # binary values are not text to join: the last one counts
+                value = f"{metadata[key]}, {value}"
+        metadata[key] = value
+    return metadata
+
+
+def _refuse_repeated_credential(metadata: dict[str, str]) -> None:
+    if (key := metadata.get(_REPEATED_CREDENTIAL)) is not None:
+        raise NotAuthenticated(f"Send `{key}` once: a credential given more than once is refused.")
+
 
 class TaskServiceInterceptor(grpc.ServerInterceptor):
     def __init__(self, streams: OpenStreams) -> None:
@@ -141,7 +173,7 @@ class TaskServiceInterceptor(grpc.ServerInterceptor):
         self, behavior: Behavior, method: str, attributes: dict[str, str], request: Any, context: grpc.ServicerContext
     ) -> Any:
         started = time.perf_counter()
-        metadata = dict(context.invocation_metadata())
+        metadata = call_metadata(context)
         state = CallState(method=method, metadata=metadata)
         token = bind_call(state)
         request_id = accept_request_id(metadata.get("x-request-id"))
@@ -186,7 +218,7 @@ class TaskServiceInterceptor(grpc.ServerInterceptor):
         messages the servicer checks for Refused itself.
         """
         started = time.perf_counter()
-        metadata = dict(context.invocation_metadata())
+        metadata = call_metadata(context)
         state = CallState(method=method, metadata=metadata)
         token = bind_call(state)
         request_id = accept_request_id(metadata.get("x-request-id"))
@@ -262,6 +294,7 @@ def authenticate(metadata: dict[str, str], context: grpc.ServicerContext) -> Act
     """The caller's identity, then its rate limit. Missing and refused credentials both count
     against the client's address, as on HTTP."""
     try:
+        _refuse_repeated_credential(metadata)
         actor = authenticate_credentials(authorization=metadata.get("authorization"), api_key=metadata.get("x-api-key"))
         refused = None
     except NotAuthenticated as exc:
@@ -277,6 +310,7 @@ def authenticate_stream_call(metadata: dict[str, str], peer: str) -> tuple[Actor
     """`authenticate` for a stream: the same credentials and rate limit, and the credential the
     stream re-checks while it lasts."""
     try:
+        _refuse_repeated_credential(metadata)
         actor, credential = authenticate_stream(
             authorization=metadata.get("authorization"), api_key=metadata.get("x-api-key")
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 from rest_framework_simplejwt import serializers as jwt_serializers
@@ -81,6 +82,18 @@ class RoleRefreshToken(RefreshToken):
             raise TokenError("No active account found for the given token.")
         for claim, value in token_claims(user).items():
             self[claim] = value
+
+    def blacklist(self) -> Any:
+        """simplejwt's blacklist, whose check (`check_blacklist`, in `verify`) and write are apart:
+        two refreshes of one token at once both pass the check. The write is the arbiter: the
+        blacklist row is unique per token, so of two concurrent `get_or_create`s only one creates
+        it, and the other found the token already used: refused, so each refresh token gives one
+        new pair."""
+        # simplejwt's annotation says BlacklistedToken; it returns get_or_create's (row, created).
+        blacklisted: tuple[Any, bool] = super().blacklist()  # type: ignore[assignment]
+        if not blacklisted[1]:
+            raise TokenError(_("Token is blacklisted"))
+        return blacklisted
 
 
 class TokenRefreshSerializer(jwt_serializers.TokenRefreshSerializer):

@@ -3,15 +3,18 @@ what the task endpoints say about missing, invalid and expired access tokens."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
 import jwt
 import pytest
 from django.contrib.auth.models import Group
+from django.db import connection
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
+from api_rest.auth import RoleRefreshToken
 from core.types import Role
 from tasks.models import Task
 from tests.api_rest.helpers import TASKS, assert_problem
@@ -117,6 +120,37 @@ def test_refresh_failure_detail_is_a_plain_sentence(anon: APIClient, user: Any) 
     # Problem details are for people: no Python reprs of DRF's ErrorDetail dicts.
     assert "ErrorDetail" not in body["detail"]
     assert not body["detail"].startswith("{")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_refresh_token_sent_twice_at_once_gives_one_new_pair(user: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both requests pass simplejwt's blacklist check (in `verify`) before either blacklists the token
+    (the barrier holds them there, widening the window a real race has): only one may get new tokens."""
+    refresh = str(RefreshToken.for_user(user))
+    barrier = threading.Barrier(2, timeout=10)
+    verify = RoleRefreshToken.verify
+
+    def verify_then_wait(token: RoleRefreshToken) -> None:
+        verify(token)
+        barrier.wait()
+
+    monkeypatch.setattr(RoleRefreshToken, "verify", verify_then_wait)
+    answers: list[Any] = []
+
+    def post() -> None:
+        try:
+            answers.append(APIClient().post(REFRESH, {"refresh": refresh}, format="json"))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(answer.status_code for answer in answers) == [200, 401], [a.content for a in answers]
+    refused = next(answer for answer in answers if answer.status_code == 401)
+    assert_problem(refused, 401, "not_authenticated")
 
 
 def test_refresh_takes_the_roles_from_the_database(anon: APIClient, user: Any, client_for: Any) -> None:
