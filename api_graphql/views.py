@@ -40,6 +40,7 @@ from core.errors import (
     NotFound,
     RateLimited,
     UnsupportedMediaType,
+    translate,
 )
 from core.problems import PROBLEM_CONTENT_TYPE, problem_of
 from core.types import Actor
@@ -108,7 +109,21 @@ def _csrf_passes(request: HttpRequest) -> bool:
 
 def identify(request: HttpRequest) -> tuple[Actor | None, ApplicationError | None]:
     """Who sends the request: a Bearer token or API key, else a same-origin session (CSRF-checked,
-    so a cookie alone never authenticates a request from another origin), else nobody."""
+    so a cookie alone never authenticates a request from another origin), else nobody.
+
+    A credential that cannot be checked because the database is down (an API key not cached yet, a
+    session) is the error it stands for (`core.errors.translate`: UNAVAILABLE), raised by every field
+    that needs the caller, as REST answers 503; never an internal error."""
+    try:
+        return _identify(request)
+    except Exception as exc:
+        error = translate(exc)
+        if error is None:
+            raise
+        return None, error
+
+
+def _identify(request: HttpRequest) -> tuple[Actor | None, ApplicationError | None]:
     try:
         actor = authenticate_credentials(
             authorization=request.META.get("HTTP_AUTHORIZATION"), api_key=request.META.get("HTTP_X_API_KEY")

@@ -11,6 +11,8 @@ what runs (docs/api/graphql.md, "Subscriptions"):
 - `connection_init` must carry a Bearer token or an API key (`core.auth.authenticate_stream`), in its
   payload or as headers of the upgrade request; without one, or with one that is not valid, the
   socket is closed with 4403 (the protocol's "Forbidden"), and a `subscribe` before that with 4401;
+  while the database is down (an API key not cached yet) with 1013 ("Try Again Later"), which
+  clients retry on;
 - only subscriptions: queries and mutations go over HTTP, with its rate limits and request logs;
 - the schema and its limits are those of the HTTP view (`api_graphql.schema.current_schema`);
 - the server pings every EVENTS_HEARTBEAT seconds, so proxies keep an idle stream open.
@@ -45,7 +47,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from api_graphql.context import StreamContext
 from api_graphql.schema import AMBIGUOUS_OPERATION, current_schema
 from core.auth import Credential, authenticate_stream
-from core.errors import NotAuthenticated
+from core.errors import NotAuthenticated, translate
 from core.types import Actor
 
 # ASGI's callables, typed as django-stubs types Django's handler (config/asgi.py wraps both).
@@ -75,6 +77,10 @@ def _authenticate(*, authorization: str | None, api_key: str | None) -> tuple[Ac
         close_old_connections()
 
 
+class _Unavailable(Exception):
+    """`connection_init` could not be checked: the database is down (`core.errors.translate`)."""
+
+
 class TransportHandler(BaseGraphQLTransportWSHandler[StreamContext, None]):
     """strawberry's protocol handler, with the server's heartbeat, the choice of operation as over
     HTTP, and an operation that ends in an error sent as the protocol's `error` message."""
@@ -82,7 +88,12 @@ class TransportHandler(BaseGraphQLTransportWSHandler[StreamContext, None]):
     heartbeat: asyncio.Task[None] | None = None
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
-        await super().handle_connection_init(message)
+        try:
+            await super().handle_connection_init(message)
+        except _Unavailable:
+            # strawberry only knows the refusal (4403); this is the server's fault, and passes.
+            await self.websocket.close(code=1013, reason="Try Again Later")
+            return
         if self.connection_acknowledged and self.heartbeat is None:
             self.heartbeat = asyncio.create_task(self._ping())
 
@@ -180,8 +191,8 @@ class TaskEventsConsumer(GraphQLWSConsumer):
         return StreamContext()
 
     async def on_ws_connect(self, context: StreamContext) -> UnsetType:  # type: ignore[override]
-        """Authenticates `connection_init`; a refusal closes the socket with 4403. The
-        `connection_ack` carries no payload."""
+        """Authenticates `connection_init`; a refusal closes the socket with 4403, a database that
+        cannot be reached with 1013. The `connection_ack` carries no payload."""
         headers = self.get_websocket_headers(self)
         params = context.connection_params
         try:
@@ -191,6 +202,10 @@ class TaskEventsConsumer(GraphQLWSConsumer):
             )
         except NotAuthenticated:
             raise ConnectionRejectionError() from None
+        except Exception as exc:
+            if translate(exc) is None:
+                raise
+            raise _Unavailable() from exc
         return UNSET
 
 

@@ -75,7 +75,9 @@ def _may_see_details(request: HttpRequest) -> bool:
 
 def _actor_of(request: HttpRequest) -> Actor | None:
     """Who sends the request: a bearer token, an API key or the session, as the APIs take them; None
-    for anyone else, and for a credential that does not hold."""
+    for anyone else, for a credential that does not hold, and for one that cannot be checked while
+    the database is down (an API key not cached yet, a session): the probe answers what it would
+    without it, never a 500."""
     scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
     try:
         if scheme.lower() == "bearer":
@@ -84,7 +86,9 @@ def _actor_of(request: HttpRequest) -> Actor | None:
             return authenticate_api_key(raw_key.strip())
         user = getattr(request, "user", None)
         return actor_from_user(user) if user is not None and user.is_authenticated else None
-    except errors.NotAuthenticated:
+    except Exception as exc:
+        if errors.translate(exc) is None:  # NotAuthenticated, or the database unavailable
+            raise
         return None
 
 

@@ -4,16 +4,36 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from core.auth import api_key_create, api_key_revoke
+from core.auth import api_key_create, api_key_input, api_key_revoke
+from core.errors import InvalidInput
 from core.models import ApiKey
+
+
+class ApiKeyForm(forms.ModelForm):
+    """A new key is checked by the domain's rules (`core.auth.api_key_input`) while the form can still
+    answer with a field error: `save_model` runs after validation, where a refusal is a 500. An edit
+    may set a past expiry: that is how a key is expired here."""
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        if self.instance.pk is None and "name" in cleaned:
+            try:
+                api_key_input(name=cleaned["name"], expires_at=cleaned.get("expires_at"))
+            except InvalidInput as exc:
+                for field, field_messages in exc.extra.get("fields", {}).items():
+                    for message in field_messages:
+                        self.add_error(field if field in self.fields else None, message)
+        return cleaned
 
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
+    form = ApiKeyForm
     list_display = ("name", "user", "prefix", "read_only", "created_at", "expires_at", "revoked_at")
     list_filter = ("read_only", "revoked_at")
     search_fields = ("name", "prefix", "user__username")

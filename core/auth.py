@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import threading
 import time
@@ -30,6 +31,11 @@ from core.types import Actor, Role
 
 API_KEY_PREFIX = "th"
 API_KEY_CACHE_TTL = 60
+API_KEY_NAME_MAX_LENGTH = ApiKey._meta.get_field("name").max_length or 100
+# The exact shape `api_key_create` issues: `th_`, 12 hex digits (token_hex(6)), `_`, 43 URL-safe
+# base64 characters (token_urlsafe(32)). Anything else is refused before the cache and the database
+# see it: a NUL or an over-long prefix would otherwise reach a query (a DataError on PostgreSQL).
+_API_KEY_SHAPE = re.compile(rf"{API_KEY_PREFIX}_([0-9a-f]{{12}})_([A-Za-z0-9_-]{{43}})")
 _ROLE_NAMES = frozenset(role.value for role in Role)
 
 
@@ -143,15 +149,28 @@ def _cache_key(prefix: str) -> str:
     return f"apikey:{prefix}"
 
 
+def api_key_input(*, name: str, expires_at: datetime | None) -> str:
+    """The name a new key is stored under (stripped), once `name` and `expires_at` hold; raises
+    InvalidInput naming the field otherwise. The admin's form runs it too, to answer with a field
+    error instead of failing in `api_key_create` after the form validated."""
+    name = name.strip()
+    if not name:
+        raise InvalidInput.for_fields({"name": ["This field may not be blank."]})
+    if len(name) > API_KEY_NAME_MAX_LENGTH:
+        # Checked here, not left to the column: SQLite would store it, PostgreSQL raise a DataError.
+        raise InvalidInput.for_fields(
+            {"name": [f"Ensure this field has no more than {API_KEY_NAME_MAX_LENGTH} characters."]}
+        )
+    if expires_at is not None and expires_at <= timezone.now():
+        raise InvalidInput.for_fields({"expires_at": ["The expiry must be in the future."]})
+    return name
+
+
 def api_key_create(
     *, user: User, name: str, read_only: bool = False, expires_at: datetime | None = None
 ) -> tuple[ApiKey, str]:
     """Create a key for `user` and return it with the raw key, which is never stored nor shown again."""
-    name = name.strip()
-    if not name:
-        raise InvalidInput.for_fields({"name": ["This field may not be blank."]})
-    if expires_at is not None and expires_at <= timezone.now():
-        raise InvalidInput.for_fields({"expires_at": ["The expiry must be in the future."]})
+    name = api_key_input(name=name, expires_at=expires_at)
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     key = ApiKey.objects.create(
@@ -219,10 +238,10 @@ def authenticate_api_key(raw_key: str) -> Actor:
 
 def _check_api_key(raw_key: str) -> tuple[Actor, datetime | None]:
     """authenticate_api_key, with the key's expiry."""
-    parts = raw_key.split("_", 2)
-    if len(parts) != 3 or parts[0] != API_KEY_PREFIX or not parts[1] or not parts[2]:
+    shape = _API_KEY_SHAPE.fullmatch(raw_key)
+    if shape is None:
         raise NotAuthenticated("The API key is not valid.")
-    _, prefix, secret = parts
+    prefix, secret = shape.groups()
     entry = safe_cache.get(_cache_key(prefix))
     if entry is None:
         entry = _load_api_key(prefix) or _UNUSABLE

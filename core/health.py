@@ -12,20 +12,21 @@ database check of the gRPC health service (api_grpc.server).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import socket
+import threading
 import time
 import uuid
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
 from django.db.migrations.executor import MigrationExecutor
 
 from core import outages
 from core.cache import safe_cache
-from core.db import time_budget
-from core.errors import TimeBudgetExceeded
 from observability import metrics, tracing
 
 logger = logging.getLogger(__name__)
@@ -35,21 +36,113 @@ OK, UNAVAILABLE, DEGRADED, DISABLED, UNKNOWN = "ok", "unavailable", "degraded", 
 _migrations_applied = False  # once true in a process it stays true: a deploy runs a new process
 
 
+class _DatabaseCheck(threading.Thread):
+    """One `SELECT 1` on a thread and a connection of its own, closed when it ends.
+
+    Its callers wait for it until `deadline` (HEALTH_CHECK_TIMEOUT), never longer: a database that
+    accepts a connection and then says nothing (a stall, a partition) leaves a statement waiting for
+    as long as TCP does, and no server-side timeout ends a wait for an answer that never comes.
+    A check its callers gave up on is abandoned: its connection's socket is shut down, so whatever it
+    waits on (the statement, or the statements Django runs on a new connection) fails at once and the
+    thread ends; a connect still under way ends within DATABASE_CONNECT_TIMEOUT.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(name="health-database", daemon=True)
+        self.deadline = time.monotonic() + timeout
+        self.result: dict[str, Any] | None = None
+        self.finished = threading.Event()
+        self._lock = threading.Lock()
+        self._db: Any = None  # this thread's connection wrapper, until it is closed
+
+    def run(self) -> None:
+        started = time.perf_counter()
+        with self._lock:
+            self._db = connections[DEFAULT_DB_ALIAS]
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+                cursor.fetchone()
+            self.result = {
+                "status": OK,
+                "vendor": connection.vendor,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            }
+        except DatabaseError as exc:
+            self.result = {"status": UNAVAILABLE, "error": type(exc).__name__}
+        finally:
+            with self._lock:
+                self._db = None  # before the close: `abandon` never touches a descriptor reused since
+            with contextlib.suppress(DatabaseError):
+                connection.close()
+            self.finished.set()
+
+    def abandon(self) -> None:
+        """No caller waits any more: end what the check waits on by shutting its connection's socket
+        down (on a duplicate of the descriptor: the connection's own close is unaffected). Asked again
+        by every later probe while the thread lives, as a connect may have completed since."""
+        with self._lock:
+            raw = self._db.connection if self._db is not None else None
+            fileno = getattr(raw, "fileno", None)  # psycopg's; SQLite has no socket
+            if fileno is None:
+                return
+            try:
+                duplicate = socket.socket(fileno=os.dup(fileno()))
+            except Exception:  # best effort: a connection already lost has nothing to end
+                return
+            with duplicate, contextlib.suppress(OSError):
+                duplicate.shutdown(socket.SHUT_RDWR)
+
+
+_checks_lock = threading.Lock()
+_current: _DatabaseCheck | None = None  # the check callers wait for: at most one
+_set_aside: _DatabaseCheck | None = None  # one that outlived its deadline and may still be connecting
+
+
+def _check_to_wait_for() -> _DatabaseCheck | None:
+    """The check in progress, or a new one; None when two are stuck (one past its deadline, one set
+    aside before it still running): threads never pile up behind a database that does not answer."""
+    global _current, _set_aside
+    with _checks_lock:
+        current = _current
+        if current is not None and not current.finished.is_set():
+            if time.monotonic() < current.deadline:
+                return current  # a probe of the other protocol started it: its answer serves both
+            current.abandon()
+            if _set_aside is not None and not _set_aside.finished.is_set():
+                _set_aside.abandon()
+                return None
+            _set_aside = current
+        _current = _DatabaseCheck(settings.HEALTH_CHECK_TIMEOUT)
+        _current.start()
+        return _current
+
+
+def _forget_checks() -> None:
+    global _current, _set_aside
+    _current = _set_aside = None  # a forked child has none of its parent's threads
+
+
+os.register_at_fork(after_in_child=_forget_checks)
+
+
 def check_database() -> dict[str, Any]:
-    started = time.perf_counter()
-    try:
-        with time_budget(settings.HEALTH_CHECK_TIMEOUT), connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-    except (DatabaseError, TimeBudgetExceeded) as exc:
-        # TimeBudgetExceeded: the database answered, but later than the check may wait (a slow
-        # connect, right after a restart): for a probe that is the database failing, not an error.
-        connection.close()  # the next request reconnects instead of reusing a broken connection
+    """`SELECT 1` within HEALTH_CHECK_TIMEOUT, never longer (`_DatabaseCheck`); the /readyz and /health
+    views and the gRPC health service's checker all ask here."""
+    check = _check_to_wait_for()
+    if check is not None and check.finished.wait(max(0.0, check.deadline - time.monotonic())):
+        result = check.result or {"status": UNAVAILABLE, "error": "unknown"}
+    else:
+        # The database did not answer in time: for a probe that is the database failing, not an error.
+        if check is not None:
+            check.abandon()
+        result = {"status": UNAVAILABLE, "error": "TimeBudgetExceeded"}
+    if result["status"] != OK:
         # Once per outage, not once per probe (core.outages).
-        outages.unavailable("database", f"readiness: database unavailable: {type(exc).__name__}")
-        return {"status": UNAVAILABLE, "error": type(exc).__name__}
-    outages.available("database")
-    return {"status": OK, "vendor": connection.vendor, "duration_ms": round((time.perf_counter() - started) * 1000, 2)}
+        outages.unavailable("database", f"readiness: database unavailable: {result['error']}")
+    else:
+        outages.available("database")
+    return dict(result)  # a copy: one check's result may answer several callers
 
 
 def check_migrations() -> dict[str, Any]:

@@ -114,6 +114,30 @@ def test_wrong_or_malformed_api_key_is_refused(user, mangle) -> None:
         authenticate_api_key(mangle(raw))
 
 
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        pytest.param(lambda raw: "th_ab\x00cd_secret", id="nul-in-prefix"),
+        pytest.param(lambda raw: raw[:-1] + "\x00", id="nul-in-secret"),
+        pytest.param(lambda raw: raw[:3] + raw[3:15].upper() + raw[15:], id="prefix-not-lower-hex"),
+        pytest.param(lambda raw: raw[:3] + "0" + raw[3:], id="prefix-too-long"),
+        pytest.param(lambda raw: raw[:-1], id="secret-too-short"),
+        pytest.param(lambda raw: raw[:-1] + "=", id="secret-not-url-safe-base64"),
+        pytest.param(lambda raw: raw + "\n", id="trailing-newline"),
+    ],
+)
+def test_an_api_key_not_of_the_issued_shape_is_refused_before_any_lookup(
+    user, mangle, django_assert_num_queries
+) -> None:
+    """Only `th_` + 12 lower-case hex digits + `_` + 43 URL-safe base64 characters is ever issued;
+    anything else is refused before the cache and the database see it (a NUL reaching a PostgreSQL
+    query was a DataError: a 500, a websocket that never closed)."""
+    _, raw = api_key_create(user=user, name="ci")
+    with django_assert_num_queries(0), pytest.raises(NotAuthenticated, match=r"The API key is not valid\."):
+        authenticate_api_key(mangle(raw))
+    assert authenticate_api_key(raw).id == user.pk  # the key as issued still works
+
+
 def test_revoked_api_key_is_refused_even_when_cached(user, django_capture_on_commit_callbacks) -> None:
     key, raw = api_key_create(user=user, name="ci")
     authenticate_api_key(raw)  # now cached
@@ -176,6 +200,15 @@ def test_api_key_create_validates(user) -> None:
         api_key_create(user=user, name="  ")
     with pytest.raises(InvalidInput):
         api_key_create(user=user, name="old", expires_at=timezone.now() - timedelta(days=1))
+
+
+def test_an_api_key_name_over_the_columns_length_is_invalid_input(user) -> None:
+    """Refused by the domain, on every database (SQLite stored it, PostgreSQL raised a DataError)."""
+    with pytest.raises(InvalidInput) as info:
+        api_key_create(user=user, name="n" * 101)
+    assert info.value.extra["fields"] == {"name": ["Ensure this field has no more than 100 characters."]}
+    assert not ApiKey.objects.exists()
+    assert api_key_create(user=user, name=" " + "n" * 100 + " ")[0].name == "n" * 100  # counted once stripped
 
 
 def test_revoking_an_unknown_prefix_is_not_found(db) -> None:

@@ -13,6 +13,9 @@ from core.auth import api_key_create, api_key_revoke
 from core.errors import ApplicationError
 from core.models import ApiKey
 
+# About 100 years: a longer expiry is a typo (and past 2.7 million days a datetime overflows).
+MAX_EXPIRES_IN_DAYS = 36_500
+
 
 class Command(BaseCommand):
     help = "Create, revoke or list API keys. A new key is printed once and never stored."
@@ -33,13 +36,22 @@ class Command(BaseCommand):
         try:
             getattr(self, f"handle_{options['action']}")(**options)
         except ApplicationError as exc:
-            raise CommandError(exc.message) from exc
+            # The domain's field messages ("name: Ensure this field has no more than 100 ..."), not
+            # only its headline.
+            fields = exc.extra.get("fields", {})
+            details = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in fields.items())
+            raise CommandError(f"{exc.message} {details}".strip()) from exc
 
     def handle_create(self, *, user: str, name: str, read_only: bool, expires_in_days: int | None, **_: Any) -> None:
         owner = get_user_model().objects.filter(username=user).first()
         if owner is None:
             raise CommandError(f"No user named {user!r}.")
-        expires_at = timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None
+        expires_at = None
+        if expires_in_days is not None:
+            # 0 is not "never" (that is leaving the option out), and a negative count an expired key.
+            if not 1 <= expires_in_days <= MAX_EXPIRES_IN_DAYS:
+                raise CommandError(f"--expires-in-days must be between 1 and {MAX_EXPIRES_IN_DAYS}.")
+            expires_at = timezone.now() + timedelta(days=expires_in_days)
         key, raw = api_key_create(user=owner, name=name, read_only=read_only, expires_at=expires_at)
         self.stderr.write(f"Created key {key.prefix} for {owner.get_username()}. Store it now; it is not shown again:")
         self.stdout.write(raw)

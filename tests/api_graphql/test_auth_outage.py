@@ -1,0 +1,35 @@
+"""Identity while the database is down: a credential that needs the database to be checked (an API
+key not cached yet) is UNAVAILABLE, as REST answers 503 and gRPC UNAVAILABLE (docs/api/errors.md),
+never an internal error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from core.auth import api_key_create
+from tests.api_graphql.conftest import gql, only_error
+from tests.faults import database_unreachable
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_an_uncached_api_key_while_the_database_is_down_is_unavailable(user: Any) -> None:
+    _, raw = api_key_create(user=user, name="k")
+    client = Client(raise_request_exception=False)
+    with database_unreachable():
+        response = gql(client, "{ me { id } }", HTTP_X_API_KEY=raw)
+    error = only_error(response, "UNAVAILABLE")
+    assert error["path"] == ["me"]
+    assert response.json()["data"] is None
+
+
+def test_the_same_key_once_the_database_is_back_works(user: Any) -> None:
+    _, raw = api_key_create(user=user, name="k")
+    client = Client(raise_request_exception=False)
+    with database_unreachable():
+        gql(client, "{ me { id } }", HTTP_X_API_KEY=raw)
+    # The outage was not cached as an unusable key.
+    assert gql(client, "{ me { id } }", HTTP_X_API_KEY=raw).json() == {"data": {"me": {"id": user.pk}}}
