@@ -105,6 +105,17 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class DomainCheckedField(serializers.Field):
+    """A field of a task whose value rules (lengths, NUL, surrogates, how many tags) are the domain's
+    (`tasks.models`), so this serializer checks only its type. The domain checks them after the role
+    and the expected version, as it does for GraphQL and gRPC: a viewer's over-long title is 403 and a
+    stale one 412 on every protocol (RFC 9110 §13.2.1: preconditions before the content). The
+    validators stay on the field, not run, for the OpenAPI document (`maxItems`)."""
+
+    def run_validators(self, value: Any) -> None:
+        return None
+
+
 def _trimmed_string(maximum: int, description: str) -> dict[str, Any]:
     """The schema of a string the domain trims before it measures it. Wrapped in `allOf` so that
     drf-spectacular adds neither the field's raw `max_length` (a bound of the work, not the rule) nor
@@ -122,17 +133,17 @@ def _trimmed_string(maximum: int, description: str) -> dict[str, Any]:
         "description": f"Kept as sent, blank allowed; at most {MAX_DESCRIPTION_LENGTH} characters.",
     }
 )
-class DescriptionField(StrictCharField):
+class DescriptionField(DomainCheckedField, StrictCharField):
     """The description, kept as sent (no trimming); blank is allowed."""
 
 
 @extend_schema_field(_trimmed_string(MAX_TITLE_LENGTH, f"Trimmed first, then 1 to {MAX_TITLE_LENGTH} characters."))
-class TitleField(StrictCharField):
+class TitleField(DomainCheckedField, StrictCharField):
     """The title: the domain trims it, then checks its length and that it is not blank."""
 
 
 @extend_schema_field(_trimmed_string(MAX_TAG_LENGTH, f"Trimmed and lowercased, then 1 to {MAX_TAG_LENGTH} characters."))
-class TagField(StrictCharField):
+class TagField(DomainCheckedField, StrictCharField):
     """One tag as sent; the domain trims, lowercases and measures it."""
 
 
@@ -195,6 +206,10 @@ class StrictInput:
         return super().to_internal_value(data)  # type: ignore[misc]
 
 
+class TagListField(DomainCheckedField, serializers.ListField):
+    """The tags as sent: a list of strings; how many is the domain's rule (`DomainCheckedField`)."""
+
+
 class TaskInputSerializer(StrictInput, serializers.Serializer[dict[str, Any]]):
     """Create (POST), replace (PUT) and, with partial=True, update (PATCH)."""
 
@@ -210,7 +225,7 @@ class TaskInputSerializer(StrictInput, serializers.Serializer[dict[str, Any]]):
     status = StrictChoiceField(choices=Status.values, required=False)
     completed = StrictBooleanField(required=False)
     due_date = AwareDateTimeField(allow_null=True, required=False)
-    tags = serializers.ListField(
+    tags = TagListField(
         child=TagField(allow_blank=True, trim_whitespace=False, max_length=MAX_TAG_LENGTH + 100),
         max_length=MAX_TAGS_SENT,
         required=False,

@@ -136,6 +136,32 @@ def test_a_viewer_writing_a_task_of_somebody_else_is_forbidden_too(
     assert_unchanged(alice, task)
 
 
+# Values the domain refuses, sent where the role or the expected version already refuses the request.
+REFUSED_VALUES = {
+    "title of 201 characters": {"title": "x" * 201},
+    "blank title": {"title": "   "},
+    "description of 10001 characters": {"description": "x" * 10_001},
+    "101 tags": {"tags": [f"t{n}" for n in range(101)]},
+    "tag of 51 characters": {"tags": ["x" * 51]},
+    "NUL in the title": {"title": "a\x00b"},
+}
+
+
+@pytest.mark.parametrize("values", list(REFUSED_VALUES.values()), ids=list(REFUSED_VALUES))
+def test_the_role_and_the_version_are_checked_before_the_values(
+    connect: Connect, viewer: Any, alice: Driver, values: dict[str, Any]
+) -> None:
+    """In the same order on every protocol (REST's parser once checked lengths first): who may write,
+    then which version (RFC 9110 §13.2.1: preconditions before the content), then the values."""
+    task = alice.create({"title": "v1"}).unwrap()
+    current = alice.update(task["id"], {"title": "v2"}).unwrap()
+
+    assert connect.as_user(viewer).create({"title": "ok", **values}).error == "forbidden"
+    assert alice.update(task["id"], values, expected_version=1).error == "stale_version"
+    assert alice.update(task["id"], values, expected_version=current["version"]).error == "invalid_input"
+    assert alice.get(task["id"]).unwrap() == current
+
+
 def test_a_read_only_api_key_reads_but_writes_nothing(connect: Connect, user: Any, alice: Driver, task: Any) -> None:
     driver = connect.with_api_key(user, read_only=True)
 
