@@ -20,6 +20,7 @@ from api_graphql.inputs import set_fields
 from api_graphql.scalars import DateTime
 from api_graphql.types import Priority, Status, TaskType
 from tasks.events import EventType, TaskEvent, event_filter, subscribe
+from tasks.events import Subscription as EventSubscription
 
 
 @strawberry.enum(name="TaskEventType")
@@ -78,14 +79,23 @@ class Subscription:
         actor, credential = stream_identity(info)
         chosen = {name: value for name, value in set_fields(filters).items() if value is not None} if filters else {}
         # On a thread: subscribing reads the log's position (Redis), which must not stall the loop.
-        subscription = await asyncio.to_thread(
-            subscribe,
-            actor=actor,
-            credential=credential,
-            filters=event_filter(**chosen),
-            after=after,
-            protocol="graphql",
+        opening = asyncio.ensure_future(
+            asyncio.to_thread(
+                subscribe,
+                actor=actor,
+                credential=credential,
+                filters=event_filter(**chosen),
+                after=after,
+                protocol="graphql",
+            )
         )
+        try:
+            subscription = await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            # The client completed the operation or left while the thread subscribes, which it does
+            # anyway: close what it opens, or its stream slot is held for the life of the process.
+            opening.add_done_callback(_close_opened)
+            raise
         try:
             while True:
                 # An empty batch after the timeout: nothing to send (the handler pings the client
@@ -94,3 +104,8 @@ class Subscription:
                     yield TaskEventType.of(event)
         finally:
             subscription.close()
+
+
+def _close_opened(opening: asyncio.Future[EventSubscription]) -> None:
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result().close()

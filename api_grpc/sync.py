@@ -130,6 +130,7 @@ class SyncSession:
         self.subscription: Subscription | None = None
         self.reading_done = threading.Event()
         self.rechecked = time.monotonic()
+        self._checking = threading.Lock()  # the reader and the sender both check the credential
 
     def run(self, requests: Iterator[pb.SyncTasksRequest | Refused]) -> Iterator[pb.SyncTasksResponse]:
         """The responses of the stream, on the call's pool thread."""
@@ -138,7 +139,15 @@ class SyncSession:
         try:
             while self.context.is_active():
                 self.streams.check()
-                item = self.outbox.get(wait_time(self.context))
+                try:
+                    # Here too, not only when a command comes: an idle stream ends when its credential does.
+                    wait = min(wait_time(self.context), self._check_credential())
+                except NotAuthenticated as exc:
+                    self.outbox.fail(exc)
+                    wait = 0
+                finally:
+                    release_connection()  # a recheck may have queried; this thread only sends
+                item = self.outbox.get(wait)
                 if item is not None:
                     yield item
                 elif self.reading_done.is_set() and self.subscription is None:
@@ -166,20 +175,34 @@ class SyncSession:
             self.outbox.wake()
             connection.close()
 
-    def _check_credential(self) -> None:
-        """Raise NotAuthenticated once the stream's credential has expired, or was revoked (checked
-        every EVENTS_REAUTH_INTERVAL seconds, as a subscription does): a unary call would be refused
-        from then on, so the stream ends instead of taking more commands."""
-        expires_at = self.credential.expires_at
-        if expires_at is not None and expires_at <= time.time():
-            raise NotAuthenticated("The credential has expired. The stream is closed.")
-        now = time.monotonic()
-        if now - self.rechecked >= settings.EVENTS_REAUTH_INTERVAL:
-            self.rechecked = now
-            try:
-                self.credential.recheck()
-            except NotAuthenticated as exc:
-                raise NotAuthenticated(f"{exc.message} The stream is closed.") from None
+    def _check_credential(self) -> float:
+        """Raise NotAuthenticated once the stream's credential has expired, or, checked every
+        EVENTS_REAUTH_INTERVAL seconds as a subscription does, was revoked or no longer gives the
+        access the stream was opened with (a manager demoted, an editor made a viewer): its commands
+        run as the actor it was opened with, so the stream ends rather than run them with rights the
+        credential lost. Else the seconds until the next check is due."""
+        with self._checking:
+            expires_at = self.credential.expires_at
+            if expires_at is not None and expires_at <= time.time():
+                raise NotAuthenticated("The credential has expired. The stream is closed.")
+            now = time.monotonic()
+            if now - self.rechecked >= settings.EVENTS_REAUTH_INTERVAL:
+                self.rechecked = now
+                try:
+                    actor = self.credential.recheck()
+                except NotAuthenticated as exc:
+                    raise NotAuthenticated(f"{exc.message} The stream is closed.") from None
+                if (actor.id, actor.sees_all, actor.can_write) != (
+                    self.actor.id,
+                    self.actor.sees_all,
+                    self.actor.can_write,
+                ):
+                    message = "The credential no longer gives the access this stream was opened with."
+                    raise NotAuthenticated(f"{message} The stream is closed.")
+            wait = settings.EVENTS_REAUTH_INTERVAL - (now - self.rechecked)
+            if expires_at is not None:
+                wait = min(wait, expires_at - time.time())
+            return max(wait, 0.01)
 
     def handle(self, request: pb.SyncTasksRequest | Refused) -> pb.SyncTasksResponse:
         """The response to one message: its command's result, or the error its unary call would end with."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import weakref
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 from typing import Any
@@ -94,7 +93,15 @@ async def event_stream(subscription: Subscription, heartbeat: float) -> AsyncIte
     `heartbeat` idle seconds (proxies close silent connections), and `event: end` when the core ends
     the stream (credential expired or revoked, slow consumer, shutdown). A client that goes away
     cancels it where it waits; `EventStreamResponse.close` frees the subscription either way."""
-    yield f"retry: {RETRY_MILLISECONDS}\n\n".encode()
+    retry = f"retry: {RETRY_MILLISECONDS}\n\n".encode()
+    try:
+        # Its slot again (see EventStreamResponse), before the first byte of the body, in the same
+        # step of the loop as the headers: only streams opened meanwhile can have taken it.
+        subscription.attach()
+    except ApplicationError as error:
+        yield retry + encode_end(error)
+        return
+    yield retry
     while True:
         try:
             events = await subscription.anext(heartbeat)
@@ -122,14 +129,19 @@ def event_stream_head() -> HttpResponse:
 
 class EventStreamResponse(StreamingHttpResponse):
     """A streaming response that owns its subscription: the server calls `close()` when the response
-    is done, whether the stream ended, the client went away or the body was never read."""
+    is done, whether the stream ended, the client went away or the body was never read.
+
+    A client that leaves while the view still runs makes Django's ASGI handler drop the response
+    without closing it, and DRF's view keeps it in a reference cycle (view.request.parser_context
+    names the view), which only the cycle collector would free. So the subscription, whose checks
+    (limits, position) the view made, holds its slot only once the body starts: detached here,
+    attached again by the body's first step.
+    """
 
     def __init__(self, subscription: Subscription, heartbeat: float) -> None:
         super().__init__(event_stream(subscription, heartbeat), content_type=EVENT_STREAM)
         self.subscription = subscription
-        # A client that leaves while the view still runs makes Django's ASGI handler drop the
-        # response without closing it: the subscription is closed when the response is collected.
-        weakref.finalize(self, subscription.close)
+        subscription.detach()
         _stream_headers(self)
 
     def close(self) -> None:

@@ -29,7 +29,9 @@ from django.dispatch import receiver
 
 logger = logging.getLogger(__name__)
 
-_ID = re.compile(r"(\d{1,19})-(\d{1,19})")
+# ASCII digits only: `\d` also takes other scripts' digits (full-width ones), which int() reads but
+# Redis refuses.
+_ID = re.compile(r"([0-9]{1,19})-([0-9]{1,19})")
 START = "0-0"
 
 
@@ -200,7 +202,18 @@ class RedisStreamLog:
 
     @staticmethod
     def _entries(rows: list[tuple[str, dict[str, str]]]) -> list[Entry]:
-        return [Entry(entry_id, json.loads(fields["data"])) for entry_id, fields in rows]
+        """The entries of XRANGE/XREAD rows. A row that is not a JSON object (written by something
+        else) keeps its place with empty data: readers skip it (tasks.events logs it) and go on past
+        it, instead of failing at it on every read."""
+        entries: list[Entry] = []
+        for entry_id, fields in rows:
+            try:
+                data = json.loads(fields["data"])
+            except (KeyError, TypeError, ValueError):
+                logger.warning("Event log entry %s is not JSON; read as empty.", entry_id, exc_info=True)
+                data = {}
+            entries.append(Entry(entry_id, data if isinstance(data, dict) else {}))
+        return entries
 
 
 _log: EventLog | None = None

@@ -57,6 +57,9 @@ logger = logging.getLogger(__name__)
 # Entries read from the log at a time (catching up, or by the hub).
 _PAGE = 500
 
+# What `EventFilter.admits` reads of an event's state: an entry without them cannot be read.
+_FILTERED = frozenset({"status", "priority", "tags"})
+
 
 class EventType(StrEnum):
     CREATED = "created"
@@ -99,6 +102,8 @@ class TaskEvent:
         if kind == EventType.GAP:
             return cls(entry.id, kind, None, None, None, occurred_at, None)
         state = data["task"]
+        if not isinstance(state, dict) or not state.keys() >= _FILTERED:
+            raise ValueError("the task's state lacks what the filters read")
         return cls(
             id=entry.id,
             type=kind,
@@ -237,6 +242,7 @@ class Subscription:
         self._ended: ApplicationError | None = None
         self._ended_reason = ""
         self._closed = False
+        self._attached = True  # holds its slot, and the hub offers it events (subscribe added it)
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
         # The first wait re-checks: a websocket's later subscriptions reuse the credential of its
         # connection_init, which may have been revoked since.
@@ -403,11 +409,31 @@ class Subscription:
             timeout = min(timeout, max(left, 0))
         return max(timeout, 0)
 
+    def detach(self) -> None:
+        """Give the slot back until `attach()`, for an adapter whose server may drop the subscription's
+        owner without closing it (Django's ASGI handler drops the response of a client that left while
+        the view ran, in a reference cycle): a detached subscription holds nothing, so dropping it
+        frees everything at once. `attach` catches up from where it was."""
+        if self._attached and not self._closed:
+            self._attached = False
+            _hub.remove(self)
+            metrics.count_stream(self.protocol, -1)
+
+    def attach(self) -> None:
+        """Take a slot again after `detach()`. Raises TooManyStreams (the streams opened meanwhile
+        took the last one), ServiceUnavailable (the server is shutting down)."""
+        if not self._attached and not self._closed:
+            _hub.add(self)
+            self._attached = True
+            metrics.count_stream(self.protocol, 1)
+
     def close(self) -> None:
         """The client is gone (or the adapter is done): free the slot. Idempotent."""
         if self._closed:
             return
         self._closed = True
+        if not self._attached:
+            return  # detached: it holds nothing, and streamed nothing since
         _hub.remove(self)
         metrics.count_stream(self.protocol, -1)
         metrics.count_stream_ended(self.protocol, self._ended_reason or "client_closed")
@@ -485,6 +511,11 @@ class _Hub:
         self._thread: threading.Thread | None = None
         self._closing: ServiceUnavailable | None = None
         self.failing = False  # the log could not be read: every stream gets a gap once it can
+        # Where the hub is in the log, kept here so that a hub started again (its thread died) goes
+        # on from there: the streams get what was appended meanwhile, or a gap if it is gone.
+        self._following: eventlog.EventLog | None = None
+        self._position: str | None = None
+        self._restarted = False
 
     def add(self, subscription: Subscription) -> None:
         user = subscription.actor.id
@@ -503,8 +534,21 @@ class _Hub:
             else:
                 self._by_owner.setdefault(user, set()).add(subscription)
             if self._thread is None or not self._thread.is_alive():
+                self._restarted = self._thread is not None
+                if self._following is None:
+                    self._start_position()
                 self._thread = threading.Thread(target=self._run, name="events-hub", daemon=True)
                 self._thread.start()
+
+    def _start_position(self) -> None:
+        """Where the first hub starts, read before the subscription that starts it can catch up:
+        read later, by the hub's thread, it could be past events appended after that catch-up,
+        which no stream would get. The thread reads it itself if the log does not answer."""
+        log = eventlog.event_log()
+        try:
+            self._position, self._following = log.position(), log
+        except Exception:
+            self._position = None
 
     def remove(self, subscription: Subscription) -> None:
         user = subscription.actor.id
@@ -541,40 +585,64 @@ class _Hub:
             return [*self._all, *(s for group in self._by_owner.values() for s in group)]
 
     def _run(self) -> None:
-        position: str | None = None
-        following: eventlog.EventLog | None = None
+        # Nothing that goes wrong here may end the loop: every stream of the process depends on it.
         while True:
-            log = eventlog.event_log()
-            if log is not following:
-                # Another log (its settings changed: tests): read it from its start, as events may have
-                # been appended before the hub came back from waiting on the old one; the streams skip
-                # what they already have.
-                position = None if following is None else eventlog.START
-                following, self.failing = log, False
             try:
-                if position is None:
-                    position = log.position()
-                entries = log.wait(position, 1.0, _PAGE)
-            except Exception:
-                if not self.failing:
-                    logger.warning("The event log cannot be read; streams wait for it.", exc_info=True)
-                self.failing = True
+                self._follow()
+            except Exception:  # a bug: logged; the hub goes on after the last entry it handled
+                logger.exception("The events hub failed; it goes on after event %s.", self._position)
                 time.sleep(self.RETRY)
-                continue
-            if self.failing:
-                # Entries appended while the log could not be read were kept (they are read now), but
-                # a log that was lost (Redis restarted empty) cannot say what it lost: tell everyone.
-                self.failing = False
-                logger.info("The event log can be read again; every stream is sent a gap.")
-                for subscription in self._everyone():
-                    subscription.offer(TaskEvent.gap(position))
-            for entry in entries:
-                position = entry.id
-                if (event := _decode(entry)) is not None:
-                    try:
-                        self._dispatch(event)
-                    except Exception:  # a bug: logged, and the other events still flow
-                        logger.exception("Event %s could not be handed to the streams.", entry.id)
+
+    def _follow(self) -> None:
+        """Wait for the next entries of the log (up to a second) and hand them to the streams."""
+        log = eventlog.event_log()
+        if log is not self._following:
+            # Another log (its settings changed: tests): read it from its start, as events may have
+            # been appended before the hub came back from waiting on the old one; the streams skip
+            # what they already have.
+            self._position = None if self._following is None else eventlog.START
+            self._following, self.failing, self._restarted = log, False, False
+        try:
+            if self._position is None:
+                self._position = log.position()
+            entries = self._after_restart(log) if self._restarted else log.wait(self._position, 1.0, _PAGE)
+        except Exception:
+            if not self.failing:
+                logger.warning("The event log cannot be read; streams wait for it.", exc_info=True)
+            self.failing = True
+            time.sleep(self.RETRY)
+            return
+        if self.failing:
+            # Entries appended while the log could not be read were kept (they are read now), but
+            # a log that was lost (Redis restarted empty) cannot say what it lost: tell everyone.
+            self.failing = False
+            logger.info("The event log can be read again; every stream is sent a gap.")
+            self._offer_gap(self._position)
+        for entry in entries:
+            if (event := _decode(entry)) is not None:
+                try:
+                    self._dispatch(event)
+                except Exception:  # a bug: logged, and the other events still flow
+                    logger.exception("Event %s could not be handed to the streams.", entry.id)
+            self._position = entry.id  # once handled: a hub started again offers it again
+
+    def _after_restart(self, log: eventlog.EventLog) -> list[eventlog.Entry]:
+        """The first read of a hub whose thread died: what was appended since its position, checked
+        for a gap (entries trimmed while no hub ran), which every stream is then sent."""
+        position = self._position or eventlog.START
+        try:
+            entries = log.read_after(position, _PAGE)
+        except eventlog.Gap as gap:
+            logger.warning("The events hub started again past the log's retention; every stream is sent a gap.")
+            self._position = gap.position
+            self._offer_gap(gap.position)
+            entries = []
+        self._restarted = False
+        return entries
+
+    def _offer_gap(self, position: str) -> None:
+        for subscription in self._everyone():
+            subscription.offer(TaskEvent.gap(position))
 
     def _dispatch(self, event: TaskEvent) -> None:
         with self._lock:
@@ -599,11 +667,12 @@ def _close_broken_connections() -> None:
 
 
 def _decode(entry: eventlog.Entry) -> TaskEvent | None:
-    """The event of a log entry; None (logged, skipped) for one this release cannot read — a newer
-    release's event type during a rolling deploy must not stop the streams."""
+    """The event of a log entry; None (logged, skipped) for one this release cannot read, whatever
+    the reason — a newer release's event type or task format during a rolling deploy, an entry written
+    by something else — must not stop the streams, nor a resume from before it."""
     try:
         return TaskEvent.from_entry(entry)
-    except (KeyError, TypeError, ValueError):
+    except Exception:
         logger.error("Event log entry %s cannot be read; skipped.", entry.id, exc_info=True)
         return None
 

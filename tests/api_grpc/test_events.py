@@ -194,6 +194,7 @@ def test_filters_are_the_lists(watch: Callable[..., Stream], user: Any, manager:
         ({"priority": 42}, "priority"),
         ({"tag": "x" * 51}, "tag"),
         ({"after": "not-an-id"}, "after"),
+        ({"after": "\uff11-\uff10"}, "after"),  # full-width digits: an id is ASCII
     ],
 )
 def test_bad_filters_and_positions_are_invalid_argument(
@@ -616,3 +617,57 @@ def test_streams_are_counted_under_the_grpc_protocol(
     assert sample("api_event_streams_active") == active
     assert sample("api_events_delivered_total") == delivered + 1
     assert sample("api_event_streams_ended_total", reason="client_closed") == closed + 1
+
+
+def test_a_watch_from_an_id_in_other_digits_is_answered_and_the_stream_goes_on(
+    sync: Callable[[Metadata], tuple[Commands, Stream]], as_user: Metadata
+) -> None:
+    commands, stream = sync(as_user)
+    commands.send(request_id="w", watch=pb.WatchTasksRequest(after="\uff11-\uff10"))
+    commands.send(request_id="c", create=pb.CreateTaskRequest(title="after the refused watch"))
+    refused, created = stream.take(2)
+    assert refused.error.request_id == "w" and refused.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert refused.error.details["taskhub-error-code"] == "invalid_input"
+    assert created.result.request_id == "c" and created.result.task.title == "after the refused watch"
+
+
+def test_sync_ends_unauthenticated_once_its_manager_is_demoted(
+    sync: Callable[[Metadata], tuple[Commands, Stream]], manager: Any, other_user: Any, settings: Any
+) -> None:
+    """Its commands ran with the rights the stream was opened with: an update of another user's task
+    that the unary call refuses now must not run over the stream either."""
+    from django.contrib.auth.models import Group
+    from django.core.cache import cache
+
+    settings.EVENTS_REAUTH_INTERVAL = 0.2
+    task = task_create(actor=actor_of(other_user), data={"title": "theirs"})
+    commands, stream = sync(api_key(manager))
+    commands.send(request_id="before", update=_retitle(task, "edited by a manager"))
+    assert stream.take(1)[0].result.task.title == "edited by a manager"
+
+    manager.groups.remove(Group.objects.get(name="manager"))
+    cache.clear()  # the API key's cached entry, as its TTL would
+    time.sleep(0.3)
+    commands.send(request_id="after", update=_retitle(task, "edited by a former manager"))
+    error = stream.ended()
+    assert error is not None and error.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "no longer gives" in (error.details() or "")
+    task.refresh_from_db()
+    assert task.title == "edited by a manager"
+
+
+def _retitle(task: Task, title: str) -> pb.UpdateTaskRequest:
+    return pb.UpdateTaskRequest(id=str(task.pk), task=pb.Task(title=title), update_mask=FieldMask(paths=["title"]))
+
+
+def test_an_idle_sync_stream_ends_unauthenticated_when_its_token_expires(
+    sync: Callable[[Metadata], tuple[Commands, Stream]], user: Any
+) -> None:
+    token = short_lived_token(user, seconds=1.5)
+    commands, stream = sync((("authorization", f"Bearer {token}"),))
+    commands.send(request_id="c", create=pb.CreateTaskRequest(title="while valid"))
+    assert stream.take(1)[0].result.task.title == "while valid"
+
+    error = stream.ended(timeout=5)  # no command after it, no watch
+    assert error is not None and error.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "expired" in (error.details() or "")

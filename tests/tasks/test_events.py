@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,6 +17,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.test import override_settings
+from django.utils import timezone
 
 from core import eventlog
 from core.auth import Credential, api_key_create, api_key_revoke, authenticate_stream
@@ -372,3 +374,106 @@ def test_an_entry_this_release_cannot_read_is_skipped_and_the_streams_go_on(
     assert [e.task.title for e in take(stream, 1)] == ["after it"]
     resumed = opened(actor, after=eventlog.START if not settings.REDIS_URL else stream.last_id)
     assert all(e.type != "archived" for e in resumed.next(0))
+
+
+def _titles(got: list[TaskEvent]) -> list[str]:
+    return [e.task.title for e in got if e.task is not None]
+
+
+@pytest.mark.parametrize(
+    ("task", "filters"),
+    [
+        ({"title": "newer", "priority": "high"}, None),  # a newer release's format: a priority by name
+        ({"title": "newer"}, {"status": "todo"}),  # without what a filter reads
+    ],
+)
+def test_an_entry_whose_task_cannot_be_read_is_skipped_live_and_on_resume(
+    user: Any, opened: Callable[..., Any], task: dict[str, Any], filters: dict[str, str] | None
+) -> None:
+    actor = actor_of(user)
+    chosen = events.event_filter(**filters) if filters else None
+    live = opened(actor, filters=chosen)
+    assert live.next(0) == []
+    start = live.last_id
+    entry = {"type": "created", "task_id": str(uuid.uuid4()), "owner_id": user.pk, "version": 1}
+    eventlog.event_log().append({**entry, "occurred_at": timezone.now().isoformat(), "task": task})
+    task_create(actor=actor, data={"title": "after it"})
+
+    assert _titles(take(live, 1)) == ["after it"]
+    assert events._hub._thread is not None and events._hub._thread.is_alive()
+    resumed = opened(actor, filters=chosen, after=start)  # from before it
+    assert _titles(resumed.next(0)) == ["after it"]
+
+
+@pytest.mark.redis
+def test_a_log_entry_that_is_not_json_is_skipped_live_and_on_resume(user: Any, opened: Callable[..., Any]) -> None:
+    actor = actor_of(user)
+    live = opened(actor)
+    assert live.next(0) == []
+    start = live.last_id
+    written_by_something_else = redis.Redis.from_url(settings.REDIS_URL)
+    written_by_something_else.xadd(settings.EVENTS_STREAM_KEY, {"data": "{not json"})
+    written_by_something_else.xadd(settings.EVENTS_STREAM_KEY, {"other": "field"})
+    task_create(actor=actor, data={"title": "after them"})
+
+    assert _titles(take(live, 1)) == ["after them"]
+    resumed = opened(actor, after=start)
+    assert _titles(resumed.next(0)) == ["after them"]
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_hub_started_again_goes_on_from_where_it_was(
+    user: Any, opened: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing but a BaseException ends the hub's thread now; the next stream starts it again, and
+    the open streams get every event appended while none ran."""
+    actor = actor_of(user)
+    live = opened(actor)
+    assert live.next(0) == []
+    task_create(actor=actor, data={"title": "handed out"})  # where the hub is: an entry the log holds
+    assert _titles(take(live, 1)) == ["handed out"]
+    dispatch = events._Hub._dispatch
+
+    def end_the_thread(self: Any, event: TaskEvent) -> None:
+        monkeypatch.setattr(events._Hub, "_dispatch", dispatch)
+        raise SystemExit
+
+    monkeypatch.setattr(events._Hub, "_dispatch", end_the_thread)
+    task_create(actor=actor, data={"title": "ended the hub"})
+    hub = events._hub._thread
+    assert hub is not None
+    hub.join(5)
+    assert not hub.is_alive()
+    task_create(actor=actor, data={"title": "while no hub ran"})
+    opened(actor)  # starts the hub again
+
+    assert _titles(take(live, 2)) == ["ended the hub", "while no hub ran"]
+
+
+@pytest.mark.parametrize("after", ["\uff11-\uff10", "\u0661\u0662-\u0660", "1-\uff10"])  # full-width, Arabic-Indic
+def test_an_id_written_with_other_digits_than_ascii_is_invalid_input(
+    user: Any, opened: Callable[..., Any], after: str
+) -> None:
+    with pytest.raises(ValueError):
+        eventlog.parse_id(after)
+    with pytest.raises(InvalidInput):
+        opened(actor_of(user), after=after)
+    assert events.open_streams() == 0
+
+
+def test_a_detached_subscription_holds_no_slot_and_attached_again_catches_up(
+    user: Any, opened: Callable[..., Any]
+) -> None:
+    actor = actor_of(user)
+    with override_settings(EVENTS_MAX_STREAMS_PER_USER=1):
+        stream = opened(actor)
+        stream.detach()
+        assert events.open_streams() == 0
+        other = opened(actor)  # the slot is free
+        task_create(actor=actor, data={"title": "while detached"})
+        with pytest.raises(TooManyStreams):
+            stream.attach()
+        other.close()
+        stream.attach()
+        assert events.open_streams() == 1
+        assert _titles(take(stream, 1)) == ["while detached"]
