@@ -50,6 +50,11 @@ def _outbound(modules: set[str]) -> set[str]:
     return {m for m in modules if any(m == o or m.startswith(f"{o}.") for o in OUTBOUND_MODULES)}
 
 
+# The one use of an outbound module that opens nothing: the database health check shuts down the
+# socket of its own stalled database connection (a duplicate of its descriptor) to end the check.
+NOT_OUTBOUND = {"core/health.py": ["socket"]}
+
+
 def test_the_service_makes_no_outbound_requests() -> None:
     """Server-side request forgery needs code that sends a request; the service has none of its own
     (its database, cache and telemetry libraries talk only to the addresses settings give them)."""
@@ -58,7 +63,7 @@ def test_the_service_makes_no_outbound_requests() -> None:
         for package in PACKAGES
         for path in (ROOT / package).rglob("*.py")
     }
-    assert {path: modules for path, modules in found.items() if modules} == {}
+    assert {path: modules for path, modules in found.items() if modules} == NOT_OUTBOUND
 
 
 def test_the_outbound_check_sees_an_http_client(tmp_path: Path) -> None:

@@ -145,9 +145,10 @@ def test_create_with_an_idempotency_key_runs_a_fixed_number_of_queries(
 ) -> None:
     with django_assert_num_queries(8):  # + claiming the key (in its savepoint) and storing the response
         data_of(gql(client, CREATE % "id", {"input": fields, "key": "k"}, **as_user))
-    # A replay: in the create's transaction (its savepoint here, and its release), the refused claim
-    # (in a savepoint of its own), then reading the record.
-    with django_assert_num_queries(7):
+    # A replay: in the create's transaction (its savepoint here, and its release), the input checked
+    # as a first request's is (the owner's row read), the refused claim (in a savepoint of its own),
+    # then reading the record.
+    with django_assert_num_queries(8):
         data_of(gql(client, CREATE % "id", {"input": fields, "key": "k"}, **as_user))
 
 
