@@ -107,6 +107,15 @@ class JsonFormatter(logging.Formatter):
         return _JSON.encode(entry)
 
 
+# The control characters of a text line's message, as escapes: one line is one record, whatever a
+# client put in what the message quotes (a `%0A` in a URL's path, in the access line). The JSON
+# format escapes them by itself. A traceback still follows on lines of its own.
+_CONTROL_ESCAPES = {
+    **{code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F, *range(0x80, 0xA0))},
+    **{ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t", 0x2028: "\\u2028", 0x2029: "\\u2029"},
+}
+
+
 class TextFormatter(logging.Formatter):
     """Readable lines: `time level logger [request id] message`, then the record's context as
     key=value pairs — trace and span ids when tracing is on, and what an access line carries
@@ -118,6 +127,7 @@ class TextFormatter(logging.Formatter):
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         record.__dict__.setdefault("request_id", "-")
+        record.message = record.message.translate(_CONTROL_ESCAPES)
         context = {
             key: value
             for key, value in (
@@ -136,10 +146,11 @@ class TextFormatter(logging.Formatter):
 
 
 def _text(value: Any) -> str:
-    """A value as one token of a readable line: plain when it has no space or quote, else JSON."""
+    """A value as one token of a readable line: plain when it has no space, quote or control
+    character, else JSON (which escapes them)."""
     if value is None:
         return "-"
-    if isinstance(value, str) and value and not re.search(r"[\s\"'=]", value):
+    if isinstance(value, str) and value and not re.search(r"[\s\"'=\x00-\x1f\x7f-\x9f]", value):
         return value
     if isinstance(value, bool | int | float):
         return str(value)

@@ -22,6 +22,7 @@ import json
 import logging
 import re
 import secrets
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -34,7 +35,7 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher, make_password
 
 from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
 from core.auth import api_key_create
-from observability.logging import JsonFormatter, RequestContextFilter, redact
+from observability.logging import JsonFormatter, RequestContextFilter, TextFormatter, redact
 from observability.middleware import accept_request_id
 from tasks.models import Task
 from tests.factories import TaskFactory, UserFactory
@@ -186,6 +187,36 @@ def test_the_json_formatter_scrubs_the_extras_whatever_their_type() -> None:
     assert entry["status_code"] == 400 and entry["message"] == "Bad Request: /api/v1/tasks"
     assert entry["request"].startswith("<WSGIRequest: GET '/api/v1/tasks?access_token=")
     assert entry["params"][1] == 5
+
+
+def test_a_text_line_is_one_line_whatever_the_path_holds() -> None:
+    """A `%0A` in a URL's path reaches the access line's message and its `path` pair: escaped, so a
+    client cannot write a line of its own (a forged access line) into a readable log."""
+    forged = "2026-01-01 00:00:00,000 INFO taskhub.access [admin] POST /admin/auth/user/1/delete/ 200"
+    path = f"/nothing-here\n{forged}\r\x1b[2J\u2028"
+    record = _record("%s %s %s", "GET", path, 404, path=path, status=404)
+
+    line = TextFormatter().format(record)
+
+    assert line.splitlines() == [line]
+    assert "\\n2026-01-01 00:00:00,000 INFO taskhub.access [admin]" in line
+    assert "\x1b" not in line and "\u2028" not in line
+    assert json.loads(line.split(" path=", 1)[1].split(" status=")[0]) == path
+
+
+def test_a_text_lines_traceback_stays_on_lines_of_its_own() -> None:
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        record = logging.getLogger("taskhub.test").makeRecord(
+            "taskhub.test", logging.ERROR, __file__, 1, "failed", (), sys.exc_info()
+        )
+    RequestContextFilter().filter(record)
+
+    lines = TextFormatter().format(record).splitlines()
+
+    assert lines[0].endswith("failed") and lines[1] == "Traceback (most recent call last):"
+    assert lines[-1] == "ValueError: boom"
 
 
 # -- live servers ------------------------------------------------------------------------------------------------
