@@ -196,11 +196,14 @@ class GraphQLView(StrawberryView):
         self._identity = (actor, auth_error)
         if actor is not None:
             request.user = actor  # type: ignore[assignment]  # for the access log
-        ip = ratelimit.client_ip(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"))
-        decision = ratelimit.hit_caller(actor.id if actor is not None else None, ip)
-        request.rate_limit = decision  # type: ignore[attr-defined]  # RateLimit-* headers
-        if not decision.allowed:
-            return _rate_limited(decision, self._media_type)
+        # A credential that could not be checked (the database is down) is nobody's: not counted as
+        # the address's anonymous caller, as REST and gRPC do not count it; refused credentials are.
+        if auth_error is None or isinstance(auth_error, NotAuthenticated):
+            ip = ratelimit.client_ip(request.META.get("REMOTE_ADDR"), request.META.get("HTTP_X_FORWARDED_FOR"))
+            decision = ratelimit.hit_caller(actor.id if actor is not None else None, ip)
+            request.rate_limit = decision  # type: ignore[attr-defined]  # RateLimit-* headers
+            if not decision.allowed:
+                return _rate_limited(decision, self._media_type)
         # The metrics' endpoint label until OperationName names the operation that runs; a request
         # refused before any operation is chosen (no query, an unknown operationName) keeps it.
         request.api_endpoint = "invalid"  # type: ignore[attr-defined]
