@@ -18,7 +18,7 @@ import hashlib
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
@@ -94,19 +94,25 @@ def hit(scope: str, ident: str) -> Decision:
         return ALLOW_ALL
 
     decision = ALLOW_ALL
+    # When the next request could pass: once every window it would find full has reset. A refused
+    # request counts in every window too, so a longer window may be full while a shorter one refused.
+    reopens = 0
     for (_, window), count in zip(keys, counts, strict=True):
         reset = math.ceil((int(now // window.seconds) + 1) * window.seconds - now)
+        if count >= window.limit:
+            reopens = max(reopens, reset)
         candidate = Decision(
             allowed=count <= window.limit,
             limit=window.limit,
             remaining=max(window.limit - count, 0),
             reset=reset,
-            retry_after=0 if count <= window.limit else reset,
+            retry_after=0,
         )
         if decision is ALLOW_ALL or _stricter(candidate, decision):
             decision = candidate
     if not decision.allowed:
         metrics.RATE_LIMITED.labels(scope).inc()
+        decision = replace(decision, retry_after=reopens)
     return decision
 
 
@@ -119,11 +125,14 @@ def hit_caller(actor_id: object | None, address: str) -> Decision:
 
 
 def _stricter(a: Decision, b: Decision) -> bool:
+    """Whether `a`'s window is the one the RateLimit headers should describe rather than `b`'s: a
+    refusing window before one that allows, then the fewer requests left, then the later reset (of
+    two windows with nothing left, the one that gives its quota back last)."""
     if a.allowed != b.allowed:
         return not a.allowed
-    if not a.allowed:
-        return a.retry_after > b.retry_after
-    return a.remaining < b.remaining
+    if a.allowed and a.remaining != b.remaining:
+        return a.remaining < b.remaining
+    return a.reset > b.reset
 
 
 # Every window's INCR and EXPIRE NX (the first hit of a window starts its clock) in one command, so

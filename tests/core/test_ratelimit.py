@@ -43,6 +43,46 @@ def test_the_hour_window_limits_too() -> None:
     assert decisions[2].limit == 2 and abs(decisions[2].retry_after - to_the_hour) <= 2
 
 
+class Clock:
+    """The rate limiter's clock, 10 s into an hour (and a minute), moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = (time.time() // 3600 + 1) * 3600 + 10
+
+    def time(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr(ratelimit, "time", clock)
+    return clock
+
+
+@override_settings(RATE_LIMITS_ENABLED=True, RATE_LIMITS={"anon": ["3/m", "4/h"]})
+def test_retry_after_waits_for_every_window_the_next_request_would_find_full(clock: Clock) -> None:
+    """The minute refuses the fourth request, which counts in the hour too and fills it: waiting for
+    the minute alone would be refused again, so Retry-After is the hour's."""
+    decisions = [ratelimit.hit("anon", "ip:1.2.3.4") for _ in range(4)]
+    assert [d.allowed for d in decisions] == [True, True, True, False]
+    assert decisions[3].retry_after == 3590
+
+    clock.now += 50  # the minute's reset, which Retry-After once said
+    assert ratelimit.hit("anon", "ip:5.6.7.8").allowed  # another address has its own counters
+    assert not ratelimit.hit("anon", "ip:1.2.3.4").allowed
+    clock.now += 3540
+    assert ratelimit.hit("anon", "ip:1.2.3.4").allowed
+
+
+@override_settings(RATE_LIMITS_ENABLED=True, RATE_LIMITS={"anon": ["2/m", "2/h"]})
+def test_of_two_windows_with_nothing_left_the_headers_describe_the_one_that_resets_last(clock: Clock) -> None:
+    decisions = [ratelimit.hit("anon", "ip:1.2.3.4") for _ in range(3)]
+
+    assert (decisions[1].allowed, decisions[1].remaining, decisions[1].reset) == (True, 0, 3590)
+    assert (decisions[2].allowed, decisions[2].reset, decisions[2].retry_after) == (False, 3590, 3590)
+
+
 @pytest.mark.redis
 @override_settings(RATE_LIMITS_ENABLED=True, RATE_LIMITS={"anon": ["1/m"]})
 def test_rate_limits_fail_open_when_redis_is_down() -> None:
