@@ -26,6 +26,8 @@ class Context(StrawberryDjangoContext):
     # A resolver handed on cached rows (`api_graphql.types.TaskRow`), so the result may hold tasks
     # completed with their JSON text (`api_graphql.execution.Rendered`), which the view splices in.
     holds_rendered: bool = False
+    # The mutation fields run so far: each write past the first counts against the rate limit again.
+    writes: int = 0
 
 
 @dataclass

@@ -140,3 +140,20 @@ def test_429_in_the_media_type_the_client_prefers(client: Client, as_user: dict[
     body = json.loads(refused.content)
     assert "data" not in body
     assert [error["extensions"]["code"] for error in body["errors"]] == ["RATE_LIMITED"]
+
+
+def test_each_write_of_a_request_counts(client: Client, as_user: dict[str, str], rate_limits: Any) -> None:
+    """Aliased mutation fields are several writes in one request: each past the first counts once more,
+    as each is a request of its own over REST and gRPC. The refused ones write nothing."""
+    rate_limits(user=["3/h"])
+    creates = " ".join(f'a{n}: createTask(input: {{title: "t{n}"}}) {{ id }}' for n in range(5))
+
+    body = json.loads(gql(client, "mutation { " + creates + " }", **as_user).content)
+
+    # The fields are non-null: the refused one nulls `data`, and the ones after it do not run.
+    assert body["data"] is None
+    [error] = body["errors"]
+    assert error["path"] == ["a3"] and error["extensions"]["code"] == "RATE_LIMITED"
+    assert 0 < error["extensions"]["retryAfter"] <= 3600
+    assert sorted(Task.objects.values_list("title", flat=True)) == ["t0", "t1", "t2"]
+    assert_rate_limited(gql(client, ME, **as_user))  # the same counter as every other request
