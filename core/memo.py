@@ -45,9 +45,12 @@ class RenderedMemo(Generic[T]):
             return entry[1]
         value = render()
         entries = self._entries
-        if key not in entries and len(entries) >= self.size:
-            with contextlib.suppress(KeyError, RuntimeError, StopIteration):  # another thread changed it meanwhile
-                del entries[next(iter(entries))]
+        if key not in entries:
+            # A loop, not one drop: two threads that dropped the same oldest entry at once both add
+            # theirs, one over the size, which the next addition takes back.
+            while entries and len(entries) >= self.size:
+                with contextlib.suppress(KeyError, RuntimeError, StopIteration):  # another thread changed it meanwhile
+                    del entries[next(iter(entries))]
         entries[key] = (source, value)
         return value
 

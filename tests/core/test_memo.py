@@ -41,6 +41,18 @@ def test_the_memo_is_bounded_and_drops_its_oldest_entry() -> None:
     assert memo.get(4, 4, lambda: -1) == 4  # kept
 
 
+def test_a_memo_over_its_size_comes_back_to_it_with_the_next_addition() -> None:
+    """Two threads that drop the same oldest entry at once both add theirs: one over the size (the
+    state made here directly). The next addition must not keep it over for the life of the process."""
+    memo: RenderedMemo[int] = RenderedMemo("test", size=3)
+    memo._entries.update({key: (key, key) for key in range(5)})
+
+    memo.get("new", 0, lambda: 0)
+
+    assert len(memo) == 3
+    assert memo.get("new", 0, lambda: -1) == 0 and memo.get(4, 4, lambda: -1) == 4  # the newest are kept
+
+
 def test_get_many_answers_each_source_in_order_as_get_would() -> None:
     memo: RenderedMemo[str] = RenderedMemo("test")
     calls: list[tuple[int, str]] = []
