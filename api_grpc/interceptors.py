@@ -16,7 +16,8 @@ own threads, never on the GRPC_WORKERS threads of unary calls; so does a server 
 One interceptor rather than one per concern, and the wrapped handler built once per method: grpcio
 runs the interceptor chain and builds a new handler on every call, and on a cache hit that machinery
 cost more than the call itself (bench/README.md, row (h)). Health and reflection calls pass through
-(reflection on the streams' threads).
+(reflection on the streams' threads). A method TaskService does not have is UNIMPLEMENTED, as grpcio
+answers it, and counted and logged as any call, its endpoint `unmatched` (`TaskServiceInterceptor.unmatched`).
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ from observability.middleware import (
 SERVICE_PREFIX = "/tasks.v1.TaskService/"
 # Server reflection (v1alpha and v1): a client may hold its stream open for as long as it likes.
 REFLECTION_PREFIX = "/grpc.reflection."
+# The endpoint and route of a call to a method TaskService does not have, as REST names an unknown URL.
+UNMATCHED = "unmatched"
+_UNMATCHED_SPAN = SERVICE_PREFIX[1:] + UNMATCHED
+_UNMATCHED_ATTRIBUTES = {"rpc.system": "grpc", "rpc.service": SERVICE_PREFIX[1:-1]}
 # The methods whose behaviour may return the reply already serialized (api_grpc.replies).
 SERIALIZED_REPLIES = frozenset({SERVICE_PREFIX + "GetTask", SERVICE_PREFIX + "ListTasks"})
 
@@ -131,6 +136,10 @@ class TaskServiceInterceptor(grpc.ServerInterceptor):
             )
             self._handlers[method] = wrapped
             return wrapped
+        if handler is None and method.startswith(SERVICE_PREFIX):
+            # A method TaskService does not have: UNIMPLEMENTED, as grpcio answers it, but counted and
+            # logged as every call. Never cached: its name is the client's, any number of them.
+            return grpc.stream_unary_rpc_method_handler(partial(self.unmatched, method))
         if handler is None or not method.startswith(SERVICE_PREFIX):
             return handler
         # Bad bytes become a Refused request, which `serve` answers INVALID_ARGUMENT with our
@@ -192,6 +201,32 @@ class TaskServiceInterceptor(grpc.ServerInterceptor):
                 finally:
                     close_old_connections()
                     observation.status = _finish(context, span, state, method, started)
+        finally:
+            unbind_request_id(request_id_token)
+            unbind_call(token)
+
+    def unmatched(self, method: str, requests: Iterator[bytes], context: grpc.ServicerContext) -> None:
+        """A call to a method TaskService does not have, whatever its kind (a stream of requests, left
+        unread, takes any): UNIMPLEMENTED, with its request id, metrics and access line as any call. Its
+        endpoint and route are `unmatched`, as REST labels an unknown URL: never the client's name for
+        it, which only the access line's `path` carries. Nothing to authenticate or rate-limit: REST
+        answers an unknown URL 404 before either."""
+        started = time.perf_counter()
+        metadata = call_metadata(context)
+        state = CallState(method=method, metadata=metadata)
+        token = bind_call(state)
+        request_id = accept_request_id(metadata.get("x-request-id"))
+        request_id_token = bind_request_id(request_id)
+        try:
+            with (
+                metrics.observe_request("grpc", "POST", UNMATCHED, active=True) as observation,
+                tracing.server_span(_UNMATCHED_SPAN, metadata, _UNMATCHED_ATTRIBUTES) as span,
+            ):
+                state.add_trailer(context, "x-request-id", request_id)
+                try:
+                    context.abort(grpc.StatusCode.UNIMPLEMENTED, "Method not found!")  # grpcio's own answer
+                finally:
+                    observation.status = _finish(context, span, state, UNMATCHED, started, path=method)
         finally:
             unbind_request_id(request_id_token)
             unbind_call(token)
@@ -261,8 +296,11 @@ class TaskServiceInterceptor(grpc.ServerInterceptor):
 _DEADLINE_SLACK = 0.1
 
 
-def _finish(context: grpc.ServicerContext, span: Any, state: CallState, method: str, started: float) -> str:
-    """Record how the call ended on its span and in the access log; returns the status name."""
+def _finish(
+    context: grpc.ServicerContext, span: Any, state: CallState, method: str, started: float, path: str | None = None
+) -> str:
+    """Record how the call ended on its span and in the access log; returns the status name. `path` is
+    the method the client named when `method` is not it (`unmatched`), as REST logs an unknown URL."""
     code: grpc.StatusCode = context.code() or grpc.StatusCode.OK
     if code == grpc.StatusCode.OK and not context.is_active():
         # The client went away or the deadline passed: the client sees that status, not OK.
@@ -275,18 +313,17 @@ def _finish(context: grpc.ServicerContext, span: Any, state: CallState, method: 
         if code in _SERVER_FAULTS:
             tracing.mark_error(span, name)
     if access_logger.isEnabledFor(logging.INFO):  # else the line's fields are not even built
-        log_access(
-            "%s %s",
-            (method, name),
-            {
-                "protocol": "grpc",
-                "method": "POST",
-                "route": method,
-                "status": name,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                "user_id": state.actor.id if state.actor else None,
-            },
-        )
+        fields = {
+            "protocol": "grpc",
+            "method": "POST",
+            "route": method,
+            "status": name,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            "user_id": state.actor.id if state.actor else None,
+        }
+        if path is not None:
+            fields["path"] = path
+        log_access("%s %s", (path or method, name), fields)
     return name
 
 

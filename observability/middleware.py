@@ -9,12 +9,13 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
-from typing import Any
+from typing import Any, cast
 
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from opentelemetry import context as otel_context
 
 from observability import metrics, tracing
 
@@ -104,6 +105,11 @@ class ObservabilityMiddleware:
             ):
                 response = self.get_response(request)
                 response["X-Request-ID"] = request_id
+                if response.streaming and not isinstance(response, FileResponse):
+                    # Its body runs after this returns, when the id is unbound: it binds its own. Not a
+                    # file's (WhiteNoise), which logs nothing and would lose the server's file_wrapper.
+                    trace = otel_context.get_current() if span is not None else None
+                    _bind_body(cast(StreamingHttpResponse, response), request_id, trace)
                 route = _route(request)
                 observation.endpoint = getattr(request, "api_endpoint", None) or route
                 observation.status = str(response.status_code)
@@ -135,6 +141,56 @@ class ObservabilityMiddleware:
     def process_view(self, request: HttpRequest, view: Callable[..., HttpResponse], *args: object) -> None:
         view_class = getattr(view, "view_class", None)
         request.observation.start_active(getattr(view_class, "api_protocol", None) or "http")  # type: ignore[attr-defined]
+
+
+def _bind_body(response: StreamingHttpResponse, request_id: str, trace: otel_context.Context | None) -> None:
+    """Make the body of a streaming response run under its request's id, and under its SERVER span's
+    context when tracing is on (the span has ended by then, but the body's log lines and spans stay in
+    its trace), so what the body logs (an SSE stream that fails) carries the id its client received.
+
+    Bound around each step of the body, not across a `yield`: the server iterates it in its own
+    context (a task on the event loop under ASGI, a thread under WSGI) and runs its own code there
+    between steps, where an id left bound would outlive the request. The body stays sync or async as
+    it was; Django adapts either kind to the server."""
+    content = response.streaming_content
+    if response.is_async:
+        response.streaming_content = _bound_async(cast(AsyncIterator[bytes], content), request_id, trace)
+    else:
+        response.streaming_content = _bound_sync(cast(Iterator[bytes], content), request_id, trace)
+
+
+def _bound_sync(content: Iterator[bytes], request_id: str, trace: otel_context.Context | None) -> Iterator[bytes]:
+    iterator = iter(content)
+    while True:
+        token = _request_id.set(request_id)
+        trace_token = otel_context.attach(trace) if trace is not None else None
+        try:
+            chunk = next(iterator)
+        except StopIteration:
+            return
+        finally:
+            if trace_token is not None:
+                otel_context.detach(trace_token)
+            _request_id.reset(token)
+        yield chunk
+
+
+async def _bound_async(
+    content: AsyncIterator[bytes], request_id: str, trace: otel_context.Context | None
+) -> AsyncIterator[bytes]:
+    iterator = aiter(content)
+    while True:
+        token = _request_id.set(request_id)
+        trace_token = otel_context.attach(trace) if trace is not None else None
+        try:
+            chunk = await anext(iterator)
+        except StopAsyncIteration:
+            return
+        finally:
+            if trace_token is not None:
+                otel_context.detach(trace_token)
+            _request_id.reset(token)
+        yield chunk
 
 
 def _route(request: HttpRequest) -> str:
