@@ -159,19 +159,27 @@ def _bind_body(response: StreamingHttpResponse, request_id: str, trace: otel_con
         response.streaming_content = _bound_sync(cast(Iterator[bytes], content), request_id, trace)
 
 
+@contextmanager
+def _bound(request_id: str, trace: otel_context.Context | None) -> Iterator[None]:
+    """One step of a streaming body under its request's id and trace context, unbound after it."""
+    token = _request_id.set(request_id)
+    trace_token = otel_context.attach(trace) if trace is not None else None
+    try:
+        yield
+    finally:
+        if trace_token is not None:
+            otel_context.detach(trace_token)
+        _request_id.reset(token)
+
+
 def _bound_sync(content: Iterator[bytes], request_id: str, trace: otel_context.Context | None) -> Iterator[bytes]:
     iterator = iter(content)
     while True:
-        token = _request_id.set(request_id)
-        trace_token = otel_context.attach(trace) if trace is not None else None
-        try:
-            chunk = next(iterator)
-        except StopIteration:
-            return
-        finally:
-            if trace_token is not None:
-                otel_context.detach(trace_token)
-            _request_id.reset(token)
+        with _bound(request_id, trace):
+            try:
+                chunk = next(iterator)
+            except StopIteration:
+                return
         yield chunk
 
 
@@ -180,16 +188,11 @@ async def _bound_async(
 ) -> AsyncIterator[bytes]:
     iterator = aiter(content)
     while True:
-        token = _request_id.set(request_id)
-        trace_token = otel_context.attach(trace) if trace is not None else None
-        try:
-            chunk = await anext(iterator)
-        except StopAsyncIteration:
-            return
-        finally:
-            if trace_token is not None:
-                otel_context.detach(trace_token)
-            _request_id.reset(token)
+        with _bound(request_id, trace):
+            try:
+                chunk = await anext(iterator)
+            except StopAsyncIteration:
+                return
         yield chunk
 
 
