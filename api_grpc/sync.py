@@ -189,16 +189,10 @@ class SyncSession:
             if now - self.rechecked >= settings.EVENTS_REAUTH_INTERVAL:
                 self.rechecked = now
                 try:
-                    actor = self.credential.recheck()
+                    # Its commands write, as the actor the stream was opened with.
+                    self.credential.recheck(self.actor, writes=True)
                 except NotAuthenticated as exc:
                     raise NotAuthenticated(f"{exc.message} The stream is closed.") from None
-                if (actor.id, actor.sees_all, actor.can_write) != (
-                    self.actor.id,
-                    self.actor.sees_all,
-                    self.actor.can_write,
-                ):
-                    message = "The credential no longer gives the access this stream was opened with."
-                    raise NotAuthenticated(f"{message} The stream is closed.")
             wait = settings.EVENTS_REAUTH_INTERVAL - (now - self.rechecked)
             if expires_at is not None:
                 wait = min(wait, expires_at - time.time())

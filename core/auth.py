@@ -298,10 +298,15 @@ class Credential:
     api_key: str | None
     expires_at: float | None  # a Unix time; None for an API key without expiry
 
-    def recheck(self) -> Actor:
-        """Authenticate again (NotAuthenticated once the credential expired or was revoked)."""
+    def recheck(self, opened_with: Actor, *, writes: bool = False) -> None:
+        """Authenticate again. NotAuthenticated once the credential expired or was revoked, or no
+        longer gives the access the stream was opened with as `opened_with`: another user, a manager
+        demoted, and for a stream that writes (`writes`), a user who can no longer write."""
         actor, _ = authenticate_stream(authorization=self.authorization, api_key=self.api_key)
-        return actor
+        if (actor.id, actor.sees_all) != (opened_with.id, opened_with.sees_all) or (
+            writes and actor.can_write != opened_with.can_write
+        ):
+            raise NotAuthenticated("The credential no longer gives the access this stream was opened with.")
 
 
 def authenticate_stream(*, authorization: str | None, api_key: str | None) -> tuple[Actor, Credential]:

@@ -388,15 +388,11 @@ class Subscription:
         if recheck and now - self._rechecked >= settings.EVENTS_REAUTH_INTERVAL:
             self._rechecked = now
             try:
-                actor = self._credential.recheck()
+                self._credential.recheck(self.actor)
             except NotAuthenticated as exc:
                 self.end(NotAuthenticated(f"{exc.message} The stream is closed."), "credential")
             except Exception:  # the database or cache is down: the credential stands until the next check
                 logger.warning("A stream's credential could not be checked again; it is tried later.", exc_info=True)
-            else:
-                if (actor.id, actor.sees_all) != (self.actor.id, self.actor.sees_all):
-                    message = "The credential no longer gives the access this stream was opened with."
-                    self.end(NotAuthenticated(f"{message} The stream is closed."), "credential")
             finally:
                 _close_broken_connections()
         # Wake for the next check even on an idle stream: a revoked key ends its stream in time.

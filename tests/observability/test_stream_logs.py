@@ -100,7 +100,7 @@ def test_a_credential_that_cannot_be_checked_again_is_logged_under_the_streams_r
     settings.EVENTS_REAUTH_INTERVAL = 0.2
     stream = open_stream(UserFactory(), X_Request_ID="sse-recheck-1")
 
-    def unreachable(self: Credential) -> Any:
+    def unreachable(self: Credential, opened_with: Any, *, writes: bool = False) -> None:
         raise RuntimeError("the database is down")
 
     monkeypatch.setattr(Credential, "recheck", unreachable)
