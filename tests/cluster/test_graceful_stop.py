@@ -145,7 +145,9 @@ def test_grpc_finishes_the_call_in_flight(
     )
     client = ["podman", "run", "--rm", "--network", NETWORK, image, "python", "-c", script]
     stopped = stop_while_in_flight(podman, container_name, "grpc1", client)
-    assert "OK" in stopped.output, stopped.output
+    # The replica's log beside the client's output: when the call did not finish, its access line and
+    # the stop's time say whether the server waited on the database or cut the call off.
+    assert "OK" in stopped.output, f"client:\n{stopped.output}\nreplica:\n{stopped.logs}"
     assert float(stopped.output.split("after")[-1]) >= HELD, stopped.output
     # The server's own time, from the signal to the last call's end: the call went on as soon as the
     # database did (a second after the stop began), not at the end of GRPC_SHUTDOWN_GRACE (10 s).
