@@ -62,6 +62,7 @@ def _task_page(
         limit=first,
         cursor=after,
         mine=mine,
+        forward_only=True,  # `after`: a Relay connection pages forward here
     )
     note_rows(info)
     return to_connection(page, ordering.value)
@@ -115,7 +116,7 @@ class Query:
     def search_tasks(
         self, info: strawberry.Info, query: str, first: int | None = None, after: str | None = None
     ) -> TaskConnection:
-        page = task_search(actor=actor_of(info), query=query, limit=first, cursor=after)
+        page = task_search(actor=actor_of(info), query=query, limit=first, cursor=after, forward_only=True)
         return to_connection(page, TaskOrdering.CREATED_AT_DESC.value)
 
     @strawberry.field(description="Who you are, and your own tasks.")

@@ -70,8 +70,9 @@ def list_tasks_reply(*, actor: Actor, **arguments: Any) -> bytes:
     A page whose reply would pass GRPC_MAX_SEND_MESSAGE_BYTES (100 of the largest valid tasks come to
     ~4.5 MB, over the default 4 MiB that grpcio's clients also accept) is cut short: the tasks that
     fit, and the next page token after the last of them, as AIP-158 lets a page hold fewer results
-    than `page_size`. Raises InvalidInput for a bad filter, ordering, limit or cursor, like task_list."""
-    page = task_list_rows(actor=actor, **arguments)
+    than `page_size`. Raises InvalidInput for a bad filter, ordering, limit or cursor, like task_list;
+    ListTasks pages forward only, so the cursor of a REST `previous` link is a bad one."""
+    page = task_list_rows(actor=actor, forward_only=True, **arguments)
     tasks = page.rendered(_page_tasks, _tasks_field)
     token = page.next_cursor or ""
     limit = settings.GRPC_MAX_SEND_MESSAGE_BYTES - _TOKEN_ROOM

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
-from django.http import HttpResponse, HttpResponseNotModified
+from django.http import Http404, HttpResponse, HttpResponseNotModified
 from django.urls import reverse
 from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
@@ -94,6 +94,24 @@ class BaseApi(APIView):
         return dict(headers)  # a view may change its own
 
     _throttles_checked = False
+    _unknown_format = False
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> tuple[Any, str]:
+        """DRF's, but a `?format=` that names no renderer is a bad query parameter: DRF answers it 404
+        before the credentials are judged, which reads as "no such task". It is answered in JSON, and
+        refused by `initial` once authentication, the permissions and the rate limit have passed."""
+        try:
+            return super().perform_content_negotiation(request, force)
+        except Http404:
+            self._unknown_format = True
+            renderer = self.get_renderers()[0]  # JSON, as every problem is
+            return renderer, renderer.media_type
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        if self._unknown_format:
+            formats = ", ".join(sorted(renderer.format for renderer in self.get_renderers()))
+            raise InvalidInput.for_fields({"format": [f"Must be one of: {formats}."]})
 
     def perform_authentication(self, request: Request) -> None:
         try:

@@ -62,12 +62,20 @@ def check_limit(limit: int | None) -> int:
     return limit
 
 
-def check_cursor(cursor: str | None, ordering: str) -> str | None:
+def check_cursor(cursor: str | None, ordering: str, *, forward_only: bool = False) -> str | None:
     """None (absent) is the first page; anything else must be a cursor of this ordering ("" too).
-    Checked before the page cache is asked, so a bad cursor is refused whatever the cache holds."""
-    if cursor is not None:
-        _decode(cursor, ordering)
+    Checked before the page cache is asked, so a bad cursor is refused whatever the cache holds.
+
+    `forward_only`: the caller pages forward only (GraphQL's `after`, gRPC's page token), so a cursor
+    of a `previous` link, which lists the tasks before its position, is refused too."""
+    if cursor is not None and not _decode(cursor, ordering).forward and forward_only:
+        raise InvalidInput.for_fields({"cursor": ["Must be the cursor of a next page: this list pages forward only."]})
     return cursor
+
+
+# More digits than MAX_LIMIT's, past leading zeros, are out of range whatever they say. Counted before
+# int(), which refuses text of over 4,300 digits (sys.int_max_str_digits) with a ValueError.
+_LIMIT_DIGITS = len(str(MAX_LIMIT))
 
 
 def parse_limit(text: str | None) -> int | None:
@@ -76,7 +84,10 @@ def parse_limit(text: str | None) -> int | None:
         return None
     if not (text.isascii() and text.isdigit()):
         raise InvalidInput.for_fields({"limit": [_LIMIT_MESSAGE]})
-    return int(text)
+    digits = text.lstrip("0") or "0"
+    if len(digits) > _LIMIT_DIGITS:
+        raise InvalidInput.for_fields({"limit": [_LIMIT_MESSAGE]})
+    return int(digits)
 
 
 def paginate(queryset: QuerySet[Task], *, ordering: str, limit: int, cursor: str | None) -> Page:
@@ -159,6 +170,8 @@ def _decode(cursor: str, ordering: str) -> _Position:
             raise invalid
         value = payload["v"]
         field = ordering.lstrip("-")
+        if value is None and field not in _NULLABLE:
+            raise invalid  # only the due date has a NULL group: no cursor made here holds null for another
         if value is not None:
             if field == "priority":
                 if isinstance(value, bool) or not isinstance(value, int):

@@ -114,14 +114,16 @@ def task_list(
     limit: int | None = None,
     cursor: str | None = None,
     mine: bool = False,
+    forward_only: bool = False,
 ) -> Page:
     """One page of the visible tasks (or only the actor's own with `mine`), filtered and ordered.
 
     Filters: status, priority, completed, tag, due_before, due_after, search (tasks.filters).
     Orderings: tasks.pagination.ORDERINGS. Pages come from the cache while no task of the scope
-    changes. Raises InvalidInput for a bad filter, ordering, limit or cursor.
+    changes. Raises InvalidInput for a bad filter, ordering, limit or cursor; with `forward_only` (a
+    protocol without backward paging), for the cursor of a `previous` link too.
     """
-    rows = _page_rows(actor, filters, ordering, limit, cursor, mine)
+    rows = _page_rows(actor, filters, ordering, limit, cursor, mine, forward_only)
     return Page(
         items=[cache.task_from_row(row) for row in rows.rows],
         next_cursor=rows.next_cursor,
@@ -138,10 +140,11 @@ def task_list_rows(
     limit: int | None = None,
     cursor: str | None = None,
     mine: bool = False,
+    forward_only: bool = False,
 ) -> cache.CachedPage:
     """`task_list`'s page as rows (column values, `ROW_INDEX`), without building a model per task:
     for an adapter that renders rows itself. Same arguments, rules and errors as `task_list`."""
-    return _page_rows(actor, filters, ordering, limit, cursor, mine)
+    return _page_rows(actor, filters, ordering, limit, cursor, mine, forward_only)
 
 
 def _page_rows(
@@ -151,11 +154,12 @@ def _page_rows(
     limit: int | None,
     cursor: str | None,
     mine: bool,
+    forward_only: bool,
 ) -> cache.CachedPage:
     filter_values = normalize_filters(filters)
     ordering = check_ordering(ordering)
     limit = check_limit(limit)
-    cursor = check_cursor(cursor, ordering)
+    cursor = check_cursor(cursor, ordering, forward_only=forward_only)
     scope = cache.ALL_SCOPE if actor.sees_all and not mine else cache.owner_scope(actor.id)
 
     def load() -> tuple[list[tuple[Any, ...]], str | None, str | None]:
@@ -172,10 +176,21 @@ def _page_rows(
 
 
 @traced("tasks.task_search")
-def task_search(*, actor: Actor, query: str, limit: int | None = None, cursor: str | None = None) -> Page:
+def task_search(
+    *, actor: Actor, query: str, limit: int | None = None, cursor: str | None = None, forward_only: bool = False
+) -> Page:
     """Visible tasks whose title or description contains `query`, case-insensitively.
 
     Every text contains the empty text, so a blank query lists every visible task, exactly like
-    the list with a blank `search` filter.
+    the list with a blank `search` filter. A bad `query` is named `query` in the error, as the caller
+    gave it, not `search`, the filter that does the work.
     """
-    return task_list(actor=actor, filters={"search": query}, limit=limit, cursor=cursor)
+    try:
+        return task_list(actor=actor, filters={"search": query}, limit=limit, cursor=cursor, forward_only=forward_only)
+    except InvalidInput as exc:
+        fields = exc.extra.get("fields") or {}
+        if "search" not in fields:
+            raise
+        raise InvalidInput.for_fields(
+            {"query" if name == "search" else name: messages for name, messages in fields.items()}
+        ) from exc

@@ -258,6 +258,29 @@ def test_a_cursor_of_one_ordering_is_refused_by_another(
     assert set(error["extensions"]["fields"]) == {"after"}
 
 
+def test_the_cursor_of_a_rest_previous_link_is_refused_as_after(
+    client: Client, as_user: dict[str, str], ordered_tasks: Any
+) -> None:
+    """`after` pages forward: a backward cursor listed the tasks before its position (the first page
+    again, with hasNextPage true)."""
+    first = client.get("/api/v1/tasks", {"limit": 2}, **as_user).json()
+    second = client.get(first["next"], **as_user).json()
+    previous = second["previous"].split("cursor=")[1].split("&")[0]
+
+    error = only_error(gql(client, PAGE, {"first": 2, "after": previous}, **as_user), "BAD_USER_INPUT")
+    assert error["extensions"]["fields"] == {
+        "after": ["Must be the cursor of a next page: this list pages forward only."]
+    }
+    error = only_error(gql(client, SEARCH, {"query": "", "after": previous}, **as_user), "BAD_USER_INPUT")
+    assert set(error["extensions"]["fields"]) == {"after"}
+
+
+def test_a_bad_search_query_is_named_query(client: Client, as_user: dict[str, str]) -> None:
+    """searchTasks has no `search` argument: its error names `query`, the one it has."""
+    error = only_error(gql(client, SEARCH, {"query": "x" * 201}, **as_user), "BAD_USER_INPUT")
+    assert set(error["extensions"]["fields"]) == {"query"}
+
+
 # -- tasks: filters -------------------------------------------------------------------------------------------
 
 
@@ -401,7 +424,8 @@ def test_me_tasks_lists_own_tasks_and_pages(client: Client, as_user: dict[str, s
     [
         (PAGE, {"filters": {"search": "mi\ud800lk"}}, "search", "D800"),
         (PAGE, {"filters": {"tag": "\udfff"}}, "tag", "DFFF"),
-        (SEARCH, {"query": "\ud83d"}, "search", "D83D"),
+        # searchTasks' text is its `query` argument, named as the client gave it.
+        (SEARCH, {"query": "\ud83d"}, "query", "D83D"),
     ],
     ids=["search filter", "tag filter", "searchTasks"],
 )

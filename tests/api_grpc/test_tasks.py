@@ -4,6 +4,7 @@ masks, clearing the due date, expected_version) and DeleteTask."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,8 +24,9 @@ from tasks.models import (
     Status,
     Task,
 )
+from tasks.selectors import task_list
 from tests.api_grpc.helpers import Metadata, api_key, bearer, fails, ok, ok_with_trailers, timestamp
-from tests.factories import TaskFactory, UserFactory
+from tests.factories import TaskFactory, UserFactory, actor_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -364,6 +366,26 @@ def test_walking_next_page_token_to_the_end(
 
     assert [len(page) for page in pages] == [3, 3, 1]
     assert [task_id for page in pages for task_id in page] == everything
+
+
+def test_the_cursor_of_a_rest_previous_link_is_no_page_token(
+    stub: Any, as_user: Metadata, listed: dict[str, Task], user: Any
+) -> None:
+    """ListTasks pages forward: a backward cursor listed the tasks before its position (the pages
+    already seen, with a next token)."""
+    second = task_list(actor=actor_of(user), limit=2, cursor=task_list(actor=actor_of(user), limit=2).next_cursor)
+    assert second.previous_cursor is not None
+
+    _, found = fails(
+        stub.ListTasks,
+        pb.ListTasksRequest(page_size=2, page_token=second.previous_cursor),
+        as_user,
+        code=grpc.StatusCode.INVALID_ARGUMENT,
+        error_code="invalid_input",
+    )
+    assert json.loads(found["taskhub-field-errors"]) == {
+        "page_token": ["Must be the cursor of a next page: this list pages forward only."]
+    }
 
 
 @pytest.mark.parametrize("ordering", [pb.TASK_ORDERING_UNSPECIFIED, pb.TASK_ORDERING_PRIORITY])

@@ -84,6 +84,12 @@ def test_unknown_id_is_404(api: APIClient) -> None:
     assert_problem(api.get(task_url(uuid.uuid4())), 404, "not_found")
 
 
+def test_a_format_no_renderer_has_is_400_not_the_tasks_absence(api: APIClient, task: Task) -> None:
+    """404 says "no such task, or one you may not see": DRF's 404 for `?format=xml` on one's own task
+    said it too."""
+    assert_problem(api.get(f"{task_url(task.pk)}?format=xml"), 400, "invalid_input", fields={"format"})
+
+
 def test_get_on_a_cache_hit_costs_no_query(api: APIClient, task: Task, django_assert_num_queries: Any) -> None:
     assert api.get(task_url(task.pk)).status_code == 200  # fills the cache
 

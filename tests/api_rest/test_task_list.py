@@ -305,6 +305,41 @@ def test_limit_100_is_allowed(api: APIClient, tasks: dict[str, Task]) -> None:
     assert len(ids(api.get(TASKS, {"limit": 100}))) == 5
 
 
+def test_a_limit_of_thousands_of_digits_is_400(api: APIClient, tasks: dict[str, Task]) -> None:
+    """int() refuses more than 4,300 digits (a 500 before); such a URL fits a proxy's request line."""
+    api.raise_request_exception = False
+    assert_problem(api.get(f"{TASKS}?limit={'1' * 4301}"), 400, "invalid_input", fields={"limit"})
+    # Leading zeros say nothing: however many, the number is what follows them.
+    assert len(ids(api.get(f"{TASKS}?limit={'0' * 4300}2"))) == 2
+
+
+@pytest.mark.parametrize("path", [TASKS, f"{TASKS}/me"])
+@pytest.mark.parametrize("value", ["xml", "yaml", ""], ids=["xml", "yaml", "empty"])
+def test_a_format_no_renderer_has_is_400_naming_format(
+    api: APIClient, tasks: dict[str, Task], path: str, value: str
+) -> None:
+    """A bad value of a query parameter, as the list's others (DRF: 404 for an unknown one, and an
+    empty one ignored)."""
+    response = api.get(f"{path}?format={value}")
+    assert_problem(response, 400, "invalid_input", fields={"format"})
+    assert response.json()["errors"]["format"] == ["Must be one of: api, json."]
+    assert response["Content-Type"] == "application/problem+json"
+
+
+def test_a_format_no_renderer_has_is_judged_after_the_credentials(client: Any) -> None:
+    """DRF refused it before authentication: an anonymous `?format=xml` was 404, not 401."""
+    assert_problem(client.get(f"{TASKS}?format=xml"), 401, "not_authenticated")
+
+
+@pytest.mark.parametrize(("value", "media_type"), [("json", "application/json"), ("api", "text/html")])
+def test_the_formats_renderers_have_still_choose_them(
+    api: APIClient, tasks: dict[str, Task], value: str, media_type: str
+) -> None:
+    response = api.get(f"{TASKS}?format={value}")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith(media_type)
+
+
 def test_list_follows_writes_at_once(api: APIClient, tasks: dict[str, Task]) -> None:
     assert len(ids(api.get(TASKS, {"status": "todo"}))) == 3  # cached
 

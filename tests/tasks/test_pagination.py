@@ -13,7 +13,7 @@ import pytest
 from core.errors import InvalidInput
 from core.types import Actor
 from tasks.models import Priority, Task
-from tasks.pagination import ORDERINGS, Page
+from tasks.pagination import ORDERINGS, Page, parse_limit
 from tasks.selectors import task_list
 from tests.tasks.helpers import expected_order
 
@@ -150,6 +150,12 @@ GOOD_ID = "5c0b5b64-8f0e-4f58-9a34-1a2b3c4d5e6f"
         ("priority", _cursor({"o": "priority", "f": True, "v": True, "i": GOOD_ID})),
         ("priority", _cursor({"o": "priority", "f": True, "v": 2.5, "i": GOOD_ID})),
         ("due_date", _cursor({"o": "due_date", "f": False, "v": [], "i": GOOD_ID})),
+        # Null is a position in the due date's NULL group only: no other column has one. Taken as one,
+        # it gave an empty page forward and the whole list backward.
+        ("created_at", _cursor({"o": "created_at", "f": True, "v": None, "i": GOOD_ID})),
+        ("-created_at", _cursor({"o": "-created_at", "f": False, "v": None, "i": GOOD_ID})),
+        ("priority", _cursor({"o": "priority", "f": False, "v": None, "i": GOOD_ID})),
+        ("-priority", _cursor({"o": "-priority", "f": True, "v": None, "i": GOOD_ID})),
         ("due_date", _cursor({"o": "due_date", "f": True, "v": "0001-01-01T00:00:00+05:00", "i": GOOD_ID})),
         # Nested deeper than the JSON decoder's stack: a RecursionError, not a 500.
         ("-created_at", base64.urlsafe_b64encode(b"[" * 1000 + b"]" * 1000).decode()),
@@ -181,3 +187,30 @@ def test_cursor_past_the_end_gives_an_empty_page(actor: Actor, mixed: list[Task]
     cursor = _cursor({"o": "created_at", "f": True, "v": last.created_at.isoformat(), "i": str(last.pk)})
     page = task_list(actor=actor, ordering="created_at", cursor=cursor)
     assert (page.items, page.next_cursor) == ([], None)
+
+
+def test_a_previous_cursor_is_refused_where_pages_go_forward_only(actor: Actor, mixed: list[Task]) -> None:
+    """GraphQL's `after` and gRPC's page token take only next-page cursors: a `previous` cursor would
+    list the tasks before its position, the pages already seen."""
+    second = task_list(actor=actor, limit=4, cursor=task_list(actor=actor, limit=4).next_cursor)
+    assert second.previous_cursor is not None and second.next_cursor is not None
+    with pytest.raises(InvalidInput) as info:
+        task_list(actor=actor, limit=4, cursor=second.previous_cursor, forward_only=True)
+    assert set(info.value.extra["fields"]) == {"cursor"}
+    # A next cursor is as good there as anywhere; REST takes both.
+    page = task_list(actor=actor, limit=4, cursor=second.next_cursor, forward_only=True)
+    assert page.items == task_list(actor=actor, limit=4, cursor=second.next_cursor).items
+    assert task_list(actor=actor, limit=4, cursor=second.previous_cursor).items
+
+
+@pytest.mark.parametrize(("text", "limit"), [("7", 7), ("007", 7), ("0" * 5000 + "5", 5), ("100", 100), ("0100", 100)])
+def test_parse_limit_reads_digits(text: str, limit: int) -> None:
+    assert parse_limit(text) == limit
+
+
+@pytest.mark.parametrize("text", ["1" * 4301, "9" * 10_000, "1000", "5" + "0" * 4300, "-1", "1.0", "\u0661"])
+def test_parse_limit_refuses_what_is_no_page_size(text: str) -> None:
+    """Past 4,300 digits int() raises ValueError (a 500 before): a long number is out of range anyway."""
+    with pytest.raises(InvalidInput) as info:
+        parse_limit(text)
+    assert set(info.value.extra["fields"]) == {"limit"}
