@@ -307,6 +307,14 @@ down() {
         podman rm --force --volumes $names >>"$STATE/compose-down.log" 2>&1 || true
     fi
     compose down "${volumes[@]}" >>"$STATE/compose-down.log" 2>&1 || true
+    # A container of no service left on the network (a client a test started that never ran, say: podman
+    # keeps a container whose start failed, `--rm` or not) would keep the network from going.
+    local strays
+    strays="$(podman ps --all --quiet --filter "network=${PROJECT}_default")"
+    if [ -n "$strays" ]; then
+        # shellcheck disable=SC2086
+        podman rm --force $strays >>"$STATE/compose-down.log" 2>&1 || true
+    fi
     if podman network exists "${PROJECT}_default"; then podman network rm "${PROJECT}_default" >/dev/null; fi
     say "down${volumes:+, volumes removed}"
 }
