@@ -266,21 +266,28 @@ def _link(url: str, cursor: str) -> str:
     return replace_query_param(url, "cursor", cursor)
 
 
+@lru_cache(maxsize=1024)
+def _link_json(url: str, cursor: str) -> bytes:
+    """`_json_value(_link(url, cursor))`, remembered as `_link` is: a page's links are the same on
+    every read of it, and rendering one is a json.dumps through DRF's encoder."""
+    return _json_value(_link(url, cursor))
+
+
 def _page_response(request: Request, page: CachedPage) -> HttpResponse:
-    url = request.build_absolute_uri()
-    next_link = _link(url, page.next_cursor) if page.next_cursor else None
-    previous_link = _link(url, page.previous_cursor) if page.previous_cursor else None
+    url = request._request.build_absolute_uri()  # DRF's request finds it only after an AttributeError
     if _plain_json(request):
         # The bytes DRF would render for the dict below: compact separators, the items in order.
         return JsonBytesResponse(
             b'{"results":['
             + page.rendered(_PAGE_JSON, _results_json)
             + b'],"next":'
-            + _json_value(next_link)
+            + (_link_json(url, page.next_cursor) if page.next_cursor else b"null")
             + b',"previous":'
-            + _json_value(previous_link)
+            + (_link_json(url, page.previous_cursor) if page.previous_cursor else b"null")
             + b"}"
         )
+    next_link = _link(url, page.next_cursor) if page.next_cursor else None
+    previous_link = _link(url, page.previous_cursor) if page.previous_cursor else None
     return Response(
         {
             "results": [task_to_json(task_from_row(row)) for row in page.rows],
@@ -327,7 +334,7 @@ def _if_match_versions(request: Request) -> frozenset[int] | None:
 
 
 def _not_modified(request: Request, etag: str) -> bool:
-    header = request.META.get("HTTP_IF_NONE_MATCH")
+    header = request._request.META.get("HTTP_IF_NONE_MATCH")  # DRF's request.META costs an AttributeError
     if not header:
         return False
     tags = {tag.strip().removeprefix("W/") for tag in header.split(",")}

@@ -32,7 +32,7 @@ class CredentialsAuthentication(authentication.BaseAuthentication):
     headers at once, are refused, never passed over to the other credential or the session."""
 
     def authenticate(self, request: Request) -> tuple[Actor, str | None] | None:
-        meta = request.META
+        meta = request._request.META  # not request.META: DRF finds that only after an AttributeError
         authorization = meta.get("HTTP_AUTHORIZATION")
         try:
             actor = authenticate_credentials(authorization=authorization, api_key=meta.get("HTTP_X_API_KEY"))

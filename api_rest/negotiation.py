@@ -31,7 +31,7 @@ class RememberedNegotiation(DefaultContentNegotiation):
         self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
     ) -> tuple[BaseRenderer, str]:
         renderers = list(renderers)
-        meta = request.META
+        meta = request._request.META  # not request.META: DRF finds that only after an AttributeError
         accept = meta.get("HTTP_ACCEPT")
         if accept is not None and len(accept) > MAX_REMEMBERED_ACCEPT:
             return super().select_renderer(request, renderers, format_suffix)

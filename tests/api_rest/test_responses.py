@@ -44,6 +44,10 @@ def test_quick_headers_set_check_and_encode_as_djangos_do() -> None:
         ("Content-Length", 12),
         ("X-Bytes", b"raw"),
         ("X-Tab", "a\tb"),
+        # ASCII control characters other than CR and LF: Django stores them as they are.
+        ("X-Nul", "a\x00b"),
+        ("X-Del", "\x7f"),
+        ("X-Vertical-Tab", "a\x0bb"),
         ("X-Latin", "café"),
         ("X-Unicode", "日本"),
         (b"X-Bytes-Name", "v"),
