@@ -72,7 +72,8 @@ def unknown_fields(message: Message, prefix: str = "") -> list[str]:
     """The paths of the fields `message` and the messages in it carry that their type does not
     define, named by the field names down to them and the unknown number (`task.99`)."""
     unknown = UnknownFieldSet(message)
-    found = [f"{prefix}{unknown[index].field_number}" for index in range(len(unknown))]
+    # Nearly always empty: then without the comprehension's call.
+    found = [f"{prefix}{unknown[index].field_number}" for index in range(len(unknown))] if len(unknown) else []
     for descriptor, value in message.ListFields():
         if descriptor.message_type is None:
             continue

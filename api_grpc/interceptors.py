@@ -307,7 +307,8 @@ def _finish(
         remaining = context.time_remaining()
         expired = remaining is not None and remaining <= _DEADLINE_SLACK
         code = grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED
-    name = _NAMES[code]
+    # OK, nearly every call's, without the lookup: the dict calls the enum's __hash__, a Python method.
+    name = "OK" if code is grpc.StatusCode.OK else _NAMES[code]
     if span is not None:
         span.set_attribute("rpc.grpc.status_code", code.value[0])
         if code in _SERVER_FAULTS:
@@ -331,7 +332,8 @@ def authenticate(metadata: dict[str, str], context: grpc.ServicerContext) -> Act
     """The caller's identity, then its rate limit. Missing and refused credentials both count
     against the client's address, as on HTTP."""
     try:
-        _refuse_repeated_credential(metadata)
+        if _REPEATED_CREDENTIAL in metadata:  # checked here: a call on every call for what is rare
+            _refuse_repeated_credential(metadata)
         actor = authenticate_credentials(authorization=metadata.get("authorization"), api_key=metadata.get("x-api-key"))
         refused = None
     except NotAuthenticated as exc:

@@ -37,6 +37,7 @@ from core import outages
 from core.errors import PermissionDenied
 from core.types import Actor
 from observability import metrics, tracing
+from observability.switches import Switch
 from observability.tracing import internal_span
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,9 @@ PENDING_LIMIT = 10_000
 # Seconds between two tries of the background repair while something is pending.
 REPAIR_INTERVAL = 0.2
 _INVALIDATE, _BUMP = "invalidate", "bump"
+
+
+_CACHE_ON = Switch("CACHE_ENABLED")
 
 
 class SafeCache:
@@ -102,7 +106,7 @@ class SafeCache:
 
     @property
     def enabled(self) -> bool:
-        return bool(settings.CACHE_ENABLED) and not self.resting
+        return _CACHE_ON() and not self.resting
 
     # -- reads -------------------------------------------------------------------------------------
     def get(self, key: str) -> Any:
@@ -169,7 +173,8 @@ class SafeCache:
     def _readable(self) -> bool:
         """True when reads may go to the cache: it is not skipped, and every write-side update this
         process could not make has been made (else a read could return what a write replaced)."""
-        if not settings.CACHE_ENABLED or time.monotonic() < self._skip_until:  # `enabled`, inline: every read asks
+        on = _CACHE_ON.value  # `enabled`, inline: every read asks
+        if not (on if on is not None else _CACHE_ON()) or time.monotonic() < self._skip_until:
             return False
         if self._unrepaired or self._drop_all or self._repairing:  # a hint read without the lock
             # Never wait for another thread's repair (it may be waiting on a stalled server): while

@@ -26,6 +26,7 @@ from django.conf import settings
 from core.cache import redis_script, safe_cache
 from core.errors import RateLimited
 from observability import metrics
+from observability.switches import Switch
 
 logger = logging.getLogger(__name__)
 
@@ -61,9 +62,12 @@ class Decision:
 ALLOW_ALL = Decision(allowed=True, limit=0, remaining=0, reset=0, retry_after=0)
 
 
+_RATE_LIMITS_ON = Switch("RATE_LIMITS_ENABLED")
+
+
 def enabled() -> bool:
     """RATE_LIMITS_ENABLED: a caller may skip the work of naming whom to count while it is off."""
-    return bool(settings.RATE_LIMITS_ENABLED)
+    return _RATE_LIMITS_ON()
 
 
 def windows(scope: str) -> list[Window]:

@@ -56,7 +56,7 @@ from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from observability import tracing
-from observability.metrics import label_adder
+from observability.metrics import _adders, label_adder
 
 _PICKLE = b"\x80"
 # What django-redis turns into ConnectionInterrupted around a command (its DefaultClient's list;
@@ -152,13 +152,18 @@ def _held_command(connection: Any, *args: Any) -> Any:
         return connection.read_response()
 
 
+# The label_adder() keys of the counters every read moves (`RedisCache.get`, its lookups inline).
+_GET_TOTAL = (django_cache_get_total, "redis")
+_HITS_TOTAL = (django_cache_hits_total, "redis")
+
+
 class RedisCache(PrometheusRedisCache):  # type: ignore[misc]
     """django-prometheus' RedisCache: the same four counters, moved the same way."""
 
     @cache.omit_exception  # type: ignore[untyped-decorator]
     def get(self, key: Any, default: Any = None, version: Any = None, client: Any = None) -> Any:
         try:
-            label_adder(django_cache_get_total, "redis")(1)
+            (_adders.get(_GET_TOTAL) or label_adder(*_GET_TOTAL))(1)
             cached = self.client.get(key, default=None, version=version, client=client)
         except exceptions.ConnectionInterrupted as e:
             label_adder(django_cache_get_fail_total, "redis")(1)
@@ -168,7 +173,7 @@ class RedisCache(PrometheusRedisCache):  # type: ignore[misc]
                 return default
             raise
         if cached is not None:
-            label_adder(django_cache_hits_total, "redis")(1)
+            (_adders.get(_HITS_TOTAL) or label_adder(*_HITS_TOTAL))(1)
             return cached
         label_adder(django_cache_misses_total, "redis")(1)
         return default

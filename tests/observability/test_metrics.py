@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import connections
 from django.test import Client, override_settings
 from google.protobuf.field_mask_pb2 import FieldMask
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from rest_framework.test import APIClient
 
 from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
@@ -514,6 +514,66 @@ def test_label_adders_are_remembered_per_label_values() -> None:
 
     assert registry.get_sample_value("adder_remembered_total", {"kind": "a"}) == 1
     assert registry.get_sample_value("adder_remembered_total", {"kind": "b"}) == 2
+
+
+def test_an_observer_counts_as_observe_does() -> None:
+    """The same buckets, sum and count as Histogram.observe, bounds themselves included."""
+    registry = CollectorRegistry()
+    buckets = (0.001, 0.01, 0.1, 1.0)
+    observed = Histogram("observer_observed", "A histogram.", ["kind"], buckets=buckets, registry=registry)
+    expected = Histogram("observer_expected", "A histogram.", ["kind"], buckets=buckets, registry=registry)
+
+    observe = metrics.observer(observed.labels("a"))
+    for amount in (0.0, 0.0005, 0.001, 0.0011, 0.01, 0.5, 1.0, 7.0, float("inf"), -1.0):
+        observe(amount)
+        expected.labels("a").observe(amount)
+
+    def samples(name: str) -> list[tuple[str, dict[str, str], float]]:
+        return [
+            (sample.name.removeprefix(name), sample.labels, sample.value)
+            for family in registry.collect()
+            if family.name == name
+            for sample in family.samples
+            if not sample.name.endswith("_created")
+        ]
+
+    assert samples("observer_observed") == samples("observer_expected")
+    assert registry.get_sample_value("observer_observed_count", {"kind": "a"}) == 10
+
+
+def test_an_observer_refuses_what_observe_refuses() -> None:
+    labelled = Histogram("observer_parent", "A histogram with labels.", ["kind"], registry=CollectorRegistry())
+
+    with pytest.raises(ValueError, match="missing label values"):
+        metrics.observer(labelled)  # its children observe, not the parent
+
+
+def test_label_observers_are_remembered_per_label_values() -> None:
+    registry = CollectorRegistry()
+    histogram = Histogram("observer_remembered", "A histogram.", ["kind"], registry=registry)
+
+    assert metrics.label_observer(histogram, "a") is metrics.label_observer(histogram, "a")
+    metrics.label_observer(histogram, "a")(0.2)
+    metrics.label_observer(histogram, "b")(0.2)
+    metrics.label_observer(histogram, "b")(0.3)
+
+    assert registry.get_sample_value("observer_remembered_count", {"kind": "a"}) == 1
+    assert registry.get_sample_value("observer_remembered_sum", {"kind": "b"}) == pytest.approx(0.5)
+
+
+def test_metrics_follow_a_change_of_metrics_enabled(settings: Any) -> None:
+    """METRICS_ENABLED is kept once read (every request asks), and read again when it changes."""
+    before = metrics.REQUESTS.labels("test", "GET", "/kept", "200")._value.get()
+    settings.METRICS_ENABLED = False
+    assert not metrics.enabled()
+    with metrics.observe_request("test", "GET", "/kept") as observation:
+        observation.status = "200"
+    settings.METRICS_ENABLED = True
+    assert metrics.enabled()
+    with metrics.observe_request("test", "GET", "/kept") as observation:
+        observation.status = "200"
+
+    assert metrics.REQUESTS.labels("test", "GET", "/kept", "200")._value.get() == before + 1
 
 
 # -- django-prometheus ------------------------------------------------------------------------------------------

@@ -1,0 +1,34 @@
+"""Switches: boolean settings read once, and read again when a test changes them.
+
+Every request and call asks whether metrics, rate limits and the cache are on, and a read through
+`django.conf.settings` (LazySettings' Python `__getattribute__`) costs ~3,700 instructions, 0.6% of a
+cached gRPC GetTask. A `Switch` keeps the value once read and forgets it on `setting_changed`, which
+`override_settings` and pytest-django's `settings` send; production settings never change.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.signals import setting_changed
+
+
+class Switch:
+    """`bool(settings.<name>)`, kept. `value` is None until read and after a change: a hot path may
+    read `value` itself and call the switch only when it is None."""
+
+    __slots__ = ("name", "value")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.value: bool | None = None
+        setting_changed.connect(self._changed, weak=False)
+
+    def __call__(self) -> bool:
+        value = self.value
+        if value is None:
+            value = self.value = bool(getattr(settings, self.name))
+        return value
+
+    def _changed(self, *, setting: str, **kwargs: object) -> None:
+        if setting == self.name:
+            self.value = None

@@ -1,0 +1,33 @@
+"""observability.switches.Switch: a boolean setting kept once read, and read again after a change."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.test import override_settings
+
+from observability.switches import Switch
+
+
+def test_a_switch_follows_its_setting_through_changes(settings: Any) -> None:
+    settings.TASKHUB_TEST_SWITCH = True
+    switch = Switch("TASKHUB_TEST_SWITCH")
+    assert switch.value is None  # nothing read yet
+
+    assert switch() is True and switch.value is True
+    settings.TASKHUB_TEST_SWITCH = 0  # the fixture sends setting_changed
+    assert switch.value is None
+    assert switch() is False
+    with override_settings(TASKHUB_TEST_SWITCH="yes"):
+        assert switch() is True
+    assert switch() is False
+
+
+def test_a_switch_keeps_its_value_through_other_settings_changes(settings: Any) -> None:
+    settings.TASKHUB_TEST_SWITCH = True
+    switch = Switch("TASKHUB_TEST_SWITCH")
+    switch()
+
+    settings.TASKHUB_OTHER_SETTING = 1
+
+    assert switch.value is True
