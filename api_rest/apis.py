@@ -97,15 +97,19 @@ class BaseApi(APIView):
     _unknown_format = False
 
     def perform_content_negotiation(self, request: Request, force: bool = False) -> tuple[Any, str]:
-        """DRF's, but a `?format=` that names no renderer is a bad query parameter: DRF answers it 404
-        before the credentials are judged, which reads as "no such task". It is answered in JSON, and
-        refused by `initial` once authentication, the permissions and the rate limit have passed."""
-        try:
-            return super().perform_content_negotiation(request, force)
-        except Http404:
-            self._unknown_format = True
-            renderer = self.get_renderers()[0]  # JSON, as every problem is
-            return renderer, renderer.media_type
+        """DRF's, but a `?format=` that names no renderer, or an empty one, is a bad query parameter:
+        DRF answers the first 404 before the credentials are judged, which reads as "no such task",
+        and ignores the second. Both are answered in JSON, and refused by `initial` once
+        authentication, the permissions and the rate limit have passed (docs/api/errors.md)."""
+        if not force and request._request.META.get("QUERY_STRING"):  # no query string, no QueryDict
+            self._unknown_format = request.query_params.get(self.settings.URL_FORMAT_OVERRIDE) == ""
+        if not self._unknown_format:
+            try:
+                return super().perform_content_negotiation(request, force)
+            except Http404:
+                self._unknown_format = True
+        renderer = self.get_renderers()[0]  # JSON, as every problem is
+        return renderer, renderer.media_type
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)

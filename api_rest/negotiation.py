@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.http import Http404
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
@@ -21,9 +20,8 @@ class RememberedNegotiation(DefaultContentNegotiation):
     each request (a tenth of a cached GET's time). Its answer depends only on the `Accept` header, the
     format asked for (`?format=` or a suffix) and the view's renderer classes, so it is remembered per
     process under exactly those: the next request with the same three gets the same renderer (this
-    request's instance of that class) and media type. Refusals (406, 404 for an unknown or empty
-    format, which `api_rest.apis.BaseApi` answers as a bad parameter) are not remembered: they are
-    negotiated, and raised, every time."""
+    request's instance of that class) and media type. Refusals (406, 404 for an unknown format) are
+    not remembered: they are negotiated, and raised, every time."""
 
     _answers: dict[tuple[str | None, str | None, tuple[type[BaseRenderer], ...]], tuple[int, str]] = {}
 
@@ -37,10 +35,11 @@ class RememberedNegotiation(DefaultContentNegotiation):
             return super().select_renderer(request, renderers, format_suffix)
         # Without a query string there is no ?format=, and no QueryDict needs to be made to say so.
         query = meta.get("QUERY_STRING")
-        asked = format_suffix or (request.query_params.get(self.settings.URL_FORMAT_OVERRIDE) if query else None)
-        if asked == "":
-            raise Http404  # `?format=` names no renderer, as an unknown format does (DRF would ignore it)
-        key = (accept, asked, tuple(map(type, renderers)))
+        key = (
+            accept,
+            format_suffix or (request.query_params.get(self.settings.URL_FORMAT_OVERRIDE) if query else None),
+            tuple(map(type, renderers)),
+        )
         answer = self._answers.get(key)
         if answer is None:
             renderer, media_type = super().select_renderer(request, renderers, format_suffix)

@@ -42,6 +42,13 @@ def bearer(client_for: Any, access: str) -> APIClient:
 # -- obtain -------------------------------------------------------------------------------------------------
 
 
+def test_an_empty_format_on_the_token_route_is_ignored_as_drf_ignores_it(anon: APIClient, user: Any) -> None:
+    """The task routes refuse `?format=` (their list names its query parameters); the token routes take
+    none, and an empty one was once a 404 there as a side effect."""
+    response = anon.post(f"{TOKEN}?format=", {"username": user.username, "password": PASSWORD}, format="json")
+    assert response.status_code == 200, response.content
+
+
 def test_good_credentials_give_an_access_and_a_refresh_token(anon: APIClient, user: Any, client_for: Any) -> None:
     tokens = obtain(anon, user)
 

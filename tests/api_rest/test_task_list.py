@@ -326,6 +326,12 @@ def test_a_format_no_renderer_has_is_400_naming_format(
     assert response["Content-Type"] == "application/problem+json"
 
 
+def test_an_empty_format_is_400_whatever_the_accept_header(api: APIClient, tasks: dict[str, Task]) -> None:
+    """A long Accept header is negotiated by DRF itself (not remembered), which ignores an empty format."""
+    accept = "application/json, " + ", ".join(f"application/x-type-{n}" for n in range(30))
+    assert_problem(api.get(f"{TASKS}?format=", HTTP_ACCEPT=accept), 400, "invalid_input", fields={"format"})
+
+
 def test_a_format_no_renderer_has_is_judged_after_the_credentials(client: Any) -> None:
     """DRF refused it before authentication: an anonymous `?format=xml` was 404, not 401."""
     assert_problem(client.get(f"{TASKS}?format=xml"), 401, "not_authenticated")
