@@ -8,27 +8,41 @@ cached gRPC GetTask. A `Switch` keeps the value once read and forgets it on `set
 
 from __future__ import annotations
 
+import threading
+
 from django.conf import settings
 from django.core.signals import setting_changed
 
 
 class Switch:
     """`bool(settings.<name>)`, kept. `value` is None until read and after a change: a hot path may
-    read `value` itself and call the switch only when it is None."""
+    read `value` itself and call the switch only when it is None.
 
-    __slots__ = ("name", "value")
+    A read that a change overtakes (a test's server thread reading while the test changes the
+    setting) does not keep what it read: `changes` counts the changes, and the value is kept only if
+    none came in between."""
+
+    __slots__ = ("changes", "lock", "name", "value")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.value: bool | None = None
+        self.changes = 0
+        self.lock = threading.Lock()
         setting_changed.connect(self._changed, weak=False)
 
     def __call__(self) -> bool:
         value = self.value
         if value is None:
-            value = self.value = bool(getattr(settings, self.name))
+            changes = self.changes
+            value = bool(getattr(settings, self.name))
+            with self.lock:
+                if self.changes == changes:
+                    self.value = value
         return value
 
     def _changed(self, *, setting: str, **kwargs: object) -> None:
         if setting == self.name:
-            self.value = None
+            with self.lock:
+                self.changes += 1
+                self.value = None

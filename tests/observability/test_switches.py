@@ -31,3 +31,20 @@ def test_a_switch_keeps_its_value_through_other_settings_changes(settings: Any) 
     settings.TASKHUB_OTHER_SETTING = 1
 
     assert switch.value is True
+
+
+def test_a_read_that_a_change_overtakes_is_not_kept(settings: Any) -> None:
+    """A thread reads the setting, the setting changes before the thread keeps what it read: the
+    switch must not keep the old value until the next change."""
+    settings.TASKHUB_TEST_SWITCH = True
+    switch = Switch("TASKHUB_TEST_SWITCH")
+
+    class ChangedWhileRead:
+        def __bool__(self) -> bool:
+            settings.TASKHUB_TEST_SWITCH = False  # the change lands mid-read
+            return True
+
+    settings.TASKHUB_TEST_SWITCH = ChangedWhileRead()
+    assert switch() is True  # what this read saw
+    assert switch.value is None  # not kept
+    assert switch() is False
