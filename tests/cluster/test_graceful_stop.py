@@ -71,17 +71,22 @@ def stop_times(logs: str) -> list[float]:
     return [float(seconds) for seconds in re.findall(r"gRPC: stopped in ([0-9.]+) s", logs)]
 
 
+WARM_UP = 120  # seconds the untimed first request may take (a name lookup can wait 20-40 s)
+
 # The client, Python run in a replica's container: `setup` once, then `request(timeout)` once to warm the
 # replica's connections (untimed: names may resolve slowly just after a container started), "ready", and
-# the held request when the test writes a line.
-CLIENT = """\
-import sys, time
-{setup}
+# the held request when the test writes "go". Killing `podman exec` does not end the process in the
+# container: the alarm does, and a client whose test went away (its stdin closed) sends nothing.
+CLIENT = f"""\
+import signal, sys, time
+signal.alarm({WARM_UP + 180})
+{{setup}}
 def request(timeout):
-{request}
-request(timeout=120)
+{{request}}
+request(timeout={WARM_UP})
 print("ready", flush=True)
-sys.stdin.readline()
+if sys.stdin.readline().strip() != "go":
+    sys.exit("the test went away")
 started = time.monotonic()
 print(request(timeout=30), "after", round(time.monotonic() - started, 2))
 """
@@ -110,33 +115,39 @@ def stop_while_in_flight(
         stderr=subprocess.PIPE,  # podman's warnings and the client's errors, read at the end
         text=True,
     )
-    assert caller.stdin is not None and caller.stdout is not None
-    # "ready", or the client's error and then its end; nothing within a minute is a failure too.
-    ready = caller.stdout.readline() if select.select([caller.stdout], [], [], 60)[0] else "(nothing in 60 s)\n"
-    if ready.strip() != "ready":
-        caller.kill()
-        pytest.fail(f"the client did not get ready: {ready}{''.join(caller.communicate(timeout=60))}")
-    podman("pause", postgres)
     try:
-        caller.stdin.write("go\n")
-        caller.stdin.flush()
-        time.sleep(HELD)
-        stops_before = len(stop_times(logs_of(podman, replica)))
-        started = time.monotonic()
-        stopper = subprocess.Popen(["podman", "stop", "--time", str(KILLED_AFTER), replica], env=command_env())
-        time.sleep(1.0)
+        assert caller.stdin is not None and caller.stdout is not None
+        # "ready", or the client's error and then its end; nothing within the warm-up's time is a failure too.
+        waited = WARM_UP + 30
+        ready = caller.stdout.readline() if select.select([caller.stdout], [], [], waited)[0] else "(nothing)\n"
+        if ready.strip() != "ready":
+            caller.kill()
+            pytest.fail(f"the client did not get ready: {ready}{''.join(caller.communicate(timeout=60))}")
+        podman("pause", postgres)
+        try:
+            caller.stdin.write("go\n")
+            caller.stdin.flush()
+            time.sleep(HELD)
+            stops_before = len(stop_times(logs_of(podman, replica)))
+            started = time.monotonic()
+            stopper = subprocess.Popen(["podman", "stop", "--time", str(KILLED_AFTER), replica], env=command_env())
+            time.sleep(1.0)
+        finally:
+            podman("unpause", postgres)
+        try:
+            assert stopper.wait(timeout=60) == 0
+            seconds = time.monotonic() - started
+            # 0: the server returned on its own; 137 would be podman's SIGKILL at the end of KILLED_AFTER.
+            exit_code = podman("inspect", "--format", "{{.State.ExitCode}}", replica).stdout.strip()
+            logs = logs_of(podman, replica)
+            output, errors = caller.communicate(timeout=60)
+        finally:
+            podman("start", replica)
+            wait_healthy(podman, replica)
     finally:
-        podman("unpause", postgres)
-    try:
-        assert stopper.wait(timeout=60) == 0
-        seconds = time.monotonic() - started
-        # 0: the server returned on its own; 137 would be podman's SIGKILL at the end of KILLED_AFTER.
-        exit_code = podman("inspect", "--format", "{{.State.ExitCode}}", replica).stdout.strip()
-        logs = logs_of(podman, replica)
-        output, errors = caller.communicate(timeout=60)
-    finally:
-        podman("start", replica)
-        wait_healthy(podman, replica)
+        if caller.poll() is None:  # a failure above: no client is left behind (its stdin closes: no "go")
+            caller.kill()
+            caller.communicate(timeout=60)
     assert exit_code == "0", f"{replica} exited {exit_code} after {seconds:.1f} s:\n{logs[-3000:]}"
     # A graceful exit, not the kill. The wall clock includes podman's own part of the stop (conmon, the
     # network), which grows with the machine's load: 18 s was seen once on a loaded CI machine, so the
