@@ -119,7 +119,8 @@ def test_wrong_or_malformed_api_key_is_refused(user, mangle) -> None:
     [
         pytest.param(lambda raw: "th_ab\x00cd_secret", id="nul-in-prefix"),
         pytest.param(lambda raw: raw[:-1] + "\x00", id="nul-in-secret"),
-        pytest.param(lambda raw: raw[:3] + raw[3:15].upper() + raw[15:], id="prefix-not-lower-hex"),
+        # Not the issued prefix upper-cased: twelve random hex digits are all decimal once in ~280 keys.
+        pytest.param(lambda raw: raw[:3] + "ABCDEF012345" + raw[15:], id="prefix-not-lower-hex"),
         pytest.param(lambda raw: raw[:3] + "0" + raw[3:], id="prefix-too-long"),
         pytest.param(lambda raw: raw[:-1], id="secret-too-short"),
         pytest.param(lambda raw: raw[:-1] + "=", id="secret-not-url-safe-base64"),
