@@ -104,6 +104,21 @@ QUERIES: tuple[tuple[str, dict[str, str], str], ...] = (
     ("search, common word", {"search": COMMON_WORD}, "first"),
 )
 DEEP_SHARE = 0.9  # the deep page starts after this share of the owner's tasks (page ~45 of ~50 at 1M)
+# The queries of QUERIES in another ordering than the default, or of a manager (every owner's tasks):
+# name → (ordering, manager, where the deep page starts: after this share of the list). A deep page in
+# a due-date ordering starts halfway, among the dated tasks (the 30% without a due date come last,
+# and "after a dated task" must not read them all); in `priority` inside a run of one priority (the
+# seed has three); a manager's at DEEP_SHARE of every task.
+ORDERED_QUERIES: dict[str, tuple[str, bool, float]] = {
+    "deep page, due date order": ("due_date", False, 0.5),
+    "deep page, -due date order": ("-due_date", False, 0.5),
+    "deep page, priority order": ("priority", False, DEEP_SHARE),
+    "manager: first page, due date order": ("due_date", True, DEEP_SHARE),
+    "manager: deep page, -priority order": ("-priority", True, DEEP_SHARE),
+}
+QUERIES += tuple(
+    (name, {}, "deep" if name.startswith(("deep", "manager: deep")) else "first") for name in ORDERED_QUERIES
+)
 
 
 def log(message: str) -> None:
@@ -326,9 +341,10 @@ def child_measure(sizes: Sequence[int], repetitions: int, plans: bool) -> dict[s
     """Time every query at every size, the sizes interleaved so that the machine's noise hits all alike."""
     _django(None)
     from django.db import connection
+    from django.db.models import F
     from django.test.utils import CaptureQueriesContext
 
-    from core.types import Actor
+    from core.types import Actor, Role
     from tasks.models import Task
     from tasks.pagination import DEFAULT_ORDERING, cursor_after
     from tasks.selectors import task_list
@@ -343,9 +359,20 @@ def child_measure(sizes: Sequence[int], repetitions: int, plans: bool) -> dict[s
         counts = sorted(_owner_counts(connection), key=lambda item: (item[1], item[0]))
         owner_id, owner_tasks = counts[len(counts) // 2]  # the median owner: a typical one
         actor = Actor(id=owner_id, username=f"owner{owner_id:04d}", roles=frozenset())
-        ordered = list(Task.objects.filter(owner_id=owner_id).order_by("-created_at", "-id")[:owner_tasks])
-        deep = cursor_after(ordered[max(0, int(len(ordered) * DEEP_SHARE) - 1)], DEFAULT_ORDERING)
-        setups[size] = {"actor": actor, "owner_tasks": owner_tasks, "deep": deep}
+        manager = Actor(id=owner_id, username=f"owner{owner_id:04d}", roles=frozenset({Role.MANAGER}))
+        deep: dict[tuple[str, bool], str] = {}
+        for ordering, of_manager, share in [(DEFAULT_ORDERING, False, DEEP_SHARE), *ORDERED_QUERIES.values()]:
+            field = ordering.lstrip("-")
+            descending = ordering.startswith("-")
+            # The order of tasks.pagination: the id breaks ties, a missing due date comes last.
+            order = F(field).desc(nulls_last=True) if descending else F(field).asc(nulls_last=True)
+            tasks = Task.objects.all() if of_manager else Task.objects.filter(owner_id=owner_id)
+            count = size if of_manager else owner_tasks
+            edge = tasks.order_by(order, F("id").desc() if descending else F("id").asc())[
+                max(0, int(count * share) - 1)
+            ]
+            deep[(ordering, of_manager)] = cursor_after(edge, ordering)
+        setups[size] = {"actor": actor, "manager": manager, "owner_tasks": owner_tasks, "deep": deep}
 
     sql_seconds: list[float] = []
 
@@ -356,10 +383,12 @@ def child_measure(sizes: Sequence[int], repetitions: int, plans: bool) -> dict[s
         finally:
             sql_seconds.append(time.perf_counter() - started)
 
-    def call(size: int, filters: dict[str, str], page: str) -> int:
+    def call(size: int, name: str, filters: dict[str, str], page: str) -> int:
         setup = setups[size]
-        cursor = setup["deep"] if page == "deep" else None
-        return len(task_list(actor=setup["actor"], filters=dict(filters), cursor=cursor).items)
+        ordering, of_manager, _ = ORDERED_QUERIES.get(name, (DEFAULT_ORDERING, False, DEEP_SHARE))
+        cursor = setup["deep"][(ordering, of_manager)] if page == "deep" else None
+        actor = setup["manager"] if of_manager else setup["actor"]
+        return len(task_list(actor=actor, filters=dict(filters), ordering=ordering, cursor=cursor).items)
 
     timings: dict[tuple[int, str], list[float]] = {(size, name): [] for size in sizes for name, _, _ in QUERIES}
     sql_timings: dict[tuple[int, str], list[float]] = {key: [] for key in timings}
@@ -371,7 +400,7 @@ def child_measure(sizes: Sequence[int], repetitions: int, plans: bool) -> dict[s
                 for name, filters, page in QUERIES:
                     sql_seconds.clear()
                     started = time.perf_counter()
-                    rows[(size, name)] = call(size, filters, page)
+                    rows[(size, name)] = call(size, name, filters, page)
                     elapsed = time.perf_counter() - started
                     if round_number >= 5:
                         timings[(size, name)].append(elapsed * 1000)
@@ -382,7 +411,7 @@ def child_measure(sizes: Sequence[int], repetitions: int, plans: bool) -> dict[s
         use(size)
         for name, filters, page in QUERIES:
             with CaptureQueriesContext(connection) as captured:
-                call(size, filters, page)
+                call(size, name, filters, page)
             sql = captured.captured_queries[-1]["sql"]
             with connection.cursor() as cursor:
                 cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)

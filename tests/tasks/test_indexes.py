@@ -20,6 +20,7 @@ from core.types import Actor
 from tasks.models import Task
 from tasks.pagination import DEFAULT_LIMIT, cursor_after
 from tasks.selectors import task_list
+from tests.tasks.helpers import expected_order
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -146,6 +147,89 @@ def test_the_first_page_reads_one_page_of_rows(owners: list[Task], actor: Actor)
     plan = explain(actor)
     assert not any(node["Node Type"] == "Seq Scan" for node in nodes(plan)), plan
     assert rows_read(plan) <= PAGE_BUDGET, plan
+
+
+def forget_some_due_dates() -> None:
+    """About a third of the tasks lose their due date (those whose id starts with 0 to 4): the NULL
+    group the due-date orderings put last, in both directions."""
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE tasks_task SET due_date = NULL WHERE left(id::text, 1) < '5'")
+        cursor.execute("ANALYZE tasks_task")
+
+
+def positions(expected: list[Any], dated: int) -> list[int]:
+    """Where the pages checked start: the first page, deep among the dated tasks, across the start of
+    the NULL group, inside it, and the last full page."""
+    wanted = [0, DEFAULT_LIMIT, dated // 2, dated - 5, dated + 5, len(expected) - DEFAULT_LIMIT - 5]
+    return sorted({position for position in wanted if 0 <= position < len(expected)})
+
+
+# The index of each ordering but the default (migration 0006 and the model's): an owner's, and
+# everybody's (managers').
+_INDEXES = {
+    "due_date": ("task_owner_due_asc_idx", "task_due_asc_idx"),
+    "-due_date": ("task_owner_due_desc_idx", "task_due_desc_idx"),
+    "priority": ("task_owner_priority_idx", "task_priority_idx"),
+    "-priority": ("task_owner_priority_idx", "task_priority_idx"),
+}
+
+
+@pytest.mark.parametrize("ordering", list(_INDEXES))
+def test_an_owners_pages_start_at_their_cursor_in_every_ordering(
+    owners: list[Task], actor: Actor, ordering: str
+) -> None:
+    """Each page of an owner's list, forward from its `next` cursor and back from its `previous` one,
+    reads its rows from the owner's index of its ordering, wherever it starts: among the dated tasks,
+    across the start of the NULL group or inside it. A due-date page reads its own rows only. Before
+    migration 0006, one after a position read every row of the owner past it (the NULL group was
+    ORed to the range), and `-due_date` sorted all the owner's rows for every page. A priority page
+    starts at the run of its priority (every task of the fixture has the same), never beyond the
+    owner's rows (see `tasks.pagination._beyond` for why not at the position)."""
+    forget_some_due_dates()
+    tasks = {task.pk: task for task in Task.objects.filter(owner_id=actor.id)}
+    expected = expected_order(tasks.values(), ordering)
+    dated = sum(1 for task in tasks.values() if task.due_date is not None)
+    index = _INDEXES[ordering][0]
+    budget = OWNER_TASKS if ordering.endswith("priority") else PAGE_BUDGET
+
+    def check(plan: dict[str, Any]) -> None:
+        assert not any(node["Node Type"] == "Seq Scan" for node in nodes(plan)), json.dumps(plan, indent=1)
+        # A priority page's "before the run" may be asked of managers' index too, where it is empty.
+        names = index_names(plan)
+        assert index in names if ordering.endswith("priority") else names == {index}, json.dumps(plan, indent=1)
+        assert rows_read(plan) <= budget, json.dumps(plan, indent=1)
+
+    for position in positions(expected, dated):
+        cursor = None if position == 0 else cursor_after(tasks[expected[position - 1]], ordering)
+        page = task_list(actor=actor, ordering=ordering, cursor=cursor)
+        assert [task.pk for task in page.items] == expected[position : position + DEFAULT_LIMIT]
+        check(explain(actor, ordering=ordering, cursor=cursor))
+        if page.previous_cursor:
+            before = task_list(actor=actor, ordering=ordering, cursor=page.previous_cursor)
+            assert [task.pk for task in before.items] == expected[max(0, position - DEFAULT_LIMIT) : position]
+            check(explain(actor, ordering=ordering, cursor=page.previous_cursor))
+
+
+@pytest.mark.parametrize("ordering", list(_INDEXES))
+def test_a_managers_list_reads_one_page_in_every_ordering(
+    owners: list[Task], manager_actor: Actor, ordering: str
+) -> None:
+    """A list of every owner's tasks in a due-date or priority ordering reads its page from an index
+    of migration 0006, at any depth. Before it, each page was a sequential scan of the whole table
+    and a sort (~150 ms a page at 1M tasks, bench/scale.py)."""
+    forget_some_due_dates()
+    tasks = {task.pk: task for task in Task.objects.only("id", "due_date", "priority")}
+    expected = expected_order(tasks.values(), ordering)
+    dated = sum(1 for task in tasks.values() if task.due_date is not None)
+    index = _INDEXES[ordering][1]
+    for position in positions(expected, dated):
+        cursor = None if position == 0 else cursor_after(tasks[expected[position - 1]], ordering)
+        page = task_list(actor=manager_actor, ordering=ordering, cursor=cursor)
+        assert [task.pk for task in page.items] == expected[position : position + DEFAULT_LIMIT]
+        plan = explain(manager_actor, ordering=ordering, cursor=cursor)
+        assert not any(node["Node Type"] == "Seq Scan" for node in nodes(plan)), json.dumps(plan, indent=1)
+        assert index_names(plan) == {index}, json.dumps(plan, indent=1)
+        assert rows_read(plan) <= PAGE_BUDGET, json.dumps(plan, indent=1)
 
 
 @pytest.mark.parametrize(

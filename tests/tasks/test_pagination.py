@@ -86,6 +86,25 @@ def test_walk_with_a_filter(actor: Actor, mixed: list[Task], ordering: str) -> N
     assert ids(pages) == expected_order(high, ordering)
 
 
+@pytest.mark.parametrize("ordering", ["due_date", "-due_date"])
+def test_the_earliest_and_latest_due_dates_sort_before_the_tasks_without_one(
+    actor: Actor, user: Any, make_task: Callable[..., Task], ordering: str
+) -> None:
+    """PostgreSQL sorts a missing due date as a date past every other (tasks.pagination, `_NULL_DUE`):
+    the first and last instants a due date can hold still come before the tasks without one, in
+    both directions, walked one task a page."""
+    dues = [None, datetime(1, 1, 1, tzinfo=UTC), None, datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC), T0]
+    tasks = [make_task(owner=user, title=f"edge {n}", due_date=due) for n, due in enumerate(dues * 2)]
+    expected = expected_order(tasks, ordering)
+    forward = walk_forward(actor, ordering, 1)
+    assert ids(forward) == expected
+    backward = [forward[-1]]
+    while backward[-1].previous_cursor:
+        backward.append(task_list(actor=actor, ordering=ordering, limit=1, cursor=backward[-1].previous_cursor))
+        assert len(backward) < 20, "the walk does not end"
+    assert ids(backward[::-1]) == expected
+
+
 def test_pages_are_stable_under_inserts_and_deletes(actor: Actor, user: Any, mixed: list[Task], make_task: Any) -> None:
     ordering = "created_at"
     expected = expected_order(mixed, ordering)
