@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.conf import settings as django_settings
 from django.test import Client
+from graphql import get_introspection_query
 
 from tasks.models import Task
 from tests.api_graphql.conftest import URL, body_of, codes_of, data_of, gql
@@ -245,6 +246,27 @@ def test_introspection_when_switched_on(client: Client, as_user: dict[str, str],
     names = {t["name"] for t in data_of(gql(client, INTROSPECTION, **as_user))["__schema"]["types"]}
 
     assert {"Task", "TaskConnection", "TaskFilterInput", "Priority", "Status", "Mutation"} <= names
+
+
+def test_graphiqls_introspection_query_passes_the_limits(
+    client: Client, as_user: dict[str, str], settings: Any
+) -> None:
+    """With introspection on, the whole introspection query GraphiQL sends (graphql-core's, with every
+    option: its TypeRef fragment nests `ofType` nine deep) is answered: the depth limit does not
+    count introspection fields, and the query stays within the token limit."""
+    settings.GRAPHQL_INTROSPECTION_ENABLED = True
+    document = get_introspection_query(
+        descriptions=True,
+        specified_by_url=True,
+        directive_is_repeatable=True,
+        schema_description=True,
+        input_value_deprecation=True,
+    )
+
+    schema = data_of(gql(client, document, **as_user))["__schema"]
+
+    assert schema["queryType"]["name"] == "Query"
+    assert {"Task", "TaskConnection", "Mutation", "Subscription"} <= {t["name"] for t in schema["types"]}
 
 
 # -- field suggestions ---------------------------------------------------------------------------------------------
