@@ -103,10 +103,10 @@ def parse_limit(text: str | None) -> int | None:
 
 
 def paginate(
-    queryset: QuerySet[Task], *, ordering: str, limit: int, cursor: str | None, one_owner: bool = False
+    queryset: QuerySet[Task], *, ordering: str, limit: int, cursor: str | None, owner_id: int | None = None
 ) -> Page:
     """One page of `queryset` in `ordering` after (or before) `cursor`: one query of limit + 1 rows.
-    `one_owner`: every row of `queryset` has one owner (see `_beyond` for what it changes)."""
+    `owner_id`: the one owner of every row of `queryset`, if it has one (see `_beyond`)."""
     field = ordering.lstrip("-")
     descending = ordering.startswith("-")
     position = _decode(cursor, ordering) if cursor is not None else None
@@ -132,8 +132,8 @@ def paginate(
         F("id").desc() if walk_descending else F("id").asc(),
     ]
     if position is not None:
-        as_row = postgresql and (null_edge is not None or not one_owner)
-        queryset = queryset.filter(_beyond(field, nullable, walk_descending, forward, position, null_edge, as_row))
+        row_lead = None if not postgresql else () if owner_id is None else (owner_id,)
+        queryset = queryset.filter(_beyond(field, nullable, walk_descending, forward, position, null_edge, row_lead))
     rows = list(queryset.order_by(*order_by)[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
@@ -171,11 +171,12 @@ def _beyond(
     forward: bool,
     position: _Position,
     null_edge: RawSQL | None,
-    as_row: bool,
+    row_lead: tuple[int, ...] | None,
 ) -> Q:
     """Rows strictly after `position` in the walking order. `nullable`: `field` has a NULL group, last
     when walking forward (SQLite's due date). `null_edge`: what `field` holds for the NULL group
-    instead (PostgreSQL's, `paginate`). `as_row`: compare `(field, id)` as a row (PostgreSQL)."""
+    instead (PostgreSQL's, `paginate`). `row_lead`: compare as a row (PostgreSQL), led by the owner's
+    id when the list has one owner (`(owner_id,)`), else by nothing (`()`)."""
     id_after = Q(id__lt=position.id) if descending else Q(id__gt=position.id)
     if position.value is None:
         if null_edge is None:
@@ -186,26 +187,27 @@ def _beyond(
             # The rest of the edge's run, the last of the walk: one range of the index.
             return Q(**{field: null_edge}) & id_after
         position = _Position(forward=False, value=null_edge, id=position.id)
-    if as_row:
-        # `(field, id) > (value, id)`: the index range starts at the position, also inside a long run
-        # of one value (a priority, the NULL group walked backward). The planner estimates a row
-        # comparison by its first column alone ("field > value"), which inside the last run of the
-        # walk is no rows at all: for one owner's list (`paginate`'s `one_owner`) it then took the
-        # index of every owner's rows and read the whole run of every owner (27 ms a priority page
-        # at 1M tasks, against 0.1 ms). So a list of one owner compares it as a row only where runs
-        # are short (the due date) or cannot be the last (the NULL group walked backward), and
-        # otherwise with the form below, which starts at the run.
+    if row_lead is not None:
+        # `(field, id) > (value, id)`: the index range starts at the position itself, also inside a
+        # long run of one value (a priority, the NULL group walked backward). The planner estimates a
+        # row comparison by its first element alone: as `priority > 3`, inside the last run of the
+        # walk, no rows, and for one owner's list it then took managers' index (no owner) and read
+        # the run of every owner (27 ms a priority page at 1M tasks, against 0.1 ms). For one
+        # owner the row is led by the owner, `(owner_id, field, id) > (<owner>, value, id)`: the
+        # same rows, since every row has that owner, and only an index led by the owner can start
+        # its range there.
+        columns = [F("owner_id")] if row_lead else []
         value = position.value if isinstance(position.value, RawSQL) else Value(position.value)
-        row = _Row(value, Value(UUID(position.id)))
-        return Q(Func(_Row(F(field), F("id")), row, arg_joiner=" < " if descending else " > ",
+        row = _Row(*(Value(lead) for lead in row_lead), value, Value(UUID(position.id)))
+        return Q(Func(_Row(*columns, F(field), F("id")), row, arg_joiner=" < " if descending else " > ",
                       template="%(expressions)s", output_field=BooleanField()))  # fmt: skip
     op = "lt" if descending else "gt"
     after = Q(**{f"{field}__{op}": position.value}) | (Q(**{field: position.value}) & id_after)
     if nullable and forward:
         # The NULL group follows (SQLite only): no single range of the column holds these rows.
         return after | Q(**{f"{field}__isnull": True})
-    # The same rows, plus a bound the planner takes as the start of the index range: without it the
-    # OR is only a filter, and a deep page reads every row of the owner before the position.
+    # SQLite: the same rows, plus a bound the planner takes as the start of the index range (without
+    # it the OR is only a filter); inside a run of one value the range starts at the run.
     bound = "lte" if descending else "gte"
     return Q(**{f"{field}__{bound}": position.value}) & after
 

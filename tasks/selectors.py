@@ -168,7 +168,7 @@ def _page_rows(
         filterset = TaskFilter(filter_values, queryset=queryset, owner_id=owner_id)
         if not filterset.is_valid():
             raise InvalidInput.for_fields({name: list(msgs) for name, msgs in filterset.errors.items()})
-        page = paginate(filterset.qs, ordering=ordering, limit=limit, cursor=cursor, one_owner=owner_id is not None)
+        page = paginate(filterset.qs, ordering=ordering, limit=limit, cursor=cursor, owner_id=owner_id)
         return [cache.task_to_row(t) for t in page.items], page.next_cursor, page.previous_cursor
 
     params = [*filter_values.items(), ("ordering", ordering), ("limit", limit), ("cursor", cursor)]

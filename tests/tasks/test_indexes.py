@@ -179,25 +179,21 @@ def test_an_owners_pages_start_at_their_cursor_in_every_ordering(
     owners: list[Task], actor: Actor, ordering: str
 ) -> None:
     """Each page of an owner's list, forward from its `next` cursor and back from its `previous` one,
-    reads its rows from the owner's index of its ordering, wherever it starts: among the dated tasks,
-    across the start of the NULL group or inside it. A due-date page reads its own rows only. Before
-    migration 0006, one after a position read every row of the owner past it (the NULL group was
-    ORed to the range), and `-due_date` sorted all the owner's rows for every page. A priority page
-    starts at the run of its priority (every task of the fixture has the same), never beyond the
-    owner's rows (see `tasks.pagination._beyond` for why not at the position)."""
+    reads its own rows from the owner's index of its ordering, wherever it starts: among the dated
+    tasks, across the start of the NULL group or inside it, deep in a run of one priority. Before
+    migration 0006 and the owner-led row comparison of `tasks.pagination`, a due-date page after a
+    position read every row of the owner past it (the NULL group was ORed to the range),
+    `-due_date` sorted all the owner's rows for every page, and a priority page read the run of its
+    priority before its cursor (every task of the fixture has the same)."""
     forget_some_due_dates()
     tasks = {task.pk: task for task in Task.objects.filter(owner_id=actor.id)}
     expected = expected_order(tasks.values(), ordering)
     dated = sum(1 for task in tasks.values() if task.due_date is not None)
     index = _INDEXES[ordering][0]
-    budget = OWNER_TASKS if ordering.endswith("priority") else PAGE_BUDGET
 
     def check(plan: dict[str, Any]) -> None:
-        assert not any(node["Node Type"] == "Seq Scan" for node in nodes(plan)), json.dumps(plan, indent=1)
-        # A priority page's "before the run" may be asked of managers' index too, where it is empty.
-        names = index_names(plan)
-        assert index in names if ordering.endswith("priority") else names == {index}, json.dumps(plan, indent=1)
-        assert rows_read(plan) <= budget, json.dumps(plan, indent=1)
+        assert index_names(plan) == {index}, json.dumps(plan, indent=1)
+        assert rows_read(plan) <= PAGE_BUDGET, json.dumps(plan, indent=1)
 
     for position in positions(expected, dated):
         cursor = None if position == 0 else cursor_after(tasks[expected[position - 1]], ordering)
@@ -208,6 +204,32 @@ def test_an_owners_pages_start_at_their_cursor_in_every_ordering(
             before = task_list(actor=actor, ordering=ordering, cursor=page.previous_cursor)
             assert [task.pk for task in before.items] == expected[max(0, position - DEFAULT_LIMIT) : position]
             check(explain(actor, ordering=ordering, cursor=page.previous_cursor))
+
+
+@pytest.mark.parametrize("shared", ["every task", "half the tasks"])
+@pytest.mark.parametrize("ordering", ["due_date", "-due_date"])
+def test_an_owners_due_date_pages_in_a_run_of_one_date_start_at_their_cursor(
+    owners: list[Task], actor: Actor, ordering: str, shared: str
+) -> None:
+    """Many tasks due on one date (the end of a quarter, an import), none without one: a page after a
+    cursor inside that run still reads its own rows from the owner's index. Compared as `(date, id)
+    > (d, i)`, which the planner estimates as "date > d", no rows after the last date, it read the
+    run of every owner through managers' index (the owner-led row of `tasks.pagination` prevents it;
+    found in review)."""
+    where = "" if shared == "every task" else "WHERE left(id::text, 1) < '8'"
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE tasks_task SET due_date = '2031-03-31T00:00:00Z' {where}")
+        cursor.execute("ANALYZE tasks_task")
+    tasks = {task.pk: task for task in Task.objects.filter(owner_id=actor.id)}
+    expected = expected_order(tasks.values(), ordering)
+    for position in [DEFAULT_LIMIT, 300, 600, 900]:
+        cursor = cursor_after(tasks[expected[position - 1]], ordering)
+        page = task_list(actor=actor, ordering=ordering, cursor=cursor)
+        assert [task.pk for task in page.items] == expected[position : position + DEFAULT_LIMIT]
+        for plan in (explain(actor, ordering=ordering, cursor=cursor),
+                     explain(actor, ordering=ordering, cursor=page.previous_cursor)):  # fmt: skip
+            assert index_names(plan) == {_INDEXES[ordering][0]}, json.dumps(plan, indent=1)
+            assert rows_read(plan) <= PAGE_BUDGET, json.dumps(plan, indent=1)
 
 
 @pytest.mark.parametrize("ordering", list(_INDEXES))
