@@ -19,6 +19,7 @@ from django.db.models import F, Func, JSONField, Q, QuerySet, TextField
 
 from core.errors import InvalidInput
 from tasks.models import Priority, Status, Task, parse_aware_datetime, text_problem
+from tasks.pagination import due_sort_key
 from tasks.sqlite import SQLITE_CASEFOLD
 
 _BOOLEANS = {"true": True, "false": False, "1": True, "0": False}
@@ -83,20 +84,21 @@ class TaskFilter(django_filters.FilterSet):
         choices=[(name, name) for name in _BOOLEANS], coerce=lambda name: _BOOLEANS[name]
     )
     tag = django_filters.CharFilter(method="filter_tag", max_length=50)
-    due_before = _UtcDateTimeFilter(field_name="due_date", lookup_expr="lt")
-    due_after = _UtcDateTimeFilter(field_name="due_date", lookup_expr="gt")
+    due_before = _UtcDateTimeFilter(method="filter_due")
+    due_after = _UtcDateTimeFilter(method="filter_due")
     search = django_filters.CharFilter(method="filter_search", max_length=200)
 
     class Meta:
         model = Task
         fields: list[str] = []
 
-    def __init__(self, *args: Any, owner_id: int | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, owner_id: int | None = None, ordering: str | None = None, **kwargs: Any) -> None:
         """`owner_id`: the one owner of every row of the queryset (every list but a manager's list of
         everybody, as `tasks.selectors` decides it), so the tag filter and the search may read the
-        owner's indexes."""
+        owner's indexes. `ordering`: the list's, so the due-date filters may bound its index."""
         super().__init__(*args, **kwargs)
         self.owner_id = owner_id
+        self.ordering = ordering or ""
 
     # django-filters calls a method filter only with a value: the form field strips blanks, and an
     # empty value skips the filter. A blank tag never gets here (`normalize_filters` refuses it); a
@@ -110,6 +112,19 @@ class TaskFilter(django_filters.FilterSet):
         if self.owner_id is not None and connection.vendor == "postgresql":
             return queryset.alias(owner_tags=OwnerTags()).filter(owner_tags__contains={str(self.owner_id): [tag]})
         return queryset.filter(tags__has_tag=tag)
+
+    def filter_due(self, queryset: QuerySet[Task], name: str, value: datetime) -> QuerySet[Task]:
+        """`due_before`: due strictly before the time; `due_after`: strictly after (a task without a
+        due date is neither). In a due-date ordering on PostgreSQL, the same bound is also set on the
+        ordering's sort key (`tasks.pagination.due_sort_key`), whose index the page is read from: the
+        filter on the column alone was checked row by row along that index, and a page of tasks due
+        late read every earlier task first (managers': the whole table's). For the rows the filter
+        keeps, the key is the due date, so the rows are the same."""
+        op = "lt" if name == "due_before" else "gt"
+        queryset = queryset.filter(**{f"due_date__{op}": value})
+        if (key := due_sort_key(self.ordering, connection.vendor)) is not None:
+            queryset = queryset.alias(due_key=key).filter(**{f"due_key__{op}": value})
+        return queryset
 
     def filter_search(self, queryset: QuerySet[Task], name: str, value: str) -> QuerySet[Task]:
         """Case-insensitive substring of title or description (on SQLite, a scan with casefolded text).

@@ -41,6 +41,18 @@ _NULL_DUE = {False: "'infinity'::timestamptz", True: "'-infinity'::timestamptz"}
 _SORT_KEY = "sort_key"
 
 
+def due_sort_key(ordering: str, vendor: str) -> Coalesce | None:
+    """What PostgreSQL sorts a due-date ordering by, `COALESCE(due_date, ±infinity)` (`_NULL_DUE`),
+    the expression of migration 0006's indexes; None for any other ordering or database."""
+    if ordering.lstrip("-") not in _NULLABLE or vendor != "postgresql":
+        return None
+    return Coalesce(F("due_date"), _null_edge(ordering))
+
+
+def _null_edge(ordering: str) -> RawSQL:
+    return RawSQL(_NULL_DUE[ordering.startswith("-")], (), output_field=DateTimeField())
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
     items: list[Task]
@@ -116,13 +128,14 @@ def paginate(
     walk_descending = descending if forward else not descending
     nullable = field in _NULLABLE
     null_edge = None
-    postgresql = connections[queryset.db].vendor == "postgresql"
-    if nullable and postgresql:
+    vendor = connections[queryset.db].vendor
+    postgresql = vendor == "postgresql"
+    if (key := due_sort_key(ordering, vendor)) is not None:
         # The NULL group as a date past the others: the SQL orders and compares one value, and a
         # page after any position is one range of the index on that value (a NULL test ORed to the
         # range would make the planner read every row of the owner past the position, then sort).
-        null_edge = RawSQL(_NULL_DUE[descending], (), output_field=DateTimeField())
-        queryset = queryset.alias(**{_SORT_KEY: Coalesce(F(field), null_edge)})
+        null_edge = _null_edge(ordering)
+        queryset = queryset.alias(**{_SORT_KEY: key})
         field, nullable = _SORT_KEY, False
     nulls = {"nulls_last": True} if forward else {"nulls_first": True}
     order_by = [

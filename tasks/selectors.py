@@ -165,7 +165,7 @@ def _page_rows(
     def load() -> tuple[list[tuple[Any, ...]], str | None, str | None]:
         owner_id = None if scope == cache.ALL_SCOPE else actor.id
         queryset = task_visible(actor=actor) if owner_id is None else Task.objects.filter(owner_id=owner_id)
-        filterset = TaskFilter(filter_values, queryset=queryset, owner_id=owner_id)
+        filterset = TaskFilter(filter_values, queryset=queryset, owner_id=owner_id, ordering=ordering)
         if not filterset.is_valid():
             raise InvalidInput.for_fields({name: list(msgs) for name, msgs in filterset.errors.items()})
         page = paginate(filterset.qs, ordering=ordering, limit=limit, cursor=cursor, owner_id=owner_id)
