@@ -1,5 +1,6 @@
-"""api_rest.responses: JSON bytes answered with headers that say "absent" without an exception, and
-that otherwise behave exactly as Django's; and the views' default headers, DRF's made once."""
+"""api_rest.responses and core.headers: JSON bytes answered with headers that say "absent" without an
+exception, and that otherwise behave exactly as Django's; and the views' default headers, DRF's made
+once."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
 from api_rest.apis import TaskCollectionApi, TaskDetailApi
-from api_rest.responses import JsonBytesResponse, QuickHeaders
+from api_rest.responses import JsonBytesResponse
+from core.headers import QuickHeaders
 
 HEADERS = {"Content-Type": "application/json", "ETag": '"3"', "Vary": "Accept"}
 
