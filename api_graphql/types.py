@@ -99,6 +99,9 @@ setattr(TaskRow, TYPE_CAST_ATTRIBUTE, TaskType)  # strawberry.cast(TaskType, row
 class TaskEdge:
     node: TaskType
     ordering: strawberry.Private[str]
+    # The cursor once asked for: a cached page's edges serve every request that reads the page
+    # (PageEdges), and an edge's cursor depends on its node and ordering alone.
+    encoded_cursor: strawberry.Private[str | None] = None
 
     # Computed only when asked for: a page of 50 would encode 50 cursors nobody reads.
     @strawberry.field
@@ -107,7 +110,10 @@ class TaskEdge:
 
 
 def edge_cursor(edge: TaskEdge) -> str:
-    return cursor_after(edge.node, edge.ordering)  # type: ignore[arg-type]
+    cursor = edge.encoded_cursor
+    if cursor is None:  # two threads may both encode it: the same text
+        cursor = edge.encoded_cursor = cursor_after(edge.node, edge.ordering)  # type: ignore[arg-type]
+    return cursor
 
 
 class PageEdges(list[TaskEdge]):

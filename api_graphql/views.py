@@ -7,15 +7,16 @@ view calls the same `core.auth` and `core.ratelimit` functions the REST hooks ca
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, ItemsView, Iterator, Mapping
 from typing import Any
 
-from cross_web import HTTPException
+from cross_web import DjangoHTTPRequestAdapter, HTTPException
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.http.request import MediaType
+from django.http.request import HttpHeaders, MediaType
 from django.http.response import HttpResponseBase
 from django.middleware.csrf import CsrfViewMiddleware
-from django.utils.decorators import method_decorator
+from django.utils.decorators import classonlymethod
 from django.views.decorators.csrf import csrf_exempt
 from strawberry.django.views import GraphQLView as StrawberryView
 from strawberry.django.views import TemporalHttpResponse
@@ -42,6 +43,7 @@ from core.errors import (
     UnsupportedMediaType,
     translate,
 )
+from core.headers import QuickHeaders
 from core.problems import PROBLEM_CONTENT_TYPE, problem_of
 from core.types import Actor
 from tasks.filters import single_values
@@ -183,9 +185,75 @@ def _rate_limited(decision: ratelimit.Decision, media_type: str) -> HttpResponse
     )
 
 
-@method_decorator(csrf_exempt, name="dispatch")  # sessions are CSRF-checked in identify(); tokens need none
+class _MetaHeaders(Mapping[str, str]):
+    """A request's headers as Django's `request.headers` names them, read from `request.META` when
+    asked: looking one up is one dict lookup, and iterating parses the names one at a time, so a
+    search stops where it finds its header. Django's `request.headers` parses every header into a new
+    mapping first, where strawberry looks for one (`Accept`: the GraphiQL page, a streaming request)."""
+
+    __slots__ = ("meta",)
+
+    def __init__(self, meta: Mapping[str, Any]) -> None:
+        self.meta = meta
+
+    def __getitem__(self, name: str) -> str:
+        return self.meta[HttpHeaders.to_wsgi_name(name)]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.meta.get(HttpHeaders.to_wsgi_name(name), default)
+
+    def __iter__(self) -> Iterator[str]:
+        for key in self.meta:
+            if name := HttpHeaders.parse_header_name(key):
+                yield name
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def items(self) -> ItemsView[str, str]:
+        return _MetaItems(self)
+
+
+class _MetaItems(ItemsView[str, str]):
+    """The (name, value) pairs of `_MetaHeaders`, in one pass over META (strawberry looks for
+    `Accept` among them)."""
+
+    _mapping: _MetaHeaders
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        for key, value in self._mapping.meta.items():
+            if name := HttpHeaders.parse_header_name(key):
+                yield name, value
+
+
+class _RequestAdapter(DjangoHTTPRequestAdapter):
+    """strawberry's view of the Django request, with its headers read on demand (`_MetaHeaders`)."""
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return _MetaHeaders(self.request.META)
+
+
+class _SubResponse(TemporalHttpResponse):
+    """strawberry's sub-response (what resolvers may set: headers, a status, cookies) as its
+    `JsonResponse({})` makes it, without encoding `{}` on every request, and with QuickHeaders: its
+    headers are copied onto the response."""
+
+    def __init__(self) -> None:
+        HttpResponse.__init__(self, b"{}", content_type="application/json")
+        self.headers = QuickHeaders.adopt(self.headers)
+
+
 class GraphQLView(StrawberryView):
     api_protocol = "graphql"  # the protocol label of metrics and access log lines (observability.middleware)
+    request_adapter_class = _RequestAdapter
+
+    @classonlymethod
+    def as_view(cls, **initkwargs: Any) -> Callable[..., HttpResponseBase]:
+        """The view, CSRF-exempt: sessions are CSRF-checked in identify(), tokens need none. Exempted
+        once here, as `csrf_exempt(view)` in a URLconf does (`method_decorator` on `dispatch` would
+        wrap the method again on every request)."""
+        return csrf_exempt(super().as_view(**initkwargs))
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         self.schema = current_schema()
@@ -233,10 +301,15 @@ class GraphQLView(StrawberryView):
             response_data.pop("data", None)
         return response_data
 
+    def get_sub_response(self, request: HttpRequest) -> TemporalHttpResponse:
+        return _SubResponse()
+
     def create_response(  # type: ignore[override]
         self, response_data: GraphQLHTTPResponse, sub_response: TemporalHttpResponse
     ) -> HttpResponseBase:
         response = super().create_response(response_data, sub_response)
+        # The headers every layer then sets and asks about, and the server lists, at a dict's cost.
+        response.headers = QuickHeaders.adopt(response.headers)
         if self._media_type == GRAPHQL_RESPONSE_JSON:
             response["Content-Type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
             if self._request_error:

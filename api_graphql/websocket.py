@@ -44,6 +44,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 from strawberry.types.unset import UNSET, UnsetType
 
+from api_graphql import PATH
 from api_graphql.context import StreamContext
 from api_graphql.schema import AMBIGUOUS_OPERATION, current_schema
 from core.auth import Credential, authenticate_stream
@@ -220,7 +221,7 @@ def websocket_application() -> Callable[[Scope, Receive, Send], Awaitable[None]]
     consumer = TaskEventsConsumer.as_asgi()
 
     async def application(scope: Scope, receive: Receive, send: Send) -> None:
-        if settings.GRAPHQL_ENABLED and scope["path"] == "/graphql/":
+        if settings.GRAPHQL_ENABLED and scope["path"] == "/" + PATH:
             await consumer(scope, receive, send)
         else:
             await refuse(scope, receive, send)

@@ -24,6 +24,7 @@ from django.utils.deprecation import MiddlewareMixin
 from django.utils.functional import SimpleLazyObject, empty
 from django.utils.html import escape
 
+from api_graphql import PATH as GRAPHQL_PATH
 from api_rest.errors import PROBLEM_CONTENT_TYPE, problem_of
 from api_rest.urls import PREFIX as REST_PREFIX
 from core.errors import ApplicationError, LengthRequired, RateLimited
@@ -134,22 +135,25 @@ class CorsMiddleware(BaseCorsMiddleware):
 
 
 def api_client_call(request: HttpRequest) -> bool:
-    """True for a REST API call that brings its own credential (`Authorization` or `X-API-Key`) and
-    asks for no HTML page: such a call never uses the session's user or messages
-    (`api_rest.auth.CredentialsAuthentication` decides it alone, and a refused credential is never
-    passed over to the session; DRF sets `request.user` to the credential's actor). Everything else
-    (the admin, the browsable API, a call with only a session cookie) goes through the three
-    middleware below: the session, its user and messages. CSRF stays Django's own for every request:
-    the deploy check looks for it by name."""
+    """True for a REST or GraphQL API call that brings its own credential (`Authorization` or
+    `X-API-Key`) and asks for no HTML page: such a call never uses the session's user or messages.
+    The credential decides alone (`core.auth.authenticate_credentials`, which REST's
+    `CredentialsAuthentication` and GraphQL's `identify` call), and a refused credential is never
+    passed over to the session; DRF and the GraphQL view set `request.user` to the credential's
+    actor. Everything else (the admin, the browsable API, GraphiQL's page, a call with only a session
+    cookie) goes through the three middleware below: the session, its user and messages. CSRF stays
+    Django's own for every request: the deploy check looks for it by name."""
     meta = request.META
+    path = request.path_info
     return (
         ("HTTP_AUTHORIZATION" in meta or "HTTP_X_API_KEY" in meta)
-        and request.path_info.startswith(_REST_PATH)
+        and (path.startswith(_REST_PATH) or path == _GRAPHQL_PATH)
         and "text/html" not in meta.get("HTTP_ACCEPT", "")
     )
 
 
 _REST_PATH = "/" + REST_PREFIX
+_GRAPHQL_PATH = "/" + GRAPHQL_PATH
 
 
 class _BrowserOnly(MiddlewareMixin):

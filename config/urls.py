@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import admin
 from django.http import Http404, HttpRequest, HttpResponseBase
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from api_rest import urls as rest_urls
@@ -26,8 +26,18 @@ def api_docs(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRespons
     return docs_view
 
 
-urlpatterns = [
-    path(rest_urls.PREFIX, include(rest_urls)),  # first: the busiest routes are tried first
+# The APIs first, the busiest routes first: Django tries the patterns in order, so a request to an
+# API resolves without trying the pages' patterns.
+urlpatterns: list[URLPattern | URLResolver] = [path(rest_urls.PREFIX, include(rest_urls))]
+
+if settings.GRAPHQL_ENABLED:
+    from api_graphql import PATH as GRAPHQL_PATH
+    from api_graphql.schema import schema
+    from api_graphql.views import GraphQLView
+
+    urlpatterns.append(path(GRAPHQL_PATH, GraphQLView.as_view(schema=schema), name="graphql"))
+
+urlpatterns += [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("health", views.health, name="health"),
@@ -42,12 +52,6 @@ urlpatterns = [
 
 if settings.METRICS_ENABLED:
     urlpatterns.append(path("metrics", views.metrics, name="metrics"))
-
-if settings.GRAPHQL_ENABLED:
-    from api_graphql.schema import schema
-    from api_graphql.views import GraphQLView
-
-    urlpatterns.append(path("graphql/", GraphQLView.as_view(schema=schema), name="graphql"))
 
 handler400 = "config.views.bad_request"
 handler403 = "config.views.permission_denied"

@@ -1,7 +1,7 @@
 """What one GraphQL read costs in this process: the bench's task(id) and tasks(first: 50) rows
-(bench/run.py rows e and f) sent N times through the WSGI application, with bench settings, a JWT
-and a warm cache. Not a test; run it under callgrind to count instructions per request
-(docs/api/graphql.md, "What a request costs"):
+(bench/run.py rows e and f), or `{ __typename }` (the floor: no field resolved), sent N times
+through the WSGI application, with bench settings, a JWT and a warm cache. Not a test; run it under
+callgrind to count instructions per request (docs/api/graphql.md, "What a request costs"):
 
     for n in 0 200; do PYTHONHASHSEED=0 BENCH_DATABASE_URL=postgres://root@127.0.0.1:5432/taskhub_bench_gqlrows \
       BENCH_REDIS_URL=redis://127.0.0.1:6379/7 valgrind --tool=callgrind --instr-atstart=no \
@@ -24,7 +24,7 @@ from typing import Any
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("row", choices=["task", "tasks"])
+    parser.add_argument("row", choices=["task", "tasks", "typename"])
     parser.add_argument("count", type=int)
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
@@ -44,8 +44,11 @@ def main() -> None:
 
     from config.wsgi import application  # as the bench's servers load it: the start-up heap frozen (core.startup)
 
-    row = next(r for r in run.ROWS if r.key == ("e" if args.row == "task" else "f"))
-    body = row.body(fixture.task_id).encode()
+    if args.row == "typename":  # the floor of every request: the HTTP layer and the operation, no field
+        body = json.dumps({"query": "{ __typename }"}).encode()
+    else:
+        row = next(r for r in run.ROWS if r.key == ("e" if args.row == "task" else "f"))
+        body = row.body(fixture.task_id).encode()
 
     def request() -> dict[str, Any]:
         environ = {

@@ -9,8 +9,9 @@ import json
 from typing import Any
 
 import pytest
-from django.test import Client
+from django.test import Client, RequestFactory
 
+from api_graphql.views import GraphQLView
 from tasks.models import Task
 from tests.api_graphql.conftest import URL, body_of, data_of
 
@@ -281,3 +282,35 @@ def test_the_graphiql_page_while_it_is_off_is_404_not_found(client: Client, sett
     settings.GRAPHIQL_ENABLED = False
 
     problem_of(client.get(URL, HTTP_ACCEPT="text/html"), 404, "not_found")
+
+
+# -- the request's headers, as strawberry reads them --------------------------------------------------------
+
+
+def test_the_headers_strawberry_reads_are_djangos_request_headers() -> None:
+    """strawberry reads the request's headers through the view's adapter (`Accept`, for the GraphiQL
+    page and for a streaming request); the adapter reads them from META when asked, with the names,
+    values and lookups of Django's `request.headers`."""
+    request = RequestFactory().post(
+        URL,
+        "{}",
+        content_type="application/json; charset=utf-8",
+        HTTP_ACCEPT="application/graphql-response+json, application/json;q=0.9",
+        HTTP_AUTHORIZATION="Bearer x",
+        HTTP_X_REQUEST_ID="abc",
+        HTTP_USER_AGENT="curl/8",
+    )
+    django, ours = request.headers, GraphQLView.request_adapter_class(request).headers
+
+    assert dict(ours) == dict(django)
+    assert len(ours) == len(django)
+    for name in ("Accept", "accept", "ACCEPT", "content-type", "Content-Length", "X-Request-Id", "x_request_id"):
+        assert ours[name] == django[name]
+        assert ours.get(name) == django.get(name)
+        assert name in ours
+    for absent in ("Origin", "if-match", "Content-Encoding"):
+        assert absent not in ours and absent not in django
+        assert ours.get(absent) is None and ours.get(absent, "") == ""
+        with pytest.raises(KeyError):
+            ours[absent]
+    assert next(value for key, value in ours.items() if key.lower() == "accept") == django["Accept"]

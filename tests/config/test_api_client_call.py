@@ -1,5 +1,6 @@
-"""config.middleware.api_client_call: an API client's call skips the session, its user and messages;
-every other request (admin, browsable API, a session's call) goes through them as before."""
+"""config.middleware.api_client_call: an API client's call (REST or GraphQL) skips the session, its user
+and messages; every other request (admin, browsable API, GraphiQL, a session's call) goes through them
+as before."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.test import Client, RequestFactory
 
 from config.middleware import AuthenticationMiddleware, MessageMiddleware, SessionMiddleware, api_client_call
+from tests.api_graphql.conftest import bearer, data_of, gql, only_error
 from tests.conftest import access_token
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +29,11 @@ BEARER = {"HTTP_AUTHORIZATION": "Bearer x"}
         ("/api/v1/tasks", {}, False),  # a session's call, or anonymous
         ("/api/v1/tasks", {**BEARER, "HTTP_ACCEPT": "text/html,*/*;q=0.8"}, False),  # the browsable API
         ("/admin/", BEARER, False),
-        ("/graphql/", BEARER, False),
+        ("/graphql/", BEARER, True),
+        ("/graphql/", {"HTTP_X_API_KEY": "th_x_y", "HTTP_ACCEPT": "application/graphql-response+json"}, True),
+        ("/graphql/", {}, False),  # a session's call (GraphiQL's), or anonymous
+        ("/graphql/", {**BEARER, "HTTP_ACCEPT": "text/html"}, False),  # GraphiQL's page
+        ("/graphql/other", BEARER, False),
         ("/api/v1", BEARER, False),
         ("/api/docs/", BEARER, False),
     ],
@@ -71,3 +77,25 @@ def test_an_api_call_answers_the_same_and_sets_no_cookie(user: Any) -> None:
     assert not response.cookies
     assert "Cookie" not in response.get("Vary", "")
     assert response["X-Frame-Options"] == "DENY"
+
+
+def test_a_graphql_call_is_the_credentials_and_sets_no_cookie(user: Any, other_user: Any) -> None:
+    client = Client()
+    client.force_login(other_user)  # another user's session: the credential decides, the session stays untouched
+
+    response = gql(client, "{ me { id } }", **bearer(user))
+
+    assert data_of(response) == {"me": {"id": user.pk}}
+    assert not response.cookies
+    assert "Cookie" not in response.get("Vary", "")
+    assert response["X-Frame-Options"] == "DENY"
+
+
+def test_a_refused_graphql_credential_is_not_passed_over_to_the_session(user: Any) -> None:
+    client = Client()
+    client.force_login(user)
+
+    response = gql(client, "{ me { id } }", HTTP_AUTHORIZATION="Bearer nonsense")
+
+    assert only_error(response, "UNAUTHENTICATED")
+    assert not response.cookies
