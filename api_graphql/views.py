@@ -189,7 +189,10 @@ class _MetaHeaders(Mapping[str, str]):
     """A request's headers as Django's `request.headers` names them, read from `request.META` when
     asked: looking one up is one dict lookup, and iterating parses the names one at a time, so a
     search stops where it finds its header. Django's `request.headers` parses every header into a new
-    mapping first, where strawberry looks for one (`Accept`: the GraphiQL page, a streaming request)."""
+    mapping first, where strawberry looks for one (`Accept`: the GraphiQL page, a streaming request).
+    WSGI servers give the body's type and length as CONTENT_TYPE and CONTENT_LENGTH (PEP 3333); one
+    that also set HTTP_CONTENT_TYPE would have Content-Type named twice here, where Django's mapping
+    keeps the last: strawberry iterates only to find `Accept`."""
 
     __slots__ = ("meta",)
 

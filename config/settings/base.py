@@ -57,7 +57,8 @@ MIDDLEWARE = [
     # django-cors-headers', reading no header but Origin when a request sends none.
     "config.middleware.CorsMiddleware",
     # The session, and below its user and messages: Django's, which an API client's call (its own
-    # credential, under /api/v1/, no HTML) passes straight through (config.middleware.api_client_call);
+    # credential, under /api/v1/ or to /graphql/, no HTML) passes straight through
+    # (config.middleware.api_client_call);
     # the messages' storage is made only when a request uses it (the admin's and DRF's pages).
     "config.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -36,6 +36,19 @@ def test_the_access_line_of_a_graphql_request(client: Client, user: Any, logs: p
     assert line.protocol == "graphql"  # every request line carries its protocol
 
 
+def test_a_refused_credential_logs_no_user_beside_a_session(
+    client: Client, user: Any, logs: pytest.LogCaptureFixture
+) -> None:
+    """The call is nobody's: its credential was refused, and a session sent beside it is never used."""
+    client.force_login(user)
+
+    response = gql(client, "{ me { id } }", HTTP_AUTHORIZATION="Bearer nonsense")
+
+    only_error(response, "UNAUTHENTICATED")
+    [line] = [r for r in logs.records if r.name == "taskhub.access"]
+    assert line.user_id is None
+
+
 def test_an_unexpected_error_is_logged_under_the_request_id(
     client: Client, user: Any, make_task: Any, logs: pytest.LogCaptureFixture
 ) -> None:
