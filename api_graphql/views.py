@@ -206,9 +206,7 @@ class _MetaHeaders(Mapping[str, str]):
         return self.meta.get(HttpHeaders.to_wsgi_name(name), default)
 
     def __iter__(self) -> Iterator[str]:
-        for key in self.meta:
-            if name := HttpHeaders.parse_header_name(key):
-                yield name
+        return (name for name, _value in self.items())
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
