@@ -15,8 +15,9 @@ Instructions per request = (I(n) - I(0)) / n: callgrind counts are deterministic
 differences show on a shared, noisy machine where wall-clock timings do not. The environment is
 the bench server's (bench/run.py `server_environment`: bench settings, production settings
 otherwise, JWT, Redis cache, PostgreSQL, metrics on, rate limits off), with the database and Redis
-given by BENCH_DATABASE_URL / BENCH_REDIS_URL. `--full` switches on rate limits and the INFO access
-log (the "full" profile of bench/README.md). Every request is checked for a 200 first.
+given by BENCH_DATABASE_URL / BENCH_REDIS_URL. `--full` switches on rate limits (counted, never
+reached), the INFO access log and multiprocess metrics (the "full" profile of bench/README.md).
+Every request is checked for a 200 first.
 
 `--layers` times the request through one handler per MIDDLEWARE list, each with one layer left out,
 built in this process and timed interleaved (`--rounds` rounds of `-n` requests each): a layer's cost
@@ -41,10 +42,13 @@ cache reads on (core.redis_cache), and a bare socket (sendall + recv_into).
 from __future__ import annotations
 
 import argparse
+import atexit
 import io
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -61,6 +65,17 @@ TASKS = 60
 
 def environment(full: bool) -> None:
     os.environ.pop("DJANGO_DEBUG", None)
+    if full:
+        from bench.run import FULL_PROFILE_RATE
+
+        # bench/run.py's full profile: limits counted, never reached (at the default 600/m every
+        # request past the 600th of a minute would be a 429), metrics in multiprocess mode (files in
+        # a fresh directory, unless one is given; prometheus_client reads the variable on import).
+        os.environ.update(RATE_LIMIT_USER=FULL_PROFILE_RATE, RATE_LIMIT_ANON=FULL_PROFILE_RATE)
+        if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+            directory = tempfile.mkdtemp(prefix="taskhub-profile-metrics-")
+            atexit.register(shutil.rmtree, directory, ignore_errors=True)
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
     os.environ.update(
         DJANGO_SETTINGS_MODULE="bench.settings",
         DJANGO_SECRET_KEY="profile-secret-key-" + "x" * 40,

@@ -36,7 +36,28 @@ def _scrub(match: re.Match[str]) -> str:
     return (match.group("bearer") or "") + "[redacted]"
 
 
+# Each credential that _SECRETS finds contains one of these words, in some case. An ASCII text that
+# holds none of them, lowercased, holds no credential: nearly every message and field (a path, a
+# route, a method) is settled by these substring checks instead of trying the case-insensitive
+# pattern at each of its characters (~0.4 µs instead of ~6 for a task's path). Any other text takes
+# the pattern, whose Unicode case folding decides for non-ASCII text (the Kelvin sign is a k to it).
+_SECRET_WORDS = ("bearer", "eyj", "th_", "passw", "secret", "token", "apikey", "api_key", "api-key")
+
+
 def redact(text: str) -> str:
+    """`text` with every credential in it replaced by `[redacted]`."""
+    if text.isascii():
+        lowered = text.lower()
+        for word in _SECRET_WORDS:
+            if word in lowered:
+                break
+        else:
+            return text
+    return redact_by_pattern(text)
+
+
+def redact_by_pattern(text: str) -> str:
+    """`redact` without its shortcut: the pattern tried on the whole text."""
     return _SECRETS.sub(_scrub, text)
 
 
@@ -64,7 +85,7 @@ def _extras(record: logging.LogRecord) -> dict[str, Any]:
             continue
         kind = type(value)
         if kind is str:
-            extras[key] = _SECRETS.sub(_scrub, value)
+            extras[key] = redact(value)
         elif value is None or kind is int or kind is float:
             extras[key] = value
         else:
