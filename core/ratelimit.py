@@ -13,20 +13,17 @@ cache round trips per window.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import logging
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
-
-from django.conf import settings
 
 from core.cache import redis_script, safe_cache
 from core.errors import RateLimited
 from observability import metrics
-from observability.switches import Switch
+from observability.switches import KeptSetting, Switch
 
 logger = logging.getLogger(__name__)
 
@@ -70,19 +67,23 @@ def enabled() -> bool:
     return _RATE_LIMITS_ON()
 
 
-def windows(scope: str) -> list[Window]:
-    return list(_parsed(tuple(settings.RATE_LIMITS[scope])))
+def _parsed(rates: dict[str, list[str]]) -> dict[str, tuple[Window, ...]]:
+    return {scope: tuple(Window.parse(rate) for rate in scope_rates) for scope, scope_rates in rates.items()}
 
 
-@functools.lru_cache(maxsize=64)
-def _parsed(rates: tuple[str, ...]) -> tuple[Window, ...]:
-    """The windows of a scope's rates, parsed once per value of the setting."""
-    return tuple(Window.parse(rate) for rate in rates)
+# Every scope's windows, parsed from RATE_LIMITS when first needed (a malformed rate in any scope
+# fails the first count), and again after a change.
+_WINDOWS = KeptSetting("RATE_LIMITS", _parsed)
+_PROXY_HOPS = KeptSetting("TRUSTED_PROXY_COUNT", int)
+
+
+def windows(scope: str) -> tuple[Window, ...]:
+    return _WINDOWS()[scope]
 
 
 def hit(scope: str, ident: str) -> Decision:
     """Count one request of `ident` (a user id or client IP) in `scope` and decide."""
-    if not settings.RATE_LIMITS_ENABLED:
+    if not _RATE_LIMITS_ON():
         return ALLOW_ALL
     now = time.time()
     scope_windows = windows(scope)
@@ -97,27 +98,28 @@ def hit(scope: str, ident: str) -> Decision:
         safe_cache.record_fault("rate limit", keys[0][0])
         return ALLOW_ALL
 
-    decision = ALLOW_ALL
     # When the next request could pass: once every window it would find full has reset. A refused
     # request counts in every window too, so a longer window may be full while a shorter one refused.
     reopens = 0
+    # The window the RateLimit headers describe, as (_strictness, limit, remaining, reset): plain
+    # values, one Decision made at the end (a frozen dataclass costs one call per field to make).
+    strictest: tuple[tuple[bool, int, int], int, int, int] | None = None
     for (_, window), count in zip(keys, counts, strict=True):
         reset = math.ceil((int(now // window.seconds) + 1) * window.seconds - now)
         if count >= window.limit:
             reopens = max(reopens, reset)
-        candidate = Decision(
-            allowed=count <= window.limit,
-            limit=window.limit,
-            remaining=max(window.limit - count, 0),
-            reset=reset,
-            retry_after=0,
-        )
-        if decision is ALLOW_ALL or _stricter(candidate, decision):
-            decision = candidate
-    if not decision.allowed:
+        remaining = max(window.limit - count, 0)
+        strictness = _strictness(count <= window.limit, remaining, reset)
+        if strictest is None or strictness > strictest[0]:
+            strictest = (strictness, window.limit, remaining, reset)
+    if strictest is None:  # a scope without windows
+        return ALLOW_ALL
+    (refused, _, _), limit, remaining, reset = strictest
+    if refused:
         metrics.RATE_LIMITED.labels(scope).inc()
-        decision = replace(decision, retry_after=reopens)
-    return decision
+    return Decision(
+        allowed=not refused, limit=limit, remaining=remaining, reset=reset, retry_after=reopens if refused else 0
+    )
 
 
 def hit_caller(actor_id: object | None, address: str) -> Decision:
@@ -128,15 +130,16 @@ def hit_caller(actor_id: object | None, address: str) -> Decision:
     return hit("anon", f"ip:{address}")
 
 
-def _stricter(a: Decision, b: Decision) -> bool:
-    """Whether `a`'s window is the one the RateLimit headers should describe rather than `b`'s: a
+def _strictness(allowed: bool, remaining: int, reset: int) -> tuple[bool, int, int]:
+    """Orders windows as the RateLimit headers choose among them (the greater, the stricter): a
     refusing window before one that allows, then the fewer requests left, then the later reset (of
     two windows with nothing left, the one that gives its quota back last)."""
-    if a.allowed != b.allowed:
-        return not a.allowed
-    if a.allowed and a.remaining != b.remaining:
-        return a.remaining < b.remaining
-    return a.reset > b.reset
+    return (not allowed, 0 if not allowed else -remaining, reset)
+
+
+def _stricter(a: Decision, b: Decision) -> bool:
+    """Whether `a`'s window is the one the RateLimit headers should describe rather than `b`'s."""
+    return _strictness(a.allowed, a.remaining, a.reset) > _strictness(b.allowed, b.remaining, b.reset)
 
 
 # Every window's INCR and EXPIRE NX (the first hit of a window starts its clock) in one command, so
@@ -184,7 +187,7 @@ def client_ip(remote_addr: str | None, forwarded_for: str | None) -> str:
     """The client address: the socket peer, or with TRUSTED_PROXY_COUNT = n, the address the
     outermost trusted proxy saw (n-th entry from the right of X-Forwarded-For). Entries left of it
     are the client's own claims and are never used, so forging the header changes nothing."""
-    hops = int(settings.TRUSTED_PROXY_COUNT)
+    hops = _PROXY_HOPS()
     if hops and forwarded_for:
         entries = [part.strip() for part in forwarded_for.split(",") if part.strip()]
         if len(entries) >= hops:

@@ -1,4 +1,5 @@
-"""observability.switches.Switch: a boolean setting kept once read, and read again after a change."""
+"""observability.switches: a setting (KeptSetting) or a boolean (Switch) kept once read, read again
+after a change."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 from django.test import override_settings
 
-from observability.switches import Switch
+from observability.switches import KeptSetting, Switch
 
 
 def test_a_switch_follows_its_setting_through_changes(settings: Any) -> None:
@@ -48,3 +49,20 @@ def test_a_read_that_a_change_overtakes_is_not_kept(settings: Any) -> None:
     assert switch() is True  # what this read saw
     assert switch.value is None  # not kept
     assert switch() is False
+
+
+def test_a_kept_setting_keeps_what_it_made_of_the_value_until_a_change(settings: Any) -> None:
+    settings.TASKHUB_TEST_RATES = {"anon": ["1/m"]}
+    made: list[object] = []
+
+    def convert(value: dict[str, list[str]]) -> int:
+        made.append(value)
+        return len(value)
+
+    kept = KeptSetting("TASKHUB_TEST_RATES", convert)
+
+    assert (kept(), kept(), kept.value) == (1, 1, 1)
+    assert len(made) == 1  # converted once, however often asked
+    settings.TASKHUB_TEST_RATES = {"anon": ["1/m"], "user": ["2/m"]}
+    assert kept.value is None
+    assert kept() == 2 and len(made) == 2
