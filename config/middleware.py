@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Awaitable, Callable
 
 from corsheaders.middleware import CorsMiddleware as BaseCorsMiddleware
@@ -28,6 +30,15 @@ from api_graphql import PATH as GRAPHQL_PATH
 from api_rest.errors import PROBLEM_CONTENT_TYPE, problem_of
 from api_rest.urls import PREFIX as REST_PREFIX
 from core.errors import ApplicationError, LengthRequired, RateLimited
+from observability.switches import KeptSetting, Switch
+
+# Settings every response reads, kept once read (observability.switches: a read through Django's
+# settings costs ~3,400 instructions).
+_COMPRESSION_MIN_BYTES = KeptSetting("COMPRESSION_MIN_BYTES", int)
+_DEBUG = Switch("DEBUG")
+# django-cors-headers' CORS_URLS_REGEX, compiled (the library reads the setting and looks the pattern up
+# in `re`'s cache on every request); its default when the setting is absent.
+_CORS_URLS = KeptSetting("CORS_URLS_REGEX", re.compile, default=r"^.*$")
 
 
 class CompressionMiddleware(GZipMiddleware):
@@ -42,7 +53,7 @@ class CompressionMiddleware(GZipMiddleware):
         super().__init__(get_response)
 
     def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
-        if not response.streaming and len(response.content) < settings.COMPRESSION_MIN_BYTES:  # type: ignore[attr-defined]
+        if not response.streaming and len(response.content) < _COMPRESSION_MIN_BYTES():  # type: ignore[attr-defined]
             return response
         if response.get("Content-Type", "").startswith("text/event-stream"):
             return response
@@ -109,7 +120,7 @@ class CSPMiddleware(BaseCSPMiddleware):
     def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
         if request.__dict__.get("_csp_nonce") is not None or not _CSP_OVERRIDES.isdisjoint(response.__dict__):
             return super().process_response(request, response)
-        if settings.DEBUG and response.status_code in (500, 404):
+        if _DEBUG() and response.status_code in (500, 404):
             return response  # Django's debug pages, as django-csp leaves them
         for header, policy, prefixes in _csp_headers or _settings_csp_headers():
             if header not in response and not request.path_info.startswith(prefixes):
@@ -125,13 +136,29 @@ class CorsMiddleware(BaseCorsMiddleware):
     on the paths of CORS_URLS_REGEX and nothing else; a request with an `Origin` (and every
     preflight, which has one) takes the library's own path."""
 
+    def is_enabled(self, request: HttpRequest) -> bool:
+        """The library's, the pattern compiled once (`_CORS_URLS`)."""
+        return bool(_CORS_URLS().match(request.path_info)) or self.check_signal(request)
+
     def add_response_headers(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
         if "HTTP_ORIGIN" in request.META:
             return super().add_response_headers(request, response)
         enabled = getattr(request, "_cors_enabled", None)  # set by check_preflight, as the library reads it
         if enabled if enabled is not None else self.is_enabled(request):
-            patch_vary_headers(response, ("origin",))
+            response.headers["Vary"] = _vary_with_origin(response.headers.get("Vary"))
         return response
+
+
+@functools.lru_cache(maxsize=64)
+def _vary_with_origin(vary: str | None) -> str:
+    """The Vary header that `patch_vary_headers(response, ("origin",))` gives a response whose Vary is
+    `vary` (None: none), made by Django's function once per value instead of on every response (it
+    splits, lowercases and joins the header anew): responses carry few distinct Vary headers."""
+    response = HttpResponseBase()
+    if vary is not None:
+        response.headers["Vary"] = vary
+    patch_vary_headers(response, ("origin",))
+    return response.headers["Vary"]
 
 
 def api_client_call(request: HttpRequest) -> bool:

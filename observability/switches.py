@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 
 T = TypeVar("T")
+_REQUIRED = object()
 
 
 class KeptSetting(Generic[T]):
@@ -29,11 +30,13 @@ class KeptSetting(Generic[T]):
     setting) does not keep what it read: `changes` counts the changes, and the value is kept only if
     none came in between."""
 
-    __slots__ = ("changes", "convert", "lock", "name", "value")
+    __slots__ = ("changes", "convert", "default", "lock", "name", "value")
 
-    def __init__(self, name: str, convert: Callable[[Any], T]) -> None:
+    def __init__(self, name: str, convert: Callable[[Any], T], default: Any = _REQUIRED) -> None:
+        """`default`: the value when the setting is absent (by default, reading it raises)."""
         self.name = name
         self.convert = convert
+        self.default = default
         self.value: T | None = None
         self.changes = 0
         self.lock = threading.Lock()
@@ -43,7 +46,11 @@ class KeptSetting(Generic[T]):
         value = self.value
         if value is None:
             changes = self.changes
-            value = self.convert(getattr(settings, self.name))
+            value = self.convert(
+                getattr(settings, self.name)
+                if self.default is _REQUIRED
+                else getattr(settings, self.name, self.default)
+            )
             with self.lock:
                 if self.changes == changes:
                     self.value = value

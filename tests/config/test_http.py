@@ -3,7 +3,11 @@
 import gzip
 
 import pytest
+from django.http import HttpResponse
 from django.test import Client, override_settings
+from django.utils.cache import patch_vary_headers
+
+from config.middleware import _vary_with_origin
 
 ORIGIN = "https://app.example.com"
 
@@ -49,6 +53,29 @@ def test_a_request_without_origin_gets_only_vary_on_cors_paths(api, user, make_t
     assert with_origin["Access-Control-Allow-Origin"] == ORIGIN
 
 
+@pytest.mark.parametrize("vary", [None, "Accept", "Accept, Cookie", "Origin", "accept,ORIGIN", "*", "Accept,  Cookie"])
+def test_the_vary_a_request_without_origin_gets_is_djangos(vary: str | None) -> None:
+    """`_vary_with_origin` remembers what Django's `patch_vary_headers` makes of each Vary value."""
+    expected = HttpResponse()
+    if vary is not None:
+        expected["Vary"] = vary
+    patch_vary_headers(expected, ("origin",))
+
+    assert _vary_with_origin(vary) == expected["Vary"]
+    assert _vary_with_origin(vary) == expected["Vary"]  # remembered, the same
+
+
+def test_cors_follows_a_changed_url_pattern(api, user, make_task, settings) -> None:
+    """The pattern is compiled once, and again when CORS_URLS_REGEX changes."""
+    url = f"/api/v1/tasks/{make_task(owner=user).pk}"
+    assert "origin" in api.get(url)["Vary"].lower()
+
+    settings.CORS_URLS_REGEX = r"^/graphql/$"
+    assert "origin" not in api.get(url)["Vary"].lower()
+    settings.CORS_URLS_REGEX = r"^.*$"
+    assert "origin" in Client().get("/healthz")["Vary"].lower()
+
+
 @override_settings(CORS_ALLOWED_ORIGINS=[ORIGIN])
 def test_cors_exposes_the_headers_clients_need(api, tasks_url) -> None:
     response = api.get(tasks_url, HTTP_ORIGIN=ORIGIN)
@@ -68,6 +95,14 @@ def test_small_responses_are_not_gzipped(api, user, make_task) -> None:
     task = make_task(owner=user, description="")
     response = api.get(f"/api/v1/tasks/{task.pk}", HTTP_ACCEPT_ENCODING="gzip")
     assert response.status_code == 200 and "Content-Encoding" not in response
+
+
+def test_the_compression_threshold_follows_its_setting(api, tasks_url, settings) -> None:
+    size = len(api.get(tasks_url).content)
+    settings.COMPRESSION_MIN_BYTES = size + 1
+    assert "Content-Encoding" not in api.get(tasks_url, HTTP_ACCEPT_ENCODING="gzip")
+    settings.COMPRESSION_MIN_BYTES = size
+    assert api.get(tasks_url, HTTP_ACCEPT_ENCODING="gzip")["Content-Encoding"] == "gzip"
 
 
 def test_a_task_keeps_its_strong_etag_and_gives_it_back_in_if_match(api, user, make_task) -> None:

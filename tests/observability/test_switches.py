@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from django.test import override_settings
 
 from observability.switches import KeptSetting, Switch
@@ -66,3 +67,11 @@ def test_a_kept_setting_keeps_what_it_made_of_the_value_until_a_change(settings:
     settings.TASKHUB_TEST_RATES = {"anon": ["1/m"], "user": ["2/m"]}
     assert kept.value is None
     assert kept() == 2 and len(made) == 2
+
+
+def test_a_kept_setting_without_its_setting_is_its_default_or_an_error(settings: Any) -> None:
+    assert not hasattr(settings, "TASKHUB_ABSENT_SETTING")
+
+    assert KeptSetting("TASKHUB_ABSENT_SETTING", str.upper, default="all")() == "ALL"
+    with pytest.raises(AttributeError):
+        KeptSetting("TASKHUB_ABSENT_SETTING", str.upper)()
