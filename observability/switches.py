@@ -2,7 +2,7 @@
 
 Every request and call asks whether metrics, rate limits and the cache are on (and the rate limit
 for its windows and the proxies to trust), and a read through `django.conf.settings` (LazySettings'
-Python `__getattribute__`) costs ~3,700 instructions, 0.6% of a cached gRPC GetTask. A `KeptSetting`
+Python `__getattribute__`) costs ~3,400 instructions, 0.6% of a cached gRPC GetTask. A `KeptSetting`
 keeps what it made of the value once read and forgets it on `setting_changed`, which
 `override_settings` and pytest-django's `settings` send; production settings never change. A
 `Switch` is the kept setting of a boolean.
