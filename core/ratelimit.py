@@ -72,7 +72,7 @@ def _parsed(rates: dict[str, list[str]]) -> dict[str, tuple[Window, ...]]:
 
 
 # Every scope's windows, parsed from RATE_LIMITS when first needed (a malformed rate in any scope
-# fails the first count), and again after a change.
+# fails every count, of every scope, until it is fixed), and again after a change.
 _WINDOWS = KeptSetting("RATE_LIMITS", _parsed)
 _PROXY_HOPS = KeptSetting("TRUSTED_PROXY_COUNT", int)
 
