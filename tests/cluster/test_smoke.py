@@ -173,3 +173,19 @@ def test_image_labels_and_size(podman: Runner, container_name: Callable[[str], s
     assert labels["org.opencontainers.image.version"]
     assert labels["org.opencontainers.image.revision"] not in ("", "unknown")
     print(f"\ntaskhub image {image[:12]}: {info[0]['Size'] / 1e6:.0f} MB")
+
+
+def test_the_replicas_find_postgresql_and_redis_without_the_network_dns(
+    podman: Runner, container_name: Callable[[str], str]
+) -> None:
+    """/etc/hosts names them at their current addresses: podman's DNS server drops queries while it reloads
+    (docs/deploy.md, "The local cluster": name lookups), and a replica's new connection would wait on it."""
+    addresses = {
+        name: podman(
+            "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", container_name(name)
+        ).stdout.strip()
+        for name in ("postgres", "redis")
+    }
+    for service in REPLICAS:
+        found = podman("exec", container_name(service), "getent", "-s", "files", "hosts", *addresses).stdout.split()
+        assert dict(zip(found[1::2], found[0::2], strict=True)) == addresses, service
