@@ -6,7 +6,8 @@
 
 Gives up after WAIT_TIMEOUT seconds (60) with exit status 1, so the container fails visibly instead of
 serving errors. `migrate` tries again (3 tries) when the connection fails under it: on a network that is
-still being set up, a name that resolved a moment ago can fail once (container DNS).
+still being set up, a name that resolved a moment ago failed once (container DNS, before the cluster's
+services had PostgreSQL in /etc/hosts; a connection can still fail while PostgreSQL starts).
 """
 
 from __future__ import annotations

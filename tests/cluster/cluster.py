@@ -129,7 +129,8 @@ def grpc_target(service: str) -> str:
 # or restarted (aardvark-dns reloading: seen after tests/cluster/test_events.py stops both events
 # replicas, for more than 10 s); the replica's own server, already connected, is not affected. The
 # resolver says it either way: "try again" (EAI_AGAIN), or "no such name" (EAI_NONAME, seen as
-# psycopg's "failed to resolve host 'postgres'" in the first fault test after the events tests).
+# psycopg's "failed to resolve host 'postgres'" in the first fault test after the events tests, before
+# the replicas had PostgreSQL and Redis in /etc/hosts; kept for any other name a command may look up).
 _NAME_NOT_RESOLVED = ("Temporary failure in name resolution", "Name or service not known")
 
 

@@ -5,14 +5,16 @@ A request is held in flight by pausing PostgreSQL under it; the replica is stopp
 PostgreSQL goes on, and the request must complete. The client calls the replica directly (the proxy
 would retry elsewhere), from the other replica of the same role, and the replica is started again after.
 
-The client runs in a container that is already on the network (`podman exec`), makes the request once
-to warm the replica's connections, and sends the held request when the test writes a line to it. A
-container started or removed on the network makes podman's DNS server (aardvark-dns) reload, and a
-lookup made meanwhile can go unanswered for many seconds: the resolver waits 5 s per try, over two name
-servers and two address families. A replica restarted by an earlier test resolves `redis` and
-`postgres` on its first request; when that request was the held one, sent while a `podman run` client
-started, it sometimes spent 20 s resolving names and was cut off by the grace period: the test then
-measured podman's DNS, not the stop.
+The client runs in a container that is already on the network (`podman exec`), looks the replica's
+address up once, makes the request once to warm the replica's connections, and sends the held request
+when the test writes a line to it. A container started or removed on the network makes podman's DNS
+server (aardvark-dns) reload, and a lookup made meanwhile can go unanswered for many seconds: the
+resolver waits 5 s per try, over two name servers and two address families. The replicas now find
+`redis` and `postgres` in /etc/hosts (docs/deploy.md, "The local cluster"), but the client's lookup of
+the replica still asks that server. Before the hosts entries, a replica restarted by an earlier test
+resolved both names on its first request; when that request was the held one, sent while a `podman run`
+client started, it sometimes spent 20 s resolving names and was cut off by the grace period: the test
+then measured podman's DNS, not the stop.
 """
 
 from __future__ import annotations
