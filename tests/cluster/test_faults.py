@@ -111,23 +111,52 @@ def _stale_on_every_replica(tally: Tally, rows: dict[str, int]) -> list[tuple[st
     for task_id, version in rows.items():
         key = owner_key[task_id]  # a worker's key reads only its own tasks
         for service, session in sessions.items():
-            got = session.get(f"{urls[service]}/api/v1/tasks/{task_id}", headers={"X-API-Key": key}, timeout=10)
+            got = _read_allowed(session, f"{urls[service]}/api/v1/tasks/{task_id}", key)
             body = got.json()
             # Not a task (a problem document): say which, rather than a KeyError with nothing to place it by.
             assert "version" in body, (task_id, service, got.status_code, body)
             if body["version"] != version:
                 stale.append((task_id, service, body["version"], version))
         for service, channel in channels.items():
-            task = (
-                pb_grpc.TaskServiceStub(channel)
-                .GetTask(pb.GetTaskRequest(id=task_id), metadata=[("x-api-key", key)], timeout=10)
-                .task
-            )
+            task = _get_allowed(pb_grpc.TaskServiceStub(channel), task_id, key)
             if task.version != version:
                 stale.append((task_id, service, task.version, version))
     for channel in channels.values():
         channel.close()
     return stale
+
+
+# The check reads every task of a worker on each of the four replicas with the worker's key, in the same
+# minute as the load's own requests with it: together they can pass the user's rate limit (600 a minute),
+# and a refused read says nothing about staleness. A refused read waits what the answer says and is sent
+# again, as a client would, within CHECK_WAIT.
+CHECK_WAIT = 90.0
+
+
+def _read_allowed(session: requests.Session, url: str, key: str) -> requests.Response:
+    deadline = time.monotonic() + CHECK_WAIT
+    while True:
+        got = session.get(url, headers={"X-API-Key": key}, timeout=10)
+        if got.status_code != 429 or time.monotonic() > deadline:
+            return got
+        time.sleep(_seconds(got.headers.get("Retry-After")))
+
+
+def _get_allowed(stub: pb_grpc.TaskServiceStub, task_id: str, key: str) -> pb.Task:
+    deadline = time.monotonic() + CHECK_WAIT
+    while True:
+        try:
+            reply = stub.GetTask(pb.GetTaskRequest(id=task_id), metadata=[("x-api-key", key)], timeout=10)
+        except grpc.RpcError as error:
+            if error.code() is not grpc.StatusCode.RESOURCE_EXHAUSTED or time.monotonic() > deadline:
+                raise
+            time.sleep(_seconds(dict(error.trailing_metadata() or ()).get("retry-after")))
+        else:
+            return reply.task
+
+
+def _seconds(retry_after: str | None) -> float:
+    return float(retry_after) if retry_after and retry_after.isdigit() else 1.0
 
 
 # -- faults ------------------------------------------------------------------------------------------------
