@@ -16,6 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
 from api_grpc.generated.tasks.v1 import tasks_pb2_grpc as pb_grpc
+from tests.cluster import cluster
 from tests.cluster.conftest import Credentials, Runner
 
 TIMEOUT = 10
@@ -180,12 +181,7 @@ def test_the_replicas_find_postgresql_and_redis_without_the_network_dns(
 ) -> None:
     """/etc/hosts names them at their current addresses: podman's DNS server drops queries while it reloads
     (docs/deploy.md, "The local cluster": name lookups), and a replica's new connection would wait on it."""
-    addresses = {
-        name: podman(
-            "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", container_name(name)
-        ).stdout.strip()
-        for name in ("postgres", "redis")
-    }
+    addresses = {name: cluster.address(name) for name in ("postgres", "redis")}
     for service in REPLICAS:
         found = podman("exec", container_name(service), "getent", "-s", "files", "hosts", *addresses).stdout.split()
         assert dict(zip(found[1::2], found[0::2], strict=True)) == addresses, service
