@@ -225,6 +225,10 @@ class Result:
     # what pools the p99 of a row measured in slices (`pooled_percentile`).
     percentiles: dict[float, float] = field(default_factory=dict)
     slice_p99_ms: float | None = None  # a row measured in slices: the highest p99 of one slice
+    # A row measured in slices: the req/s of each round, in round order, and its group's rows
+    # (`round_ratios`).
+    round_rps: list[float] = field(default_factory=list)
+    group: tuple[str, ...] = ()
     non2xx: int = 0
     graphql_errors: int = 0  # 2xx responses whose body contains "errors" (GraphQL rows)
     cpu_ms: float | None = None  # server worker CPU time (user + system) per request
@@ -1221,7 +1225,8 @@ def run_interleaved(
     metrics alone anywhere from -1% to 19% within a quarter of an hour. Slices spread the drift over
     every row alike. A row's req/s and CPU per request sum its slices; its p50 is the median of the
     slices' p50, and its p99 that of all its requests, pooled from each slice's tail
-    (`pooled_percentile`); the highest p99 of one slice is kept beside it.
+    (`pooled_percentile`); the highest p99 of one slice is kept beside it, and each round's req/s
+    (`round_ratios`).
     """
     for row in rows:
         warm_up(args, row, servers[row.key], fixture, out_dir)
@@ -1241,6 +1246,8 @@ def run_interleaved(
         merged.seconds = sum(part.seconds for part in parts)
         merged.p50_ms = statistics.median(part.p50_ms for part in parts)
         merged.slice_p99_ms = max(part.p99_ms for part in parts)
+        merged.round_rps = [part.rps for part in parts]
+        merged.group = tuple(r.key for r in rows)
         if all(part.percentiles for part in parts):
             merged.p99_ms = pooled_percentile(parts, 99.0)
         else:  # a slice that failed has no tail to pool
@@ -1349,7 +1356,7 @@ def render_peers(by_key: dict[str, Result], markdown: bool, connections: int) ->
     """The comparisons of COMPARISONS whose rows ran: req/s of both rows, the ratio by req/s and by
     server CPU per request (the other row's CPU per request over this one's: above 1, taskhub needs less),
     and the verdict on the target; then the p99 target over the cached reads."""
-    header = ["comparison", "rows", "req/s", "other req/s", "ratio", "by CPU/req", "target", "verdict"]
+    header = ["comparison", "rows", "req/s", "other req/s", "ratio", "by CPU/req", "per round", "target", "verdict"]
     lines: list[list[str]] = []
     for key, other, label, target in COMPARISONS:
         result, reference = by_key.get(key), by_key.get(other)
@@ -1360,7 +1367,7 @@ def render_peers(by_key: dict[str, Result], markdown: bool, connections: int) ->
             why = next(
                 f"({r.row.key}) {'FAILED' if r.failure else 'SKIPPED'}" for r in (result, reference) if not r.rps
             )
-            lines.append([*cells, "-", "-", "-", "-", f">= {target:g}x" if target else "-", why])
+            lines.append([*cells, "-", "-", "-", "-", "-", f">= {target:g}x" if target else "-", why])
             continue
         ratio = result.rps / reference.rps
         by_cpu = f"{reference.cpu_ms / result.cpu_ms:.2f}x" if result.cpu_ms and reference.cpu_ms else "-"
@@ -1372,16 +1379,16 @@ def render_peers(by_key: dict[str, Result], markdown: bool, connections: int) ->
             verdict = f"misses by {1 - ratio / target:.0%}"
         lines.append(
             [*cells, f"{result.rps:,.0f}", f"{reference.rps:,.0f}", f"{ratio:.2f}x", by_cpu,
-             f">= {target:g}x" if target else "-", verdict]
+             _per_round(result, reference, target), f">= {target:g}x" if target else "-", verdict]
         )  # fmt: skip
     if not lines:
         return []
     if markdown:
-        out = ["| " + " | ".join(header) + " |", "|---|---|---:|---:|---:|---:|---|---|"]
+        out = ["| " + " | ".join(header) + " |", "|---|---|---:|---:|---:|---:|---:|---|---|"]
         out += ["| " + " | ".join(cells) + " |" for cells in lines]
     else:
         widths = [max(len(cells[i]) for cells in [header, *lines]) for i in range(len(header))]
-        left = {0, 1, 6, 7}
+        left = {0, 1, 7, 8}
 
         def fmt(cells: list[str]) -> str:
             return "  ".join(
@@ -1409,6 +1416,28 @@ def render_peers(by_key: dict[str, Result], markdown: bool, connections: int) ->
             f"{verdict} ({highest}){note}",
         ]
     return out
+
+
+def round_ratios(result: Result, reference: Result) -> list[float]:
+    """The ratio of each round of an interleaved group: `result`'s req/s over `reference`'s in the same
+    round, the two measured within one round's length of each other. Empty unless both rows ran in
+    the rounds of one group, more than one."""
+    rounds, others = result.round_rps, reference.round_rps
+    if not result.group or result.group != reference.group or len(rounds) < 2 or not all(others):
+        return []
+    return [mine / other for mine, other in zip(rounds, others, strict=True)]
+
+
+def _per_round(result: Result, reference: Result, target: float | None) -> str:
+    """'0.81-1.06x; 3/5 meet': the lowest and highest ratio of one round, and with a target how many
+    rounds met it; how far the run's ratio can be trusted (bench/README.md, "How to read the ratios")."""
+    ratios = round_ratios(result, reference)
+    if not ratios:
+        return "-"
+    spread = f"{min(ratios):.2f}-{max(ratios):.2f}x"
+    if target is None:
+        return spread
+    return f"{spread}; {sum(ratio >= target for ratio in ratios)}/{len(ratios)} meet"
 
 
 def _ratio_line(by_key: dict[str, Result], row: str, base: str, target: float) -> str:
@@ -1608,6 +1637,7 @@ def main(argv: list[str] | None = None) -> int:
                     "rps": round(r.rps, 1),
                     "p50_ms": r.p50_ms,
                     "p99_ms": r.p99_ms,
+                    "round_rps": [round(rps, 1) for rps in r.round_rps],
                     "cpu_ms_per_request": r.cpu_ms,
                     "cpu_system_ms_per_request": r.cpu_system_ms,
                     "pg_connections_per_request": r.pg_connections,

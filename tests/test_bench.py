@@ -13,7 +13,7 @@ import pytest
 from bench import run
 
 
-def _result(key: str, rps: float, cpu_ms: float, p99_ms: float = 5.0, **extra: str) -> run.Result:
+def _result(key: str, rps: float, cpu_ms: float, p99_ms: float = 5.0, **extra: object) -> run.Result:
     row = next(row for row in run.ROWS if row.key == key)
     result = run.Result(row, requests=int(rps * 10), seconds=10.0, p99_ms=p99_ms, cpu_ms=cpu_ms)
     for name, value in extra.items():
@@ -58,9 +58,9 @@ def test_a_missed_target_says_by_how_much_and_a_met_one_says_so():
         "z": _result("z", 70, 5.0),
     }
     lines = "\n".join(run.render_peers(results, markdown=True, connections=32))
-    assert "| (a) / (q) | 390 | 1,000 | 0.39x | 0.31x | >= 1x | misses by 61% |" in lines
-    assert "| (f) / (b) | 300 | 600 | 0.50x | 0.53x | >= 0.5x | meets |" in lines
-    assert "| (a) / (z) | 390 | 70 | 5.57x | 7.69x | >= 5x | meets |" in lines
+    assert "| (a) / (q) | 390 | 1,000 | 0.39x | 0.31x | - | >= 1x | misses by 61% |" in lines
+    assert "| (f) / (b) | 300 | 600 | 0.50x | 0.53x | - | >= 0.5x | meets |" in lines
+    assert "| (a) / (z) | 390 | 70 | 5.57x | 7.69x | - | >= 5x | meets |" in lines
     assert "(b) / (s)" not in lines  # a comparison is shown only when both rows ran
     assert "<= 25 ms: meets" in lines and "this run used" not in lines
 
@@ -78,6 +78,24 @@ def test_a_skipped_peer_and_a_slow_cached_read_are_reported():
     assert lines[-1].endswith("the target is judged at --connections 32, this run used 8")
     rendered = run.render_table(list(results.values()), markdown=False, connections=8)
     assert "(v) grpcio peer: GetTask" in rendered and "(v) SKIPPED: no grpc_peer.py" in rendered
+
+
+def test_each_round_of_a_group_gives_its_own_ratio_beside_the_runs():
+    """A run's ratio sums its rounds; the per-round column says how far one round's ratio strayed from
+    it, and in how many rounds the target was met."""
+    rest, grpc = ("a", "q"), ("h", "x")
+    results = {
+        "a": _result("a", 2000, 0.4, round_rps=[1900.0, 2100.0, 2000.0], group=rest),
+        "q": _result("q", 2000, 0.4, round_rps=[2000.0, 1950.0, 2050.0], group=rest),
+        "h": _result("h", 3000, 0.3, round_rps=[3000.0, 3000.0, 3000.0], group=grpc),
+        "x": _result("x", 5000, 0.2, round_rps=[5000.0, 6000.0, 4000.0], group=grpc),
+        "w": _result("w", 4000, 0.25, round_rps=[4000.0, 4000.0, 4000.0], group=("w",)),  # not (h)'s rounds
+    }
+    lines = "\n".join(run.render_peers(results, markdown=True, connections=32))
+    assert "| (a) / (q) | 2,000 | 2,000 | 1.00x | 1.00x | 0.95-1.08x; 1/3 meet | >= 1x | meets |" in lines
+    assert "| (h) / (x) | 3,000 | 5,000 | 0.60x | 0.67x | 0.50-0.75x | - | - |" in lines
+    assert "| (h) / (w) | 3,000 | 4,000 | 0.75x | 0.83x | - | >= 0.85x | misses by 12% |" in lines
+    assert run.round_ratios(results["a"], results["q"]) == pytest.approx([0.95, 2100 / 1950, 2000 / 2050])
 
 
 def _slice(requests: int, tail: dict[float, float], slowest: float) -> run.Result:
