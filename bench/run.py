@@ -363,6 +363,8 @@ def variant_environment(env: dict[str, str], variant: str, metrics_directory: Pa
     - `nocache`: the default environment with CACHE_ENABLED=false (every read from PostgreSQL);
     - every other (`two`, the peers, the floors): the default environment as it is, row (a)'s profile:
       metrics in-process, no rate limits, LOG_LEVEL=WARNING, no tracing set by the bench.
+
+    The FastAPI and Strawberry peers (PEER_APPS) get it without the GRANIAN_* variables.
     """
     variables = {
         name: value
@@ -393,6 +395,11 @@ def variant_environment(env: dict[str, str], variant: str, metrics_directory: Pa
         variables = dict(env)
         if variant == "nocache":
             variables["CACHE_ENABLED"] = "false"
+    if variant in PEER_APPS:
+        # The peers' granian takes its options from its command line (`variant_server`). It would
+        # read the caller's GRANIAN_* variables too, which are meant for taskhub's WSGI server:
+        # GRANIAN_BLOCKING_THREADS=2 makes an ASGI server refuse to start.
+        variables = {name: value for name, value in variables.items() if not name.startswith("GRANIAN_")}
     return variables
 
 

@@ -49,6 +49,18 @@ def test_the_twins_and_peers_of_row_a_run_in_its_environment(tmp_path: Path):
     assert not list(tmp_path.iterdir())  # no multiprocess directory for them
 
 
+def test_the_wsgi_servers_threads_are_not_the_asgi_peers(tmp_path: Path):
+    """GRANIAN_BLOCKING_THREADS sets the threads of taskhub's WSGI server; an ASGI granian given more
+    than one refuses to start, so the peers run without the caller's GRANIAN_* variables."""
+    env = {"METRICS_ENABLED": "true", "GRANIAN_BLOCKING_THREADS": "2", "GRANIAN_LOG_LEVEL": "info", "X": "1"}
+    for variant in ("two", "nocache", "full"):
+        assert run.variant_environment(env, variant, tmp_path / variant)["GRANIAN_BLOCKING_THREADS"] == "2"
+    for variant in ("peer-rest", "peer-graphql", "peer-floor", "peer-rest-full"):
+        variables = run.variant_environment(env, variant, tmp_path / variant)
+        assert not any(name.startswith("GRANIAN_") for name in variables)
+        assert variables["X"] == "1"
+
+
 def test_a_missed_target_says_by_how_much_and_a_met_one_says_so():
     results = {
         "a": _result("a", 390, 0.65),
