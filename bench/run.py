@@ -599,7 +599,11 @@ def free_port() -> int:
 
 
 SERVERS = ("granian", "uvicorn")
-SERVER_NAMES = {"granian": "granian WSGI, 1 worker x 4 threads", "uvicorn": "gunicorn + 1 uvicorn worker (ASGI)"}
+# `{threads}`: GRANIAN_BLOCKING_THREADS, as `Server` passes it to granian.
+SERVER_NAMES = {
+    "granian": "granian WSGI, 1 worker x {threads} threads",
+    "uvicorn": "gunicorn + 1 uvicorn worker (ASGI)",
+}
 
 
 class Server:
@@ -1371,8 +1375,14 @@ def render_peers(by_key: dict[str, Result], markdown: bool, connections: int) ->
             continue
         cells = [label, f"({key}) / ({other})"]
         if result.failure or reference.failure or result.skipped or reference.skipped or not reference.rps:
+            # A row that failed may still have counted requests (non-2xx answers, one failed slice).
             why = next(
-                f"({r.row.key}) {'FAILED' if r.failure else 'SKIPPED'}" for r in (result, reference) if not r.rps
+                (
+                    f"({r.row.key}) {'FAILED' if r.failure else 'SKIPPED'}"
+                    for r in (result, reference)
+                    if r.failure or r.skipped
+                ),
+                f"({other}) made no request",
             )
             lines.append([*cells, "-", "-", "-", "-", "-", f">= {target:g}x" if target else "-", why])
             continue
@@ -1490,7 +1500,8 @@ def describe_run(args: argparse.Namespace) -> str:
     return (
         f"taskhub HTTP bench {datetime.now(UTC):%Y-%m-%d %H:%M UTC}"
         f"{f' @ {commit}' if commit else ''}; {os.cpu_count()} CPUs, load {load}; "
-        f"server: {SERVER_NAMES[args.server]} on CPU {args.server_cpu}; "
+        f"server: {SERVER_NAMES[args.server].format(threads=os.environ.get('GRANIAN_BLOCKING_THREADS', '4'))} "
+        f"on CPU {args.server_cpu}; "
         f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s (+{args.warmup}s warm-up) on CPU {args.load_cpu}"
     )
 
@@ -1645,6 +1656,7 @@ def main(argv: list[str] | None = None) -> int:
                     "p50_ms": r.p50_ms,
                     "p99_ms": r.p99_ms,
                     "round_rps": [round(rps, 1) for rps in r.round_rps],
+                    "group": list(r.group),  # the rows whose rounds were measured with this row's
                     "cpu_ms_per_request": r.cpu_ms,
                     "cpu_system_ms_per_request": r.cpu_system_ms,
                     "pg_connections_per_request": r.pg_connections,

@@ -108,6 +108,32 @@ def test_each_round_of_a_group_gives_its_own_ratio_beside_the_runs():
     assert "| (h) / (x) | 3,000 | 5,000 | 0.60x | 0.67x | 0.50-0.75x | - | - |" in lines
     assert "| (h) / (w) | 3,000 | 4,000 | 0.75x | 0.83x | - | >= 0.85x | misses by 12% |" in lines
     assert run.round_ratios(results["a"], results["q"]) == pytest.approx([0.95, 2100 / 1950, 2000 / 2050])
+    # One round is no spread; a round in which the other row made no request gives no ratio.
+    one = {key: _result(key, 2000, 0.4, round_rps=[2000.0], group=rest) for key in rest}
+    assert run.round_ratios(one["a"], one["q"]) == []
+    stalled = _result("q", 2000, 0.4, round_rps=[2000.0, 0.0, 2000.0], group=rest)
+    assert run.round_ratios(results["a"], stalled) == []
+    text = run.render_peers(results, markdown=False, connections=32)
+    header, rule, first = text[0], text[1], text[2]
+    assert header.split()[:2] == ["comparison", "rows"] and "per round" in header
+    assert first.startswith("REST GET one task (cache hit) / FastAPI peer")
+    cell = "0.95-1.08x; 1/3 meet"
+    assert first.index(cell) + len(cell) == header.index("per round") + len("per round")  # right-aligned
+    assert len(rule) == len(first) == len(header)
+
+
+def test_a_failed_row_that_counted_requests_is_reported_as_failed():
+    """A row fails with requests counted (non-2xx answers, one failed slice of its rounds): the
+    comparison says which row failed instead of giving a ratio, and the report is still made."""
+    results = {
+        "a": _result("a", 2000, 0.4, failure="12 non-2xx responses", round_rps=[2000.0, 2000.0], group=("a", "q")),
+        "q": _result("q", 2500, 0.3, round_rps=[2500.0, 2500.0], group=("a", "q")),
+        "p": _result("p", 1500, 0.5),
+        "r": _result("r", 1400, 0.5, skipped="no peer venv"),
+    }
+    lines = "\n".join(run.render_peers(results, markdown=True, connections=32))
+    assert "| (a) / (q) | - | - | - | - | - | >= 1x | (a) FAILED |" in lines
+    assert "| (p) / (r) | - | - | - | - | - | >= 1x | (r) SKIPPED |" in lines
 
 
 def _slice(requests: int, tail: dict[float, float], slowest: float) -> run.Result:
