@@ -33,6 +33,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -599,11 +600,16 @@ def free_port() -> int:
 
 
 SERVERS = ("granian", "uvicorn")
-# `{threads}`: GRANIAN_BLOCKING_THREADS, as `Server` passes it to granian.
+# `{threads}`: `blocking_threads`, as `Server` passes it to granian.
 SERVER_NAMES = {
     "granian": "granian WSGI, 1 worker x {threads} threads",
     "uvicorn": "gunicorn + 1 uvicorn worker (ASGI)",
 }
+
+
+def blocking_threads(env: Mapping[str, str]) -> str:
+    """The WSGI server's `--blocking-threads`: GRANIAN_BLOCKING_THREADS, 4 as production runs it."""
+    return env.get("GRANIAN_BLOCKING_THREADS", "4")
 
 
 class Server:
@@ -636,7 +642,7 @@ class Server:
                 _venv_program("granian"),
                 "--interface", "wsgi",
                 "--workers", str(workers),
-                "--blocking-threads", env.get("GRANIAN_BLOCKING_THREADS", "4"),
+                "--blocking-threads", blocking_threads(env),
                 "--host", "127.0.0.1",
                 "--port", str(port),
                 "config.wsgi:application",
@@ -1500,7 +1506,7 @@ def describe_run(args: argparse.Namespace) -> str:
     return (
         f"taskhub HTTP bench {datetime.now(UTC):%Y-%m-%d %H:%M UTC}"
         f"{f' @ {commit}' if commit else ''}; {os.cpu_count()} CPUs, load {load}; "
-        f"server: {SERVER_NAMES[args.server].format(threads=os.environ.get('GRANIAN_BLOCKING_THREADS', '4'))} "
+        f"server: {SERVER_NAMES[args.server].format(threads=blocking_threads(os.environ))} "
         f"on CPU {args.server_cpu}; "
         f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s (+{args.warmup}s warm-up) on CPU {args.load_cpu}"
     )
