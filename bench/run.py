@@ -187,17 +187,23 @@ PEER_ROWS = (
     Row("y", "FastAPI floor: a constant dict", "get.lua", "/floor", server="peer-floor"),
     Row("z", "GET one task, cache off (miss)", "get.lua", "/api/v1/tasks/{task_id}", server="nocache"),
     Row("W", "GET one task, 2 granian workers", "get.lua", "/api/v1/tasks/{task_id}", server="two"),
+    # Only with --twin: (a) on a server whose environment differs by what --twin gives, to try a setting
+    # side by side with the default server instead of in two runs.
+    Row("A", "GET one task, the --twin server", "get.lua", "/api/v1/tasks/{task_id}", server="twin"),
 )
+# The row that runs only when --twin gives its server's environment.
+TWIN_ROW = "A"
 ROWS = ROWS + GRPC_ROWS + COST_ROWS + PEER_ROWS
 # Comparable rows run next to each other in time. A tuple is a group measured interleaved (`--rounds`
 # rounds of duration/rounds seconds, the order rotated every round; see run_interleaved): (a) with its
-# peers, its full profile, its cache-off and two-worker twins and the bare floor; the cost of metrics and
-# tracing (k to o); GraphQL's get-by-id and its peer; gRPC's GetTask, its peer and the floors; the lists.
+# --twin row, its peers, its full profile, its cache-off and two-worker twins and the bare floor; the
+# cost of metrics and tracing (k to o); GraphQL's get-by-id and its peer; gRPC's GetTask, its peer and
+# the floors; the lists.
 # The baseline (d) runs first, alone; the writes (c, g, j) last, because each create orphans the cached
 # list pages the list rows read.
 RUN_ORDER: tuple[str | tuple[str, ...], ...] = (
     "d",
-    ("a", "q", "p", "r", "z", "W", "y"),
+    ("a", "A", "q", "p", "r", "z", "W", "y"),
     ("k", "n", "o", "m", "l"),
     ("e", "t"),
     ("h", "v", "w", "x"),
@@ -266,7 +272,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--load-cpu", default="1", help="CPU list for wrk (taskset -c; default 1)")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
-    all_rows = "".join(row.key for row in ROWS)
+    all_rows = "".join(row.key for row in ROWS if row.key != TWIN_ROW)
     parser.add_argument(
         "--rounds",
         type=int,
@@ -275,6 +281,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         " (default 5)",
     )
     parser.add_argument("--rows", default=all_rows, help=f"which rows to run (default {all_rows})")
+    parser.add_argument(
+        "--twin",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help=f"also run row ({TWIN_ROW}): row (a) on a second taskhub server whose environment has NAME=VALUE besides"
+        " (repeatable), interleaved with (a); e.g. --twin GRANIAN_RUNTIME_MODE=st",
+    )
     parser.add_argument(
         "--scale",
         action=argparse.BooleanOptionalAction,
@@ -289,6 +303,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("wrk needs at least one connection per thread")
     if unknown := set(args.rows) - {row.key for row in ROWS}:
         parser.error(f"unknown rows: {''.join(sorted(unknown))}")
+    twin: dict[str, str] = {}
+    for item in args.twin:
+        name, equals, value = item.partition("=")
+        if not equals or not name.strip():
+            parser.error(f"--twin takes NAME=VALUE, not {item!r}")
+        twin[name.strip()] = value
+    args.twin = twin
+    if twin and TWIN_ROW not in args.rows:
+        args.rows += TWIN_ROW
+    if TWIN_ROW in args.rows and not twin:
+        parser.error(f"row ({TWIN_ROW}) runs only with --twin NAME=VALUE: the setting it tries")
     return args
 
 
@@ -331,6 +356,7 @@ SERVER_VARIANTS: dict[str, dict[str, Any]] = {
     "full": {"metrics": True, "tracing": False, "rate_limits": True, "metrics_multiprocess": True, "cache": True},
     "nocache": {"cache": False, "rate_limits": False},
     "two": {"cache": True, "rate_limits": False},
+    "twin": {},  # whatever --twin sets; its answer must be (a)'s (check_row)
     "peer-rest": {},
     "peer-rest-full": {},
     "peer-graphql": {},
@@ -346,7 +372,9 @@ FULL_PROFILE_RATE = "1000000000/m,1000000000/h"
 FULL_PROFILE_SERVERS = {"full", "peer-rest-full"}
 
 
-def variant_environment(env: dict[str, str], variant: str, metrics_directory: Path) -> dict[str, str]:
+def variant_environment(
+    env: dict[str, str], variant: str, metrics_directory: Path, twin: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """The default server's environment (same secrets, database, cache, settings) with the
     observability switches of `variant` instead of whatever the caller's environment says:
 
@@ -362,6 +390,7 @@ def variant_environment(env: dict[str, str], variant: str, metrics_directory: Pa
     - `full` and `peer-rest-full`, the full profile: metrics in multiprocess mode, rate limits on
       (RATE_LIMIT_USER / RATE_LIMIT_ANON at FULL_PROFILE_RATE), the access line (LOG_LEVEL=INFO), no tracing;
     - `nocache`: the default environment with CACHE_ENABLED=false (every read from PostgreSQL);
+    - `twin`: the default environment with `twin`'s variables (--twin) set over it;
     - every other (`two`, the peers, the floors): the default environment as it is, row (a)'s profile:
       metrics in-process, no rate limits, LOG_LEVEL=WARNING, no tracing set by the bench.
 
@@ -396,6 +425,8 @@ def variant_environment(env: dict[str, str], variant: str, metrics_directory: Pa
         variables = dict(env)
         if variant == "nocache":
             variables["CACHE_ENABLED"] = "false"
+        elif variant == "twin":
+            variables.update(twin or {})
     if variant in PEER_APPS:
         # The peers' granian takes its options from its command line (`variant_server`). It would
         # read the caller's GRANIAN_* variables too, which are meant for taskhub's WSGI server:
@@ -896,7 +927,7 @@ def grpc_floor_server() -> str:
 
 def variant_server(args: argparse.Namespace, variant: str, env: dict[str, str], scratch: Path, out_dir: Path) -> Server:
     """The (not yet started) server of `variant`, in the environment of variant_environment."""
-    variant_env = variant_environment(env, variant, scratch / f"{variant}-prometheus")
+    variant_env = variant_environment(env, variant, scratch / f"{variant}-prometheus", args.twin)
     log_path = out_dir / f"server-{variant}.log"
     port = free_port()
     if variant in PEER_APPS:
@@ -1360,6 +1391,7 @@ COMPARISONS: tuple[tuple[str, str, str, float | None], ...] = (
     ("h", "x", "gRPC GetTask / grpcio floor, constant reply", None),
     ("a", "z", "GET one task: cache hit / cache miss", 5.0),
     ("W", "a", "GET one task: 2 granian workers / 1", None),
+    ("A", "a", "GET one task: the --twin server / the default server", None),
     ("a", "y", "REST GET one task / bare FastAPI floor", None),
     ("q", "y", "FastAPI peer GET one task / bare FastAPI floor", None),
 )
@@ -1503,12 +1535,15 @@ def describe_run(args: argparse.Namespace) -> str:
     except OSError:
         commit = ""
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    twin = getattr(args, "twin", None)
+    twin_text = f"; ({TWIN_ROW})'s server also has " + " ".join(f"{k}={v}" for k, v in twin.items()) if twin else ""
     return (
         f"taskhub HTTP bench {datetime.now(UTC):%Y-%m-%d %H:%M UTC}"
         f"{f' @ {commit}' if commit else ''}; {os.cpu_count()} CPUs, load {load}; "
         f"server: {SERVER_NAMES[args.server].format(threads=blocking_threads(os.environ))} "
         f"on CPU {args.server_cpu}; "
         f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s (+{args.warmup}s warm-up) on CPU {args.load_cpu}"
+        f"{twin_text}"
     )
 
 
