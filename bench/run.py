@@ -23,6 +23,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -193,6 +194,10 @@ PEER_ROWS = (
 )
 # The row that runs only when --twin gives its server's environment.
 TWIN_ROW = "A"
+# What --twin cannot set: granian's command line (Server) gives these, and a command-line option wins
+# over its variable. GRANIAN_BLOCKING_THREADS can: the command line takes it from the environment.
+TWIN_REFUSED = frozenset({"GRANIAN_INTERFACE", "GRANIAN_WORKERS", "GRANIAN_HOST", "GRANIAN_PORT"})
+_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 ROWS = ROWS + GRPC_ROWS + COST_ROWS + PEER_ROWS
 # Comparable rows run next to each other in time. A tuple is a group measured interleaved (`--rounds`
 # rounds of duration/rounds seconds, the order rotated every round; see run_interleaved): (a) with its
@@ -286,7 +291,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help=f"also run row ({TWIN_ROW}): row (a) on a second taskhub server whose environment has NAME=VALUE besides"
+        help=f"also run rows (a) and ({TWIN_ROW}): (a) on a second taskhub server whose environment also has NAME=VALUE"
         " (repeatable), interleaved with (a); e.g. --twin GRANIAN_RUNTIME_MODE=st",
     )
     parser.add_argument(
@@ -305,14 +310,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"unknown rows: {''.join(sorted(unknown))}")
     twin: dict[str, str] = {}
     for item in args.twin:
-        name, equals, value = item.partition("=")
-        if not equals or not name.strip():
-            parser.error(f"--twin takes NAME=VALUE, not {item!r}")
-        twin[name.strip()] = value
+        name, equals, value = item.partition("=")  # the value is everything after the first "=", as given
+        if not equals or not _VARIABLE_NAME.fullmatch(name):
+            parser.error(f"--twin takes NAME=VALUE, NAME a variable's name, not {item!r}")
+        if name in twin:
+            parser.error(f"--twin sets {name} twice")
+        if name in TWIN_REFUSED:
+            parser.error(f"--twin cannot set {name}: the server's command line sets it")
+        if name.startswith("GRANIAN_") and args.server != "granian":
+            parser.error(f"--twin {name} means nothing to --server {args.server}")
+        twin[name] = value
     args.twin = twin
-    if twin and TWIN_ROW not in args.rows:
-        args.rows += TWIN_ROW
-    if TWIN_ROW in args.rows and not twin:
+    if twin:  # (A) is measured against (a), in its group
+        args.rows += "".join(key for key in ("a", TWIN_ROW) if key not in args.rows)
+    elif TWIN_ROW in args.rows:
         parser.error(f"row ({TWIN_ROW}) runs only with --twin NAME=VALUE: the setting it tries")
     return args
 
@@ -1536,7 +1547,11 @@ def describe_run(args: argparse.Namespace) -> str:
         commit = ""
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     twin = getattr(args, "twin", None)
-    twin_text = f"; ({TWIN_ROW})'s server also has " + " ".join(f"{k}={v}" for k, v in twin.items()) if twin else ""
+    twin_text = (
+        f"; ({TWIN_ROW})'s server also has " + " ".join(f"{k}={shlex.quote(v)}" for k, v in twin.items())
+        if twin
+        else ""
+    )
     return (
         f"taskhub HTTP bench {datetime.now(UTC):%Y-%m-%d %H:%M UTC}"
         f"{f' @ {commit}' if commit else ''}; {os.cpu_count()} CPUs, load {load}; "
@@ -1685,36 +1700,37 @@ def main(argv: list[str] | None = None) -> int:
             raise BenchError(f"lists and search at scale: {error}") from None
         report += f"\n{scale_text}\n"
     (out_dir / ("summary.md" if args.markdown else "summary.txt")).write_text(report)
-    (out_dir / "results.json").write_text(
-        json.dumps(
-            [
-                {
-                    "row": r.row.key,
-                    "label": r.row.label,
-                    "requests": r.requests,
-                    "seconds": r.seconds,
-                    "rps": round(r.rps, 1),
-                    "p50_ms": r.p50_ms,
-                    "p99_ms": r.p99_ms,
-                    "round_rps": [round(rps, 1) for rps in r.round_rps],
-                    "group": list(r.group),  # the rows whose rounds were measured with this row's
-                    "cpu_ms_per_request": r.cpu_ms,
-                    "cpu_system_ms_per_request": r.cpu_system_ms,
-                    "pg_connections_per_request": r.pg_connections,
-                    "non2xx": r.non2xx,
-                    "graphql_errors": r.graphql_errors,
-                    "socket_errors": r.socket_errors,
-                    "failure": r.failure,
-                    "skipped": r.skipped,
-                }
-                for r in results
-            ],
-            indent=2,
-        )
-    )
+    (out_dir / "results.json").write_text(json.dumps(result_records(results, args.twin), indent=2))
     print(report)
     log(f"raw wrk outputs and the server log: {out_dir.relative_to(ROOT)}/")
     return 1 if any(r.failure for r in results) else 0
+
+
+def result_records(results: list[Result], twin: Mapping[str, str]) -> list[dict[str, Any]]:
+    """results.json: a record per row; (A)'s names the variables --twin set on its server."""
+    return [
+        {
+            "row": r.row.key,
+            "label": r.row.label,
+            "requests": r.requests,
+            "seconds": r.seconds,
+            "rps": round(r.rps, 1),
+            "p50_ms": r.p50_ms,
+            "p99_ms": r.p99_ms,
+            "round_rps": [round(rps, 1) for rps in r.round_rps],
+            "group": list(r.group),  # the rows whose rounds were measured with this row's
+            "cpu_ms_per_request": r.cpu_ms,
+            "cpu_system_ms_per_request": r.cpu_system_ms,
+            "pg_connections_per_request": r.pg_connections,
+            "non2xx": r.non2xx,
+            "graphql_errors": r.graphql_errors,
+            "socket_errors": r.socket_errors,
+            "failure": r.failure,
+            "skipped": r.skipped,
+            **({"twin": dict(twin)} if r.row.server == "twin" else {}),
+        }
+        for r in results
+    ]
 
 
 if __name__ == "__main__":

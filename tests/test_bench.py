@@ -62,26 +62,42 @@ def test_the_wsgi_servers_threads_are_not_the_asgi_peers(tmp_path: Path):
 
 
 def test_the_twin_row_runs_only_with_twin_and_its_server_has_those_variables(tmp_path: Path):
-    """--twin NAME=VALUE adds row (A), (a) on a server whose environment has those variables besides;
-    without --twin the row is not run, and cannot be asked for."""
+    """--twin NAME=VALUE adds row (A), (a) on a server whose environment also has those variables, and
+    (a) itself, in whose group (A) runs; without --twin the row is not run, and cannot be asked for."""
     assert run.TWIN_ROW not in run.parse_args([]).rows
     assert run.parse_args([]).twin == {}
-    args = run.parse_args(["--rows", "aq", "--twin", "GRANIAN_RUNTIME_MODE=st", "--twin", "X= a=b "])
-    assert args.rows == "aqA"
-    assert args.twin == {"GRANIAN_RUNTIME_MODE": "st", "X": " a=b "}
-    assert run.parse_args(["--twin", "Y=1"]).rows.endswith(run.TWIN_ROW)
-    for argv in (["--rows", "aA"], ["--twin", "NOVALUE"], ["--twin", "=1"]):
+    args = run.parse_args(["--rows", "q", "--twin", "GRANIAN_BLOCKING_THREADS=2", "--twin", "X= a=b "])
+    assert args.rows == "qaA"
+    assert args.twin == {"GRANIAN_BLOCKING_THREADS": "2", "X": " a=b "}
+    assert any(run.TWIN_ROW in group and "a" in group for group in run.RUN_ORDER if isinstance(group, tuple))
+    refused = (
+        ["--rows", "aA"],  # (A) without --twin
+        ["--twin", "NOVALUE"],
+        ["--twin", "=1"],
+        ["--twin", "A B=1"],
+        ["--twin", "X=1", "--twin", "X=2"],
+        ["--twin", "GRANIAN_WORKERS=2"],  # granian's command line sets it
+        ["--server", "uvicorn", "--twin", "GRANIAN_RUNTIME_MODE=st"],
+    )
+    for argv in refused:
         with pytest.raises(SystemExit):
             run.parse_args(argv)
-    env = {"METRICS_ENABLED": "true", "GRANIAN_RUNTIME_MODE": "mt", "X": "1"}
-    twin = run.variant_environment(env, "twin", tmp_path / "twin", args.twin)
-    assert twin == {**env, "GRANIAN_RUNTIME_MODE": "st", "X": " a=b "}
-    assert run.variant_environment(env, "nocache", tmp_path / "nocache", args.twin)["X"] == "1"  # only the twin's
-    assert "(A)'s server also has GRANIAN_RUNTIME_MODE=st X= a=b " in run.describe_run(args)
+
+    env = {"METRICS_ENABLED": "true", "GRANIAN_BLOCKING_THREADS": "4", "X": "1"}
+    server = run.variant_server(args, "twin", env, tmp_path, tmp_path)
+    assert server.env == {**env, "GRANIAN_BLOCKING_THREADS": "2", "X": " a=b "}
+    assert server.command[server.command.index("--blocking-threads") + 1] == "2"
+    for variant in ("nocache", "two", "full", "bare", "peer-rest", "peer-grpc"):  # only the twin's
+        assert run.variant_environment(env, variant, tmp_path / variant, args.twin).get("X") == "1"
+    assert "(A)'s server also has GRANIAN_BLOCKING_THREADS=2 X=' a=b '" in run.describe_run(args)
     assert "also has" not in run.describe_run(run.parse_args([]))
+
     by_key = {key: _result(key, rps, cpu) for key, rps, cpu in (("a", 2_000, 0.40), ("A", 2_100, 0.38))}
-    text = "\n".join(run.render_peers(by_key, markdown=False, connections=32))
-    assert "GET one task: the --twin server / the default server  (A) / (a)  2,100        2,000  1.05x" in text
+    line = next(line for line in run.render_peers(by_key, markdown=True, connections=32) if "(A) / (a)" in line)
+    assert line.split(" | ")[2:6] == ["2,100", "2,000", "1.05x", "1.05x"]
+    records = {record["row"]: record for record in run.result_records(list(by_key.values()), args.twin)}
+    assert records["A"]["twin"] == args.twin
+    assert "twin" not in records["a"]
 
 
 def test_a_missed_target_says_by_how_much_and_a_met_one_says_so():
