@@ -336,9 +336,16 @@ def log(message: str) -> None:
 
 
 def server_environment(args: argparse.Namespace) -> dict[str, str]:
-    """The server's environment: production settings, fresh secrets, real services, quiet logs."""
+    """The server's environment: the bench's own, with `bench_settings` over it."""
     env = {name: value for name, value in os.environ.items() if name != "DJANGO_DEBUG"}
-    env.update(
+    env.update(bench_settings(args))
+    return env
+
+
+def bench_settings(args: argparse.Namespace) -> dict[str, str]:
+    """What every server's environment has whatever the bench's: production settings, fresh secrets,
+    real services, quiet logs."""
+    return dict(
         DJANGO_SETTINGS_MODULE="bench.settings",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
         JWT_SIGNING_KEY=secrets.token_urlsafe(50),
@@ -352,7 +359,6 @@ def server_environment(args: argparse.Namespace) -> dict[str, str]:
         LOG_LEVEL="WARNING",
         PYTHONUNBUFFERED="1",
     )
-    return env
 
 
 # The servers of the rows that do not run on taskhub's default servers. taskhub's: what /health's
@@ -1538,6 +1544,20 @@ def _cost_line(by_key: dict[str, Result], row: str, base: str, target: float | N
     return f"({row}) / ({base}) = {ratio:.2f}x by req/s (cost {cost:.0%}{verdict}){by_cpu}"
 
 
+def documented_settings() -> set[str]:
+    """The names of the variables taskhub reads (.env.example lists every one)."""
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    return {line.split("=", 1)[0] for line in lines if "=" in line and not line.startswith("#")}
+
+
+def settings_from_environment(args: argparse.Namespace) -> dict[str, str]:
+    """taskhub's settings set in the bench's own environment, which reach every taskhub server
+    (`server_environment`) unless the bench sets them itself: the header names them, so a run made
+    with, say, CACHE_LOCAL_SECONDS=30 says so."""
+    own = set(bench_settings(args)) | {"DJANGO_DEBUG"}
+    return {name: os.environ[name] for name in sorted(documented_settings() - own) if name in os.environ}
+
+
 def describe_run(args: argparse.Namespace) -> str:
     try:
         commit = subprocess.run(
@@ -1552,13 +1572,19 @@ def describe_run(args: argparse.Namespace) -> str:
         if twin
         else ""
     )
+    inherited = settings_from_environment(args)
+    inherited_text = (
+        "; taskhub's servers also have " + " ".join(f"{k}={shlex.quote(v)}" for k, v in inherited.items())
+        if inherited
+        else ""
+    )
     return (
         f"taskhub HTTP bench {datetime.now(UTC):%Y-%m-%d %H:%M UTC}"
         f"{f' @ {commit}' if commit else ''}; {os.cpu_count()} CPUs, load {load}; "
         f"server: {SERVER_NAMES[args.server].format(threads=blocking_threads(os.environ))} "
         f"on CPU {args.server_cpu}; "
         f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s (+{args.warmup}s warm-up) on CPU {args.load_cpu}"
-        f"{twin_text}"
+        f"{inherited_text}{twin_text}"
     )
 
 

@@ -100,6 +100,24 @@ def test_the_twin_row_runs_only_with_twin_and_its_server_has_those_variables(tmp
     assert "twin" not in records["a"]
 
 
+def test_the_header_names_taskhub_s_settings_the_bench_s_environment_passes_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run made with a setting in its environment (every taskhub server gets it) says so; one the
+    bench sets itself, or a variable taskhub does not read, is not named."""
+    args = run.parse_args([])
+    for name in (*run.documented_settings(), "NOT_A_SETTING"):
+        monkeypatch.delenv(name, raising=False)
+    assert "servers also have" not in run.describe_run(args)
+
+    monkeypatch.setenv("CACHE_LOCAL_SECONDS", "30")
+    monkeypatch.setenv("CACHE_TTL", "60 s")
+    monkeypatch.setenv("RATE_LIMITS_ENABLED", "true")  # the bench's own (false) wins
+    monkeypatch.setenv("NOT_A_SETTING", "1")
+
+    assert run.describe_run(args).endswith("; taskhub's servers also have CACHE_LOCAL_SECONDS=30 CACHE_TTL='60 s'")
+    assert run.server_environment(args)["CACHE_LOCAL_SECONDS"] == "30"
+    assert run.server_environment(args)["RATE_LIMITS_ENABLED"] == "false"
+
+
 def test_a_missed_target_says_by_how_much_and_a_met_one_says_so():
     results = {
         "a": _result("a", 390, 0.65),
