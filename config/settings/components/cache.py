@@ -10,6 +10,9 @@ CACHE_ENABLED = env.bool("CACHE_ENABLED", default=True)
 CACHE_TTL = env.int("CACHE_TTL", default=300)
 # After a cache fault, requests skip the cache for this many seconds instead of waiting on a dead server.
 CACHE_RETRY_AFTER = env.float("CACHE_RETRY_AFTER", default=1.0)
+# Seconds a process may answer a cached read from its own copy, kept exact by the invalidation
+# messages Redis sends (core.redis_copy); 0, the default, keeps no copy: every read asks Redis.
+CACHE_LOCAL_SECONDS = env.float("CACHE_LOCAL_SECONDS", default=0.0)
 # Seconds to connect to Redis and to wait for an answer (cache, rate limits, the event log's appends).
 REDIS_CONNECT_TIMEOUT = env.float("REDIS_CONNECT_TIMEOUT", default=0.25)
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=0.25)
@@ -33,6 +36,22 @@ if REDIS_URL:
                 # A slow or dead Redis must not eat the request's time budget.
                 "SOCKET_CONNECT_TIMEOUT": REDIS_CONNECT_TIMEOUT,
                 "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+                # The process's copy of cached reads (core.redis_copy): tasks, list pages and
+                # their generations, API keys.
+                **(
+                    {
+                        "LOCAL_COPY": {
+                            "seconds": CACHE_LOCAL_SECONDS,
+                            "prefixes": ["task:", "tasks:", "apikey:"],
+                            "max_entries": 10_000,
+                            "retry_after": CACHE_RETRY_AFTER,
+                            "ping_every": 0.2,
+                            "answer_within": REDIS_SOCKET_TIMEOUT,
+                        }
+                    }
+                    if CACHE_LOCAL_SECONDS > 0
+                    else {}
+                ),
             },
         }
     }

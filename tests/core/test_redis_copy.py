@@ -1,0 +1,467 @@
+"""core.redis_copy: the process's copy of cached reads (CACHE_LOCAL_SECONDS), kept exact by Redis'
+invalidation messages, on a real Redis server of the tests' own (its command counts are theirs).
+
+`one` is a backend of this process with the copy on, as each request thread has one (Django gives
+every thread a backend of its own; they share the process's copy). Writes by `other` (a backend
+without a copy) stand for another process's: they reach `one` only through Redis' messages. Where a
+process matters for real, a real one writes (redis-cli) or reads (a forked child); tests/
+test_cache_copy_replicas.py runs the servers themselves."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from core import outages, redis_copy
+from core.cache import _BUMP_SCRIPT, redis_script
+from core.redis_cache import RedisCache
+from tests.faults import private_redis, redis_stall, wait_until
+
+pytestmark = pytest.mark.redis
+
+PREFIX = "copy-test"
+
+
+@pytest.fixture(scope="module")
+def url() -> Iterator[str]:
+    with private_redis() as url:
+        yield url
+
+
+@pytest.fixture
+def server(url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    client.config_resetstat()
+    yield client
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_copies() -> Iterator[None]:
+    """Each test starts without copies or outages, and closes the listeners it started."""
+    outages.reset()
+    yield
+    for copy in redis_copy._shared.values():
+        copy.close()
+    redis_copy._shared.clear()
+    outages.reset()
+
+
+def _backend(url: str, seconds: float = 30.0, **copy: Any) -> Any:
+    local = {
+        "seconds": seconds,
+        "prefixes": ["task:", "tasks:"],
+        "max_entries": 100,
+        "retry_after": 0.2,
+        "ping_every": 0.2,
+        "answer_within": 0.25,
+        **copy,
+    }
+    return RedisCache(
+        url,
+        {"KEY_PREFIX": PREFIX, "OPTIONS": {"CLIENT_CLASS": "core.redis_cache.RedisClient", "LOCAL_COPY": local}},
+    )
+
+
+def _listening(backend: Any) -> Any:
+    """`backend` once its copy's listener listens (it starts in the background at the first read)."""
+    copy = backend.client._copy
+    copy.lookup(backend.make_key("task:start"))
+    assert wait_until(lambda: copy._listening is not None, timeout=5), "the listener did not start"
+    return backend
+
+
+@pytest.fixture
+def one(url: str, server: redis.Redis) -> Any:
+    return _listening(_backend(url))
+
+
+@pytest.fixture
+def other(url: str, server: redis.Redis) -> Any:
+    return RedisCache(url, {"KEY_PREFIX": PREFIX, "OPTIONS": {"CLIENT_CLASS": "core.redis_cache.RedisClient"}})
+
+
+def _calls(server: redis.Redis, command: str) -> int:
+    """How many times the server has run `command` since the test began."""
+    return int(server.info("commandstats").get(f"cmdstat_{command}", {}).get("calls", 0))
+
+
+def _subscribed(server: redis.Redis, client_id: int | None) -> bool:
+    return any(int(client["id"]) == client_id and int(client["sub"]) > 0 for client in server.client_list())
+
+
+def test_a_copied_key_is_read_from_redis_once_then_from_the_copy(one: Any, server: redis.Redis) -> None:
+    one.set("task:1", ("row", 1))
+
+    assert [one.get("task:1") for _ in range(5)] == [("row", 1)] * 5
+    assert _calls(server, "get") == 1
+    assert one.get_many(["task:1"]) == {"task:1": ("row", 1)}  # every key in the copy: no MGET
+    assert _calls(server, "mget") == 0
+
+
+def test_every_thread_s_backend_shares_the_process_s_copy(url: str, one: Any, server: redis.Redis) -> None:
+    one.set("task:1", "kept")
+    assert one.get("task:1") == "kept"
+    in_thread: list[Any] = []
+    thread = threading.Thread(target=lambda: in_thread.append(_backend(url).get("task:1")))
+    thread.start()
+    thread.join(10)
+
+    assert in_thread == ["kept"]
+    assert _calls(server, "get") == 1
+    assert len([c for c in server.client_list() if int(c["sub"]) > 0]) == 1  # one listener
+
+
+def test_a_key_outside_the_copied_families_is_read_from_redis_every_time(one: Any, server: redis.Redis) -> None:
+    one.set("rl:someone", 3)
+    one.set("task:1", "kept")
+
+    assert [one.get("rl:someone") for _ in range(3)] == [3, 3, 3]
+    assert _calls(server, "get") == 3
+    assert one.get_many(["task:1", "rl:someone"]) == {"task:1": "kept", "rl:someone": 3}
+    assert one.get_many(["task:1", "rl:someone"]) == {"task:1": "kept", "rl:someone": 3}
+    assert _calls(server, "mget") == 2
+
+
+def test_a_miss_is_not_kept(one: Any, other: Any) -> None:
+    assert one.get("task:absent") is None
+    other.set("task:absent", "now here")
+
+    assert one.get("task:absent") == "now here"
+
+
+def test_another_process_s_write_reaches_the_copy(one: Any, other: Any, server: redis.Redis) -> None:
+    other.set("task:1", "first")
+    assert one.get("task:1") == "first"
+    assert one.get("task:1") == "first"
+    assert _calls(server, "get") == 1  # answered from the copy
+
+    other.set("task:1", "second")
+
+    assert wait_until(lambda: one.get("task:1") == "second", timeout=2)
+    assert one.get_many(["task:1"]) == {"task:1": "second"}
+
+
+def test_a_write_by_a_real_other_process_reaches_the_copy(one: Any, url: str) -> None:
+    one.set("task:1", "cached")
+    assert one.get("task:1") == "cached"
+
+    subprocess.run(["redis-cli", "-u", url, "DEL", one.make_key("task:1")], check=True, capture_output=True)
+
+    assert wait_until(lambda: one.get("task:1") is None, timeout=2)
+
+
+def _bump(backend: Any, key: str) -> None:
+    backend.client.run_script(redis_script(backend, _BUMP_SCRIPT), [backend.make_key(key)], [1])
+
+
+GENERATION = "tasks:generation:all"
+WRITES = {
+    "set": lambda backend: backend.set(GENERATION, 9),
+    "add after a delete": lambda backend: (backend.delete(GENERATION), backend.add(GENERATION, 9)),
+    "set_many": lambda backend: backend.set_many({GENERATION: 9, "task:2": "b"}),
+    "delete": lambda backend: backend.delete(GENERATION),
+    "delete_many": lambda backend: backend.delete_many([GENERATION]),
+    "delete_pattern": lambda backend: backend.delete_pattern("tasks:*"),
+    "incr": lambda backend: backend.incr(GENERATION),
+    "decr": lambda backend: backend.decr(GENERATION),
+    "expire at once": lambda backend: backend.expire(GENERATION, 0),
+    "expire at once, by keyword": lambda backend: backend.expire(GENERATION, timeout=0),
+    "touch at once": lambda backend: backend.touch(GENERATION, timeout=0),
+    "a script (a generation's bump)": lambda backend: _bump(backend, GENERATION),
+    "clear": lambda backend: backend.clear(),
+}
+
+
+@pytest.mark.parametrize("write", WRITES.values(), ids=WRITES.keys())
+def test_this_process_reads_its_own_write_at_once(one: Any, server: redis.Redis, write: Any) -> None:
+    """No waiting for the message: a write drops its keys from the copy once Redis has answered."""
+    one.set(GENERATION, 1)
+    assert one.get_many([GENERATION]) == {GENERATION: 1}
+    assert one.get(GENERATION) == 1
+    assert one.make_key(GENERATION) in one.client._copy._entries
+
+    write(one)
+
+    assert one.make_key(GENERATION) not in one.client._copy._entries  # before any message is read
+    stored = server.get(one.make_key(GENERATION))
+    expected = None if stored is None else one.client.decode(stored)
+    assert expected != 1
+    assert one.get(GENERATION) == expected
+    assert one.get_many([GENERATION]).get(GENERATION) == expected
+
+
+def test_a_read_a_message_overtook_is_not_kept(one: Any, other: Any, server: redis.Redis) -> None:
+    """A GET on the wire when a message about its key is applied may return the value the message is
+    about: its answer is not kept. Another key's message does not matter."""
+    other.set("task:1", "old")
+    other.set("task:2", "two")
+    copy = one.client._copy
+    key, elsewhere = one.make_key("task:1"), one.make_key("task:2")
+    kept, marks = copy.lookup(key)
+    kept_elsewhere, marks_elsewhere = copy.lookup(elsewhere)
+    assert (kept, kept_elsewhere) == (None, None)
+
+    copy.drop([key])  # as a message about task:1, applied while the reads' GETs were answered
+    copy.keep({key: server.get(key)}, marks)
+    copy.keep({elsewhere: server.get(elsewhere)}, marks_elsewhere)
+
+    assert copy.lookup(key)[0] is None
+    assert copy.lookup(elsewhere)[0] is not None
+
+
+def test_of_two_reads_of_one_key_in_flight_only_the_last_one_sent_is_kept(one: Any, server: redis.Redis) -> None:
+    one.set("task:1", "first")
+    copy, key = one.client._copy, one.make_key("task:1")
+    _, first = copy.lookup(key)
+    _, second = copy.lookup(key)
+
+    copy.keep({key: b"an older answer"}, first)
+    assert key not in copy._entries
+    copy.keep({key: server.get(key)}, second)  # this test's GET
+    assert one.get("task:1") == "first"
+    assert _calls(server, "get") == 1
+
+
+def test_a_read_that_failed_leaves_no_mark_behind(one: Any, server: redis.Redis) -> None:
+    server.rpush(one.make_key("task:list"), "not a string")
+
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        one.get("task:list")
+    assert one.client._copy._marks == {}
+
+
+def test_a_copy_closed_while_its_listener_starts_does_not_listen(url: str, server: redis.Redis) -> None:
+    copy = _backend(url).client._copy
+    copy.lookup("copy-test:1:task:start")  # starts the listener, in the background
+
+    copy.close()
+
+    time.sleep(0.5)
+    assert copy._listening is None
+    assert copy.listener_id is None
+    assert not [client for client in server.client_list() if int(client["sub"]) > 0]
+
+
+def test_a_flush_empties_the_copy(one: Any, server: redis.Redis) -> None:
+    one.set("task:1", "cached")
+    assert one.get("task:1") == "cached"
+
+    server.flushdb()
+
+    assert wait_until(lambda: one.get("task:1") is None, timeout=2)
+
+
+def test_a_lost_listener_drops_the_copy_then_a_new_one_listens(
+    one: Any, server: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="core.outages")
+    one.set("task:1", "before")
+    assert one.get("task:1") == "before"
+    copy = one.client._copy
+    lost = copy.listener_id
+    assert _subscribed(server, lost)
+    server.client_kill_filter(_id=lost)  # as a restart or a proxy's idle timeout would
+    server.set(one.make_key("task:1"), one.client.encode("after"))  # its message has nowhere to go
+
+    assert one.get("task:1") == "after"  # the closed listener is seen: the copy is not used
+    assert copy.listener_id is None
+    assert wait_until(lambda: (one.get("task:1"), copy.listener_id not in (None, lost))[1], timeout=3)
+    assert _subscribed(server, copy.listener_id)
+    one.get("task:1")  # kept again
+    gets = _calls(server, "get")
+    assert one.get("task:1") == "after"
+    assert _calls(server, "get") == gets  # from the copy
+    assert [(r.levelname, r.getMessage().split(" (")[0].split(" after")[0]) for r in caplog.records] == [
+        ("WARNING", "the cache's invalidation messages stopped"),  # once, with why
+        ("INFO", "the cache's invalidation messages available again"),
+    ]
+
+
+def test_no_redis_no_copy_and_no_error_beyond_the_read_s(server: redis.Redis) -> None:
+    """A listener that cannot start keeps the copy off; the read fails as a read without a copy does."""
+    with private_redis() as url:
+        backend = _listening(_backend(url))
+        backend.set("task:1", "x")
+        assert backend.get("task:1") == "x"
+    started = time.monotonic()
+    with pytest.raises(redis.ConnectionError):
+        backend.get("task:1")
+    with pytest.raises(redis.ConnectionError):
+        backend.get("task:1")
+    assert time.monotonic() - started < 1.0  # refused at once: no wait on the listener's start
+    assert wait_until(lambda: backend.client._copy._listening is None and not backend.client._copy._starting)
+
+
+def test_an_entry_is_not_used_after_its_seconds(url: str, server: redis.Redis) -> None:
+    backend = _listening(_backend(url, seconds=0.3))
+    backend.set("task:1", "kept briefly")
+    backend.get("task:1")
+    backend.get("task:1")
+    assert _calls(server, "get") == 1
+
+    time.sleep(0.4)
+
+    assert backend.get("task:1") == "kept briefly"
+    assert _calls(server, "get") == 2
+
+
+def test_a_full_copy_is_emptied(url: str, server: redis.Redis) -> None:
+    backend = _listening(_backend(url, max_entries=3))
+    for n in range(4):
+        backend.set(f"task:{n}", n)
+        backend.get(f"task:{n}")
+
+    assert 1 <= len(backend.client._copy._entries) <= 3
+
+
+def test_the_listener_pings_while_reads_come_and_keeps_listening(one: Any, server: redis.Redis) -> None:
+    one.set("task:1", "kept")
+    one.get("task:1")
+    listener = one.client._copy.listener_id
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:
+        assert one.get("task:1") == "kept"
+        time.sleep(0.01)
+
+    assert _calls(server, "ping") >= 3  # every 0.2 s, each answered
+    assert one.client._copy.listener_id == listener
+    assert _calls(server, "get") <= 3  # from the copy, but for a slow machine's late PONG or two
+
+
+def test_after_a_silence_the_copy_answers_only_once_redis_has_answered_again(one: Any, server: redis.Redis) -> None:
+    """Reads that stopped for longer than a PING and its answer: the first read after the silence goes
+    to Redis (and sends a PING), the copy answers again once the PONG is in."""
+    one.set("task:1", "kept")
+    one.get("task:1")
+    time.sleep(0.6)
+    gets = _calls(server, "get")
+
+    assert one.get("task:1") == "kept"
+    assert _calls(server, "get") == gets + 1
+    assert wait_until(lambda: _settled(one, server), timeout=2)
+
+
+def _settled(backend: Any, server: redis.Redis) -> bool:
+    """Whether the next read of task:1 is answered from the copy."""
+    gets = _calls(server, "get")
+    backend.get("task:1")
+    return _calls(server, "get") == gets
+
+
+def test_a_stalled_redis_ends_the_copy_within_a_ping_and_its_answer_time(url: str, one: Any) -> None:
+    """While Redis does not answer, no message can come: the copy stops answering at most `ping_every`
+    + `answer_within` (0.45 s) after the last PING Redis answered was sent, and is dropped."""
+    one.set("task:1", "kept")
+    copy, key = one.client._copy, one.make_key("task:1")
+    assert one.get("task:1") == "kept"
+    assert copy.lookup(key)[0] is not None
+
+    stall = redis_stall(url, 2.0)
+    while copy.lookup(key)[0] is not None:
+        time.sleep(0.005)
+    stopped = time.monotonic()
+    assert wait_until(lambda: (copy.lookup(key), copy.listener_id)[1] is None, timeout=1.0)
+    stall.join(10)
+
+    assert copy._fresh_until <= stopped  # it stopped answering when its last answered PING was too old
+
+
+def test_a_listener_no_read_needed_for_a_while_is_dropped_quietly(
+    url: str, server: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    backend = _listening(_backend(url, idle_after=0.3))
+    copy = backend.client._copy
+    first = copy.listener_id
+    time.sleep(0.5)
+
+    backend.get("task:1")
+
+    assert copy.listener_id is None
+    assert not _subscribed(server, first)
+    assert wait_until(lambda: (backend.get("task:1"), copy.listener_id)[1] is not None)  # started again by a read
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_threads_reading_and_writing_at_once_read_the_last_write_and_keep_listening(
+    url: str, one: Any, other: Any, server: redis.Redis
+) -> None:
+    """Four threads of one process, each with its backend, read and write their own keys while another
+    process writes a key they all read: nobody waits on the listener, no thread reads a value older
+    than one it has seen, and the listener survives."""
+    one.set("task:shared", 0)
+    one.get("task:shared")
+    listener = one.client._copy.listener_id
+    stop = time.monotonic() + 1.5
+    problems: list[str] = []
+
+    def work(n: int) -> None:
+        backend, seen, mine = _backend(url), -1, f"task:{n}"
+        for i in range(1_000_000):
+            if time.monotonic() > stop:
+                return
+            if i % 7 == 0:
+                backend.set(mine, i)
+                if backend.get(mine) != i:
+                    problems.append(f"thread {n} did not read its own write {i}")
+            shared = backend.get("task:shared")
+            if shared is None or shared < seen:
+                problems.append(f"thread {n} read {shared} after {seen}")
+            seen = shared if shared is not None else seen
+
+    def write_shared() -> None:
+        i = 0
+        while time.monotonic() < stop:
+            i += 1
+            other.set("task:shared", i)
+            time.sleep(0.002)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)] + [threading.Thread(target=write_shared)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+
+    assert problems == []
+    assert one.client._copy.listener_id == listener
+    assert one.get("task:shared") == other.get("task:shared")
+
+
+def _child(backend: Any, results: Any) -> None:
+    copy = backend.client._copy
+    before = (len(copy._entries), copy._listening is None)
+    first = backend.get("task:1")
+    listening = wait_until(lambda: copy._listening is not None)
+    backend.get("task:1")
+    results.put((before, first, listening, len(copy._entries), copy.listener_id))
+
+
+def test_a_forked_child_starts_empty_with_its_own_listener(one: Any, server: redis.Redis) -> None:
+    one.set("task:1", "parent's")
+    assert one.get("task:1") == "parent's"
+    copy = one.client._copy
+    parent_listener = copy.listener_id
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    child = context.Process(target=_child, args=(one, results))
+    child.start()
+    before, first, listening, kept, child_listener = results.get(timeout=20)
+    child.join(20)
+
+    assert (before, first, listening, kept, child.exitcode) == ((0, True), "parent's", True, 1, 0)
+    assert child_listener not in (None, parent_listener)
+    assert copy.listener_id == parent_listener  # the parent's listener is untouched
+    gets = _calls(server, "get")
+    assert one.get("task:1") == "parent's"
+    assert _calls(server, "get") == gets
+    server.set(one.make_key("task:1"), one.client.encode("changed"))
+    assert wait_until(lambda: one.get("task:1") == "changed", timeout=2)
