@@ -86,8 +86,10 @@ run: install
 
 ## Lint, architecture contracts, deploy check, migration drift, and the whole test suite.
 # The tests find the outside tools through the same variables (tests/live.py, `executable`).
+# TESTS names a part of the suite instead of all of it (`make test TESTS="tests/contract tests/tasks"`).
+TESTS ?=
 test: install-dev lint
-	CHROMIUM='$(CHROMIUM)' PROMTOOL='$(PROMTOOL)' PROMETHEUS='$(PROMETHEUS)' NODE='$(NODE)' KUBECTL='$(KUBECTL)' $(BIN)/pytest
+	CHROMIUM='$(CHROMIUM)' PROMTOOL='$(PROMTOOL)' PROMETHEUS='$(PROMETHEUS)' NODE='$(NODE)' KUBECTL='$(KUBECTL)' $(BIN)/pytest $(TESTS)
 
 lint: $(VENV)/.installed-dev buf
 	$(BIN)/ruff check .

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import subprocess
 import threading
 import time
@@ -465,3 +466,22 @@ def test_a_forked_child_starts_empty_with_its_own_listener(one: Any, server: red
     assert _calls(server, "get") == gets
     server.set(one.make_key("task:1"), one.client.encode("changed"))
     assert wait_until(lambda: one.get("task:1") == "changed", timeout=2)
+
+
+@pytest.mark.skipif(
+    not (os.environ.get("REDIS_URL") and float(os.environ.get("CACHE_LOCAL_SECONDS") or 0) > 0),
+    reason="the environment asks for no copy (.ci/run's third pass sets CACHE_LOCAL_SECONDS)",
+)
+def test_the_suite_s_own_cache_keeps_the_copy_its_environment_asks_for() -> None:
+    """The pass of .ci/run with CACHE_LOCAL_SECONDS set proves something only if the suite's cache,
+    the one every request of its tests reads, answers from a copy: it must, once its listener listens."""
+    from django.core.cache import cache
+
+    copy = cache.client._copy
+    assert copy is not None
+    assert copy.seconds == float(os.environ["CACHE_LOCAL_SECONDS"])
+    cache.set("task:copy-guard", "kept")
+    assert cache.get("task:copy-guard") == "kept"
+    assert wait_until(lambda: copy._listening is not None, timeout=5), "the listener did not start"
+    assert cache.get("task:copy-guard") == "kept"  # read from Redis once more, and kept
+    assert copy._entries.get(cache.make_key("task:copy-guard")) is not None
