@@ -23,20 +23,30 @@ the copy stays exact:
 - The process's own writes (`RedisClient.set`, `delete`, ... in core.redis_cache) drop their keys
   once Redis has answered them: a read after a write of the same process never sees the old value,
   without waiting for the message.
-- The copy answers only while it has heard from Redis recently: the listener PINGs Redis
-  `ping_every` after its last answer while reads come, and the copy is used only until `ping_every +
-  answer_within` after the last answered PING was sent (every message Redis sent before answering it
-  has been applied). A PING unanswered for `answer_within`, or a listener that fails or closes, drops
-  the copy; a new listener is started in the background, at most once per `retry_after`. The first
-  read after `idle_after` without one drops the listener too (quietly), rather than read through
-  what queued up meanwhile.
+- The copy answers only while it has heard from Redis recently: the first read `ping_every` or
+  more after the last answered PING was sent sends the next (`ping_every` < `answer_within`), and
+  the copy is used only until `answer_within` after the last answered PING was sent (every message
+  Redis sent before answering it has been applied). `answer_within` is the writers' own timeout
+  (REDIS_SOCKET_TIMEOUT, or the connection pool's if lower): a write another process sent to a
+  Redis that has stalled since times out, and is acknowledged without the cache, no sooner than that
+  after it was sent; by then a copy still answering has heard the answer to a PING sent after the
+  write, and Redis, which reads what reaches it first no later than what follows, has sent the
+  write's message with it or before it (on one host, and for a command Redis reads in one pass of
+  its event loop, up to 16 KB). A PING unanswered for `answer_within`, or a listener that fails or
+  closes, drops the copy; a new listener is started in the background, at most once per
+  `retry_after`. The first read after `idle_after` without one drops the listener too (quietly),
+  rather than read through what queued up meanwhile.
 - No entry is used more than `seconds` after it was read; at most `limit` entries (a full copy is
   emptied). A forked child starts with an empty copy and a listener of its own.
 
 What it gives up: another process's write is seen here once its message arrives, not when the
 writer's own answer arrives (Redis sends both in the same pass of its event loop; on one host, a
-few microseconds apart). Values are kept as Redis' bytes and decoded on each use, as a read from
-Redis would be: a caller may change what it got without changing the copy.
+few microseconds apart). When a lost packet delays a message from Redis, every later PONG waits
+behind it on the same connection, so the copy stops answering within `answer_within` of Redis
+running the write all the same.
+
+Values are kept as Redis' bytes and decoded on each use, as a read from Redis would be: a caller
+may change what it got without changing the copy.
 """
 
 from __future__ import annotations
@@ -74,6 +84,8 @@ class LocalCopy:
     ):
         """`connect()`: a new, unconnected redis-py Connection to the cache's Redis speaking RESP2 (the
         listener's); `prefixes`: the Redis key prefixes copied."""
+        if not 0 < ping_every < answer_within:  # else the copy would stop answering between two PINGs
+            raise ValueError(f"ping_every ({ping_every}) must be above 0 and below answer_within ({answer_within})")
         self.prefixes = tuple(prefixes)
         self.seconds = seconds
         self.limit = limit
@@ -214,7 +226,7 @@ class LocalCopy:
                     self._lose(f"sending a PING failed: {e}")
                     return False
                 self._ping_sent, self._ping_at = now, now + self.answer_within
-            return now < self._fresh_until
+            return time.monotonic() < self._fresh_until  # draining took time
 
     def _drain(self) -> bool:
         """Apply what the listener has received, with `_lock` held; False if that lost it."""
@@ -235,7 +247,7 @@ class LocalCopy:
                 return
         sent = self._ping_sent
         if message == [b"pong", b""] and sent is not None:  # a subscribed connection's PONG
-            self._fresh_until = sent + self.ping_every + self.answer_within
+            self._fresh_until = sent + self.answer_within
             self._ping_sent, self._ping_at = None, sent + self.ping_every
             return
         self._entries.clear()  # a flush (no keys), or something this code does not know: everything
@@ -290,8 +302,8 @@ class LocalCopy:
             self._entries.clear()  # nothing kept before the listener listened can be trusted
             self._marks.clear()
             self._connection, self._listening, self.listener_id = connection, listening, own_id
-            self._fresh_until = asked + self.ping_every + self.answer_within
-            self._ping_at, self._ping_sent, self._used_at = now + self.ping_every, None, now
+            self._fresh_until = asked + self.answer_within
+            self._ping_at, self._ping_sent, self._used_at = asked + self.ping_every, None, now
             self._starting = False
         outages.available(OUTAGE)
 

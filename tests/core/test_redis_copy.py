@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from core import outages, redis_copy
 from core.cache import _BUMP_SCRIPT, redis_script
@@ -63,7 +65,7 @@ def _backend(url: str, seconds: float = 30.0, **copy: Any) -> Any:
         "prefixes": ["task:", "tasks:"],
         "max_entries": 100,
         "retry_after": 0.2,
-        "ping_every": 0.2,
+        "ping_every": 0.1,
         "answer_within": 0.25,
         **copy,
     }
@@ -334,7 +336,7 @@ def test_the_listener_pings_while_reads_come_and_keeps_listening(one: Any, serve
         assert one.get("task:1") == "kept"
         time.sleep(0.01)
 
-    assert _calls(server, "ping") >= 3  # every 0.2 s, each answered
+    assert _calls(server, "ping") >= 3  # every 0.1 s, each answered
     assert one.client._copy.listener_id == listener
     assert _calls(server, "get") <= 3  # from the copy, but for a slow machine's late PONG or two
 
@@ -360,8 +362,8 @@ def _settled(backend: Any, server: redis.Redis) -> bool:
 
 
 def test_a_stalled_redis_ends_the_copy_within_a_ping_and_its_answer_time(url: str, one: Any) -> None:
-    """While Redis does not answer, no message can come: the copy stops answering at most `ping_every`
-    + `answer_within` (0.45 s) after the last PING Redis answered was sent, and is dropped."""
+    """While Redis does not answer, no message can come: the copy stops answering at most
+    `answer_within` (0.25 s) after the last PING Redis answered was sent, and is dropped."""
     one.set("task:1", "kept")
     copy, key = one.client._copy, one.make_key("task:1")
     assert one.get("task:1") == "kept"
@@ -375,6 +377,62 @@ def test_a_stalled_redis_ends_the_copy_within_a_ping_and_its_answer_time(url: st
     stall.join(10)
 
     assert copy._fresh_until <= stopped  # it stopped answering when its last answered PING was too old
+
+
+def test_a_write_acknowledged_after_it_timed_out_on_a_stalled_redis_is_never_read_back_old(
+    url: str, server: redis.Redis
+) -> None:
+    """A write whose command reached Redis after it stalled times out and is acknowledged (the cache
+    never fails a request, core.cache) REDIS_SOCKET_TIMEOUT after it was sent. By then the copy has
+    stopped answering, as a read from Redis would have failed over to the database: its last
+    answered PING was sent before the write was, from as close to the stall as the test can."""
+    # A writer as taskhub's: one try, given up after REDIS_SOCKET_TIMEOUT. (A URL of its own: django-redis
+    # keeps one connection pool per URL, made with the options of the first backend that asks.)
+    writer = RedisCache(
+        f"{url}?client_name=writer",
+        {"KEY_PREFIX": PREFIX, "OPTIONS": {"CLIENT_CLASS": "core.redis_cache.RedisClient", "SOCKET_TIMEOUT": 0.25}},
+    )
+    writer.set("task:1", "old")
+    one = _listening(_backend(url, ping_every=0.2))  # the longer between PINGs, the more a wrong bound shows
+    copy, key = one.client._copy, one.make_key("task:1")
+    assert one.get("task:1") == "old"
+    # The stall starts just after a PING was answered: the copy's freshest moment.
+    assert wait_until(lambda: one.get("task:1") == "old" and copy._ping_sent is not None, timeout=2, interval=0.001)
+    assert wait_until(lambda: one.get("task:1") == "old" and copy._ping_sent is None, timeout=2, interval=0.001)
+    assert copy.lookup(key)[0] == one.client.encode("old")
+    stall = redis_stall(url, 1.5)
+    probe = redis.Redis.from_url(url, socket_timeout=0.1, retry=Retry(NoBackoff(), 0))
+    try:
+        assert wait_until(lambda: not _answers(probe), timeout=2, interval=0.002), "Redis did not stall"
+        with pytest.raises(redis.TimeoutError):
+            writer.delete("task:1")
+        acknowledged = time.monotonic()
+
+        assert copy._fresh_until <= acknowledged
+        assert copy.lookup(key)[0] is None
+    finally:
+        stall.join(10)
+        probe.close()
+
+
+def _answers(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.TimeoutError:
+        return False
+
+
+def test_a_shorter_socket_timeout_in_the_url_shortens_the_copy_s_answer_time(url: str) -> None:
+    """Writers time out by the URL's socket_timeout when it has one (redis-py puts it before the
+    option): the copy must not answer longer after its last PING than they wait."""
+    copy = _backend(f"{url}?socket_timeout=0.1", ping_every=0.1, answer_within=0.25).client._copy
+
+    assert (copy.answer_within, copy.ping_every) == (0.1, 0.05)
+
+
+def test_pings_must_come_more_often_than_redis_has_to_answer_them(url: str) -> None:
+    with pytest.raises(ValueError, match="ping_every"):
+        _backend(url, ping_every=0.25, answer_within=0.25).client  # noqa: B018 - the client makes the copy
 
 
 def test_a_listener_no_read_needed_for_a_while_is_dropped_quietly(

@@ -45,7 +45,9 @@ if REDIS_URL:
                             "prefixes": ["task:", "tasks:", "apikey:"],
                             "max_entries": 10_000,
                             "retry_after": CACHE_RETRY_AFTER,
-                            "ping_every": 0.2,
+                            # A PING twice within the timeout: the copy answers only until
+                            # REDIS_SOCKET_TIMEOUT after the last answered PING was sent.
+                            "ping_every": REDIS_SOCKET_TIMEOUT / 2,
                             "answer_within": REDIS_SOCKET_TIMEOUT,
                         }
                     }
