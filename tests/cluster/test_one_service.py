@@ -6,10 +6,12 @@ time on the cluster network (which this host reaches; nothing but the proxy is p
 
 from __future__ import annotations
 
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
+import pytest
 import requests
 
 from api_grpc.generated.tasks.v1 import tasks_pb2 as pb
@@ -143,3 +145,47 @@ def _scrape_interval() -> float:
             value = line.split(":", 1)[1].strip()
             return float(value.rstrip("s")) if value.endswith("s") and not value.endswith("ms") else 1.0
     return 15.0
+
+
+@pytest.mark.skipif(
+    float(os.environ.get("CACHE_LOCAL_SECONDS") or 0) <= 0,
+    reason="the cluster runs without the copy of cached reads (.ci/run's second cluster pass sets CACHE_LOCAL_SECONDS)",
+)
+def test_every_replica_keeps_its_copy_of_cached_reads_when_the_cluster_runs_with_one() -> None:
+    """The cluster pass with CACHE_LOCAL_SECONDS proves something only if the replicas keep copies: every
+    web and gRPC replica that has read a task listens to Redis' invalidation messages (a connection with
+    broadcast tracking, subscribed: CLIENT LIST's flags t, B and P)."""
+    (key,) = cluster.api_keys(1)
+    created = cluster.replica_session().post(
+        f"{cluster.web_url('web1')}/api/v1/tasks", json={"title": "copy"}, headers={"X-API-Key": key}, timeout=10
+    )
+    assert created.status_code == 201, created.text
+    task_id = created.json()["id"]
+    sessions = {service: cluster.replica_session() for service in cluster.WEB_REPLICAS}
+    stubs = {
+        service: pb_grpc.TaskServiceStub(grpc.insecure_channel(cluster.grpc_target(service)))
+        for service in cluster.GRPC_REPLICAS
+    }
+    addresses = {cluster.address(service): service for service in (*cluster.WEB_REPLICAS, *cluster.GRPC_REPLICAS)}
+
+    def read_everywhere() -> None:
+        for service, session in sessions.items():
+            for _ in range(4):  # each web replica's processes take turns
+                url = f"{cluster.web_url(service)}/api/v1/tasks/{task_id}"
+                assert session.get(url, headers={"X-API-Key": key}, timeout=10).status_code == 200
+        for stub in stubs.values():
+            stub.GetTask(pb.GetTaskRequest(id=task_id), metadata=[("x-api-key", key)], timeout=10)
+
+    def listening() -> set[str]:
+        clients = cluster.podman("exec", cluster.container("redis"), "redis-cli", "CLIENT", "LIST").splitlines()
+        found = set()
+        for line in clients:
+            fields = dict(field.split("=", 1) for field in line.split() if "=" in field)
+            flags, host = fields.get("flags", ""), fields.get("addr", "").rpartition(":")[0]
+            if {"t", "B", "P"} <= set(flags) and host in addresses:
+                found.add(addresses[host])
+        return found
+
+    read_everywhere()
+    waited = cluster.wait_for(lambda: (read_everywhere(), listening())[1] == set(addresses.values()), timeout=30)
+    assert waited is not None, listening()
