@@ -17,10 +17,12 @@ PROMETHEUS ?= prometheus
 NODE       ?= node
 # kubectl renders the Kubernetes manifests (`kubectl kustomize`) for tests/deploy; nothing is applied.
 KUBECTL    ?= kubectl
+# iptables drops packets of a test's own Redis (tests/core/test_redis_copy.py), as root only: that test skips otherwise.
+IPTABLES   ?= iptables
 # buf: the version tools/package.json pins once it is installed in tools/node_modules, else the one on PATH.
 BUF        ?= $(shell test -x tools/node_modules/.bin/buf && echo tools/node_modules/.bin/buf || echo buf)
 
-.PHONY: run test lint install install-dev chromium prometheus buf node-tools clean image cluster-up cluster-down \
+.PHONY: run test lint install install-dev chromium prometheus iptables buf node-tools clean image cluster-up cluster-down \
 	cluster-test
 
 $(BIN)/python:
@@ -36,7 +38,7 @@ $(VENV)/.installed-dev: requirements/base.txt requirements/production.txt requir
 	touch $@ $(VENV)/.installed-prod
 
 install: $(VENV)/.installed-prod
-install-dev: $(VENV)/.installed-dev chromium prometheus buf node-tools
+install-dev: $(VENV)/.installed-dev chromium prometheus iptables buf node-tools
 
 # $(call debian-tool,VARIABLE,PACKAGE): the command VARIABLE names runs; else, VARIABLE being left at its default,
 # Debian's PACKAGE is installed when make runs as root, and make stops with what to install when it does not.
@@ -56,6 +58,10 @@ prometheus:
 # The browser tests drive Debian's Chromium (no browser download).
 chromium:
 	@$(call debian-tool,CHROMIUM,chromium)
+
+# A test drops a Redis server's packets at random with Debian's iptables; it needs root, and skips without it.
+iptables:
+	@if [ "$$(id -u)" = 0 ]; then $(call debian-tool,IPTABLES,iptables); fi
 
 # buf lints the protos. Left at its default and missing, it is installed from the npm registry into tools/node_modules
 # (no root needed).
@@ -89,7 +95,8 @@ run: install
 # TESTS names a part of the suite instead of all of it (`make test TESTS="tests/contract tests/tasks"`).
 TESTS ?=
 test: install-dev lint
-	CHROMIUM='$(CHROMIUM)' PROMTOOL='$(PROMTOOL)' PROMETHEUS='$(PROMETHEUS)' NODE='$(NODE)' KUBECTL='$(KUBECTL)' $(BIN)/pytest $(TESTS)
+	CHROMIUM='$(CHROMIUM)' PROMTOOL='$(PROMTOOL)' PROMETHEUS='$(PROMETHEUS)' NODE='$(NODE)' KUBECTL='$(KUBECTL)' \
+		IPTABLES='$(IPTABLES)' $(BIN)/pytest $(TESTS)
 
 lint: $(VENV)/.installed-dev buf
 	$(BIN)/ruff check .

@@ -16,7 +16,9 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -27,6 +29,7 @@ from core import outages, redis_copy
 from core.cache import _BUMP_SCRIPT, redis_script
 from core.redis_cache import RedisCache
 from tests.faults import private_redis, redis_stall, wait_until
+from tests.live import executable
 
 pytestmark = pytest.mark.redis
 
@@ -420,6 +423,81 @@ def _answers(client: redis.Redis) -> bool:
         return bool(client.ping())
     except redis.TimeoutError:
         return False
+
+
+@contextmanager
+def _packets_from_redis_lost(url: str, probability: float) -> Iterator[None]:
+    """Drop each packet the Redis server at `url` sends, at random (iptables' statistic match on the
+    loopback interface): the losses a network between hosts can have, on one host."""
+    iptables = executable("IPTABLES", "iptables")
+    if iptables is None:
+        pytest.fail("this test needs iptables (`make iptables` installs Debian's, as root), or IPTABLES=/path/to/it")
+    rule = ["OUTPUT", "-o", "lo", "-p", "tcp", "--sport", str(urlsplit(url).port),
+            "-m", "statistic", "--mode", "random", "--probability", str(probability), "-j", "DROP"]  # fmt: skip
+    subprocess.run([iptables, "-A", *rule], check=True, capture_output=True)
+    try:
+        yield
+    finally:
+        subprocess.run([iptables, "-D", *rule], check=True, capture_output=True)
+
+
+def _stale_reads(reader: Any, writer: Any, seconds: float) -> tuple[int, int, list[float]]:
+    """`writer` sets task:lost to 1, 2, 3 ... every 0.3 s in a thread (longer than the copy's answer
+    time, so that a message lost for good would show); `reader` reads it meanwhile as fast as it
+    can. Returns the writes acknowledged, the reads, and for each read older than the last write
+    acknowledged before it began, how long after the acknowledgement of the version it missed."""
+    acknowledged = [0.0]  # when version n was acknowledged, n >= 1
+    done = threading.Event()
+
+    def write() -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                writer.set("task:lost", len(acknowledged))
+            except redis.RedisError:  # a reply lost for longer than the socket's timeout: not acknowledged
+                continue
+            acknowledged.append(time.monotonic())
+            time.sleep(0.3)
+        done.set()
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    reads, stale = 0, []
+    while not done.is_set():
+        last, began = len(acknowledged) - 1, time.monotonic()
+        try:
+            value = reader.get("task:lost")
+        except redis.RedisError:
+            continue
+        reads += 1
+        if value is not None and value < last:
+            stale.append(began - acknowledged[value + 1])
+    thread.join()
+    return len(acknowledged) - 1, reads, stale
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="drops packets with iptables, which needs root (as CI runs)")
+def test_packets_from_redis_lost_at_random_delay_what_the_copy_answers_by_less_than_its_answer_time(
+    url: str, one: Any, other: Any, server: redis.Redis
+) -> None:
+    """A network between Redis and the processes loses packets (5% of Redis', here). TCP sends a lost
+    message again, and everything behind it on the listener's connection waits for it, the PINGs'
+    answers included: a write another process made can be read back old from the copy until then,
+    never longer than `answer_within` (0.25 s) after it was acknowledged, and never for good. Without
+    the copy each read asks Redis and is never older than the last acknowledged write (checked to fail
+    when the copy ignores one message in ten: a read 0.6 s old)."""
+    one.set("task:lost", 0)
+    with _packets_from_redis_lost(url, 0.05):
+        writes, reads, stale = _stale_reads(one, other, seconds=8.0)
+        writes_without, _, stale_without = _stale_reads(other, other, seconds=3.0)
+    print(
+        f"with the copy: {writes} writes, {reads} reads, {len(stale)} old, latest {max(stale, default=0):.3f} s after"
+    )
+
+    assert writes >= 20 and reads > 100 * writes  # the copy answered most reads while writes came
+    assert max(stale, default=0.0) < 0.25, sorted(stale)[-5:]
+    assert writes_without >= 8 and stale_without == []
+    assert wait_until(lambda: one.get("task:lost") == writes_without, timeout=2)  # nothing lost for good
 
 
 def test_a_shorter_socket_timeout_in_the_url_shortens_the_copy_s_answer_time(url: str) -> None:
