@@ -61,7 +61,7 @@ chromium:
 
 # A test drops a Redis server's packets at random with Debian's iptables; it needs root, and skips without it.
 iptables:
-	@if [ "$$(id -u)" = 0 ]; then $(call debian-tool,IPTABLES,iptables); fi
+	@if [ "$$(id -u)" = 0 ] || [ '$(origin IPTABLES)' != file ]; then $(call debian-tool,IPTABLES,iptables); fi
 
 # buf lints the protos. Left at its default and missing, it is installed from the npm registry into tools/node_modules
 # (no root needed).

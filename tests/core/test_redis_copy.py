@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import shlex
 import subprocess
 import threading
 import time
@@ -425,27 +426,45 @@ def _answers(client: redis.Redis) -> bool:
         return False
 
 
-@contextmanager
-def _packets_from_redis_lost(url: str, probability: float) -> Iterator[None]:
-    """Drop each packet the Redis server at `url` sends, at random (iptables' statistic match on the
-    loopback interface): the losses a network between hosts can have, on one host."""
+_LOSS = "taskhub-test-redis-loss"  # the comment that tags the rule, so one left by a killed run is found
+
+
+def _iptables(*arguments: str) -> str:
     iptables = executable("IPTABLES", "iptables")
     if iptables is None:
         pytest.fail("this test needs iptables (`make iptables` installs Debian's, as root), or IPTABLES=/path/to/it")
-    rule = ["OUTPUT", "-o", "lo", "-p", "tcp", "--sport", str(urlsplit(url).port),
-            "-m", "statistic", "--mode", "random", "--probability", str(probability), "-j", "DROP"]  # fmt: skip
-    subprocess.run([iptables, "-A", *rule], check=True, capture_output=True)
+    result = subprocess.run([iptables, *arguments], capture_output=True, text=True, timeout=30)
+    if result.returncode != 0:
+        pytest.fail(f"iptables {' '.join(arguments)}: {result.stderr.strip()}")
+    return result.stdout
+
+
+@contextmanager
+def _packets_from_redis_lost(url: str, probability: float) -> Iterator[None]:
+    """Drop each packet the Redis server at `url` sends to this host's loopback clients, at random
+    (iptables' statistic match, first in OUTPUT): the losses a network between hosts can have, on one
+    host. Fails unless the rule dropped something."""
+    for rule in _iptables("-S", "OUTPUT").splitlines():  # left by a run that was killed
+        if _LOSS in rule:
+            _iptables("-D", *shlex.split(rule)[1:])
+    rule = ["OUTPUT", "-s", "127.0.0.1", "-d", "127.0.0.1", "-o", "lo", "-p", "tcp", "--sport", str(urlsplit(url).port),
+            "-m", "statistic", "--mode", "random", "--probability", str(probability),
+            "-m", "comment", "--comment", _LOSS, "-j", "DROP"]  # fmt: skip
+    _iptables("-I", rule[0], "1", *rule[1:])
     try:
         yield
+        dropped = [int(line.split()[0]) for line in _iptables("-nvxL", "OUTPUT").splitlines() if _LOSS in line]
+        assert dropped and dropped[0] > 0, "no packet was dropped"
     finally:
-        subprocess.run([iptables, "-D", *rule], check=True, capture_output=True)
+        _iptables("-D", *rule)
 
 
 def _stale_reads(reader: Any, writer: Any, seconds: float) -> tuple[int, int, list[float]]:
-    """`writer` sets task:lost to 1, 2, 3 ... every 0.3 s in a thread (longer than the copy's answer
-    time, so that a message lost for good would show); `reader` reads it meanwhile as fast as it
-    can. Returns the writes acknowledged, the reads, and for each read older than the last write
-    acknowledged before it began, how long after the acknowledgement of the version it missed."""
+    """`writer` sets task:lost to 1, 2, 3 ... every 0.5 s in a thread; `reader` reads it meanwhile as
+    fast as it can. Returns the writes acknowledged, the reads, and for each read older than the last
+    write acknowledged before it began, how long after the acknowledgement of the version it missed.
+    The writes come twice the copy's answer time apart, and reads go on for that long after the last
+    one: a message lost for good shows as a read old by more than the answer time."""
     acknowledged = [0.0]  # when version n was acknowledged, n >= 1
     done = threading.Event()
 
@@ -454,10 +473,10 @@ def _stale_reads(reader: Any, writer: Any, seconds: float) -> tuple[int, int, li
         while time.monotonic() < deadline:
             try:
                 writer.set("task:lost", len(acknowledged))
-            except redis.RedisError:  # a reply lost for longer than the socket's timeout: not acknowledged
+            except redis.RedisError:  # the connection failed: not acknowledged
                 continue
             acknowledged.append(time.monotonic())
-            time.sleep(0.3)
+            time.sleep(0.5)
         done.set()
 
     thread = threading.Thread(target=write)
@@ -483,21 +502,23 @@ def test_packets_from_redis_lost_at_random_delay_what_the_copy_answers_by_less_t
     """A network between Redis and the processes loses packets (5% of Redis', here). TCP sends a lost
     message again, and everything behind it on the listener's connection waits for it, the PINGs'
     answers included: a write another process made can be read back old from the copy until then,
-    never longer than `answer_within` (0.25 s) after it was acknowledged, and never for good. Without
-    the copy each read asks Redis and is never older than the last acknowledged write (checked to fail
-    when the copy ignores one message in ten: a read 0.6 s old)."""
+    by less than `answer_within` (0.25 s) after it was acknowledged, and never for good (checked to
+    fail when the copy ignores one message in ten: a read 0.6 s old). That the bound holds however
+    long a message waits is the stall tests' part (above). Without the copy each read asks Redis,
+    which runs it after the last acknowledged write: none is old."""
     one.set("task:lost", 0)
     with _packets_from_redis_lost(url, 0.05):
         writes, reads, stale = _stale_reads(one, other, seconds=8.0)
-        writes_without, _, stale_without = _stale_reads(other, other, seconds=3.0)
+        gets = _calls(server, "get")
+        writes_without, _, stale_without = _stale_reads(other, other, seconds=2.5)
     print(
-        f"with the copy: {writes} writes, {reads} reads, {len(stale)} old, latest {max(stale, default=0):.3f} s after"
+        f"with the copy: {writes} writes, {reads} reads ({gets} from Redis), {len(stale)} old,"
+        f" latest {max(stale, default=0):.3f} s after"
     )
 
-    assert writes >= 20 and reads > 100 * writes  # the copy answered most reads while writes came
+    assert writes >= 12 and gets < reads // 10  # the copy answered most reads while writes came
     assert max(stale, default=0.0) < 0.25, sorted(stale)[-5:]
-    assert writes_without >= 8 and stale_without == []
-    assert wait_until(lambda: one.get("task:lost") == writes_without, timeout=2)  # nothing lost for good
+    assert writes_without >= 3 and stale_without == []
 
 
 def test_a_shorter_socket_timeout_in_the_url_shortens_the_copy_s_answer_time(url: str) -> None:
