@@ -17,13 +17,13 @@ PROMETHEUS ?= prometheus
 NODE       ?= node
 # kubectl renders the Kubernetes manifests (`kubectl kustomize`) for tests/deploy; nothing is applied.
 KUBECTL    ?= kubectl
-# iptables drops packets of a test's own Redis (tests/core/test_redis_copy.py), as root only: that test skips otherwise.
+# iptables drops a test's own Redis' packets (tests/core/test_redis_copy.py), as root: the test skips without root.
 IPTABLES   ?= iptables
 # buf: the version tools/package.json pins once it is installed in tools/node_modules, else the one on PATH.
 BUF        ?= $(shell test -x tools/node_modules/.bin/buf && echo tools/node_modules/.bin/buf || echo buf)
 
-.PHONY: run test lint install install-dev chromium prometheus iptables buf node-tools clean image cluster-up cluster-down \
-	cluster-test
+.PHONY: run test lint install install-dev chromium prometheus iptables buf node-tools clean image cluster-up \
+	cluster-down cluster-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
