@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -19,6 +18,8 @@ from typing import Any
 
 import pytest
 from django.db import connection, connections
+
+from tests.live import free_port
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 5.0, interval: float = 0.02) -> bool:
@@ -191,12 +192,6 @@ def statement_timeout(*, milliseconds: int) -> Iterator[None]:
 # -- a PostgreSQL server of the test's own ------------------------------------------------------------
 
 POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class PrivatePostgres:

@@ -4,8 +4,11 @@ the database this pytest session created."""
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
+from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -37,11 +40,49 @@ def binary(name: str) -> str:
     return path
 
 
-def free_port() -> int:
-    """A port nothing listens on (bound and released at once)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _ephemeral_ports() -> range:
+    """The kernel's range for the local ports of outgoing connections (Linux's `ip_local_port_range`)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return range(int(low), int(high) + 1)
+    except (OSError, ValueError):
+        return range(32768, 61000)  # Linux's default
+
+
+def _candidate_ports() -> Iterator[int]:
+    """Ports below the ephemeral range, from a random start (another test run beside this one starts
+    elsewhere), each once; then whatever the kernel hands out."""
+    low = max(1024, _ephemeral_ports().start // 2)
+    ports = list(range(low, _ephemeral_ports().start))
+    if ports:
+        start = random.randrange(len(ports))
+        yield from ports[start:] + ports[:start]
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            yield int(sock.getsockname()[1])
+
+
+_candidates = _candidate_ports()
+
+
+def free_port(candidates: Iterator[int] = _candidates) -> int:
+    """A port nothing listens on now, for a server a test starts (possibly seconds later).
+
+    Not one the kernel picks for `bind(0)`: that is in the range it also gives the local end of every
+    outgoing connection, so a connection the test's other servers open meanwhile (to PostgreSQL, Redis, a
+    collector) can take it before the server binds it, and the server fails with "Address already in use".
+    Ports below that range are never taken that way, and no port is handed out twice in one test run.
+    `candidates` is for the harness's own test.
+    """
+    for port in candidates:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:  # listened on, or still in TIME_WAIT from an earlier run
+                continue
+            return port
+    raise RuntimeError("no free port among the candidates")
 
 
 def postgres_url(name: str, host: str | None = None, port: int | None = None) -> str:

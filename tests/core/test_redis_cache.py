@@ -22,7 +22,8 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from core.redis_cache import RedisCache
-from tests.faults import free_port, private_redis, redis_stall
+from tests.faults import private_redis, redis_stall
+from tests.live import free_port
 
 pytestmark = pytest.mark.redis
 
