@@ -1,4 +1,4 @@
-"""Production settings refuse to start without their secrets."""
+"""Production settings refuse to start without their secrets, or with a number out of its range."""
 
 import os
 import subprocess
@@ -6,6 +6,9 @@ import sys
 
 import pytest
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import integer, seconds
 
 SCRIPT = "import django; django.setup(); print('started')"
 
@@ -32,3 +35,52 @@ def test_production_starts_with_secrets_and_debug_off() -> None:
     result = _start(DJANGO_SECRET_KEY="s" * 60, JWT_SIGNING_KEY="j" * 60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "started"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("REDIS_SOCKET_TIMEOUT", "0", "REDIS_SOCKET_TIMEOUT must be a number of seconds greater than 0, not '0'."),
+        ("REDIS_SOCKET_TIMEOUT", "nan", "REDIS_SOCKET_TIMEOUT must be a number of seconds greater than 0, not 'nan'."),
+        ("DATABASE_RETRY_WINDOW", "inf", "DATABASE_RETRY_WINDOW must be a number of seconds of at least 0, not 'inf'."),
+        ("CACHE_TTL", "-5", "CACHE_TTL must be an integer of at least 1, not '-5'."),
+        ("GRPC_PORT", "70000", "GRPC_PORT must be an integer from 1 to 65535, not '70000'."),
+        ("EVENTS_BUFFER", "256k", "EVENTS_BUFFER must be an integer of at least 1, not '256k'."),
+    ],
+)
+def test_production_refuses_to_start_with_a_number_out_of_its_range(variable: str, value: str, message: str) -> None:
+    result = _start(DJANGO_SECRET_KEY="s" * 60, JWT_SIGNING_KEY="j" * 60, **{variable: value})
+    assert result.returncode != 0
+    assert f"ImproperlyConfigured: {message}" in result.stderr
+
+
+def test_production_starts_with_the_numbers_whose_zero_means_none() -> None:
+    zeros = ["CACHE_LOCAL_SECONDS", "GRPC_METRICS_PORT", "DATABASE_STATEMENT_TIMEOUT_MS", "DATABASE_CONN_MAX_AGE"]
+    zeros += ["TRUSTED_PROXY_COUNT", "GRPC_SHUTDOWN_GRACE", "CACHE_RETRY_AFTER", "SECURE_HSTS_SECONDS"]
+    result = _start(DJANGO_SECRET_KEY="s" * 60, JWT_SIGNING_KEY="j" * 60, **dict.fromkeys(zeros, "0"))
+    assert result.returncode == 0, result.stderr
+
+
+def test_every_number_of_the_settings_is_read_through_a_checked_reader() -> None:
+    unchecked = [
+        f"{path.name}:{number}"
+        for path in (settings.BASE_DIR / "config").rglob("*.py")
+        if path.name != "env.py"  # the readers themselves
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if "env.int(" in line or "env.float(" in line
+    ]
+    assert unchecked == [], "read these with config.env.integer or config.env.seconds, which check the range"
+
+
+def test_the_readers_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TASKHUB_TEST_NUMBER", "65535")
+    assert integer("TASKHUB_TEST_NUMBER", 1, minimum=1, maximum=65535) == 65535
+    with pytest.raises(ImproperlyConfigured, match="from 1 to 65534, not '65535'"):
+        integer("TASKHUB_TEST_NUMBER", 1, minimum=1, maximum=65534)
+    monkeypatch.setenv("TASKHUB_TEST_NUMBER", "0.0")
+    assert seconds("TASKHUB_TEST_NUMBER", 1.0) == 0.0
+    with pytest.raises(ImproperlyConfigured, match=r"greater than 0, not '0\.0'"):
+        seconds("TASKHUB_TEST_NUMBER", 1.0, strict=True)
+    monkeypatch.delenv("TASKHUB_TEST_NUMBER")
+    assert seconds("TASKHUB_TEST_NUMBER", 0.25, strict=True) == 0.25
+    assert integer("TASKHUB_TEST_NUMBER", 7, minimum=0) == 7

@@ -81,7 +81,8 @@ class Command(BaseCommand):
                 port=port,
                 log_config=None,  # Django's logging (config/settings/components/logging.py)
                 access_log=False,  # ObservabilityMiddleware writes one line per request
-                timeout_graceful_shutdown=settings.GRPC_SHUTDOWN_GRACE,
+                # Annotated int, used as asyncio.wait_for's timeout, which takes seconds as a float.
+                timeout_graceful_shutdown=settings.GRPC_SHUTDOWN_GRACE,  # type: ignore[arg-type]
             )
         )
         if threading.current_thread() is threading.main_thread():

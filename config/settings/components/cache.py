@@ -1,21 +1,21 @@
 """Cache: Redis when REDIS_URL is set, Django's local memory otherwise (docs/architecture.md, "Cache")."""
 
-from config.env import env
+from config.env import env, integer, seconds
 from config.settings.components.observability import METRICS_ENABLED
 
 REDIS_URL = env.str("REDIS_URL", default="")
 
 CACHE_ENABLED = env.bool("CACHE_ENABLED", default=True)
 # Seconds a cached task or list page lives; writes replace or drop entries on commit long before that.
-CACHE_TTL = env.int("CACHE_TTL", default=300)
+CACHE_TTL = integer("CACHE_TTL", 300, minimum=1)
 # After a cache fault, requests skip the cache for this many seconds instead of waiting on a dead server.
-CACHE_RETRY_AFTER = env.float("CACHE_RETRY_AFTER", default=1.0)
+CACHE_RETRY_AFTER = seconds("CACHE_RETRY_AFTER", 1.0)
 # Seconds a process may answer a cached read from its own copy, kept exact by the invalidation
 # messages Redis sends (core.redis_copy); 0, the default, keeps no copy: every read asks Redis.
-CACHE_LOCAL_SECONDS = env.float("CACHE_LOCAL_SECONDS", default=0.0)
+CACHE_LOCAL_SECONDS = seconds("CACHE_LOCAL_SECONDS", 0.0)
 # Seconds to connect to Redis and to wait for an answer (cache, rate limits, the event log's appends).
-REDIS_CONNECT_TIMEOUT = env.float("REDIS_CONNECT_TIMEOUT", default=0.25)
-REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=0.25)
+REDIS_CONNECT_TIMEOUT = seconds("REDIS_CONNECT_TIMEOUT", 0.25, strict=True)
+REDIS_SOCKET_TIMEOUT = seconds("REDIS_SOCKET_TIMEOUT", 0.25, strict=True)
 
 # django-redis' default, said here: it keeps its connection pool across requests (Django's
 # request_finished signal asks it to close; it reads this setting then, and an absent setting costs

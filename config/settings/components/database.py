@@ -1,6 +1,6 @@
 """Database: SQLite file by default, PostgreSQL when DATABASE_URL is set."""
 
-from config.env import BASE_DIR, env
+from config.env import BASE_DIR, env, integer, seconds
 from config.settings.components.observability import METRICS_ENABLED
 
 (BASE_DIR / "var").mkdir(exist_ok=True)  # the SQLite files and collected static files
@@ -11,16 +11,16 @@ DATABASES = {
 
 # The request time budget (docs/architecture.md, "Timeouts and retries"): PostgreSQL cancels any
 # statement that runs longer.
-DATABASE_STATEMENT_TIMEOUT_MS = env.int("DATABASE_STATEMENT_TIMEOUT_MS", default=5000)
+DATABASE_STATEMENT_TIMEOUT_MS = integer("DATABASE_STATEMENT_TIMEOUT_MS", 5000, minimum=0)
 
 _db = DATABASES["default"]
 if _db["ENGINE"] == "django.db.backends.postgresql":
     # Persistent connections save ~0.5 ms a request; health checks recover connections the server dropped.
-    _db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    _db["CONN_MAX_AGE"] = integer("DATABASE_CONN_MAX_AGE", 60, minimum=0)
     _db["CONN_HEALTH_CHECKS"] = True
     _db.setdefault("OPTIONS", {})["options"] = f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS}"
     # libpq waits forever for a host that does not answer; readiness checks and requests must not.
-    _db["OPTIONS"].setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5))
+    _db["OPTIONS"].setdefault("connect_timeout", integer("DATABASE_CONNECT_TIMEOUT", 5, minimum=1))
 else:
     _db.setdefault("OPTIONS", {}).update(
         {
@@ -46,4 +46,4 @@ if _test_name := env.str("DATABASE_TEST_NAME", default=""):
 # for up to this many seconds after the first try. A fast PostgreSQL restart refuses connections for
 # ~0.2 s (docs/architecture.md, "Timeouts and retries"); 2 s rides out a slower one and still answers
 # 503 well inside the statement timeout.
-DATABASE_RETRY_WINDOW = env.float("DATABASE_RETRY_WINDOW", default=2.0)
+DATABASE_RETRY_WINDOW = seconds("DATABASE_RETRY_WINDOW", 2.0)

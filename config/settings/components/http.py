@@ -3,11 +3,11 @@
 from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env
+from config.env import env, integer
 
 # The largest request (docs/architecture.md, "Limits"): an HTTP body (larger: 413) and a gRPC message
 # (larger: RESOURCE_EXHAUSTED, unless GRPC_MAX_RECEIVE_MESSAGE_BYTES says otherwise).
-REQUEST_MAX_BYTES = env.int("REQUEST_MAX_BYTES", default=1024 * 1024)
+REQUEST_MAX_BYTES = integer("REQUEST_MAX_BYTES", 1024 * 1024, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BYTES
 
 CORS_ENABLED = env.bool("CORS_ENABLED", default=True)
@@ -34,4 +34,4 @@ CORS_PREFLIGHT_MAX_AGE = 600
 
 # gzip for responses of at least this many bytes when the client accepts it.
 COMPRESSION_ENABLED = env.bool("COMPRESSION_ENABLED", default=True)
-COMPRESSION_MIN_BYTES = env.int("COMPRESSION_MIN_BYTES", default=1024)
+COMPRESSION_MIN_BYTES = integer("COMPRESSION_MIN_BYTES", 1024, minimum=0)

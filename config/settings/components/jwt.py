@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import DEBUG, env
+from config.env import DEBUG, env, integer
 
 JWT_SIGNING_KEY = env.str("JWT_SIGNING_KEY", default="")
 if not JWT_SIGNING_KEY:
@@ -13,8 +13,8 @@ if not JWT_SIGNING_KEY:
     JWT_SIGNING_KEY = "jwt-development-only-signing-key-do-not-use-in-production"
 
 SIMPLE_JWT = {
-    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env.int("JWT_ACCESS_TOKEN_LIFETIME", default=300)),
-    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env.int("JWT_REFRESH_TOKEN_LIFETIME", default=86_400)),
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=integer("JWT_ACCESS_TOKEN_LIFETIME", 300, minimum=1)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=integer("JWT_REFRESH_TOKEN_LIFETIME", 86_400, minimum=1)),
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": False,

@@ -1,6 +1,6 @@
 """Django REST framework, the OpenAPI schema, and the rate limits every protocol shares."""
 
-from config.env import DEBUG, env
+from config.env import DEBUG, env, integer
 
 REST_FRAMEWORK = {
     # Credentials first: its WWW-Authenticate header turns "not authenticated" into 401 instead of 403.
@@ -56,6 +56,6 @@ RATE_LIMITS = {
 AUTHENTICATION_BACKENDS = ["core.backends.RateLimitedModelBackend"]
 
 # Idempotency-Key records are kept this long (docs/api/rest.md, "Idempotency").
-IDEMPOTENCY_TTL = env.int("IDEMPOTENCY_TTL", default=86_400)
+IDEMPOTENCY_TTL = integer("IDEMPOTENCY_TTL", 86_400, minimum=1)
 # A key whose first request has not finished after this long is taken as abandoned.
-IDEMPOTENCY_IN_FLIGHT_TIMEOUT = env.int("IDEMPOTENCY_IN_FLIGHT_TIMEOUT", default=60)
+IDEMPOTENCY_IN_FLIGHT_TIMEOUT = integer("IDEMPOTENCY_IN_FLIGHT_TIMEOUT", 60, minimum=1)

@@ -2,7 +2,7 @@
 
 from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 
-from config.env import DEBUG, env
+from config.env import DEBUG, env, integer
 
 # Behind a TLS-terminating proxy or load balancer, set SECURE_PROXY_SSL_HEADER_ENABLED so Django
 # trusts its X-Forwarded-Proto; never enable it when clients can reach the server directly.
@@ -12,7 +12,7 @@ if env.bool("SECURE_PROXY_SSL_HEADER_ENABLED", default=False):
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 # Probes of the orchestrator speak plain HTTP to the pod.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^health$", r"^metrics$"]
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_SECONDS = integer("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
@@ -25,7 +25,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 
 # Client IP for rate limits: the socket address, unless this many trusted proxies append to
 # X-Forwarded-For; then the address the outermost trusted proxy saw. A forged header cannot change it.
-TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+TRUSTED_PROXY_COUNT = integer("TRUSTED_PROXY_COUNT", 0, minimum=0)
 
 # Content-Security-Policy (django-csp) on every response (docs/configuration.md, "HTTPS"). The pages
 # (admin, browsable API, Swagger UI, ReDoc, GraphiQL) load everything from this server: scripts from
