@@ -531,7 +531,6 @@ _EVENT_PARAMETERS = [
         "order; then the live ones. An id older than the log keeps starts with a `gap` event.",
     ),
     *response_headers(challenge=True, retry_after_on_429=False),
-    response_header("Cache-Control", {"type": "string", "enum": ["no-cache"]}, "Never cached.", response=[200]),
     response_header(
         "X-Accel-Buffering", {"type": "string", "enum": ["no"]}, "Proxies pass each event on at once.", response=[200]
     ),

@@ -116,7 +116,7 @@ async def event_stream(subscription: Subscription, heartbeat: float) -> AsyncIte
 
 
 def _stream_headers(response: HttpResponseBase) -> None:
-    response["Cache-Control"] = "no-cache"
+    response["Cache-Control"] = "private, no-cache"  # as every API answer (config.middleware)
     response["X-Accel-Buffering"] = "no"  # nginx: pass each message on at once
 
 

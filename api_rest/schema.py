@@ -112,6 +112,14 @@ def response_headers(*, challenge: bool, retry_after_on_429: bool = True) -> lis
             required=retry_after_on_429,
         ),
         response_header("Retry-After", {"type": "integer", "minimum": 0}, "Seconds to wait.", response=[503]),
+        response_header(
+            "Cache-Control",
+            {"type": "string", "enum": ["private, no-cache"]},
+            "What the answer says depends on who asks: no shared cache may store it, and a client revalidates "
+            "what it keeps (`If-None-Match`).",
+            response=True,
+            required=True,
+        ),
     ]
     if challenge:
         headers.append(

@@ -181,6 +181,7 @@ def api_client_call(request: HttpRequest) -> bool:
 
 _REST_PATH = "/" + REST_PREFIX
 _GRAPHQL_PATH = "/" + GRAPHQL_PATH
+_PRIVATE_PATHS = ("/api/", _GRAPHQL_PATH)
 
 
 class _BrowserOnly(MiddlewareMixin):
@@ -234,6 +235,27 @@ class RateLimitHeadersMiddleware:
             response["RateLimit-Limit"] = str(decision.limit)
             response["RateLimit-Remaining"] = str(decision.remaining)
             response["RateLimit-Reset"] = str(decision.reset)
+        return response
+
+
+class PrivateAPIResponsesMiddleware:
+    """`Cache-Control: private, no-cache` on every answer under /api/ and /graphql/ that sets none.
+
+    What these answer depends on who asks, and nothing else in a response says so: a 200 without
+    Cache-Control is one a shared cache (a CDN, Varnish, a caching proxy) may store and hand to the
+    next client asking for the same URL. Only `Authorization` keeps a response out of a shared cache by
+    default (RFC 9111, 3.5), not `X-API-Key`. `private` forbids shared caches to store them; `no-cache`
+    lets a client keep one but makes it ask again before using it, with `If-None-Match` where an ETag
+    came, which a 304 answers without the body. An answer that sets its own keeps it (the ReDoc
+    bundle's `public`; the event stream sets the same)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        if request.path_info.startswith(_PRIVATE_PATHS) and "Cache-Control" not in response.headers:
+            response.headers["Cache-Control"] = "private, no-cache"
         return response
 
 

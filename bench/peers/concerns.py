@@ -59,8 +59,8 @@ METRICS_ENABLED = _bool("METRICS_ENABLED", True)
 RATE_LIMITS_ENABLED = _bool("RATE_LIMITS_ENABLED", True)
 LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
 
-# The headers taskhub sends on every API response (Django's security middleware, django-csp, CORS'
-# Vary), in ASGI form.
+# The headers taskhub sends on every API response (Django's security middleware, django-csp, its
+# Cache-Control for answers that depend on who asks, CORS' Vary), in ASGI form.
 CSP = (
     "img-src 'self' data:; base-uri 'self'; object-src 'none'; worker-src 'self' blob:; form-action 'self'; "
     "script-src 'self'; frame-ancestors 'none'; connect-src 'self'; default-src 'self'; "
@@ -72,6 +72,7 @@ SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
     (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cache-control", b"private, no-cache"),
 ]
 
 # -- the request's context ------------------------------------------------------------------------------

@@ -49,6 +49,8 @@ MIDDLEWARE = [
     # Compresses what everything below produces; switched by COMPRESSION_ENABLED.
     "config.middleware.CompressionMiddleware",
     "config.middleware.RateLimitHeadersMiddleware",
+    # Cache-Control: private, no-cache on API answers (what they say depends on who asks).
+    "config.middleware.PrivateAPIResponsesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Content-Security-Policy on every response (switched by CSP_ENABLED): django-csp, its policy built once.
     "config.middleware.CSPMiddleware",

@@ -121,7 +121,7 @@ def test_create_update_complete_delete_arrive_in_order(asgi_server: str, open_st
     token = access_token(user)
     stream = open_stream(user)
     assert stream.response.getheader("Content-Type") == "text/event-stream"
-    assert stream.response.getheader("Cache-Control") == "no-cache"
+    assert stream.response.getheader("Cache-Control") == "private, no-cache"
     assert stream.response.getheader("X-Accel-Buffering") == "no"
 
     task = call(asgi_server, "POST", TASKS, token, {"title": "watched", "tags": ["Live"]})

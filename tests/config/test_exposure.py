@@ -1,6 +1,7 @@
 """What a production server shows to whom (docs/operations.md, "Exposure"), on granian with the
 production settings: /metrics behind METRICS_TOKEN, /health's details only for staff, managers and
-the metrics token, the API documentation off unless switched on, and a Content-Security-Policy."""
+the metrics token, the API documentation off unless switched on, a Content-Security-Policy, and API
+answers that no shared cache may keep."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import pytest
 from django.conf import settings
 
 from api_rest.auth import TokenObtainSerializer
+from core.auth import api_key_create
 from core.types import Role
-from tests.factories import UserFactory
+from tests.factories import TaskFactory, UserFactory
 from tests.live import test_database_url
 from tests.observability.test_health import Answer, Process, server_environment, start_http
 
@@ -155,3 +157,35 @@ def test_pages_carry_a_content_security_policy(serve: Callable[..., Process], pa
     assert policy["script-src"] == "'self'"  # no inline script, no eval (no nonce: these pages use none)
     assert policy["object-src"] == "'none'"
     assert policy["frame-ancestors"] == "'none'"
+
+
+# -- Cache-Control --------------------------------------------------------------------------------------------
+
+
+def test_api_answers_are_private_to_who_asked(serve: Callable[..., Process]) -> None:
+    """An answer under /api/ or /graphql/ depends on the credential, which a shared cache does not see
+    when it comes as X-API-Key: none may store it, and a client revalidates what it keeps."""
+    owner = UserFactory()
+    task = TaskFactory(owner=owner)
+    _, key = api_key_create(user=owner, name="cache-control")
+    server = serve(API_DOCS_ENABLED="true")
+
+    answers = {
+        "task": server.get(f"/api/v1/tasks/{task.pk}", {"X-API-Key": key}),
+        "list": server.get("/api/v1/tasks?limit=5", {"X-API-Key": key}),
+        "graphql": server.get(f"/graphql/?query=%7Btask(id:%22{task.pk}%22)%7Bid%7D%7D", {"X-API-Key": key}),
+        "refused": server.get(f"/api/v1/tasks/{task.pk}", {"X-API-Key": key + "x"}),
+        "schema": server.get("/api/schema/"),
+    }
+
+    assert [answer.status for answer in answers.values()] == [200, 200, 200, 401, 200]
+    assert answers["task"].body["id"] == str(task.pk) and answers["graphql"].body["data"]["task"]["id"] == str(task.pk)
+    for name, answer in answers.items():
+        assert answer.headers.get("cache-control") == "private, no-cache", name
+    not_modified = server.get(f"/api/v1/tasks/{task.pk}", {"X-API-Key": key, "If-None-Match": '"1"'})
+    assert not_modified.status == 304
+    assert not_modified.headers["cache-control"] == "private, no-cache"  # as the 200's (RFC 9110, 15.4.5)
+    # What says otherwise keeps its own; what is no API answer gets nothing from this rule.
+    assert server.get("/api/redoc/redoc.standalone.js").headers["cache-control"] == "public, max-age=86400"
+    assert server.get("/healthz").headers["cache-control"] == "max-age=0, no-cache, no-store, must-revalidate, private"
+    assert "cache-control" not in server.get("/not-an-api-path").headers
