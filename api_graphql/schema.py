@@ -154,9 +154,10 @@ class OperationExtension(ValidationCache):
                 context.validation_rules = rules
             else:
                 errors = [GraphQLError(check.value)]
-            if len(_validated) >= self.cache_size:  # bounded like the parser cache: start afresh
-                _validated.clear()
-            _validated[key] = errors
+            if self.cache_size:  # 0: nothing kept, like the parser cache
+                if len(_validated) >= self.cache_size:  # bounded like the parser cache: start afresh
+                    _validated.clear()
+                _validated[key] = errors
         context.pre_execution_errors = errors
         refusals = []
         if operation_is_ambiguous(context):

@@ -4,7 +4,6 @@ Every setting that may differ between machines comes from an environment variabl
 through django-environ; `.env.example` lists them all with their defaults.
 """
 
-import math
 from pathlib import Path
 
 import environ
@@ -28,26 +27,35 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 # start instead, naming the variable.
 
 
+# What PostgreSQL, libpq and grpcio take as a number: a 32-bit signed integer.
+INT32_MAX = 2**31 - 1
+# The longest any of the settings' durations may be (a timeout, an interval, a window, a grace).
+A_DAY = 86_400.0
+
+
 def integer(name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
     """The integer variable `name` (else `default`), from `minimum` to `maximum` (no bound when None)."""
     what = f"an integer from {minimum} to {maximum}" if maximum is not None else f"an integer of at least {minimum}"
+    raw = env.str(name, default=str(default))
     try:
-        value = env.int(name, default=default)
+        value = int(raw)
     except ValueError:
         value = None
     if value is None or value < minimum or (maximum is not None and value > maximum):
-        raise ImproperlyConfigured(f"{name} must be {what}, not {env.str(name, default=str(default))!r}.")
+        raise ImproperlyConfigured(f"{name} must be {what}, not {raw!r}.")
     return value
 
 
 def seconds(name: str, default: float, *, minimum: float = 0.0, strict: bool = False) -> float:
-    """The number of seconds in the variable `name` (else `default`): finite, and over `minimum` when
-    `strict` is set, else at least `minimum`."""
-    what = f"a number of seconds {'greater than' if strict else 'of at least'} {minimum:g}"
+    """The number of seconds in the variable `name` (else `default`): over `minimum` when `strict` is
+    set, else at least `minimum`, and at most a day. Read with `float()`: django-environ's float cast
+    drops every character but digits, signs and separators first, which reads "250ms" as 250 seconds."""
+    what = f"a number of seconds {'greater than' if strict else 'of at least'} {minimum:g} and at most {A_DAY:g}"
+    raw = env.str(name, default=str(default))
     try:
-        value = env.float(name, default=default)
+        value = float(raw)
     except ValueError:
         value = None
-    if value is None or not math.isfinite(value) or value < minimum or (strict and value == minimum):
-        raise ImproperlyConfigured(f"{name} must be {what}, not {env.str(name, default=str(default))!r}.")
+    if value is None or not minimum <= value <= A_DAY or (strict and value == minimum):  # NaN compares false
+        raise ImproperlyConfigured(f"{name} must be {what}, not {raw!r}.")
     return value

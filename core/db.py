@@ -154,7 +154,8 @@ class _Budget:
         self.deadline = deadline
         self.wanted = wanted
         # None once known not to be needed (no deadline, or one longer than the default timeout).
-        self.milliseconds = max(1, int(seconds * 1000)) if seconds is not None else None
+        # PostgreSQL's and SQLite's timeouts are 32-bit: a deadline weeks away is no limit either.
+        self.milliseconds = min(max(1, int(seconds * 1000)), 2**31 - 1) if seconds is not None else None
         # The DB-API connection whose timeout was lowered (a retry may open another: that one is
         # lowered before its first statement too).
         self.tightened: Any = None
@@ -172,7 +173,9 @@ class _Budget:
 
     def tighten(self, db: Any) -> None:
         tighten = _TIGHTEN.get(db.vendor)
-        if tighten is None or self.milliseconds is None or self.milliseconds >= _default_timeout_ms(db):
+        default = _default_timeout_ms(db)
+        unlimited = default == 0 and db.vendor == "postgresql"  # statement_timeout 0: none (SQLite's 0: no wait)
+        if tighten is None or self.milliseconds is None or (self.milliseconds >= default and not unlimited):
             self.milliseconds = None
             return
         self.tightened = db.connection  # first: the statement below passes through this wrapper too

@@ -6,6 +6,7 @@ No mocks: the connection settings are broken for real, locks are taken by anothe
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 from django.db import connection, connections
 
-from tests.live import free_port
+from tests.live import executable, free_port
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 5.0, interval: float = 0.02) -> bool:
@@ -187,6 +188,44 @@ def statement_timeout(*, milliseconds: int) -> Iterator[None]:
     finally:
         with connection.cursor() as cursor:
             cursor.execute("RESET statement_timeout")
+
+
+# -- a network that loses packets ---------------------------------------------------------------------
+
+
+def iptables(*arguments: str) -> str:
+    command = executable("IPTABLES", "iptables")
+    if command is None:
+        pytest.fail("this test needs iptables (`make iptables` installs Debian's, as root), or IPTABLES=/path/to/it")
+    # -w: wait for the xtables lock another iptables holds, rather than fail at once.
+    result = subprocess.run([command, "-w", *arguments], capture_output=True, text=True, timeout=30)
+    if result.returncode != 0:
+        pytest.fail(f"iptables {' '.join(arguments)}: {result.stderr.strip()}")
+    return result.stdout
+
+
+@contextmanager
+def packets_lost(port: int, tag: str, *, probability: float | None = None) -> Iterator[None]:
+    """Drop the packets the server listening on `port` sends to this host's loopback clients (first in
+    OUTPUT, so no ACCEPT of the host's comes before): each with `probability`, at random (iptables'
+    statistic match: the losses a network between hosts can have), or all of them (None: the network
+    lost the server, as far as its clients can tell: not even their packets are acknowledged). Needs
+    root. `tag` marks the rule, so that one a killed run left is removed first. Fails unless the rule
+    dropped something."""
+    for rule in iptables("-S", "OUTPUT").splitlines():  # left by a run that was killed
+        if tag in rule:
+            iptables("-D", *shlex.split(rule)[1:])
+    rule = ["OUTPUT", "-s", "127.0.0.1", "-d", "127.0.0.1", "-o", "lo", "-p", "tcp", "--sport", str(port)]
+    if probability is not None:
+        rule += ["-m", "statistic", "--mode", "random", "--probability", str(probability)]
+    rule += ["-m", "comment", "--comment", tag, "-j", "DROP"]
+    iptables("-I", rule[0], "1", *rule[1:])
+    try:
+        yield
+        dropped = [int(line.split()[0]) for line in iptables("-nvxL", "OUTPUT").splitlines() if tag in line]
+        assert dropped and dropped[0] > 0, "no packet was dropped"
+    finally:
+        iptables("-D", *rule)
 
 
 # -- a PostgreSQL server of the test's own ------------------------------------------------------------

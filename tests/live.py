@@ -52,8 +52,8 @@ def _ephemeral_ports() -> range:
 def _candidate_ports() -> Iterator[int]:
     """Ports below the ephemeral range, from a random start (another test run beside this one starts
     elsewhere), each once; then whatever the kernel hands out."""
-    low = max(1024, _ephemeral_ports().start // 2)
-    ports = list(range(low, _ephemeral_ports().start))
+    ephemeral = _ephemeral_ports().start
+    ports = list(range(max(1024, ephemeral // 2), ephemeral))
     if ports:
         start = random.randrange(len(ports))
         yield from ports[start:] + ports[:start]

@@ -215,3 +215,13 @@ def test_the_document_cache_is_bounded(client: Client) -> None:
     assert size and size > 0
     assert _get_parse_cache(size).cache_info().maxsize == size
     assert _get_validate_cache(size).cache_info().maxsize == size
+
+
+@pytest.mark.usefixtures("rebuilt_schemas")
+def test_a_document_cache_of_size_0_keeps_no_document(client: Client, as_user: dict[str, str], settings: Any) -> None:
+    settings.GRAPHQL_DOCUMENT_CACHE_SIZE = 0
+    schema_module._schema_for.cache_clear()
+    document = f"# {uuid.uuid4()}\n" + "{ me { id } }"
+
+    assert "errors" not in gql(client, document, **as_user).json()
+    assert not [key for key in schema_module._validated if key[1] == document]

@@ -12,12 +12,10 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import shlex
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,8 +27,7 @@ from redis.retry import Retry
 from core import outages, redis_copy
 from core.cache import _BUMP_SCRIPT, redis_script
 from core.redis_cache import RedisCache
-from tests.faults import private_redis, redis_stall, wait_until
-from tests.live import executable
+from tests.faults import packets_lost, private_redis, redis_stall, wait_until
 
 pytestmark = pytest.mark.redis
 
@@ -426,39 +423,6 @@ def _answers(client: redis.Redis) -> bool:
         return False
 
 
-_LOSS = "taskhub-test-redis-loss"  # the comment that tags the rule, so one left by a killed run is found
-
-
-def _iptables(*arguments: str) -> str:
-    iptables = executable("IPTABLES", "iptables")
-    if iptables is None:
-        pytest.fail("this test needs iptables (`make iptables` installs Debian's, as root), or IPTABLES=/path/to/it")
-    result = subprocess.run([iptables, *arguments], capture_output=True, text=True, timeout=30)
-    if result.returncode != 0:
-        pytest.fail(f"iptables {' '.join(arguments)}: {result.stderr.strip()}")
-    return result.stdout
-
-
-@contextmanager
-def _packets_from_redis_lost(url: str, probability: float) -> Iterator[None]:
-    """Drop each packet the Redis server at `url` sends to this host's loopback clients, at random
-    (iptables' statistic match, first in OUTPUT): the losses a network between hosts can have, on one
-    host. Fails unless the rule dropped something."""
-    for rule in _iptables("-S", "OUTPUT").splitlines():  # left by a run that was killed
-        if _LOSS in rule:
-            _iptables("-D", *shlex.split(rule)[1:])
-    rule = ["OUTPUT", "-s", "127.0.0.1", "-d", "127.0.0.1", "-o", "lo", "-p", "tcp", "--sport", str(urlsplit(url).port),
-            "-m", "statistic", "--mode", "random", "--probability", str(probability),
-            "-m", "comment", "--comment", _LOSS, "-j", "DROP"]  # fmt: skip
-    _iptables("-I", rule[0], "1", *rule[1:])
-    try:
-        yield
-        dropped = [int(line.split()[0]) for line in _iptables("-nvxL", "OUTPUT").splitlines() if _LOSS in line]
-        assert dropped and dropped[0] > 0, "no packet was dropped"
-    finally:
-        _iptables("-D", *rule)
-
-
 def _stale_reads(reader: Any, writer: Any, seconds: float) -> tuple[int, int, list[float]]:
     """`writer` sets task:lost to 1, 2, 3 ... every 0.5 s in a thread; `reader` reads it meanwhile as
     fast as it can. Returns the writes acknowledged, the reads, and for each read older than the last
@@ -507,7 +471,7 @@ def test_packets_from_redis_lost_at_random_delay_what_the_copy_answers_by_less_t
     long a message waits is the stall tests' part (above). Without the copy each read asks Redis,
     which runs it after the last acknowledged write: none is old."""
     one.set("task:lost", 0)
-    with _packets_from_redis_lost(url, 0.05):
+    with packets_lost(urlsplit(url).port or 6379, "taskhub-test-redis-loss", probability=0.05):
         writes, reads, stale = _stale_reads(one, other, seconds=8.0)
         gets = _calls(server, "get")
         writes_without, _, stale_without = _stale_reads(other, other, seconds=2.5)

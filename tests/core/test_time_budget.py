@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from typing import Any
 
 import django.db
 import pytest
@@ -56,6 +57,23 @@ def test_a_budget_longer_than_the_default_leaves_the_timeout_alone() -> None:
 
     assert inside == default
     assert not [q for q in queries.captured_queries if "timeout =" in q["sql"]]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's statement_timeout 0: no limit")
+def test_a_budget_lowers_a_timeout_of_no_limit_and_restores_it(settings: Any) -> None:
+    settings.DATABASE_STATEMENT_TIMEOUT_MS = 0  # DATABASE_STATEMENT_TIMEOUT_MS=0, as a connection made with it has
+    with connection.cursor() as cursor:
+        cursor.execute("SET statement_timeout = 0")
+    try:
+        with time_budget(0.5):
+            inside = _timeout_ms()
+        after = _timeout_ms()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET statement_timeout")
+
+    assert 0 < inside <= 500
+    assert after == 0
 
 
 def test_a_statement_after_the_deadline_is_refused_and_the_timeout_restored() -> None:

@@ -295,19 +295,19 @@ def until_alive(server: Process, name: str) -> Process:
 
 @pytest.fixture
 def start_http(tmp_path: Path) -> Iterator[Callable[..., Process]]:
-    """Start granian the production way (WSGI, one worker unless `workers` says more) with
-    `server_environment(...)`; ready once /healthz answers 200; stopped (with every worker) when the
-    test ends."""
+    """Start granian the production way (WSGI, one worker unless `workers` says more, of four threads
+    unless `threads` says otherwise) with `server_environment(...)`; ready once /healthz answers 200;
+    stopped (with every worker) when the test ends."""
     started: list[Process] = []
 
-    def start(env: dict[str, str], workers: int = 1) -> Process:
+    def start(env: dict[str, str], workers: int = 1, threads: int = 4) -> Process:
         port = free_port()
         log_path = tmp_path / f"granian-{port}.log"
         command = [
             str(Path(sys.executable).parent / "granian"),
             "--interface", "wsgi",
             "--workers", str(workers),
-            "--blocking-threads", "4",
+            "--blocking-threads", str(threads),
             "--host", "127.0.0.1",
             "--port", str(port),
             "config.wsgi:application",

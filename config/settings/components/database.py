@@ -1,6 +1,6 @@
 """Database: SQLite file by default, PostgreSQL when DATABASE_URL is set."""
 
-from config.env import BASE_DIR, env, integer, seconds
+from config.env import BASE_DIR, INT32_MAX, env, integer, seconds
 from config.settings.components.observability import METRICS_ENABLED
 
 (BASE_DIR / "var").mkdir(exist_ok=True)  # the SQLite files and collected static files
@@ -11,16 +11,35 @@ DATABASES = {
 
 # The request time budget (docs/architecture.md, "Timeouts and retries"): PostgreSQL cancels any
 # statement that runs longer.
-DATABASE_STATEMENT_TIMEOUT_MS = integer("DATABASE_STATEMENT_TIMEOUT_MS", 5000, minimum=0)
+# 0: no limit (PostgreSQL's own meaning).
+DATABASE_STATEMENT_TIMEOUT_MS = integer("DATABASE_STATEMENT_TIMEOUT_MS", 5000, minimum=0, maximum=INT32_MAX)
+# PostgreSQL only, read (and checked) whatever the database. The connect timeout is at most an hour:
+# it is also the keepalives' idle time, which Linux takes up to 32,767 s.
+_conn_max_age = integer("DATABASE_CONN_MAX_AGE", 60, minimum=0)
+DATABASE_CONNECT_TIMEOUT = integer("DATABASE_CONNECT_TIMEOUT", 5, minimum=1, maximum=3600)
 
 _db = DATABASES["default"]
 if _db["ENGINE"] == "django.db.backends.postgresql":
     # Persistent connections save ~0.5 ms a request; health checks recover connections the server dropped.
-    _db["CONN_MAX_AGE"] = integer("DATABASE_CONN_MAX_AGE", 60, minimum=0)
+    _db["CONN_MAX_AGE"] = _conn_max_age
     _db["CONN_HEALTH_CHECKS"] = True
     _db.setdefault("OPTIONS", {})["options"] = f"-c statement_timeout={DATABASE_STATEMENT_TIMEOUT_MS}"
     # libpq waits forever for a host that does not answer; readiness checks and requests must not.
-    _db["OPTIONS"].setdefault("connect_timeout", integer("DATABASE_CONNECT_TIMEOUT", 5, minimum=1))
+    _db["OPTIONS"].setdefault("connect_timeout", DATABASE_CONNECT_TIMEOUT)
+    # Nor once connected: a host the network lost (a partition, a host gone) would hold a request's
+    # thread until TCP gives up, ~15 minutes with a query unacknowledged, for ever while waiting for
+    # its answer. A query unacknowledged for DATABASE_CONNECT_TIMEOUT seconds drops the connection, and
+    # so do keepalive probes unanswered after that long without traffic; the request is "unavailable".
+    for _option, _value in {
+        "tcp_user_timeout": DATABASE_CONNECT_TIMEOUT * 1000,
+        "keepalives": 1,
+        "keepalives_idle": DATABASE_CONNECT_TIMEOUT,
+        # Linux ends the wait by tcp_user_timeout at the first probe unanswered that late; elsewhere, by
+        # the count (so the idle time and three seconds).
+        "keepalives_interval": 1,
+        "keepalives_count": 3,
+    }.items():
+        _db["OPTIONS"].setdefault(_option, _value)
 else:
     _db.setdefault("OPTIONS", {}).update(
         {

@@ -1,6 +1,6 @@
 """gRPC server (`manage.py grpcserver`)."""
 
-from config.env import env, integer, seconds
+from config.env import INT32_MAX, env, integer, seconds
 from config.settings.components.http import REQUEST_MAX_BYTES
 
 GRPC_ENABLED = env.bool("GRPC_ENABLED", default=True)
@@ -16,8 +16,13 @@ GRPC_MAX_CONCURRENT_RPCS = integer("GRPC_MAX_CONCURRENT_RPCS", 64, minimum=1)
 # GRPC_MAX_CONCURRENT_RPCS are allowed: streams and unary calls never take each other's threads.
 # More streams get RESOURCE_EXHAUSTED.
 GRPC_MAX_STREAMS = integer("GRPC_MAX_STREAMS", 100, minimum=1)
-GRPC_MAX_RECEIVE_MESSAGE_BYTES = integer("GRPC_MAX_RECEIVE_MESSAGE_BYTES", REQUEST_MAX_BYTES, minimum=1)
-GRPC_MAX_SEND_MESSAGE_BYTES = integer("GRPC_MAX_SEND_MESSAGE_BYTES", 4 * 1024 * 1024, minimum=1)
+GRPC_MAX_RECEIVE_MESSAGE_BYTES = integer(
+    "GRPC_MAX_RECEIVE_MESSAGE_BYTES", REQUEST_MAX_BYTES, minimum=1, maximum=INT32_MAX
+)
+# At least the largest valid task (~45 KB) and a page token: a reply of one task must fit.
+GRPC_MAX_SEND_MESSAGE_BYTES = integer(
+    "GRPC_MAX_SEND_MESSAGE_BYTES", 4 * 1024 * 1024, minimum=64 * 1024, maximum=INT32_MAX
+)
 GRPC_REFLECTION_ENABLED = env.bool("GRPC_REFLECTION_ENABLED", default=True)
 GRPC_HEALTH_ENABLED = env.bool("GRPC_HEALTH_ENABLED", default=True)
 # Seconds between database checks of the health service, and the grace period of a shutdown.
