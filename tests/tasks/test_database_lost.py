@@ -8,7 +8,6 @@ schema; iptables drops every packet it sends, as a partition would (tests.faults
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,7 +28,8 @@ __all__ = ["start_http"]  # a fixture, used by name
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(os.geteuid() != 0, reason="runs a private PostgreSQL as postgres and drops packets: needs root"),
+    # As the restart tests: root runs the private PostgreSQL (as postgres) and iptables; CI runs as root.
+    pytest.mark.skipif(not PrivatePostgres.runnable(), reason="runs a private PostgreSQL and iptables: needs root"),
 ]
 
 LOST = "taskhub-test-postgres-lost"  # tags the iptables rule
