@@ -39,6 +39,8 @@ def is_transient(exc: BaseException) -> bool:
     sqlstate = getattr(exc.__cause__, "sqlstate", None)
     if sqlstate in _RETRY_SQLSTATES:
         return True
+    if getattr(exc.__cause__, "connection_not_attempted", False):
+        return False  # the server answers no attempt: core/postgresql/base.py
     if isinstance(exc, InterfaceError):
         return True  # the connection was closed under us
     if not isinstance(exc, OperationalError):

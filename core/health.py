@@ -57,6 +57,12 @@ class _DatabaseCheck(threading.Thread):
 
     def run(self) -> None:
         started = time.perf_counter()
+        if connections[DEFAULT_DB_ALIAS].vendor == "postgresql":
+            # Its attempts are made even while a request's is waiting on a server that does not answer:
+            # bounded by the deadline, they notice the server answering again at once.
+            from core.postgresql.base import always_attempt
+
+            always_attempt()
         with self._lock:
             self._db = connections[DEFAULT_DB_ALIAS]
         try:

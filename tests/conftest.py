@@ -19,6 +19,7 @@ from api_rest.auth import TokenObtainSerializer
 from core import outages
 from core.auth import verified_tokens
 from core.cache import safe_cache
+from core.postgresql.base import forget as forget_unanswered_servers
 from core.types import Actor, Role
 from tasks import events
 from tests.factories import TaskFactory, UserFactory, actor_of
@@ -78,6 +79,7 @@ def _clean_cache() -> Iterator[None]:
     outages.reset()
     events.reopen()  # a test that stopped a server's streams (events.shutdown) leaves them refused
     verified_tokens.clear()
+    forget_unanswered_servers()  # a test's server that answered no connection attempt is gone
     yield
     safe_cache.reset()
 

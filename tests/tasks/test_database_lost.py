@@ -1,6 +1,8 @@
 """A PostgreSQL server the network lost (a partition, a host gone) ends a request as "unavailable"
 within seconds, instead of holding its thread until TCP gives up (config/settings/components/
-database.py: libpq's tcp_user_timeout and keepalives, both DATABASE_CONNECT_TIMEOUT).
+database.py: libpq's tcp_user_timeout and keepalives, both DATABASE_CONNECT_TIMEOUT); and while it
+answers no connection attempt, a process waits on one attempt at a time, so requests queued behind
+it, and the liveness probe, are not held for as long as the queue (core/postgresql/base.py).
 
 The server is one of the test's own (tests.faults.private_postgres), holding the test database's
 schema; iptables drops every packet it sends, as a partition would (tests.faults.packets_lost).
@@ -8,6 +10,7 @@ schema; iptables drops every packet it sends, as a partition would (tests.faults
 
 from __future__ import annotations
 
+import http.client
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,9 +21,18 @@ from django.conf import settings
 from django.db import OperationalError, connection
 
 from api_rest.auth import TokenObtainSerializer
+from core.health import check_database
+from core.postgresql.base import SLOW_FAILURE, server_of
 from tests.factories import TaskFactory, UserFactory
-from tests.faults import PrivatePostgres, default_database_on, packets_lost, private_postgres
-from tests.live import postgres_url
+from tests.faults import (
+    PrivatePostgres,
+    default_database_on,
+    default_database_settings,
+    packets_lost,
+    private_postgres,
+    wait_until,
+)
+from tests.live import free_port, postgres_url
 from tests.observability.test_health import Process, server_environment, start_http
 
 __all__ = ["start_http"]  # a fixture, used by name
@@ -137,19 +149,27 @@ def test_a_query_waiting_for_its_answer_when_the_network_is_lost_fails_within_se
     assert worker.took is not None and worker.took < BOUND, f"{worker.took:.1f} s"
 
 
+def served_by_granian(
+    server: PrivatePostgres, start_http: Callable[..., Process], *, threads: int, **variables: str
+) -> tuple[Process, dict[str, str]]:
+    """granian with the production settings (and `variables`) and `threads` request threads, on `server`;
+    and the headers of a user there who owns a task."""
+    with default_database_on(server):
+        owner = UserFactory()
+        TaskFactory(owner=owner)
+        token = str(TokenObtainSerializer.get_token(owner).access_token)
+        name = connection.settings_dict["NAME"]
+    http = start_http(server_environment(postgres_url(name, port=server.port), **variables), threads=threads)
+    return http, {"Authorization": f"Bearer {token}"}
+
+
 def test_the_production_server_answers_503_when_the_network_loses_the_database(
     server: PrivatePostgres, start_http: Callable[..., Process]
 ) -> None:
     """granian with the production settings and one request thread, whose connection to the database
     is open: the next request's first statement is Django's health check of that connection, which
     the lost network fails, then the new connection it opens, which is never accepted: two tries."""
-    with default_database_on(server):
-        owner = UserFactory()
-        TaskFactory(owner=owner)
-        token = str(TokenObtainSerializer.get_token(owner).access_token)
-        name = connection.settings_dict["NAME"]
-    http = start_http(server_environment(postgres_url(name, port=server.port)), threads=1)
-    headers = {"Authorization": f"Bearer {token}"}
+    http, headers = served_by_granian(server, start_http, threads=1)
     assert http.get("/api/v1/tasks?search=before", headers).status == 200  # the thread's connection is open
 
     with packets_lost(server.port, LOST):
@@ -162,3 +182,164 @@ def test_the_production_server_answers_503_when_the_network_loses_the_database(
     assert answer.headers["content-type"] == "application/problem+json"
     assert took < 2 * BOUND, f"{took:.1f} s"
     assert http.get("/api/v1/tasks?search=after", headers).status == 200  # the network is back, so is the service
+
+
+# -- one connection attempt at a time while the server answers none (core/postgresql/base.py) ----------
+
+NOT_ATTEMPTED = "connection not attempted"
+
+
+class Attempt(threading.Thread):
+    """A new connection to the default database, opened in a thread of its own (a request thread's
+    first statement), keeping its outcome (None or the exception) and how long it took."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.outcome: BaseException | None = None
+        self.took: float | None = None
+        self.start()
+
+    def run(self) -> None:
+        started = time.monotonic()
+        try:
+            connection.ensure_connection()
+        except Exception as exc:
+            self.outcome = exc
+        finally:
+            self.took = time.monotonic() - started
+            connection.close()
+
+    def result(self) -> tuple[BaseException | None, float]:
+        self.join(GIVE_UP)
+        assert self.took is not None, f"still connecting after {GIVE_UP} s"
+        return self.outcome, self.took
+
+
+def test_while_the_server_answers_no_connection_attempt_one_waits_and_the_others_fail_at_once(
+    server: PrivatePostgres, client_for: Any
+) -> None:
+    with default_database_on(server):
+        owner = UserFactory()
+        client = client_for(owner)
+        connection.close()  # the test's own: the request below needs a new one
+        with packets_lost(server.port, LOST):
+            first, took = Attempt().result()  # waits, as before: nothing says the server is lost yet
+            assert isinstance(first, OperationalError) and NOT_ATTEMPTED not in str(first), first
+            assert SLOW_FAILURE <= took < BOUND, f"{took:.1f} s"
+            assert server_of("default").waiting
+
+            waiting = Attempt()  # the one attempt while the server answers none: it waits too
+            assert wait_until(lambda: server_of("default").trying, timeout=5)
+            other, took = Attempt().result()
+            print(f"lost network: a second attempt failed after {took:.3f} s: {other}")
+            assert isinstance(other, OperationalError) and NOT_ATTEMPTED in str(other), other
+            assert took < SLOW_FAILURE, f"{took:.3f} s"
+
+            # Requests needing the database meanwhile: "unavailable", at once; a write is not retried.
+            for method, send in [
+                ("GET", lambda: client.get("/api/v1/tasks?search=during")),
+                ("POST", lambda: client.post("/api/v1/tasks", {"title": "during"}, format="json")),
+            ]:
+                started = time.monotonic()
+                response = send()
+                took = time.monotonic() - started
+                assert response.status_code == 503, (method, response.content)
+                assert response["Content-Type"] == "application/problem+json"
+                assert took < SLOW_FAILURE, f"{method}: {took:.3f} s"
+
+            started = time.monotonic()  # the readiness check's attempt is made: it waits, to its deadline
+            readiness = check_database()
+            took = time.monotonic() - started
+            assert readiness["status"] == "unavailable", readiness
+            assert readiness["error"] == "TimeBudgetExceeded", readiness  # not refused at once
+            assert took >= settings.HEALTH_CHECK_TIMEOUT - 0.1, f"{took:.3f} s"
+            assert waiting.is_alive(), "the waiting attempt ended before the others were checked"
+            assert server_of("default").waiting
+
+        # The network is back while that attempt may still wait: readiness connects at once, and so
+        # the requests' attempts are made again.
+        assert check_database()["status"] == "ok"
+        assert not server_of("default").waiting
+        waiting.result()  # connected once the network came back, or failed having waited
+        assert not server_of("default").waiting  # it began before the server answered again
+
+        outcome, _ = Attempt().result()
+        assert outcome is None, outcome
+        assert client.get("/api/v1/tasks?search=after").status_code == 200
+
+
+def test_a_refused_connection_is_no_reason_to_wait_on_one_attempt_at_a_time() -> None:
+    """Nothing listens on the port: each attempt is refused at once, and each is made; a refusal ends
+    the waiting on one attempt at a time (the host answers again)."""
+    server_of("default").waiting = True
+    with default_database_settings(HOST="127.0.0.1", PORT=str(free_port())):
+        for _ in range(2):
+            outcome, took = Attempt().result()
+            assert isinstance(outcome, OperationalError) and NOT_ATTEMPTED not in str(outcome), outcome
+            assert took < SLOW_FAILURE
+            assert not server_of("default").waiting
+
+
+def answer_to(port: int, path: str, headers: dict[str, str], timeout: float) -> tuple[int | str, float]:
+    """GET `path`: its status (or the error that ended the wait) and when it ended (monotonic)."""
+    client = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        client.request("GET", path, headers=headers)
+        response = client.getresponse()
+        response.read()
+        return response.status, time.monotonic()
+    except OSError as exc:
+        return type(exc).__name__, time.monotonic()
+    finally:
+        client.close()
+
+
+def test_liveness_answers_while_requests_queue_behind_a_lost_database(
+    server: PrivatePostgres, start_http: Callable[..., Process]
+) -> None:
+    """granian with the production settings and four request threads; 40 requests arrive while the
+    network has lost the database. /healthz runs on the same threads: it answers once the requests
+    ahead of it have theirs. Kubernetes' liveness probe (every 10 s, 3 s to answer, 3 failures:
+    docker/kubernetes/base/web.yaml) restarts a pod whose /healthz fails for 20 s and more. Measured
+    without the gate: the 40 answered 503 over 55 s, four every ~5 s, and /healthz did not answer
+    within 3 s for ~50 s; with it, 39 of the 40 at 10.5-10.8 s, the last (the one attempt made while
+    the server answered none) at ~15.6 s, and /healthz within 3 s from 8 s on."""
+    http, headers = served_by_granian(server, start_http, threads=4)
+
+    def request(search: str, answers: list[tuple[int | str, float]]) -> threading.Thread:
+        # Each a search of its own: no page in the cache answers it.
+        thread = threading.Thread(
+            target=lambda: answers.append(answer_to(http.port, f"/api/v1/tasks?search={search}", headers, GIVE_UP * 3)),
+            daemon=True,
+        )
+        thread.start()
+        return thread
+
+    before: list[tuple[int | str, float]] = []
+    for thread in [request(f"before{number}", before) for number in range(12)]:  # every thread's connection open
+        thread.join(30)
+    assert [status for status, _ in before] == [200] * 12, before
+
+    answers: list[tuple[int | str, float]] = []
+    probes: list[tuple[float, int | str, float]] = []  # (started, status, took)
+    with packets_lost(server.port, LOST):
+        lost = time.monotonic()
+        load = []
+        for number in range(40):
+            load.append(request(f"during{number}", answers))
+            time.sleep(0.05)
+        while time.monotonic() - lost < 3 * BOUND:
+            started = time.monotonic()
+            status, ended = answer_to(http.port, "/healthz", {}, 3)  # the probe's timeoutSeconds
+            probes.append((started - lost, status, ended - started))
+            time.sleep(max(0.0, started + 1 - time.monotonic()))
+        for thread in load:
+            thread.join(GIVE_UP * 3)
+
+    print("lost network: probes (started, status, took):", [(round(s, 1), st, round(t, 2)) for s, st, t in probes])
+    print("lost network: the requests' answers at (s):", sorted(round(ended - lost, 1) for _, ended in answers))
+    assert [status for status, _ in answers] == [503] * 40, answers
+    assert max(ended for _, ended in answers) - lost < 3 * BOUND, "the queue drained one timeout a thread at a time"
+    late = [(round(s, 1), status) for s, status, took in probes if s >= 2 * BOUND and (status != 200 or took >= 3)]
+    assert not late, f"/healthz failed the liveness probe {2 * BOUND} s and more into the loss: {late}"
+    assert answer_to(http.port, "/api/v1/tasks?search=after", headers, 20)[0] == 200  # the network is back

@@ -20,6 +20,9 @@ DATABASE_CONNECT_TIMEOUT = integer("DATABASE_CONNECT_TIMEOUT", 5, minimum=1, max
 
 _db = DATABASES["default"]
 if _db["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend (django-prometheus' with metrics), but while the server does not answer
+    # connection attempts, a process waits on one at a time (core/postgresql/base.py).
+    _db["ENGINE"] = "core.postgresql"
     # Persistent connections save ~0.5 ms a request; health checks recover connections the server dropped.
     _db["CONN_MAX_AGE"] = _conn_max_age
     _db["CONN_HEALTH_CHECKS"] = True
@@ -53,7 +56,7 @@ else:
     _db["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}
 
 # django-prometheus' subclasses of Django's backends count connections, statements, errors and
-# query durations (django_db_* metrics).
+# query durations (django_db_* metrics); core.postgresql subclasses the right one itself.
 if METRICS_ENABLED:
     _db["ENGINE"] = _db["ENGINE"].replace("django.db.backends.", "django_prometheus.db.backends.")
 
