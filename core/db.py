@@ -4,10 +4,13 @@ of a thread's connections around each request and call (docs/architecture.md, "T
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import logging
+import os
 import random
+import socket
 import threading
 import time
 from asyncio import _get_running_loop  # asyncio's C function: None outside a loop, without raising
@@ -270,3 +273,24 @@ def serve_requests_of(handler_class: type) -> None:
     request_started.connect(reset_queries, sender=handler_class)
     request_started.connect(close_old_connections, sender=handler_class)
     request_finished.connect(close_old_connections, sender=handler_class)
+
+
+def shut_down_socket(raw: Any, *, inode: int | None = None) -> None:
+    """Shut down the socket of `raw`, a DB-API connection, on a duplicate of its descriptor (the
+    connection's own close is unaffected): whatever waits on it fails at once. With `inode`, only if
+    the descriptor is still that socket. Opens nothing; does nothing if `raw` has no socket (closed,
+    or SQLite's). The readiness check abandons its stalled connection this way (core.health), and
+    the watchdog a wait past its deadline (core/postgresql/base.py)."""
+    try:
+        duplicate = os.dup(raw.fileno())
+    except Exception:
+        return
+    try:
+        sock = socket.socket(fileno=duplicate) if inode is None or os.fstat(duplicate).st_ino == inode else None
+    except OSError:
+        sock = None
+    if sock is None:  # not that socket any more (libpq closed it and the number was reused), or not one
+        os.close(duplicate)
+        return
+    with sock, contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import socket
 import threading
 import time
 import uuid
@@ -27,6 +26,7 @@ from django.db.migrations.executor import MigrationExecutor
 
 from core import outages
 from core.cache import safe_cache
+from core.db import shut_down_socket
 from observability import metrics, tracing
 
 logger = logging.getLogger(__name__)
@@ -89,15 +89,8 @@ class _DatabaseCheck(threading.Thread):
         by every later probe while the thread lives, as a connect may have completed since."""
         with self._lock:
             raw = self._db.connection if self._db is not None else None
-            fileno = getattr(raw, "fileno", None)  # psycopg's; SQLite has no socket
-            if fileno is None:
-                return
-            try:
-                duplicate = socket.socket(fileno=os.dup(fileno()))
-            except Exception:  # best effort: a connection already lost has nothing to end
-                return
-            with duplicate, contextlib.suppress(OSError):
-                duplicate.shutdown(socket.SHUT_RDWR)
+            if raw is not None:
+                shut_down_socket(raw)  # SQLite's connection has no socket: nothing happens
 
 
 _checks_lock = threading.Lock()

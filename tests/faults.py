@@ -5,9 +5,11 @@ No mocks: the connection settings are broken for real, locks are taken by anothe
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -275,6 +277,26 @@ class PrivatePostgres:
 
     def stop(self) -> None:
         self._ctl("stop", "-m", "immediate")
+
+    @contextmanager
+    def stalled(self) -> Iterator[None]:
+        """Every process of the server stopped (SIGSTOP), as a server stalls on a disk that hangs while
+        its host's kernel still answers for it: connections are accepted and every packet is
+        acknowledged, and nothing is answered. SIGCONT when the block ends."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        os.kill(postmaster, signal.SIGSTOP)  # first: it starts no process meanwhile
+        processes = [postmaster]
+        try:
+            for stat in Path("/proc").glob("[0-9]*/stat"):
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:  # its parent
+                        os.kill(int(stat.parent.name), signal.SIGSTOP)
+                        processes.append(int(stat.parent.name))
+            yield
+        finally:
+            for pid in processes:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
 
     def accepts_connections(self) -> bool:
         import psycopg

@@ -1,2 +1,3 @@
-"""The PostgreSQL backend: Django's, with connection attempts to a server that does not answer made
-one at a time (`base.DatabaseWrapper`)."""
+"""The PostgreSQL backend: Django's, for a server that stops answering: connection attempts made one
+at a time while it answers none, and a wait for its answer that outlasts any answer ended
+(`base.DatabaseWrapper`)."""

@@ -2,7 +2,9 @@
 within seconds, instead of holding its thread until TCP gives up (config/settings/components/
 database.py: libpq's tcp_user_timeout and keepalives, both DATABASE_CONNECT_TIMEOUT); and while it
 answers no connection attempt, a process waits on one attempt at a time, so requests queued behind
-it, and the liveness probe, are not held for as long as the queue (core/postgresql/base.py).
+it, and the liveness probe, are not held for as long as the queue (core/postgresql/base.py). A
+server whose processes stall while its host still answers for it (SIGSTOP) ends a wait within the
+statement timeout and the connect timeout (core/postgresql/base.py's watchdog).
 
 The server is one of the test's own (tests.faults.private_postgres), holding the test database's
 schema; iptables drops every packet it sends, as a partition would (tests.faults.packets_lost).
@@ -10,15 +12,18 @@ schema; iptables drops every packet it sends, as a partition would (tests.faults
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
 from django.conf import settings
 from django.db import OperationalError, connection
+from django.test import override_settings
 
 from api_rest.auth import TokenObtainSerializer
 from core.health import check_database
@@ -89,15 +94,19 @@ class Worker(threading.Thread):
 
     def through_a_lost_network(self, port: int, *, delay: float = 0.0) -> None:
         """Run `after` while the server on `port` is lost; the loss starts `delay` seconds into it."""
+        self.through(packets_lost(port, LOST), delay=delay)
+
+    def through(self, fault: AbstractContextManager[None], *, delay: float = 0.0) -> None:
+        """Run `after` during `fault`, which starts `delay` seconds into it."""
         self.start()
         assert self.ready.wait(30), "the worker did not start"
         if delay:
             self.go.set()
             time.sleep(delay)
-        with packets_lost(port, LOST):
+        with fault:
             self.go.set()
             self.join(GIVE_UP)
-            assert self.took is not None, f"still waiting on the lost database after {GIVE_UP} s"
+            assert self.took is not None, f"still waiting on the database after {GIVE_UP} s"
         self.join(30)
 
 
@@ -141,7 +150,7 @@ def test_a_query_waiting_for_its_answer_when_the_network_is_lost_fails_within_se
             cursor.execute("SELECT pg_sleep(3)")  # answered after the network is gone
 
     with default_database_on(server):
-        worker = Worker(before=connection.ensure_connection, after=query)
+        worker = Worker(before=lambda: connection.ensure_connection(), after=query)  # the worker's own
         worker.through_a_lost_network(server.port, delay=0.5)
 
     print(f"lost network: the waiting query ended after {worker.took} s: {worker.outcome!r}")
@@ -294,6 +303,54 @@ def answer_to(port: int, path: str, headers: dict[str, str], timeout: float) -> 
         client.close()
 
 
+def ask(http: Process, path: str, headers: dict[str, str], answers: list[tuple[int | str, float]]) -> threading.Thread:
+    """GET `path` on a thread of its own, its answer (`answer_to`) appended to `answers`. Each test asks
+    searches of their own: no page in the cache answers them."""
+    thread = threading.Thread(
+        target=lambda: answers.append(answer_to(http.port, path, headers, GIVE_UP * 3)), daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def liveness_probes(http: Process, *, since: float, until: float) -> list[tuple[float, int | str, float]]:
+    """GET /healthz every second, each given the liveness probe's 3 s (timeoutSeconds), until `until`:
+    (started, seconds after `since`; status or error; seconds it took) of each."""
+    probes = []
+    while time.monotonic() < until:
+        started = time.monotonic()
+        status, ended = answer_to(http.port, "/healthz", {}, 3)
+        probes.append((started - since, status, ended - started))
+        time.sleep(max(0.0, started + 1 - time.monotonic()))
+    return probes
+
+
+def forty_requests_and_the_probes(
+    http: Process, headers: dict[str, str], fault: AbstractContextManager[None]
+) -> tuple[float, list[tuple[int | str, float]], list[tuple[float, int | str, float]], int]:
+    """Twelve requests open every request thread's connection; then, during `fault`, 40 requests
+    arrive, 50 ms apart, and the liveness probe asks every second for 3 * BOUND seconds, which the
+    requests have to be answered too. Returns when the fault started, the requests' answers, the
+    probes (`liveness_probes`) and how many requests were still waiting."""
+    before: list[tuple[int | str, float]] = []
+    for thread in [ask(http, f"/api/v1/tasks?search=before{n}", headers, before) for n in range(12)]:
+        thread.join(30)
+    assert [status for status, _ in before] == [200] * 12, before
+
+    answers: list[tuple[int | str, float]] = []
+    with fault:
+        started = time.monotonic()
+        load = []
+        for number in range(40):
+            load.append(ask(http, f"/api/v1/tasks?search=during{number}", headers, answers))
+            time.sleep(0.05)
+        probes = liveness_probes(http, since=started, until=started + 3 * BOUND)
+        for thread in load:
+            thread.join(max(0.0, started + 3 * BOUND - time.monotonic()))
+        unanswered = sum(thread.is_alive() for thread in load)
+    return started, answers, probes, unanswered
+
+
 def test_liveness_answers_while_requests_queue_behind_a_lost_database(
     server: PrivatePostgres, start_http: Callable[..., Process]
 ) -> None:
@@ -305,41 +362,61 @@ def test_liveness_answers_while_requests_queue_behind_a_lost_database(
     within 3 s for ~50 s; with it, 39 of the 40 at 10.5-10.8 s, the last (the one attempt made while
     the server answered none) at ~15.6 s, and /healthz within 3 s from 8 s on."""
     http, headers = served_by_granian(server, start_http, threads=4)
-
-    def request(search: str, answers: list[tuple[int | str, float]]) -> threading.Thread:
-        # Each a search of its own: no page in the cache answers it.
-        thread = threading.Thread(
-            target=lambda: answers.append(answer_to(http.port, f"/api/v1/tasks?search={search}", headers, GIVE_UP * 3)),
-            daemon=True,
-        )
-        thread.start()
-        return thread
-
-    before: list[tuple[int | str, float]] = []
-    for thread in [request(f"before{number}", before) for number in range(12)]:  # every thread's connection open
-        thread.join(30)
-    assert [status for status, _ in before] == [200] * 12, before
-
-    answers: list[tuple[int | str, float]] = []
-    probes: list[tuple[float, int | str, float]] = []  # (started, status, took)
-    with packets_lost(server.port, LOST):
-        lost = time.monotonic()
-        load = []
-        for number in range(40):
-            load.append(request(f"during{number}", answers))
-            time.sleep(0.05)
-        while time.monotonic() - lost < 3 * BOUND:
-            started = time.monotonic()
-            status, ended = answer_to(http.port, "/healthz", {}, 3)  # the probe's timeoutSeconds
-            probes.append((started - lost, status, ended - started))
-            time.sleep(max(0.0, started + 1 - time.monotonic()))
-        for thread in load:
-            thread.join(GIVE_UP * 3)
-
+    lost, answers, probes, unanswered = forty_requests_and_the_probes(http, headers, packets_lost(server.port, LOST))
     print("lost network: probes (started, status, took):", [(round(s, 1), st, round(t, 2)) for s, st, t in probes])
     print("lost network: the requests' answers at (s):", sorted(round(ended - lost, 1) for _, ended in answers))
+    assert not unanswered, f"{unanswered} requests still waiting on the lost database after {3 * BOUND} s"
     assert [status for status, _ in answers] == [503] * 40, answers
     assert max(ended for _, ended in answers) - lost < 3 * BOUND, "the queue drained one timeout a thread at a time"
     late = [(round(s, 1), status) for s, status, took in probes if s >= 2 * BOUND and (status != 200 or took >= 3)]
     assert not late, f"/healthz failed the liveness probe {2 * BOUND} s and more into the loss: {late}"
     assert answer_to(http.port, "/api/v1/tasks?search=after", headers, 20)[0] == 200  # the network is back
+
+
+# -- a server whose processes stall while its host answers for it (core/postgresql/base.py's watchdog) ---
+
+
+@override_settings(DATABASE_STATEMENT_TIMEOUT_MS=1000, DATABASE_CONNECT_TIMEOUT=1)
+def test_a_statement_waiting_on_a_stalled_server_ends_after_the_statement_and_connect_timeouts(
+    server: PrivatePostgres,
+) -> None:
+    """The kernel acknowledges the statement for the stopped server: only the watchdog ends the wait,
+    2 s after it began (the statement timeout, 1 s here, and the connect timeout, 1 s)."""
+
+    def query() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+
+    with default_database_on(server):
+        # A lambda: `connection.ensure_connection` would be bound to this thread's connection.
+        worker = Worker(before=lambda: connection.ensure_connection(), after=query)
+        worker.through(server.stalled())
+        print(f"stalled server: the statement ended after {worker.took} s: {worker.outcome!r}")
+        assert isinstance(worker.outcome, OperationalError), worker.outcome
+        assert worker.took is not None and 2.0 <= worker.took < 3.5, f"{worker.took:.1f} s"
+
+        after = Worker(before=lambda: None, after=query)  # the server goes on: so does all
+        after.through(contextlib.nullcontext())
+        assert after.outcome is None, after.outcome
+
+
+def test_liveness_answers_while_requests_wait_on_a_stalled_database(
+    server: PrivatePostgres, start_http: Callable[..., Process]
+) -> None:
+    """granian with the production settings (a statement timeout of 2 s and a connect timeout of 2 s)
+    and four request threads whose connections are open; the server's processes stop, and 40 requests
+    arrive. Each thread's next request first checks its connection (Django's health check): the
+    watchdog ends that wait after 4 s; the new connection the request then opens is accepted by the
+    kernel and never answered (2 s), and from then on one attempt at a time is made. Without the
+    watchdog every thread waits as long as the server is stopped, /healthz behind them."""
+    http, headers = served_by_granian(
+        server, start_http, threads=4, DATABASE_STATEMENT_TIMEOUT_MS="2000", DATABASE_CONNECT_TIMEOUT="2"
+    )
+    stalled, answers, probes, unanswered = forty_requests_and_the_probes(http, headers, server.stalled())
+    print("stalled server: probes (started, status, took):", [(round(s, 1), st, round(t, 2)) for s, st, t in probes])
+    print("stalled server: the requests' answers at (s):", sorted(round(ended - stalled, 1) for _, ended in answers))
+    assert not unanswered, f"{unanswered} requests still waiting on the stalled server after {3 * BOUND} s"
+    assert [status for status, _ in answers] == [503] * 40, answers
+    late = [(round(s, 1), status) for s, status, took in probes if s >= 2 * BOUND and (status != 200 or took >= 3)]
+    assert not late, f"/healthz failed the liveness probe {2 * BOUND} s and more into the stall: {late}"
+    assert answer_to(http.port, "/api/v1/tasks?search=after", headers, 20)[0] == 200  # the server goes on

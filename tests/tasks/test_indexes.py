@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Q
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from core.types import Actor
@@ -72,8 +73,9 @@ def owners(user: Any) -> list[Task]:
     others = get_user_model().objects.bulk_create(
         get_user_model()(username=f"other-owner-{n}") for n in range(OWNERS - 1)
     )
-    with connection.cursor() as cursor:
-        # Thirty thousand rows into eleven indexes outlast the 5 s statement timeout on a busy machine.
+    # Thirty thousand rows into eleven indexes outlast the 5 s statement timeout on a busy machine; the
+    # setting is lifted with it, or the watchdog of waits for an answer would end the insert.
+    with override_settings(DATABASE_STATEMENT_TIMEOUT_MS=0), connection.cursor() as cursor:
         cursor.execute("SET LOCAL statement_timeout = 0")
         cursor.execute("SELECT setseed(0.14)")
         cursor.execute(

@@ -21,8 +21,12 @@ DATABASE_CONNECT_TIMEOUT = integer("DATABASE_CONNECT_TIMEOUT", 5, minimum=1, max
 _db = DATABASES["default"]
 if _db["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend (django-prometheus' with metrics), but while the server does not answer
-    # connection attempts, a process waits on one at a time (core/postgresql/base.py).
+    # connection attempts, a process waits on one at a time, and a wait for its answer that outlasts
+    # the statement and connect timeouts is ended (core/postgresql/base.py).
     _db["ENGINE"] = "core.postgresql"
+    # `.iterator()` on a client-side cursor, which the watchdog watches (and which a transaction-mode
+    # pooler such as PgBouncer needs anyway).
+    _db["DISABLE_SERVER_SIDE_CURSORS"] = True
     # Persistent connections save ~0.5 ms a request; health checks recover connections the server dropped.
     _db["CONN_MAX_AGE"] = _conn_max_age
     _db["CONN_HEALTH_CHECKS"] = True
