@@ -46,7 +46,7 @@ from core.db import shut_down_socket
 logger = logging.getLogger(__name__)
 
 if settings.METRICS_ENABLED:
-    from django_prometheus.db.backends.postgresql.base import DatabaseWrapper as _Wrapper
+    from django_prometheus.db.backends.postgresql.base import DatabaseWrapper as _Wrapper  # type: ignore[import-untyped]
 else:
     from django.db.backends.postgresql.base import DatabaseWrapper as _Wrapper
 
