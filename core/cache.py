@@ -21,7 +21,8 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
@@ -203,6 +204,8 @@ class SafeCache:
                 # sent after the server answers again, comes later and wins.
                 self._fault("set", key)
                 self._remember(key, _INVALIDATE)
+            else:
+                self._published()
 
     def bump(self, key: str) -> None:
         """Change a generation counter (a write orphans what was cached under the old value). Created
@@ -217,6 +220,42 @@ class SafeCache:
         except Exception:
             self._fault("incr", key)
             self._remember(key, _BUMP)
+        else:
+            self._published()
+
+    # -- the processes' copies of cached reads ----------------------------------------------------------
+    @contextmanager
+    def publishing(self) -> Iterator[None]:
+        """Around the `replace`s and `bump`s of one write: it returns once every process's copy of
+        cached reads may answer only what they stored (`_published`), waiting once for all of them
+        rather than once each."""
+        local = self._local
+        depth = getattr(local, "publishing", 0)
+        local.publishing = depth + 1
+        try:
+            yield
+        finally:
+            local.publishing = depth
+            if depth == 0:
+                settled, local.settled = getattr(local, "settled", 0.0), 0.0
+                if (wait := settled - time.monotonic()) > 0:
+                    time.sleep(wait)
+
+    def _published(self) -> None:
+        """Redis has answered a write that changes what readers get: with the processes' copies of
+        cached reads on (core.redis_copy), the write may be acknowledged only once each copy has
+        heard from Redis since, or stopped answering: a copy answers for at most its lease after it
+        sent a PING Redis answered, so that is a lease from now (docs/architecture.md, "The
+        process's copy of cached reads")."""
+        copy = getattr(getattr(self.backend, "client", None), "_copy", None)
+        if copy is None:
+            return
+        settled = time.monotonic() + copy.lease
+        local = self._local
+        if getattr(local, "publishing", 0):
+            local.settled = max(getattr(local, "settled", 0.0), settled)
+        else:
+            time.sleep(copy.lease)
 
     def add(self, key: str, value: Any, timeout: float | None = None) -> bool:
         """Store only if absent; True if stored. A fault answers False."""

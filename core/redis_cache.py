@@ -102,14 +102,6 @@ class RedisClient(DefaultClient):  # type: ignore[misc]
             pool = factory.get_or_create_connection_pool(factory.make_connection_params(url))
             return pool.connection_class(**{**pool.connection_kwargs, "protocol": 2})
 
-        # The copy answers until `answer_within` after its last answered PING was sent, which must not
-        # outlast a writer's timeout (core.redis_copy): a socket_timeout in the URL, which redis-py
-        # puts before the setting, may be the shorter.
-        timeout = factory.get_or_create_connection_pool(factory.make_connection_params(url)).connection_kwargs.get(
-            "socket_timeout"
-        )
-        if timeout is not None and timeout < timing["answer_within"]:
-            timing = {**timing, "answer_within": timeout, "ping_every": min(timing["ping_every"], timeout / 2)}
         made = [self.make_key(prefix) for prefix in prefixes]
         identity = (url, *made, max_entries, *sorted(timing.items()))
         return shared_copy(identity, lambda: LocalCopy(connect=connect, prefixes=made, limit=max_entries, **timing))

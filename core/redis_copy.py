@@ -1,7 +1,7 @@
 """A process's own copy of the cache entries its reads got from Redis, kept exact by the invalidation
-messages Redis sends about them (its server-assisted client-side caching, "client tracking"). Off
-unless CACHE_LOCAL_SECONDS > 0 (docs/architecture.md, "Cache": "The process's copy of cached
-reads"). One copy per process and cache (`shared_copy`), whatever thread reads: Django gives each
+messages Redis sends about them (its server-assisted client-side caching, "client tracking"). On
+with Redis unless CACHE_LOCAL_SECONDS=0 (docs/architecture.md, "Cache": "The process's copy of
+cached reads"). One copy per process and cache (`shared_copy`), whatever thread reads: Django gives each
 thread a backend of its own.
 
 A cached read that finds its key in the copy is answered without a round trip to Redis, which on a
@@ -24,26 +24,26 @@ the copy stays exact:
   once Redis has answered them: a read after a write of the same process never sees the old value,
   without waiting for the message.
 - The copy answers only while it has heard from Redis recently: the first read `ping_every` or
-  more after the last answered PING was sent sends the next (`ping_every` < `answer_within`), and
-  the copy is used only until `answer_within` after the last answered PING was sent (every message
-  Redis sent before answering it has been applied). `answer_within` is the writers' own timeout
-  (REDIS_SOCKET_TIMEOUT, or the connection pool's if lower): a write another process sent to a
-  Redis that has stalled since times out, and is acknowledged without the cache, no sooner than that
-  after it was sent; by then a copy still answering has heard the answer to a PING sent after the
-  write, and Redis, which reads what reaches it first no later than what follows, has sent the
-  write's message with it or before it (on one host, and for a command Redis reads in one pass of
-  its event loop, up to 16 KB). A PING unanswered for `answer_within`, or a listener that fails or
-  closes, drops the copy; a new listener is started in the background, at most once per
-  `retry_after`. The first read after `idle_after` without one drops the listener too (quietly),
-  rather than read through what queued up meanwhile.
+  more after the last answered PING was sent sends the next (`ping_every` < `lease`), and the copy
+  is used only until `lease` after the last answered PING was sent (every message Redis sent before
+  answering it has been applied). Writers do their part (core.cache, `SafeCache._published`): a
+  write that changed a copied entry is acknowledged no sooner than `lease` after Redis answered it.
+  So a read that begins after a write was acknowledged is answered from the copy only if a PING
+  sent after Redis ran the write has been answered, and Redis sent the write's message before that
+  answer, on the same connection: the copy never answers a value older than the last acknowledged
+  write, whatever delays a message (a lost packet, a stall, another host), as long as every process
+  has the same lease. A late PONG only lets the copy lapse (reads go to Redis) until one comes back
+  within the lease; a PING unanswered for `answer_within` (REDIS_SOCKET_TIMEOUT), or a listener
+  that fails or closes, drops the copy; a new listener is started in the background, at most once
+  per `retry_after`. The first read after `idle_after` without one drops the listener too
+  (quietly), rather than read through what queued up meanwhile.
 - No entry is used more than `seconds` after it was read; at most `limit` entries (a full copy is
   emptied). A forked child starts with an empty copy and a listener of its own.
 
-What it gives up: another process's write is seen here once its message arrives, not when the
-writer's own answer arrives (Redis sends both in the same pass of its event loop; on one host, a
-few microseconds apart). When a lost packet delays a message from Redis, every later PONG waits
-behind it on the same connection, so the copy stops answering within `answer_within` of Redis
-running the write all the same.
+What it costs: a write that changes a copied entry waits a lease (CACHE_LOCAL_LEASE, 5 ms) before
+it is acknowledged, once per write however many keys it changes (`SafeCache.publishing`), and the
+copy answers only while reads come often enough to keep a PING answered within the lease: a
+process that reads less often than that asks Redis, as without the copy.
 
 Values are kept as Redis' bytes and decoded on each use, as a read from Redis would be: a caller
 may change what it got without changing the copy.
@@ -78,15 +78,17 @@ class LocalCopy:
         seconds: float,
         limit: int,
         retry_after: float,
+        lease: float,
         ping_every: float,
         answer_within: float,
         idle_after: float = 10.0,
     ):
         """`connect()`: a new, unconnected redis-py Connection to the cache's Redis speaking RESP2 (the
         listener's); `prefixes`: the Redis key prefixes copied."""
-        if not 0 < ping_every < answer_within:  # else the copy would stop answering between two PINGs
-            raise ValueError(f"ping_every ({ping_every}) must be above 0 and below answer_within ({answer_within})")
+        if not 0 < ping_every < lease:  # else the copy would stop answering between two PINGs
+            raise ValueError(f"ping_every ({ping_every}) must be above 0 and below the lease ({lease})")
         self.prefixes = tuple(prefixes)
+        self.lease = lease
         self.seconds = seconds
         self.limit = limit
         self.retry_after = retry_after
@@ -247,7 +249,7 @@ class LocalCopy:
                 return
         sent = self._ping_sent
         if message == [b"pong", b""] and sent is not None:  # a subscribed connection's PONG
-            self._fresh_until = sent + self.answer_within
+            self._fresh_until = sent + self.lease
             self._ping_sent, self._ping_at = None, sent + self.ping_every
             return
         self._entries.clear()  # a flush (no keys), or something this code does not know: everything
@@ -302,7 +304,7 @@ class LocalCopy:
             self._entries.clear()  # nothing kept before the listener listened can be trusted
             self._marks.clear()
             self._connection, self._listening, self.listener_id = connection, listening, own_id
-            self._fresh_until = asked + self.answer_within
+            self._fresh_until = asked + self.lease
             self._ping_at, self._ping_sent, self._used_at = asked + self.ping_every, None, now
             self._starting = False
         outages.available(OUTAGE)

@@ -205,8 +205,9 @@ def task_row_cached(task_id: UUID) -> tuple[Any, ...] | str | None:
 
 def task_written(task: Task) -> None:
     """Call on commit of a create or update: store the new row and orphan the owner's list pages."""
-    safe_cache.replace(task_key(task.pk), task_entry(task))
-    _bump_generations(task.owner_id)
+    with safe_cache.publishing():
+        safe_cache.replace(task_key(task.pk), task_entry(task))
+        _bump_generations(task.owner_id)
 
 
 def task_deleted(task_id: UUID, owner_id: int) -> None:
@@ -216,9 +217,10 @@ def task_deleted(task_id: UUID, owner_id: int) -> None:
 
 def tasks_deleted(task_ids: Iterable[UUID], owner_id: int) -> None:
     """Call on commit of a delete of tasks of one owner (all of them, when the owner is deleted)."""
-    for task_id in task_ids:
-        safe_cache.replace(task_key(task_id), ABSENT, timeout=ABSENT_TTL)
-    _bump_generations(owner_id)
+    with safe_cache.publishing():
+        for task_id in task_ids:
+            safe_cache.replace(task_key(task_id), ABSENT, timeout=ABSENT_TTL)
+        _bump_generations(owner_id)
 
 
 # -- list pages -----------------------------------------------------------------------------------------

@@ -10,9 +10,13 @@ CACHE_ENABLED = env.bool("CACHE_ENABLED", default=True)
 CACHE_TTL = integer("CACHE_TTL", 300, minimum=1)
 # After a cache fault, requests skip the cache for this many seconds instead of waiting on a dead server.
 CACHE_RETRY_AFTER = seconds("CACHE_RETRY_AFTER", 1.0)
-# Seconds a process may answer a cached read from its own copy, kept exact by the invalidation
-# messages Redis sends (core.redis_copy); 0, the default, keeps no copy: every read asks Redis.
-CACHE_LOCAL_SECONDS = seconds("CACHE_LOCAL_SECONDS", 0.0)
+# With Redis: seconds a process may answer a cached read from its own copy, kept exact by the
+# invalidation messages Redis sends (core.redis_copy); 0 keeps no copy: every read asks Redis.
+CACHE_LOCAL_SECONDS = seconds("CACHE_LOCAL_SECONDS", 5.0)
+# With the copy on: seconds a copy answers after it last heard from Redis (a PING answered), and so
+# seconds a write that changed a copied entry waits, after Redis answered it, before it is
+# acknowledged. The same in every process: a write must wait as long as any copy may answer.
+CACHE_LOCAL_LEASE = seconds("CACHE_LOCAL_LEASE", 0.005, strict=True)
 # Seconds to connect to Redis and to wait for an answer (cache, rate limits, the event log's appends).
 REDIS_CONNECT_TIMEOUT = seconds("REDIS_CONNECT_TIMEOUT", 0.25, strict=True)
 REDIS_SOCKET_TIMEOUT = seconds("REDIS_SOCKET_TIMEOUT", 0.25, strict=True)
@@ -45,9 +49,10 @@ if REDIS_URL:
                             "prefixes": ["task:", "tasks:", "apikey:"],
                             "max_entries": 10_000,
                             "retry_after": CACHE_RETRY_AFTER,
-                            # A PING twice within the timeout: the copy answers only until
-                            # REDIS_SOCKET_TIMEOUT after the last answered PING was sent.
-                            "ping_every": REDIS_SOCKET_TIMEOUT / 2,
+                            # A PING twice a lease while reads come; one Redis has not answered
+                            # within REDIS_SOCKET_TIMEOUT drops the listener (an outage).
+                            "lease": CACHE_LOCAL_LEASE,
+                            "ping_every": CACHE_LOCAL_LEASE / 2,
                             "answer_within": REDIS_SOCKET_TIMEOUT,
                         }
                     }
