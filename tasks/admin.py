@@ -11,7 +11,14 @@ from django.http import HttpRequest
 from core.auth import actor_from_user
 from core.errors import ApplicationError
 from tasks.models import Task
-from tasks.services import EDITABLE_FIELDS, task_complete_many, task_create, task_delete, task_update
+from tasks.services import (
+    EDITABLE_FIELDS,
+    task_complete_many,
+    task_create,
+    task_delete,
+    task_delete_many,
+    task_update,
+)
 
 
 @admin.register(Task)
@@ -62,6 +69,4 @@ class TaskAdmin(admin.ModelAdmin):
         task_delete(actor=actor_from_user(request.user), task_id=obj.pk)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
-        actor = actor_from_user(request.user)
-        for pk in queryset.values_list("pk", flat=True):
-            task_delete(actor=actor, task_id=pk)
+        task_delete_many(actor=actor_from_user(request.user), task_ids=list(queryset.values_list("pk", flat=True)))

@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from core.cache import safe_cache
 from core.db import retry_transient
 from core.errors import (
     IdempotencyKeyInFlight,
@@ -290,6 +291,16 @@ def tasks_of_a_deleted_owner(sender: Any, instance: Any, **kwargs: Any) -> None:
 
 @traced("tasks.task_complete_many")
 def task_complete_many(*, actor: Actor, task_ids: list[UUID]) -> None:
-    """Mark several visible tasks completed (the admin's bulk action), each through task_update."""
-    for task_id in task_ids:
-        task_update(actor=actor, task_id=task_id, changes={"completed": True})
+    """Mark several visible tasks completed (the admin's bulk action), each through task_update; the
+    cache's copies are waited for once, after the last (core.cache.SafeCache.publishing)."""
+    with safe_cache.publishing():
+        for task_id in task_ids:
+            task_update(actor=actor, task_id=task_id, changes={"completed": True})
+
+
+def task_delete_many(*, actor: Actor, task_ids: list[UUID]) -> None:
+    """Delete several visible tasks (the admin's bulk delete), each through task_delete, as
+    task_complete_many updates them."""
+    with safe_cache.publishing():
+        for task_id in task_ids:
+            task_delete(actor=actor, task_id=task_id)

@@ -9,7 +9,7 @@ from django.test import Client
 from core.auth import authenticate_api_key
 from core.models import ApiKey
 from tasks.models import Status, Task
-from tasks.selectors import task_get
+from tasks.selectors import TaskNotFound, task_get
 from tests.factories import TaskFactory, UserFactory, actor_of
 
 
@@ -46,6 +46,23 @@ def test_bulk_complete_goes_through_the_service(staff_client: Client, django_cap
         assert task.completed_at is not None
     # the service refreshed the cache on commit: the owner reads the new state
     assert task_get(actor=actor_of(owner), task_id=tasks[0].pk).completed is True
+
+
+def test_bulk_delete_goes_through_the_service(staff_client: Client, django_capture_on_commit_callbacks) -> None:
+    owner = UserFactory()
+    tasks = [TaskFactory(owner=owner), TaskFactory(owner=owner)]
+    kept = TaskFactory(owner=owner)
+    task_get(actor=actor_of(owner), task_id=tasks[0].pk)  # cached before the delete
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(
+            "/admin/tasks/task/",
+            {"action": "delete_selected", "post": "yes", "_selected_action": [str(t.pk) for t in tasks]},
+        )
+    assert response.status_code == 302
+    assert list(Task.objects.filter(owner=owner)) == [kept]
+    # the service answered "not found" in the cache on commit: the owner no longer reads it
+    with pytest.raises(TaskNotFound):
+        task_get(actor=actor_of(owner), task_id=tasks[0].pk)
 
 
 def test_adding_a_task_in_the_admin_uses_the_service(staff_client: Client) -> None:
