@@ -62,7 +62,7 @@ def test_each_process_reads_from_its_copy_and_sees_another_s_write_at_once(
         # The copy answers for this long after its last answered PING (and a write waits as long): a
         # loaded machine's pause between two reads of one process must not send the second to Redis
         # (production's 5 ms is checked in tests/core/test_redis_copy.py).
-        CACHE_LOCAL_LEASE="0.2",
+        CACHE_LOCAL_LEASE="0.5",
     )
     web_a, web_b = start_http(environment), start_http(environment)
     _, channel = start_grpc(environment)
