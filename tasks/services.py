@@ -270,9 +270,11 @@ def task_delete(*, actor: Actor, task_id: UUID | str, expected_version: Expected
         task = task_get_for_update(actor=actor, task_id=task_id)
         _check_version(task, expected_version)
         pk, owner_id = task.pk, task.owner_id
+        # The cache first, as for a create or an update: a subscriber that reads the task as soon as
+        # its event arrives finds it gone.
+        transaction.on_commit(lambda: cache.task_deleted(pk, owner_id))
         events.publish_on_commit(events.EventType.DELETED, task)  # the task's last state, before it goes
         task.delete()
-        transaction.on_commit(lambda: cache.task_deleted(pk, owner_id))
 
 
 def tasks_of_a_deleted_owner(sender: Any, instance: Any, **kwargs: Any) -> None:
@@ -281,12 +283,12 @@ def tasks_of_a_deleted_owner(sender: Any, instance: Any, **kwargs: Any) -> None:
     `deleted` event with its last state, the cache answering "not found", the owner's and managers'
     list pages out of date."""
     owner_id = instance.pk
-    task_ids = []
-    for task in Task.objects.filter(owner_id=owner_id).iterator():
-        events.publish_on_commit(events.EventType.DELETED, task)
-        task_ids.append(task.pk)
-    if task_ids:
+    tasks = list(Task.objects.filter(owner_id=owner_id).iterator())
+    if tasks:  # the cache first, as in task_delete
+        task_ids = [task.pk for task in tasks]
         transaction.on_commit(lambda: cache.tasks_deleted(task_ids, owner_id))
+    for task in tasks:
+        events.publish_on_commit(events.EventType.DELETED, task)
 
 
 @traced("tasks.task_complete_many")

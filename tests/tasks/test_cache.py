@@ -14,12 +14,13 @@ import pytest
 from django.core.cache import caches
 from django_redis.cache import RedisCache
 
+from core import eventlog
 from core.cache import SafeCache, safe_cache
 from core.memo import RenderedMemo
 from tasks import cache as task_cache
 from tasks.models import Task
-from tasks.selectors import task_get, task_list, task_list_rows
-from tasks.services import task_create, task_update
+from tasks.selectors import TaskNotFound, task_get, task_list, task_list_rows
+from tasks.services import task_create, task_delete, task_update
 from tests.factories import actor_of
 from tests.tasks.helpers import page_keys, run_concurrently
 
@@ -486,3 +487,38 @@ def test_a_page_read_with_the_cache_off_counts_no_lookup(user: Any, settings: An
     assert _titles(task_list_rows(actor=actor)) == ["one"]
     settings.CACHE_ENABLED = True
     assert _lookups() == (hits, misses)
+
+
+@pytest.mark.parametrize("write", ["update", "delete", "the owner's deletion"])
+def test_a_write_is_in_the_cache_before_its_event_is_told(
+    user: Any, write: str, django_capture_on_commit_callbacks: Any
+) -> None:
+    """A subscriber that reads a task as soon as its event arrives reads what the event says: a write's
+    work on commit updates the cache before it appends the event. Its callbacks run one at a time
+    here, and whenever the event is in the log, the cached read is the new state."""
+    actor = actor_of(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        task = task_create(actor=actor, data={"title": "before"})
+    assert task_get(actor=actor, task_id=task.pk).title == "before"  # cached
+    log = eventlog.event_log()
+    position = log.position()
+
+    def read() -> str:
+        try:
+            return task_get(actor=actor, task_id=task.pk).title
+        except TaskNotFound:
+            return "gone"
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        if write == "update":
+            task_update(actor=actor, task_id=task.pk, changes={"title": "after"})
+        elif write == "delete":
+            task_delete(actor=actor, task_id=task.pk)
+        else:
+            user.delete()
+    expected = "after" if write == "update" else "gone"
+    for callback in callbacks:
+        callback()
+        if log.read_after(position, 10):
+            assert read() == expected
+    assert len(log.read_after(position, 10)) == 1
